@@ -1,0 +1,91 @@
+/* Numeric pre-processing: raw media to the tensors the encoders take, as the official loaders
+ * make them (../shared/spec/ARCHITECTURE.md §7, §8) and the project's documented mappings for
+ * depth, thermal and IMU (README, "Sensor mappings").
+ *
+ * All outputs are float32, C order, written to caller-provided memory whose size the
+ * *_tensor_size() functions give. All functions are thread-safe and validate their input:
+ * bad sizes, empty or too short input give IMAGEBIND_ERROR_INPUT.
+ */
+#ifndef IMAGEBIND_PREPROCESS_H
+#define IMAGEBIND_PREPROCESS_H
+
+#include <glib.h>
+#include "imagebind.h"
+
+G_BEGIN_DECLS
+
+/* ---- images (vision) ---- */
+
+typedef struct {
+  guint size;          /* 224: short side after resize and crop side */
+  float mean[3];       /* CLIP: 0.48145466, 0.4578275, 0.40821073 */
+  float std[3];        /* CLIP: 0.26862954, 0.26130258, 0.27577711 */
+} ImageBindImageParams;
+
+ImageBindImageParams imagebind_image_default_params (void);
+
+/* Pillow's 8-bit two-pass bicubic resize (bit-exact with Pillow 9.4): packed RGB in and out. */
+gboolean imagebind_image_resize_bicubic (const guint8 *rgb, guint width, guint height, gsize stride,
+    guint8 *out, guint out_width, guint out_height, GError **error);
+
+/* Packed 8-bit RGB (stride in bytes) to (3, size, size): short side to size, centre crop
+ * (half-to-even offsets), CLIP normalisation. */
+gboolean imagebind_image_to_tensor (const ImageBindImageParams *params, const guint8 *rgb,
+    guint width, guint height, gsize stride, float *out, GError **error);
+
+/* ---- audio ---- */
+
+typedef struct {
+  guint sample_rate;     /* 16000 */
+  float clip_duration;   /* 2.0 s */
+  guint clips;           /* 3 */
+  guint num_mel_bins;    /* 128 */
+  guint target_len;      /* 204 frames */
+  float mean;            /* -4.268 */
+  float std;             /* 9.138 */
+} ImageBindAudioParams;
+
+ImageBindAudioParams imagebind_audio_default_params (void);
+/* From a model's input geometry. */
+ImageBindAudioParams imagebind_audio_params_from_model (const ImageBindModel *model);
+
+/* Resamples planar float audio (channels x n_in) to @out_rate with GStreamer's audio resampler;
+ * returns the number of output frames per channel, writes a newly allocated planar buffer. */
+gsize imagebind_audio_resample (const float *planar, guint channels, gsize n_in, guint in_rate,
+    guint out_rate, float **out_planar);
+
+/* Clip k's sample range [start, end) in a waveform of n samples, with the official arithmetic. */
+void imagebind_audio_clip_bounds (const ImageBindAudioParams *params, gsize n, guint k,
+    gsize *start, gsize *end);
+
+/* Planar float waveform at params->sample_rate (channels x n) to (clips, 1, mel, target_len):
+ * clip placement, in-place mean removal (on a private copy), Kaldi fbank of channel 0,
+ * padding, normalisation. Fails on audio shorter than one 25 ms frame. */
+gboolean imagebind_audio_to_tensor (const ImageBindAudioParams *params, const float *planar,
+    guint channels, gsize n, float *out, GError **error);
+
+/* One clip's raw log-mel fbank (mel, target_len), before normalisation (for tests). */
+gboolean imagebind_audio_fbank (const ImageBindAudioParams *params, const float *samples, gsize n,
+    float *out, GError **error);
+
+/* ---- depth, thermal, IMU: the project's mappings (README, "Sensor mappings") ---- */
+
+typedef enum {
+  IMAGEBIND_DEPTH_MILLIMETRES,   /* GRAY16: depth in mm, 0 = invalid */
+  IMAGEBIND_DEPTH_DISPARITY,     /* GRAY8 / GRAY16: disparity, larger = nearer */
+} ImageBindDepthFormat;
+
+/* One grey plane (8 or 16 bits per pixel, native endian for 16) to (1, size, size). */
+gboolean imagebind_depth_to_tensor (guint size, ImageBindDepthFormat format, const void *pixels,
+    guint bits, guint width, guint height, gsize stride, float *out, GError **error);
+gboolean imagebind_thermal_to_tensor (guint size, const void *pixels, guint bits, guint width,
+    guint height, gsize stride, float *out, GError **error);
+
+/* Interleaved 6-channel samples (ax, ay, az in m/s^2, gx, gy, gz in rad/s) at any rate, any
+ * count >= 2, to (6, num_samples) by linear resampling over the window. */
+gboolean imagebind_imu_to_tensor (guint num_samples, const float *interleaved, gsize n_frames,
+    float *out, GError **error);
+
+G_END_DECLS
+
+#endif

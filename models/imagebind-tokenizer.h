@@ -1,0 +1,47 @@
+/* The CLIP byte-level BPE tokenizer of ImageBind (../shared/spec/ARCHITECTURE.md §9).
+ *
+ *   ImageBindTokenizer *tok = imagebind_model_get_tokenizer (model);   // owned by the model
+ *   gint32 ids[77];
+ *   if (!imagebind_tokenize (tok, "a dog barking", -1, ids, 77, &err)) ...
+ *
+ * A tokenizer is immutable once built and may be used from several threads at once.
+ */
+#ifndef IMAGEBIND_TOKENIZER_H
+#define IMAGEBIND_TOKENIZER_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _ImageBindTokenizer ImageBindTokenizer;
+
+/* From merges "a b" in rank order (no header line). */
+ImageBindTokenizer *imagebind_tokenizer_new (const char *const *merges, gsize n_merges, GError **error);
+/* From a CLIP vocabulary file (bpe_simple_vocab_16e6.txt.gz, gzip or plain text, header line
+ * first); @max_merges 0 = all lines (the official tokenizer uses 48894). */
+ImageBindTokenizer *imagebind_tokenizer_new_from_file (const char *path, gsize max_merges, GError **error);
+void imagebind_tokenizer_free (ImageBindTokenizer *tok);
+
+/* Number of ids: 512 + merges + 2. */
+guint imagebind_tokenizer_vocab_size (const ImageBindTokenizer *tok);
+gint32 imagebind_tokenizer_sot (const ImageBindTokenizer *tok);
+gint32 imagebind_tokenizer_eot (const ImageBindTokenizer *tok);
+
+/* Cleans @text (UTF-8, @len bytes or -1), splits, applies BPE and writes exactly
+ * @context_length ids: SOT, up to context_length - 2 token ids, EOT, zeros.
+ * Fails (IMAGEBIND_ERROR_INPUT) on invalid UTF-8. */
+gboolean imagebind_tokenize (const ImageBindTokenizer *tok, const char *text, gssize len,
+    gint32 *ids, guint context_length, GError **error);
+
+/* The cleaning stage alone (ftfy subset, HTML unescape, whitespace, lower-case): newly
+ * allocated UTF-8; for tests against text_details.json. */
+char *imagebind_tokenizer_clean (const char *text, gssize len);
+
+/* The tokenizer stored in the model file, or NULL (error IMAGEBIND_ERROR_NO_TOKENIZER). */
+struct _ImageBindModel;
+const ImageBindTokenizer *imagebind_model_get_tokenizer (const struct _ImageBindModel *model,
+    GError **error);
+
+G_END_DECLS
+
+#endif
