@@ -1,0 +1,109 @@
+/* The inside of an ImageBindModel (internal to libimagebind): the weights of the six encoders,
+ * their geometry, and a constructor with random weights for benchmarks at real sizes. */
+#ifndef IB_MODEL_PRIVATE_H
+#define IB_MODEL_PRIVATE_H
+
+#include "imagebind.h"
+#include "imagebind-tokenizer.h"
+#include "gguf.h"
+
+G_BEGIN_DECLS
+
+/* A matrix weight as stored: F32 is used in place, F16 is widened into a context's scratch
+ * right before the product that needs it (no second full-precision copy of the model). Shape
+ * in PyTorch order, flattened to (rows, cols): rows = output features. */
+typedef struct {
+  IbGgufTensorType type;
+  const void *data;          /* float or guint16 (IEEE half) */
+  gsize rows, cols;
+} IbWeight;
+
+typedef struct {
+  const float *norm1_w, *norm1_b;
+  IbWeight in_proj_w;        /* (3D, D) */
+  const float *in_proj_b;    /* 3D */
+  const float *bias_k, *bias_v;  /* D, or NULL when the modality has none */
+  IbWeight out_proj_w;       /* (D, D) */
+  const float *out_proj_b;
+  const float *norm2_w, *norm2_b;
+  IbWeight fc1_w;            /* (4D, D) */
+  const float *fc1_b;
+  IbWeight fc2_w;            /* (D, 4D) */
+  const float *fc2_b;
+} IbBlock;
+
+typedef struct {
+  gboolean present;
+  ImageBindModality modality;
+  guint embed_dim, num_blocks, num_heads;
+  guint num_tokens;          /* L: sequence length of the trunk (cls included) */
+  guint num_patches;         /* P: tokens from the stem (text: context length) */
+
+  /* Stem as a strided patch extraction over a (C, T, H, W) sample, kernel = (kt, kh, kw), then
+   * a product with the (D, C*kt*kh*kw) weight. Patch vectors are ordered (c, t, h, w) and
+   * tokens in row-major order of the output grid (t, h, w), as the official convolutions. */
+  guint in_channels, in_frames, in_height, in_width;
+  guint kernel[3], stride[3], grid[3];
+  guint patch_dim;
+
+  IbWeight stem_w;           /* (D, patch_dim); text: token embedding (vocab, D) */
+  const float *stem_ln_w, *stem_ln_b;   /* NULL for vision and text */
+  const float *cls;          /* D, NULL for text */
+  const float *pos;          /* (L, D) */
+  const float *ln_pre_w, *ln_pre_b;     /* vision only */
+  IbBlock *blocks;
+  const float *head_ln_w, *head_ln_b;
+  IbWeight head_w;           /* (out_dim, D) */
+  gboolean has_logit_scale;
+  float logit_scale;         /* min(exp(p), 100); 1 when none */
+  gboolean causal;           /* text */
+  guint vocab_size, context_length;     /* text */
+} IbEncoder;
+
+struct _ImageBindModel {
+  gint ref_count;
+  IbGguf *gguf;              /* the mapping the weights point into; NULL for random models */
+  char *name;
+  guint out_dim;
+  IbEncoder enc[IMAGEBIND_N_MODALITIES];
+  ImageBindInputGeometry geometry;
+  GPtrArray *owned;          /* memory the model allocated (widened small tensors, random weights) */
+  gsize max_weight_elems;    /* largest IbWeight: size of the F16 widening scratch */
+  gboolean any_f16;
+
+  GOnce tokenizer_once;
+  ImageBindTokenizer *tokenizer;
+  char *tokenizer_error;     /* why there is none */
+  int tokenizer_error_code;
+};
+
+/* ---- models with random weights (benchmarks at imagebind_huge sizes without a file) ---- */
+
+typedef struct {
+  gboolean present;
+  guint embed_dim, num_blocks, num_heads;
+} IbModalityConfig;
+
+typedef struct {
+  IbModalityConfig modality[IMAGEBIND_N_MODALITIES];  /* indexed by ImageBindModality */
+  guint out_dim;
+  IbGgufTensorType weight_type;   /* F32 or F16 for the matrix weights, as a converted file */
+} IbModelConfig;
+
+/* The official imagebind_huge sizes (spec §6), all six modalities, F32. */
+IbModelConfig ib_model_config_huge (void);
+/* Builds a model in memory with deterministic pseudo-random weights (LayerNorm weights near 1,
+ * small matrices), official input geometry, official logit scales; NULL if the config is
+ * inconsistent (a width not divisible by its head count, zero sizes). */
+ImageBindModel *ib_model_new_random (const IbModelConfig *config, guint64 seed);
+
+/* ---- shared with encoder.c ---- */
+
+/* n_params and gflops of one encoder (spec §6 formulas, from the encoder's sizes). */
+void ib_encoder_compute_info (const ImageBindModel *model, const IbEncoder *enc, ImageBindEncoderInfo *info);
+
+void ib_log (GLogLevelFlags level, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+G_END_DECLS
+
+#endif
