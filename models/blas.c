@@ -1,0 +1,304 @@
+/* The BLAS backend: OpenBLAS, opened at run time.
+ *
+ * Why at run time: a DYNAMIC_ARCH OpenBLAS picks its kernels in its library constructor, from
+ * $OPENBLAS_CORETYPE or else from its own CPU table. Debian's 0.3.21 does not know recent
+ * AVX-512 CPUs (Ice Lake and later servers) and falls back to its generic Prescott kernels,
+ * about 5x slower than its SkylakeX ones on the same CPU. Linking OpenBLAS would run that
+ * constructor before any code of ours; opening it ourselves lets us set the variable first, so
+ * the right kernels are used even inside a GStreamer plugin loaded by a process that set
+ * nothing.
+ *
+ * Threads: OpenBLAS's thread count is global to the process. ib_sgemm() sets it only when it
+ * differs from what the call asks for. Two threads asking for different counts at the same time
+ * race for it: a call may then run with the other caller's count (a matter of speed only).
+ * Correctness does not depend on it: OpenBLAS serialises its own multi-threaded level-3 driver,
+ * and single-threaded calls share no state (tests/test-blas.c checks concurrent callers). */
+
+#include "blas.h"
+#include "imagebind.h"
+
+#include <dlfcn.h>
+#include <gmodule.h>
+#include <limits.h>
+
+/* The CBLAS enum values, fixed by the CBLAS standard (we have no cblas.h at build time). */
+enum { IB_CBLAS_ROW_MAJOR = 101, IB_CBLAS_NO_TRANS = 111, IB_CBLAS_TRANS = 112 };
+
+typedef void (*CblasSgemmFunc) (int order, int trans_a, int trans_b, int m, int n, int k,
+    float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+typedef void (*SetNumThreadsFunc) (int n);
+typedef int (*GetNumThreadsFunc) (void);
+typedef char *(*GetStringFunc) (void);
+
+typedef struct {
+  gboolean ok;
+  GError *error;               /* when !ok */
+  char *info;                  /* imagebind_blas_info() */
+  GModule *module;             /* never closed: the kernels stay in use until exit */
+  CblasSgemmFunc sgemm;
+  SetNumThreadsFunc set_num_threads;   /* NULL when the library is not OpenBLAS */
+  GetNumThreadsFunc get_num_threads;
+  int n_cores;
+} IbBlas;
+
+static IbBlas blas;
+static GMutex thread_count_lock;
+
+/* Library names tried in order. Debian installs libopenblas.so.0 with the runtime package and
+ * libopenblas.so with -dev; the alternatives path is the last resort. */
+static const char *const default_candidates[] = {
+  "libopenblas.so.0",
+  "libopenblas.so",
+  "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3",
+};
+
+/* The OPENBLAS_CORETYPE worth forcing on this CPU, or NULL to let OpenBLAS decide.
+ * __builtin_cpu_supports() also checks that the OS saves the AVX/AVX-512 register state. */
+static const char *
+choose_coretype (const char **why)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init ();
+  if (__builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512bw")
+      && __builtin_cpu_supports ("avx512dq") && __builtin_cpu_supports ("avx512vl")) {
+    *why = "chosen for this AVX-512 CPU";
+    return "SKYLAKEX";
+  }
+  if (__builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")) {
+    *why = "chosen for this AVX2 CPU";
+    return "HASWELL";
+  }
+#endif
+  *why = "CPU has neither AVX-512 nor AVX2: OpenBLAS's own choice";
+  return NULL;
+}
+
+/* An OpenBLAS already in the process (linked by the program, or opened by numpy) must be used
+ * as it is: its constructor has run, and a second copy would start a second thread pool. */
+static GModule *
+open_already_loaded (const char *const *candidates, guint n_candidates, const char **name)
+{
+  guint i;
+
+  /* In the global scope (the program or one of its DT_NEEDED libraries). */
+  if (dlsym (RTLD_DEFAULT, "openblas_get_corename") && dlsym (RTLD_DEFAULT, "cblas_sgemm")) {
+    *name = "the process's global scope";
+    return g_module_open (NULL, 0);
+  }
+#ifdef RTLD_NOLOAD
+  /* Opened privately (RTLD_LOCAL) by someone else: NOLOAD finds it without loading it. */
+  for (i = 0; i < n_candidates; i++) {
+    void *handle = dlopen (candidates[i], RTLD_LAZY | RTLD_NOLOAD);
+    if (handle) {
+      GModule *module = g_module_open (candidates[i], G_MODULE_BIND_LOCAL);
+      dlclose (handle);
+      if (module) {
+        *name = candidates[i];
+        return module;
+      }
+    }
+  }
+#endif
+  return NULL;
+}
+
+static gpointer
+resolve (GModule *module, const char *symbol)
+{
+  gpointer address = NULL;
+
+  return g_module_symbol (module, symbol, &address) ? address : NULL;
+}
+
+static gpointer
+blas_init_once (gpointer unused)
+{
+  const char *candidates[G_N_ELEMENTS (default_candidates) + 1];
+  guint n_candidates = 0, i;
+  const char *override = g_getenv ("IMAGEBIND_BLAS_LIBRARY");
+  const char *user_coretype = g_getenv ("OPENBLAS_CORETYPE");
+  const char *name = NULL, *why = NULL, *forced = NULL;
+  gboolean already_loaded = FALSE;
+  GString *tried = g_string_new (NULL);
+  GetStringFunc get_config, get_corename;
+  char *reason = NULL, *config = NULL;
+
+  blas.n_cores = MAX (1, (int) g_get_num_processors ());
+
+  /* IMAGEBIND_BLAS_LIBRARY names another library to use instead (a path or a soname). */
+  if (override && *override)
+    candidates[n_candidates++] = override;
+  else
+    for (i = 0; i < G_N_ELEMENTS (default_candidates); i++)
+      candidates[n_candidates++] = default_candidates[i];
+
+  blas.module = open_already_loaded (candidates, n_candidates, &name);
+  already_loaded = blas.module != NULL;
+
+  if (!blas.module) {
+    /* The constructor reads the variable while the library is opened; it is removed again
+     * right after, so that child processes (and the user's view of the environment) are as
+     * before. The window is short but setenv() is not thread-safe against a concurrent
+     * getenv() elsewhere in the process: glibc keeps old environment arrays alive, so the
+     * worst case is that other thread not seeing the variable. */
+    if (!user_coretype)
+      forced = choose_coretype (&why);
+    if (forced)
+      g_setenv ("OPENBLAS_CORETYPE", forced, TRUE);
+    for (i = 0; i < n_candidates && !blas.module; i++) {
+      blas.module = g_module_open (candidates[i], G_MODULE_BIND_LOCAL);
+      if (blas.module)
+        name = candidates[i];
+      else
+        g_string_append_printf (tried, "\n  %s: %s", candidates[i], g_module_error ());
+    }
+    if (forced)
+      g_unsetenv ("OPENBLAS_CORETYPE");
+  }
+
+  if (!blas.module) {
+    g_set_error (&blas.error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_FILE,
+        "No BLAS library could be opened (install OpenBLAS: Debian's libopenblas0); tried:%s",
+        tried->str);
+    goto done;
+  }
+
+  blas.sgemm = resolve (blas.module, "cblas_sgemm");
+  if (!blas.sgemm) {
+    g_set_error (&blas.error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_FILE,
+        "The BLAS library %s has no cblas_sgemm: not a usable CBLAS", name);
+    goto done;
+  }
+  blas.set_num_threads = resolve (blas.module, "openblas_set_num_threads");
+  blas.get_num_threads = resolve (blas.module, "openblas_get_num_threads");
+  if (!blas.set_num_threads || !blas.get_num_threads) {
+    blas.set_num_threads = NULL;
+    blas.get_num_threads = NULL;
+  }
+  get_config = resolve (blas.module, "openblas_get_config");
+  get_corename = resolve (blas.module, "openblas_get_corename");
+
+  if (!get_corename) {
+    reason = g_strdup ("not OpenBLAS: kernels and threads as that library decides");
+  } else if (already_loaded) {
+    reason = g_strdup ("OpenBLAS was already initialised in this process: its own choice, "
+        "OPENBLAS_CORETYPE not applied");
+  } else if (user_coretype) {
+    reason = g_strdup_printf ("OPENBLAS_CORETYPE=%s set by the user", user_coretype);
+  } else if (forced && g_ascii_strcasecmp (get_corename (), forced) != 0) {
+    reason = g_strdup_printf ("OPENBLAS_CORETYPE=%s %s, but this OpenBLAS has no such kernels",
+        forced, why);
+  } else if (forced) {
+    reason = g_strdup_printf ("OPENBLAS_CORETYPE=%s %s", forced, why);
+  } else {
+    reason = g_strdup (why);
+  }
+
+  config = g_strstrip (g_strdup (get_config ? get_config () : "unknown BLAS"));
+  blas.info = g_strdup_printf ("%s, core %s (%s), from %s, %d threads by default", config,
+      get_corename ? get_corename () : "unknown", reason, name,
+      blas.get_num_threads ? blas.get_num_threads () : 0);
+  blas.ok = TRUE;
+  g_debug ("BLAS: %s", blas.info);
+
+done:
+  if (!blas.ok) {
+    blas.info = g_strdup_printf ("no BLAS: %s", blas.error->message);
+    g_debug ("%s", blas.info);
+  }
+  g_free (reason);
+  g_free (config);
+  g_string_free (tried, TRUE);
+  return NULL;
+}
+
+static void
+blas_ensure_init (void)
+{
+  static GOnce once = G_ONCE_INIT;
+
+  g_once (&once, blas_init_once, NULL);
+}
+
+gboolean
+ib_blas_init (GError **error)
+{
+  blas_ensure_init ();
+  if (!blas.ok) {
+    if (error)
+      *error = g_error_copy (blas.error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+const char *
+imagebind_blas_info (void)
+{
+  blas_ensure_init ();
+  return blas.info;
+}
+
+/* Sets OpenBLAS's global thread count when it differs; the lock only keeps two setters from
+ * interleaving (OpenBLAS may start new worker threads while setting). */
+static void
+use_threads (int n_threads)
+{
+  int want = n_threads <= 0 ? blas.n_cores : MIN (n_threads, blas.n_cores);
+
+  if (!blas.set_num_threads || blas.get_num_threads () == want)
+    return;
+  g_mutex_lock (&thread_count_lock);
+  if (blas.get_num_threads () != want)
+    blas.set_num_threads (want);
+  g_mutex_unlock (&thread_count_lock);
+}
+
+/* Used only when ib_blas_init() failed and a caller went on anyway: slow but correct, so
+ * that no caller ever computes with garbage. */
+static void
+sgemm_reference (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
+    const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc)
+{
+  gsize i, j, p;
+
+  for (i = 0; i < m; i++)
+    for (j = 0; j < n; j++) {
+      float sum = 0.0f;
+      for (p = 0; p < k; p++)
+        sum += (trans_a ? a[p * lda + i] : a[i * lda + p]) * (trans_b ? b[j * ldb + p] : b[p * ldb + j]);
+      c[i * ldc + j] = alpha * sum + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]);
+    }
+}
+
+void
+ib_sgemm (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
+    const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc,
+    int n_threads)
+{
+  static gsize warned = 0;
+
+  /* CBLAS takes int sizes; leading dimensions must cover a row of the stored matrix. */
+  g_return_if_fail (m <= INT_MAX && n <= INT_MAX && k <= INT_MAX);
+  g_return_if_fail (lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX);
+  g_return_if_fail (lda >= MAX (1, trans_a ? m : k));
+  g_return_if_fail (ldb >= MAX (1, trans_b ? k : n));
+  g_return_if_fail (ldc >= MAX (1, n));
+  if (m == 0 || n == 0)
+    return;
+
+  blas_ensure_init ();
+  if (!blas.ok) {
+    if (g_once_init_enter (&warned)) {
+      g_warning ("ib_sgemm without BLAS (%s): using the slow reference loop", blas.error->message);
+      g_once_init_leave (&warned, 1);
+    }
+    sgemm_reference (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+
+  use_threads (n_threads);
+  blas.sgemm (IB_CBLAS_ROW_MAJOR, trans_a ? IB_CBLAS_TRANS : IB_CBLAS_NO_TRANS,
+      trans_b ? IB_CBLAS_TRANS : IB_CBLAS_NO_TRANS, (int) m, (int) n, (int) k, alpha,
+      a, (int) lda, b, (int) ldb, beta, c, (int) ldc);
+}
