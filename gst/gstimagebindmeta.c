@@ -1,0 +1,232 @@
+/* GstImageBindEmbeddingMeta registration, copy and accessors. */
+#include "gstimagebindmeta.h"
+
+#include <string.h>
+
+GType
+gst_imagebind_embedding_meta_api_get_type (void)
+{
+  static gsize type = 0;
+  /* No tags: GstBaseTransform's default transform_meta copies tag-less metas always, and
+   * elements that drop metas by tag (video, audio, memory) keep ours. */
+  static const gchar *tags[] = { NULL };
+
+  if (g_once_init_enter (&type)) {
+    GType t = gst_meta_api_type_register ("GstImageBindEmbeddingMetaAPI", tags);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+static gboolean
+embedding_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
+{
+  GstImageBindEmbeddingMeta *emeta = (GstImageBindEmbeddingMeta *) meta;
+
+  emeta->modality = GST_IMAGE_BIND_MODALITY_VISION;
+  emeta->dim = 0;
+  emeta->vector = NULL;
+  emeta->logit_scale = 1.0f;
+  emeta->pts = GST_CLOCK_TIME_NONE;
+  emeta->duration = GST_CLOCK_TIME_NONE;
+  emeta->stream_time = GST_CLOCK_TIME_NONE;
+  emeta->running_time = GST_CLOCK_TIME_NONE;
+  emeta->model_id = NULL;
+  return TRUE;
+}
+
+static void
+embedding_meta_free (GstMeta * meta, GstBuffer * buffer)
+{
+  GstImageBindEmbeddingMeta *emeta = (GstImageBindEmbeddingMeta *) meta;
+
+  g_clear_pointer (&emeta->vector, g_free);
+  g_clear_pointer (&emeta->model_id, g_free);
+}
+
+/* An embedding describes the content, not memory layout or geometry: it stays valid for
+ * copies, and for scaled or converted versions of the same frame, so every transform copies
+ * it. */
+static gboolean
+embedding_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * src, GQuark type,
+    gpointer data)
+{
+  GstImageBindEmbeddingMeta *smeta = (GstImageBindEmbeddingMeta *) meta;
+  GstImageBindEmbeddingMeta *dmeta;
+
+  dmeta = gst_buffer_add_imagebind_embedding_meta (dest, smeta->modality, smeta->vector,
+      smeta->dim, smeta->logit_scale, smeta->model_id);
+  if (!dmeta)
+    return FALSE;
+  dmeta->pts = smeta->pts;
+  dmeta->duration = smeta->duration;
+  dmeta->stream_time = smeta->stream_time;
+  dmeta->running_time = smeta->running_time;
+  return TRUE;
+}
+
+const GstMetaInfo *
+gst_imagebind_embedding_meta_get_info (void)
+{
+  static const GstMetaInfo *info = NULL;
+
+  if (g_once_init_enter ((GstMetaInfo **) & info)) {
+    const GstMetaInfo *i = gst_meta_register (GST_IMAGEBIND_EMBEDDING_META_API_TYPE,
+        "GstImageBindEmbeddingMeta", sizeof (GstImageBindEmbeddingMeta),
+        embedding_meta_init, embedding_meta_free, embedding_meta_transform);
+    g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
+  }
+  return info;
+}
+
+GstImageBindEmbeddingMeta *
+gst_buffer_add_imagebind_embedding_meta (GstBuffer * buffer, GstImageBindModality modality,
+    const gfloat * vector, guint dim, gfloat logit_scale, const gchar * model_id)
+{
+  GstImageBindEmbeddingMeta *meta;
+
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
+  g_return_val_if_fail ((guint) modality < GST_IMAGE_BIND_N_MODALITIES, NULL);
+  g_return_val_if_fail (vector != NULL || dim == 0, NULL);
+
+  meta = (GstImageBindEmbeddingMeta *) gst_buffer_add_meta (buffer,
+      GST_IMAGEBIND_EMBEDDING_META_INFO, NULL);
+  if (!meta)
+    return NULL;
+  meta->modality = modality;
+  meta->dim = dim;
+  meta->vector = dim ? g_memdup2 (vector, (gsize) dim * sizeof (gfloat)) : NULL;
+  meta->logit_scale = logit_scale;
+  meta->model_id = g_strdup (model_id ? model_id : "");
+  return meta;
+}
+
+GstImageBindEmbeddingMeta *
+gst_buffer_get_imagebind_embedding_meta (GstBuffer * buffer)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+
+  return (GstImageBindEmbeddingMeta *) gst_buffer_get_meta (buffer,
+      GST_IMAGEBIND_EMBEDDING_META_API_TYPE);
+}
+
+GstImageBindEmbeddingMeta *
+gst_buffer_iterate_imagebind_embedding_meta (GstBuffer * buffer, gpointer * state)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (state != NULL, NULL);
+
+  return (GstImageBindEmbeddingMeta *) gst_buffer_iterate_meta_filtered (buffer, state,
+      GST_IMAGEBIND_EMBEDDING_META_API_TYPE);
+}
+
+GstImageBindEmbeddingMeta *
+gst_buffer_get_imagebind_embedding_meta_by_modality (GstBuffer * buffer,
+    GstImageBindModality modality)
+{
+  gpointer state = NULL;
+  GstImageBindEmbeddingMeta *meta;
+
+  while ((meta = gst_buffer_iterate_imagebind_embedding_meta (buffer, &state)))
+    if (meta->modality == modality)
+      return meta;
+  return NULL;
+}
+
+guint
+gst_buffer_get_n_imagebind_embedding_metas (GstBuffer * buffer)
+{
+  gpointer state = NULL;
+  guint n = 0;
+
+  while (gst_buffer_iterate_imagebind_embedding_meta (buffer, &state))
+    n++;
+  return n;
+}
+
+const gfloat *
+gst_imagebind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta, guint * dim)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  if (dim)
+    *dim = meta->dim;
+  return meta->vector;
+}
+
+GstStructure *
+gst_imagebind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * meta)
+{
+  GstStructure *s;
+  GValue array = G_VALUE_INIT;
+  GValue item = G_VALUE_INIT;
+  guint i;
+
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  s = gst_structure_new (GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME,
+      "modality", G_TYPE_STRING, gst_image_bind_modality_to_string (meta->modality),
+      "dim", G_TYPE_UINT, meta->dim,
+      "logit-scale", G_TYPE_FLOAT, meta->logit_scale,
+      "pts", G_TYPE_UINT64, meta->pts,
+      "duration", G_TYPE_UINT64, meta->duration,
+      "stream-time", G_TYPE_UINT64, meta->stream_time,
+      "running-time", G_TYPE_UINT64, meta->running_time,
+      "model-id", G_TYPE_STRING, meta->model_id ? meta->model_id : "", NULL);
+
+  g_value_init (&array, GST_TYPE_ARRAY);
+  g_value_init (&item, G_TYPE_FLOAT);
+  for (i = 0; i < meta->dim; i++) {
+    g_value_set_float (&item, meta->vector[i]);
+    gst_value_array_append_value (&array, &item);
+  }
+  g_value_unset (&item);
+  gst_structure_take_value (s, "vector", &array);
+  return s;
+}
+
+const GstMetaInfo *
+gst_imagebind_embedding_custom_meta_register (void)
+{
+  static const GstMetaInfo *info = NULL;
+
+  if (g_once_init_enter ((GstMetaInfo **) & info)) {
+    static const gchar *tags[] = { NULL };
+    /* No transform function: GstCustomMeta then copies the structure on buffer copies. */
+    const GstMetaInfo *i = gst_meta_register_custom (GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME,
+        tags, NULL, NULL, NULL);
+    g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
+  }
+  return info;
+}
+
+static gboolean
+copy_field (GQuark field, const GValue * value, gpointer dest)
+{
+  gst_structure_id_set_value ((GstStructure *) dest, field, value);
+  return TRUE;
+}
+
+GstCustomMeta *
+gst_buffer_add_imagebind_embedding_custom_meta (GstBuffer * buffer,
+    const GstImageBindEmbeddingMeta * meta)
+{
+  GstCustomMeta *cmeta;
+  GstStructure *s, *mirror;
+
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  gst_imagebind_embedding_custom_meta_register ();
+  cmeta = gst_buffer_add_custom_meta (buffer, GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME);
+  if (!cmeta)
+    return NULL;
+  s = gst_custom_meta_get_structure (cmeta);
+  mirror = gst_imagebind_embedding_meta_to_structure (meta);
+  /* The custom meta owns its (empty) structure: fill it field by field. */
+  gst_structure_foreach (mirror, copy_field, s);
+  gst_structure_free (mirror);
+  return cmeta;
+}

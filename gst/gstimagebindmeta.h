@@ -1,0 +1,134 @@
+/* GstImageBindEmbeddingMeta: an ImageBind embedding riding on a buffer.
+ *
+ * Reading it in C:
+ *
+ *   gpointer state = NULL;
+ *   GstImageBindEmbeddingMeta *meta;
+ *   while ((meta = gst_buffer_iterate_imagebind_embedding_meta (buf, &state))) {
+ *     guint dim;
+ *     const gfloat *v = gst_imagebind_embedding_meta_get_vector (meta, &dim);
+ *     ... meta->modality, meta->logit_scale, meta->pts, meta->duration ...
+ *   }
+ *
+ * From Python (or any language without this library's introspection data) set the encoder's
+ * `custom-meta` property to TRUE: each embedding is then also attached as a GstCustomMeta named
+ * "GstImageBindEmbeddingCustomMeta" whose structure is gst_imagebind_embedding_meta_to_structure():
+ *
+ *   meta = buf.get_custom_meta("GstImageBindEmbeddingCustomMeta")
+ *   s = meta.get_structure() if meta else None
+ *   s.get_value("modality"), s.get_value("vector"), ...
+ */
+#ifndef __GST_IMAGEBIND_META_H__
+#define __GST_IMAGEBIND_META_H__
+
+#include <gst/gst.h>
+#include "gstimagebindmodality.h"
+
+G_BEGIN_DECLS
+
+#define GST_IMAGEBIND_EMBEDDING_META_API_TYPE (gst_imagebind_embedding_meta_api_get_type ())
+#define GST_IMAGEBIND_EMBEDDING_META_INFO (gst_imagebind_embedding_meta_get_info ())
+
+/**
+ * GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME:
+ *
+ * Name of the GstCustomMeta structure mirror of #GstImageBindEmbeddingMeta (attached when an
+ * encoder's `custom-meta` property is TRUE, registered by
+ * gst_imagebind_embedding_custom_meta_register()).
+ *
+ * Since: 0.1
+ */
+#define GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME "GstImageBindEmbeddingCustomMeta"
+
+typedef struct _GstImageBindEmbeddingMeta GstImageBindEmbeddingMeta;
+
+/**
+ * GstImageBindEmbeddingMeta:
+ * @meta: parent #GstMeta
+ * @modality: the modality the embedding was computed from
+ * @dim: number of floats in @vector (the model's embedding width)
+ * @vector: (array length=dim): the embedding as the model outputs it: L2-normalised and
+ *     multiplied by @logit_scale (averaged over clips where the modality has several), so
+ *     `vector / logit_scale` is (close to) unit length. Owned by the meta.
+ * @logit_scale: the scale the model's head multiplied by (1.0 for vision)
+ * @pts: buffer timestamp of the start of the input the embedding describes
+ *     (of the frame, or of the first sample of the window); this may be earlier than the
+ *     timestamp of the buffer carrying the meta (live mode, windowed modalities)
+ * @duration: duration of that input (frame duration or window length), or
+ *     GST_CLOCK_TIME_NONE
+ * @stream_time: @pts converted to stream time with the segment then current
+ * @running_time: @pts converted to running time with the segment then current
+ * @model_id: identifies the model: "<general.name>:<file basename>"
+ *
+ * Metadata carrying one ImageBind embedding. A buffer may carry several (several windows
+ * completed by one audio buffer, or one per modality after a mixer): iterate with
+ * gst_buffer_iterate_imagebind_embedding_meta().
+ *
+ * The API type has no tags, so GstBaseTransform based elements (videoconvert, queue, tee, ...)
+ * keep it, and it is copied by every buffer copy or transform (an embedding describes content,
+ * not memory or geometry).
+ *
+ * Since: 0.1
+ */
+struct _GstImageBindEmbeddingMeta {
+  GstMeta meta;
+
+  GstImageBindModality modality;
+  guint dim;
+  gfloat *vector;
+  gfloat logit_scale;
+
+  GstClockTime pts;
+  GstClockTime duration;
+  GstClockTime stream_time;
+  GstClockTime running_time;
+
+  gchar *model_id;
+};
+
+GType gst_imagebind_embedding_meta_api_get_type (void);
+const GstMetaInfo *gst_imagebind_embedding_meta_get_info (void);
+
+/* Copies @vector (@dim floats); the span fields start as GST_CLOCK_TIME_NONE. @buffer must be
+ * writable. */
+GstImageBindEmbeddingMeta *gst_buffer_add_imagebind_embedding_meta (GstBuffer * buffer,
+    GstImageBindModality modality, const gfloat * vector, guint dim, gfloat logit_scale,
+    const gchar * model_id);
+
+/* The first embedding meta on @buffer, or NULL. */
+GstImageBindEmbeddingMeta *gst_buffer_get_imagebind_embedding_meta (GstBuffer * buffer);
+
+/* The first embedding meta of @modality on @buffer, or NULL. */
+GstImageBindEmbeddingMeta *gst_buffer_get_imagebind_embedding_meta_by_modality (GstBuffer * buffer,
+    GstImageBindModality modality);
+
+/* Iterates over all embedding metas of @buffer; *@state must start as NULL. */
+GstImageBindEmbeddingMeta *gst_buffer_iterate_imagebind_embedding_meta (GstBuffer * buffer,
+    gpointer * state);
+
+/* Number of embedding metas on @buffer. */
+guint gst_buffer_get_n_imagebind_embedding_metas (GstBuffer * buffer);
+
+const gfloat *gst_imagebind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta,
+    guint * dim);
+
+/* A GstStructure mirror, named GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME with fields:
+ *   modality      G_TYPE_STRING   "vision", "audio", ... (the GstImageBindModality nick)
+ *   dim           G_TYPE_UINT
+ *   vector        GST_TYPE_ARRAY of G_TYPE_FLOAT (dim values)
+ *   logit-scale   G_TYPE_FLOAT
+ *   pts, duration, stream-time, running-time   G_TYPE_UINT64 (GST_CLOCK_TIME_NONE if unknown)
+ *   model-id      G_TYPE_STRING
+ * Free with gst_structure_free(). */
+GstStructure *gst_imagebind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * meta);
+
+/* Registers the GstCustomMeta mirror (idempotent, thread-safe); returns its info. */
+const GstMetaInfo *gst_imagebind_embedding_custom_meta_register (void);
+
+/* Attaches the structure mirror of @meta to @buffer (writable) as a GstCustomMeta. */
+GstCustomMeta *gst_buffer_add_imagebind_embedding_custom_meta (GstBuffer * buffer,
+    const GstImageBindEmbeddingMeta * meta);
+
+G_END_DECLS
+
+#endif
