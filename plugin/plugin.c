@@ -35,4 +35,4 @@ plugin_init (GstPlugin * plugin)
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, imagebind,
     "ImageBind embeddings (vision, text, audio, depth, thermal, IMU) and prompt matching",
-    plugin_init, PACKAGE_VERSION, "MIT", "gst-imagebind", "https://github.com/gst-imagebind")
+    plugin_init, PACKAGE_VERSION, "MIT/X11", "gst-imagebind", "https://github.com/gst-imagebind")
