@@ -1,0 +1,1 @@
+"""Helpers of models/convert.py: checkpoint reading, architecture, GGUF writing."""
