@@ -1,0 +1,262 @@
+/* filesrc ! decodebin ! {videoconvert|audioconvert} ! appsink, one pipeline per file. The
+ * converter picks the output format from the appsink's caps, so any decodable input works. */
+#include "media.h"
+
+#include <gst/gst.h>
+#include <gst/app/gstappsink.h>
+#include <gst/video/video.h>
+#include <gst/audio/audio.h>
+#include <string.h>
+
+#define IB_MEDIA_ERROR (g_quark_from_static_string ("ib-media-error"))
+/* Audio longer than this is refused rather than decoded into memory. */
+#define MAX_AUDIO_SECONDS (4 * 3600)
+
+typedef struct {
+  GstElement *pipeline;
+  GstElement *convert;
+  GstElement *sink;
+  gboolean linked;   /* decodebin found a stream of the wanted kind */
+  GstMessage *error; /* the first ERROR message, once seen */
+} Decoder;
+
+static void
+on_pad_added (GstElement *decodebin, GstPad *pad, gpointer user_data)
+{
+  Decoder *dec = user_data;
+  GstPad *sinkpad = gst_element_get_static_pad (dec->convert, "sink");
+  GstCaps *caps = gst_pad_get_current_caps (pad);
+  const char *want = strstr (GST_OBJECT_NAME (dec->convert), "video") ? "video/" : "audio/";
+
+  if (caps && g_str_has_prefix (gst_structure_get_name (gst_caps_get_structure (caps, 0)), want)
+      && !gst_pad_is_linked (sinkpad))
+    dec->linked = gst_pad_link (pad, sinkpad) == GST_PAD_LINK_OK;
+  if (caps)
+    gst_caps_unref (caps);
+  gst_object_unref (sinkpad);
+}
+
+static gboolean
+decoder_start (Decoder *dec, const char *path, gboolean video, const char *caps_str, GError **error)
+{
+  GstElement *src, *decodebin;
+  GstCaps *caps;
+
+  if (!gst_init_check (NULL, NULL, error))
+    return FALSE;
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "%s: no such file", path);
+    return FALSE;
+  }
+  dec->pipeline = gst_pipeline_new (NULL);
+  src = gst_element_factory_make ("filesrc", NULL);
+  decodebin = gst_element_factory_make ("decodebin", NULL);
+  dec->convert = gst_element_factory_make (video ? "videoconvert" : "audioconvert",
+      video ? "videoconvert" : "audioconvert");
+  dec->sink = gst_element_factory_make ("appsink", NULL);
+  if (!src || !decodebin || !dec->convert || !dec->sink) {
+    g_set_error (error, IB_MEDIA_ERROR, 0, "GStreamer elements missing (filesrc, decodebin, %s, "
+        "appsink): install gstreamer1.0-plugins-base", video ? "videoconvert" : "audioconvert");
+    gst_clear_object (&dec->pipeline);
+    return FALSE;
+  }
+  g_object_set (src, "location", path, NULL);
+  caps = gst_caps_from_string (caps_str);
+  g_object_set (dec->sink, "caps", caps, "sync", FALSE, NULL);
+  gst_caps_unref (caps);
+  gst_bin_add_many (GST_BIN (dec->pipeline), src, decodebin, dec->convert, dec->sink, NULL);
+  gst_element_link (src, decodebin);
+  gst_element_link (dec->convert, dec->sink);
+  g_signal_connect (decodebin, "pad-added", G_CALLBACK (on_pad_added), dec);
+  if (gst_element_set_state (dec->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    /* the error message on the bus says why; read it below */
+  }
+  return TRUE;
+}
+
+/* Turns an ERROR message on the bus (if any) into @error; returns TRUE if there was one. */
+static gboolean
+decoder_bus_error (Decoder *dec, const char *path, GError **error)
+{
+  GstBus *bus = gst_element_get_bus (dec->pipeline);
+  GstMessage *msg = dec->error ? dec->error : gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  gboolean had = msg != NULL;
+
+  dec->error = NULL;
+  if (msg && !dec->linked) {
+    g_set_error (error, IB_MEDIA_ERROR, 2, "%s: no %s stream in this file", path,
+        strstr (GST_OBJECT_NAME (dec->convert), "video") ? "video or image" : "audio");
+  } else if (msg) {
+    GError *err = NULL;
+    gst_message_parse_error (msg, &err, NULL);
+    g_set_error (error, IB_MEDIA_ERROR, 1, "%s: cannot decode: %s", path, err->message);
+    g_error_free (err);
+    gst_message_unref (msg);
+  }
+  gst_object_unref (bus);
+  return had;
+}
+
+/* The next decoded sample; NULL at EOS, on an error (kept in dec->error) or after a minute
+ * without progress. Polls so that an error that stops the stream without EOS cannot hang us. */
+static GstSample *
+decoder_pull (Decoder *dec)
+{
+  GstBus *bus = gst_element_get_bus (dec->pipeline);
+  GstSample *sample = NULL;
+
+  for (int waited = 0; waited < 600 && !sample && !dec->error; waited++) {
+    sample = gst_app_sink_try_pull_sample (GST_APP_SINK (dec->sink), GST_SECOND / 10);
+    if (sample || gst_app_sink_is_eos (GST_APP_SINK (dec->sink)))
+      break;
+    /* other messages are dropped: nobody else reads this bus */
+    dec->error = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  }
+  gst_object_unref (bus);
+  return sample;
+}
+
+static void
+decoder_stop (Decoder *dec)
+{
+  if (dec->error)
+    gst_clear_message (&dec->error);
+  if (dec->pipeline) {
+    gst_element_set_state (dec->pipeline, GST_STATE_NULL);
+    gst_clear_object (&dec->pipeline);
+  }
+}
+
+static GstSample *
+decoder_first_frame (Decoder *dec, const char *path, const char *caps_str, GError **error)
+{
+  GstSample *sample;
+
+  if (!decoder_start (dec, path, TRUE, caps_str, error))
+    return NULL;
+  sample = decoder_pull (dec);
+  if (!sample && !decoder_bus_error (dec, path, error))
+    g_set_error (error, IB_MEDIA_ERROR, 2, "%s: no video frame or image in this file", path);
+  return sample;
+}
+
+gboolean
+ib_media_decode_rgb (const char *path, guint8 **rgb, guint *width, guint *height, GError **error)
+{
+  Decoder dec = { 0 };
+  GstSample *sample = decoder_first_frame (&dec, path, "video/x-raw,format=RGB", error);
+  GstVideoInfo info;
+  GstVideoFrame frame;
+  gboolean ok = FALSE;
+
+  if (sample && gst_video_info_from_caps (&info, gst_sample_get_caps (sample)) &&
+      gst_video_frame_map (&frame, &info, gst_sample_get_buffer (sample), GST_MAP_READ)) {
+    guint w = GST_VIDEO_INFO_WIDTH (&info), h = GST_VIDEO_INFO_HEIGHT (&info);
+    gsize stride = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0);
+    const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA (&frame, 0);
+    *rgb = g_malloc ((gsize) w * h * 3);
+    for (guint y = 0; y < h; y++)
+      memcpy (*rgb + (gsize) y * w * 3, src + y * stride, (gsize) w * 3);
+    *width = w;
+    *height = h;
+    gst_video_frame_unmap (&frame);
+    ok = TRUE;
+  } else if (sample) {
+    g_set_error (error, IB_MEDIA_ERROR, 3, "%s: cannot map the decoded frame", path);
+  }
+  if (sample)
+    gst_sample_unref (sample);
+  decoder_stop (&dec);
+  return ok;
+}
+
+gboolean
+ib_media_decode_gray (const char *path, gpointer *pixels, guint *bits, guint *width,
+    guint *height, GError **error)
+{
+  Decoder dec = { 0 };
+  GstSample *sample = decoder_first_frame (&dec, path,
+      "video/x-raw,format=(string){GRAY16_LE,GRAY8}", error);
+  GstVideoInfo info;
+  GstVideoFrame frame;
+  gboolean ok = FALSE;
+
+  if (sample && gst_video_info_from_caps (&info, gst_sample_get_caps (sample)) &&
+      gst_video_frame_map (&frame, &info, gst_sample_get_buffer (sample), GST_MAP_READ)) {
+    guint w = GST_VIDEO_INFO_WIDTH (&info), h = GST_VIDEO_INFO_HEIGHT (&info);
+    guint bpp = GST_VIDEO_INFO_FORMAT (&info) == GST_VIDEO_FORMAT_GRAY8 ? 1 : 2;
+    gsize stride = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0);
+    const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA (&frame, 0);
+    guint8 *out = g_malloc ((gsize) w * h * bpp);
+    for (guint y = 0; y < h; y++)
+      memcpy (out + (gsize) y * w * bpp, src + y * stride, (gsize) w * bpp);
+    *pixels = out;
+    *bits = 8 * bpp;
+    *width = w;
+    *height = h;
+    gst_video_frame_unmap (&frame);
+    ok = TRUE;
+  } else if (sample) {
+    g_set_error (error, IB_MEDIA_ERROR, 3, "%s: cannot map the decoded frame", path);
+  }
+  if (sample)
+    gst_sample_unref (sample);
+  decoder_stop (&dec);
+  return ok;
+}
+
+gboolean
+ib_media_decode_audio (const char *path, float **planar, guint *channels, gsize *n_frames,
+    guint *rate, GError **error)
+{
+  Decoder dec = { 0 };
+  GArray *samples = g_array_new (FALSE, FALSE, sizeof (float));
+  GstAudioInfo info;
+  gboolean have_info = FALSE, ok = FALSE;
+  GstSample *sample;
+
+  if (!decoder_start (&dec, path, FALSE, "audio/x-raw,format=F32LE,layout=interleaved", error)) {
+    g_array_free (samples, TRUE);
+    return FALSE;
+  }
+  while ((sample = decoder_pull (&dec))) {
+    GstBuffer *buf = gst_sample_get_buffer (sample);
+    GstMapInfo map;
+    if (!have_info)
+      have_info = gst_audio_info_from_caps (&info, gst_sample_get_caps (sample));
+    if (have_info && gst_buffer_map (buf, &map, GST_MAP_READ)) {
+      g_array_append_vals (samples, map.data, map.size / sizeof (float));
+      gst_buffer_unmap (buf, &map);
+    }
+    gst_sample_unref (sample);
+    if (have_info && samples->len / MAX (info.channels, 1) > (gsize) MAX_AUDIO_SECONDS * info.rate) {
+      g_set_error (error, IB_MEDIA_ERROR, 4, "%s: longer than %d hours; cut it first", path,
+          MAX_AUDIO_SECONDS / 3600);
+      goto out;
+    }
+  }
+  if (decoder_bus_error (&dec, path, error))
+    goto out;
+  if (!have_info || samples->len == 0) {
+    g_set_error (error, IB_MEDIA_ERROR, 2, "%s: no audio in this file", path);
+    goto out;
+  }
+  {
+    guint c = info.channels;
+    gsize n = samples->len / c;
+    const float *in = (const float *) samples->data;
+    float *out = g_new (float, c * n);
+    for (gsize i = 0; i < n; i++)
+      for (guint ch = 0; ch < c; ch++)
+        out[ch * n + i] = in[i * c + ch];
+    *planar = out;
+    *channels = c;
+    *n_frames = n;
+    *rate = info.rate;
+    ok = TRUE;
+  }
+out:
+  g_array_free (samples, TRUE);
+  decoder_stop (&dec);
+  return ok;
+}
