@@ -1,0 +1,77 @@
+/* GstImageBindEncoder: the base class of the ImageBind encoder elements.
+ *
+ * A pass-through GstBaseTransform (media untouched, no copies) that attaches a
+ * #GstImageBindEmbeddingMeta to buffers. It owns what all encoders share: the model (loaded on
+ * NULL->READY from a process-wide cache), the properties (model, n-threads, interval, sync,
+ * custom-meta), the inference worker thread of live mode, the interval bookkeeping, flushing,
+ * EOS draining and latency reporting.
+ *
+ * A subclass sets `modality` and pad templates in class_init and provides:
+ *  - frame modalities (vision, depth, thermal): copy_input(), which copies on the streaming
+ *    thread what prepare() needs of a buffer the base class has chosen to embed;
+ *  - windowed modalities (audio, IMU): collect(), which accumulates every buffer's samples and
+ *    hands each completed window to gst_image_bind_encoder_submit_input(); drain() at EOS;
+ *    reset() on flushes and discontinuities;
+ *  - prepare(): input copy -> model tensor. It runs on the worker thread (live mode) or the
+ *    streaming thread (sync mode), never on both at once, and must use only its input and
+ *    gst_image_bind_encoder_get_model().
+ */
+#ifndef __GST_IMAGE_BIND_ENCODER_H__
+#define __GST_IMAGE_BIND_ENCODER_H__
+
+#include <gst/gst.h>
+#include <gst/base/gstbasetransform.h>
+#include <imagebind.h>
+#include "gstimagebindmodality.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_IMAGE_BIND_ENCODER (gst_image_bind_encoder_get_type ())
+G_DECLARE_DERIVABLE_TYPE (GstImageBindEncoder, gst_image_bind_encoder, GST, IMAGE_BIND_ENCODER,
+    GstBaseTransform)
+
+/**
+ * GstImageBindEncoderClass:
+ * @modality: the modality the subclass embeds
+ * @copy_input: (frame modalities) streaming thread: a copy of what prepare() needs of @buffer
+ *     (never a reference on @buffer itself: buffer pools of live sources are small), freed
+ *     with *@free_func
+ * @collect: (windowed modalities) streaming thread: accumulate @buffer and submit every
+ *     window it completes with gst_image_bind_encoder_submit_input()
+ * @drain: (windowed modalities) at EOS: submit the partial window, if any
+ * @reset: forget accumulated samples (flush, discontinuity, caps change, stop)
+ * @prepare: input copy -> newly allocated float tensor (g_free) laid out as imagebind_embed()
+ *     takes it, with its shape
+ *
+ * Since: 0.1
+ */
+struct _GstImageBindEncoderClass {
+  GstBaseTransformClass parent_class;
+
+  GstImageBindModality modality;
+
+  gpointer (*copy_input) (GstImageBindEncoder * self, GstBuffer * buffer,
+      GDestroyNotify * free_func);
+
+  GstFlowReturn (*collect) (GstImageBindEncoder * self, GstBuffer * buffer);
+  void (*drain) (GstImageBindEncoder * self);
+  void (*reset) (GstImageBindEncoder * self);
+
+  gboolean (*prepare) (GstImageBindEncoder * self, gpointer input, gfloat ** tensor,
+      gint64 * shape, guint * n_dims, GError ** error);
+
+  gpointer _gst_reserved[GST_PADDING];
+};
+
+/* The loaded model (between READY and NULL), or NULL. No reference is transferred. */
+ImageBindModel *gst_image_bind_encoder_get_model (GstImageBindEncoder * self);
+
+/* Windowed modalities, from collect() or drain(): offers the window starting at @pts (buffer
+ * time) lasting @duration. The base class decides (interval, worker busy) and takes ownership
+ * of @input in every case: it embeds it, or frees it with @free_func. */
+void gst_image_bind_encoder_submit_input (GstImageBindEncoder * self, gpointer input,
+    GDestroyNotify free_func, GstClockTime pts, GstClockTime duration);
+
+G_END_DECLS
+
+#endif

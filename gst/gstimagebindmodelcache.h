@@ -1,0 +1,25 @@
+/* Process-wide cache of loaded models, keyed by canonical file path, so that several elements
+ * using the same file share one ImageBindModel (one mapping). Entries are dropped when their
+ * last user releases them. Internal to libgstimagebind. */
+#ifndef __GST_IMAGE_BIND_MODEL_CACHE_H__
+#define __GST_IMAGE_BIND_MODEL_CACHE_H__
+
+#include <glib.h>
+#include <imagebind.h>
+
+G_BEGIN_DECLS
+
+/* A reference to the model at @path (loaded on first use); NULL and @error on failure
+ * (G_FILE_ERROR when the path cannot be resolved, IMAGEBIND_ERROR from the loader).
+ * @canonical_path (optional) receives the resolved path (g_free). */
+G_GNUC_INTERNAL
+ImageBindModel *gst_image_bind_model_cache_acquire (const gchar * path, gchar ** canonical_path,
+    GError ** error);
+
+/* Gives back a model from gst_image_bind_model_cache_acquire(). */
+G_GNUC_INTERNAL
+void gst_image_bind_model_cache_release (ImageBindModel * model);
+
+G_END_DECLS
+
+#endif
