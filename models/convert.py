@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from imagebind_gguf.architecture import (  # noqa: E402
     CONTEXT_LENGTH, IMAGE_SIZE, IMU_NUM_SAMPLES, IMU_WINDOW, MODALITIES, NOT_STORED, PRESETS,
-    VOCAB_SIZE, ConfigError, ModelConfig, load_config, modality_of, stored_as_f16)
+    VOCAB_SIZE, ConfigError, ModelConfig, gguf_shape, load_config, modality_of, stored_as_f16)
 from imagebind_gguf.checkpoint import (  # noqa: E402
     FLOAT_DTYPES, Checkpoint, CheckpointError, convert_elements)
 from imagebind_gguf.gguf_writer import GGUFWriter  # noqa: E402
@@ -212,7 +212,7 @@ def convert(args):
         for name in names:
             shape = ckpt.tensors[name].shape
             f16 = args.dtype == 'f16' and stored_as_f16(name, shape)
-            writer.add_tensor(name, shape, 'F16' if f16 else 'F32')
+            writer.add_tensor(name, gguf_shape(shape), 'F16' if f16 else 'F32')
 
         def chunks(info):
             t = ckpt.tensors[info.name]

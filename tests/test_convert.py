@@ -123,6 +123,14 @@ def torch_shape(ne, shape_len):
     return tuple(reversed(ne)) if shape_len else ()
 
 
+def stored_shape(shape):
+    """GGUF keeps at most 4 dimensions: (D, 3, kt, kh, kw) is stored as (D, 3*kt, kh, kw)."""
+    shape = tuple(shape)
+    if len(shape) == 5:
+        shape = (shape[0], shape[1] * shape[2]) + shape[3:]
+    return shape
+
+
 def f32(x):
     return struct.unpack('<f', struct.pack('<f', x))[0]
 
@@ -255,7 +263,7 @@ class ConvertTiny(unittest.TestCase):
             name = t['name']
             ne, ttype, offset = g.tensors[name]
             with self.subTest(tensor=name):
-                self.assertEqual(torch_shape(ne, len(t['shape'])), tuple(t['shape']))
+                self.assertEqual(torch_shape(ne, len(t['shape'])), stored_shape(t['shape']))
                 if not t['shape']:
                     self.assertEqual(ne, (1,))
                 self.assertEqual(offset % 32, 0)
@@ -292,6 +300,12 @@ class ConvertTiny(unittest.TestCase):
 
     def test_data_layout(self):
         g = self.files['f32']
+        self.assertTrue(all(1 <= len(ne) <= 4 for ne, tt, off in g.tensors.values()))
+        self.assertEqual(g.tensors['modality_preprocessors.vision.rgbt_stem.proj.1.weight'][0],
+                         (14, 14, 6, 64))
+        self.assertEqual(g.tensors['modality_postprocessors.text.1.log_logit_scale'][0], (1,))
+        self.assertEqual(g.tensors['modality_trunks.text.blocks.0.attn.in_proj_weight'][0],
+                         (64, 192))
         self.assertEqual(g.data_start % 32, 0)
         end = max(off + math.prod(ne) * (4 if tt == 0 else 2)
                   for ne, tt, off in g.tensors.values())

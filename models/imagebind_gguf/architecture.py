@@ -208,6 +208,20 @@ def modality_of(key):
     return None
 
 
+# GGUF readers (ggml's and ours) keep at most 4 dimensions.
+MAX_DIMS = 4
+
+
+def gguf_shape(shape):
+    """The shape a tensor is stored with: the PyTorch shape, except that the 5-D vision stem
+    kernel (D, 3, kt, kh, kw) becomes (D, 3*kt, kh, kw), merging channel and time, which are
+    adjacent in memory (same bytes; the patch vector order (c, t, h, w) is unchanged)."""
+    shape = tuple(shape)
+    while len(shape) > MAX_DIMS:
+        shape = (shape[0], shape[1] * shape[2]) + shape[3:]
+    return shape
+
+
 def stored_as_f16(name, shape):
     """--dtype f16 policy: weight matrices and stem kernels (2-D or more, named *weight) become
     F16; LayerNorm vectors, biases, positional tables, class tokens, bias_k/v, scalars stay
