@@ -1,0 +1,463 @@
+/* The forward pass of the six encoders (../shared/spec/ARCHITECTURE.md §1-4) and the
+ * per-caller context that holds its scratch memory.
+ *
+ * A batch of N samples (N = batch x clips) goes through every layer together, so that each
+ * linear layer is one matrix product over N x L rows and an F16 weight is widened once per
+ * call. Attention runs per sample and head on strided views of the packed q/k/v buffer.
+ * Every product goes through ib_sgemm(). */
+#include "model-private.h"
+#include "blas.h"
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#define STEM_LN_EPS 1e-5f     /* the four stem LayerNorms */
+#define LN_EPS 1e-6f          /* ln_pre, blocks, heads */
+#define MAX_SAMPLES 65536
+
+typedef enum {
+  BUF_X,        /* (N, L, D) the residual stream */
+  BUF_H,        /* (N, L, D) LayerNorm output; stem output */
+  BUF_ATTN,     /* (N, L, D) attention output before out_proj */
+  BUF_BIG,      /* (N, Lk, 3D) packed q/k/v, or (N, L, 4D) MLP hidden; im2col patches */
+  BUF_SCORES,   /* (L, Lk) one head's attention matrix */
+  BUF_WEIGHT,   /* an F16 weight widened to F32 */
+  BUF_HEAD,     /* (N, out) head output and post-processed embeddings */
+  N_BUFS
+} BufferId;
+
+struct _ImageBindContext {
+  ImageBindModel *model;
+  int n_threads;
+  ImageBindTraceFunc trace;
+  gpointer trace_data;
+  float *buf[N_BUFS];
+  gsize cap[N_BUFS];
+};
+
+ImageBindContextParams
+imagebind_context_default_params (void)
+{
+  ImageBindContextParams p = { .n_threads = 0 };
+  return p;
+}
+
+ImageBindContext *
+imagebind_context_new (ImageBindModel *model, const ImageBindContextParams *params)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  ImageBindContext *ctx = g_new0 (ImageBindContext, 1);
+  ImageBindContextParams p = params ? *params : imagebind_context_default_params ();
+  ctx->model = imagebind_model_ref (model);
+  ctx->n_threads = p.n_threads > 0 ? p.n_threads : (int) g_get_num_processors ();
+  return ctx;
+}
+
+void
+imagebind_context_free (ImageBindContext *ctx)
+{
+  if (!ctx)
+    return;
+  for (int i = 0; i < N_BUFS; i++)
+    g_free (ctx->buf[i]);
+  imagebind_model_unref (ctx->model);
+  g_free (ctx);
+}
+
+void
+imagebind_context_set_trace (ImageBindContext *ctx, ImageBindTraceFunc func, gpointer user_data)
+{
+  g_return_if_fail (ctx != NULL);
+  ctx->trace = func;
+  ctx->trace_data = user_data;
+}
+
+/* Scratch buffer @id with room for @n floats; grows, never shrinks. */
+static float *
+scratch (ImageBindContext *ctx, BufferId id, gsize n)
+{
+  if (ctx->cap[id] < n) {
+    g_free (ctx->buf[id]);
+    ctx->buf[id] = g_new (float, n);
+    ctx->cap[id] = n;
+  }
+  return ctx->buf[id];
+}
+
+static void
+trace (ImageBindContext *ctx, const char *stage, const float *data, gsize n, gsize rows, gsize cols)
+{
+  if (ctx->trace)
+    ctx->trace (stage, data, n, rows, cols, ctx->trace_data);
+}
+
+/* The weight as F32, widened into the context's weight scratch if stored as F16. */
+static IbWeight
+wide_weight (ImageBindContext *ctx, const IbWeight *w)
+{
+  if (w->type == IB_GGUF_TENSOR_F32)
+    return *w;
+  IbWeight f = *w;
+  f.type = IB_GGUF_TENSOR_F32;
+  f.data = ib_weight_f32 (w, scratch (ctx, BUF_WEIGHT, w->rows * w->cols), ctx->n_threads);
+  return f;
+}
+
+static void
+linear (ImageBindContext *ctx, const float *x, gsize rows, const IbWeight *w, const float *b,
+    float *y, gboolean accumulate)
+{
+  IbWeight f = wide_weight (ctx, w);
+  ib_linear (x, f.cols, rows, &f, b, y, f.rows, accumulate, NULL, ctx->n_threads);
+}
+
+/* ---- transformer ---- */
+
+static void
+attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsize N)
+{
+  gsize D = enc->embed_dim, L = enc->num_tokens, H = enc->num_heads, hd = D / H;
+  gboolean bias_kv = blk->bias_k != NULL;
+  gsize Lk = L + (bias_kv ? 1 : 0);
+  gsize ld = 3 * D;
+  float *h = ctx->buf[BUF_H];
+  float *attn = ctx->buf[BUF_ATTN];
+  float *qkv = scratch (ctx, BUF_BIG, N * Lk * ld);
+  float *scores = scratch (ctx, BUF_SCORES, L * Lk);
+  IbWeight in_w = wide_weight (ctx, &blk->in_proj_w);
+  float alpha = 1.0f / sqrtf ((float) hd);
+
+  for (gsize s = 0; s < N; s++) {
+    float *q = qkv + s * Lk * ld;
+    ib_linear (h + s * L * D, D, L, &in_w, blk->in_proj_b, q, ld, FALSE, NULL, ctx->n_threads);
+    if (bias_kv) {
+      /* One more key and value, bias_k / bias_v as they are (not projected). */
+      float *extra = q + L * ld;
+      memset (extra, 0, D * sizeof (float));
+      memcpy (extra + D, blk->bias_k, D * sizeof (float));
+      memcpy (extra + 2 * D, blk->bias_v, D * sizeof (float));
+    }
+    for (gsize head = 0; head < H; head++) {
+      const float *qh = q + head * hd, *kh = q + D + head * hd, *vh = q + 2 * D + head * hd;
+      ib_sgemm (FALSE, TRUE, L, Lk, hd, alpha, qh, ld, kh, ld, 0.0f, scores, Lk, ctx->n_threads);
+      ib_softmax_rows (scores, L, Lk, Lk, enc->causal);
+      ib_sgemm (FALSE, FALSE, L, hd, Lk, 1.0f, scores, Lk, vh, ld, 0.0f,
+          attn + s * L * D + head * hd, D, ctx->n_threads);
+    }
+  }
+}
+
+static void
+block_forward (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsize N)
+{
+  gsize D = enc->embed_dim, rows = N * enc->num_tokens;
+  float *x = ctx->buf[BUF_X], *h = ctx->buf[BUF_H];
+
+  ib_layer_norm (x, h, rows, D, blk->norm1_w, blk->norm1_b, LN_EPS, ctx->n_threads);
+  attention (ctx, enc, blk, N);
+  linear (ctx, ctx->buf[BUF_ATTN], rows, &blk->out_proj_w, blk->out_proj_b, x, TRUE);
+
+  ib_layer_norm (x, h, rows, D, blk->norm2_w, blk->norm2_b, LN_EPS, ctx->n_threads);
+  float *mid = scratch (ctx, BUF_BIG, rows * 4 * D);
+  linear (ctx, h, rows, &blk->fc1_w, blk->fc1_b, mid, FALSE);
+  ib_gelu (mid, rows * 4 * D, ctx->n_threads);
+  linear (ctx, mid, rows, &blk->fc2_w, blk->fc2_b, x, TRUE);
+}
+
+/* Trunk, head, post-processing and clip mean, from the trunk input in BUF_X.
+ * @pool: token index each sample's head reads (NULL: 0, the class token). */
+static void
+trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize B, gsize S, const gsize *pool,
+    float *out)
+{
+  gsize N = B * S, D = enc->embed_dim, L = enc->num_tokens, O = ctx->model->out_dim;
+  float *x = ctx->buf[BUF_X];
+
+  if (enc->ln_pre_w) {
+    ib_layer_norm (x, x, N * L, D, enc->ln_pre_w, enc->ln_pre_b, LN_EPS, ctx->n_threads);
+    trace (ctx, "after_ln_pre", x, N, L, D);
+  }
+  for (guint i = 0; i < enc->num_blocks; i++) {
+    block_forward (ctx, enc, &enc->blocks[i], N);
+    if (i == 0)
+      trace (ctx, "after_block0", x, N, L, D);
+  }
+  trace (ctx, "after_trunk", x, N, L, D);
+
+  float *pooled = ctx->buf[BUF_H];
+  for (gsize s = 0; s < N; s++)
+    memcpy (pooled + s * D, x + (s * L + (pool ? pool[s] : 0)) * D, D * sizeof (float));
+  ib_layer_norm (pooled, pooled, N, D, enc->head_ln_w, enc->head_ln_b, LN_EPS, ctx->n_threads);
+  float *emb = scratch (ctx, BUF_HEAD, N * O);
+  linear (ctx, pooled, N, &enc->head_w, NULL, emb, FALSE);
+  trace (ctx, "after_head", emb, 1, N, O);
+
+  for (gsize s = 0; s < N; s++) {
+    float *e = emb + s * O;
+    double sq = 0;
+    for (gsize j = 0; j < O; j++)
+      sq += (double) e[j] * e[j];
+    float norm = MAX ((float) sqrt (sq), 1e-12f);
+    for (gsize j = 0; j < O; j++)
+      e[j] = e[j] / norm * enc->logit_scale;
+  }
+  trace (ctx, "after_postprocessor", emb, 1, N, O);
+
+  for (gsize b = 0; b < B; b++) {
+    for (gsize j = 0; j < O; j++) {
+      double sum = 0;
+      for (gsize s = 0; s < S; s++)
+        sum += emb[(b * S + s) * O + j];
+      out[b * O + j] = (float) (sum / S);
+    }
+  }
+}
+
+/* ---- stems ---- */
+
+/* im2col of one (C, T, H, W) sample into (P, patch_dim) rows; @frame_stride 0 repeats a
+ * single frame over the kernel's time extent. */
+static void
+extract_patches (const IbEncoder *enc, const float *sample, gsize T_in, gsize frame_stride,
+    float *cols, int n_threads)
+{
+  gsize H = enc->in_height, W = enc->in_width;
+  gsize chan_stride = T_in * H * W;
+  gsize gt = enc->grid[0], gh = enc->grid[1], gw = enc->grid[2];
+  gsize kt = enc->kernel[0], kh = enc->kernel[1], kw = enc->kernel[2];
+  gsize st = enc->stride[0], sh = enc->stride[1], sw = enc->stride[2];
+  gsize K = enc->patch_dim, P = gt * gh * gw;
+
+#pragma omp parallel for num_threads(n_threads) schedule(static) if(P >= 64)
+  for (gsize p = 0; p < P; p++) {
+    gsize t = p / (gh * gw), i = (p / gw) % gh, j = p % gw;
+    float *row = cols + p * K;
+    for (gsize c = 0; c < enc->in_channels; c++)
+      for (gsize dt = 0; dt < kt; dt++)
+        for (gsize dh = 0; dh < kh; dh++) {
+          const float *src = sample + c * chan_stride + (t * st + dt) * frame_stride +
+              (i * sh + dh) * W + j * sw;
+          memcpy (row, src, kw * sizeof (float));
+          row += kw;
+        }
+  }
+}
+
+/* [cls, tokens] + positions into BUF_X from the stem output (N, P, D) in BUF_H. */
+static void
+add_positions (ImageBindContext *ctx, const IbEncoder *enc, gsize N)
+{
+  gsize D = enc->embed_dim, L = enc->num_tokens, P = enc->num_patches;
+  gsize first = enc->cls ? 1 : 0;
+  float *x = scratch (ctx, BUF_X, N * L * D);
+  const float *h = ctx->buf[BUF_H];
+
+  for (gsize s = 0; s < N; s++) {
+    float *xs = x + s * L * D;
+    if (enc->cls)
+      for (gsize j = 0; j < D; j++)
+        xs[j] = enc->cls[j] + enc->pos[j];
+    for (gsize t = 0; t < P; t++) {
+      const float *src = h + (s * P + t) * D;
+      const float *pos = enc->pos + (t + first) * D;
+      float *dst = xs + (t + first) * D;
+      for (gsize j = 0; j < D; j++)
+        dst[j] = src[j] + pos[j];
+    }
+  }
+}
+
+static void
+reserve (ImageBindContext *ctx, const IbEncoder *enc, gsize N)
+{
+  gsize D = enc->embed_dim, L = enc->num_tokens;
+  scratch (ctx, BUF_X, N * L * D);
+  scratch (ctx, BUF_H, N * L * D);
+  scratch (ctx, BUF_ATTN, N * L * D);
+}
+
+/* ---- input checks ---- */
+
+static char *
+shape_to_string (const gint64 *shape, guint n_dims)
+{
+  GString *s = g_string_new ("(");
+  for (guint i = 0; i < n_dims; i++)
+    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, i ? ", " : "", shape[i]);
+  g_string_append (s, ")");
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+check_modality (ImageBindContext *ctx, ImageBindModality modality, GError **error)
+{
+  if ((guint) modality >= IMAGEBIND_N_MODALITIES) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT, "invalid modality %d", modality);
+    return FALSE;
+  }
+  if (!ctx->model->enc[modality].present) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY,
+        "the model \"%s\" has no %s encoder", ctx->model->name, imagebind_modality_name (modality));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Splits @shape into batch, clips and the per-sample shape, which must be what the encoder
+ * takes. Vision samples may have a time axis of 1 (repeated) or the model's frame count. */
+static gboolean
+parse_shape (const IbEncoder *enc, const gint64 *shape, guint n_dims, gsize *B, gsize *S,
+    gsize *T_in, GError **error)
+{
+  gboolean clips = n_dims >= 5;
+  guint lead = clips ? 2 : 1;
+  const gint64 *sample = shape + lead;
+  guint ns = n_dims >= lead ? n_dims - lead : 0;
+  gboolean ok = n_dims >= 3;
+  g_autofree char *want = NULL;
+
+  *T_in = 1;
+  switch (enc->modality) {
+    case IMAGEBIND_MODALITY_VISION:
+      want = g_strdup_printf ("(B, 3, %u, %u) images or (B, S, 3, T, %u, %u) clips with T = 1 or %u",
+          enc->in_height, enc->in_width, enc->in_height, enc->in_width, enc->in_frames);
+      if (ok && ns == 3)
+        ok = sample[0] == 3 && sample[1] == enc->in_height && sample[2] == enc->in_width;
+      else if (ok && ns == 4) {
+        ok = sample[0] == 3 && (sample[1] == 1 || sample[1] == enc->in_frames) &&
+            sample[2] == enc->in_height && sample[3] == enc->in_width;
+        *T_in = ok ? sample[1] : 1;
+      } else
+        ok = FALSE;
+      break;
+    case IMAGEBIND_MODALITY_AUDIO:
+    case IMAGEBIND_MODALITY_DEPTH:
+    case IMAGEBIND_MODALITY_THERMAL:
+      want = g_strdup_printf ("(B, 1, %u, %u) or (B, S, 1, %u, %u)", enc->in_height,
+          enc->in_width, enc->in_height, enc->in_width);
+      ok = ok && ns == 3 && sample[0] == 1 && sample[1] == enc->in_height && sample[2] == enc->in_width;
+      break;
+    case IMAGEBIND_MODALITY_IMU:
+      want = g_strdup_printf ("(B, %u, %u)", enc->in_channels, enc->in_width);
+      ok = ok && !clips && ns == 2 && sample[0] == enc->in_channels && sample[1] == enc->in_width;
+      break;
+    default:
+      ok = FALSE;
+  }
+  if (ok) {
+    for (guint i = 0; i < lead; i++)
+      ok = ok && shape[i] >= 1 && shape[i] <= MAX_SAMPLES;
+    ok = ok && (clips ? shape[0] * shape[1] : shape[0]) <= MAX_SAMPLES;
+  }
+  if (!ok) {
+    g_autofree char *got = shape ? shape_to_string (shape, n_dims) : g_strdup ("none");
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+        "%s input: expected %s, got %s", imagebind_modality_name (enc->modality), want, got);
+    return FALSE;
+  }
+  *B = shape[0];
+  *S = clips ? shape[1] : 1;
+  return TRUE;
+}
+
+gboolean
+imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float *data,
+    const gint64 *shape, guint n_dims, float *out, GError **error)
+{
+  g_return_val_if_fail (ctx != NULL, FALSE);
+  g_return_val_if_fail (out != NULL, FALSE);
+
+  if (!check_modality (ctx, modality, error))
+    return FALSE;
+  if (modality == IMAGEBIND_MODALITY_TEXT) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+        "text takes token ids: use imagebind_embed_text()");
+    return FALSE;
+  }
+  const IbEncoder *enc = &ctx->model->enc[modality];
+  gsize B, S, T_in;
+  if (!data || !shape) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT, "no input data");
+    return FALSE;
+  }
+  if (!parse_shape (enc, shape, n_dims, &B, &S, &T_in, error))
+    return FALSE;
+
+  gsize N = B * S;
+  gsize sample_size = (gsize) enc->in_channels * T_in * enc->in_height * enc->in_width;
+  for (gsize i = 0; i < N * sample_size; i++) {
+    if (!isfinite (data[i])) {
+      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+          "%s input: value %g at flat index %" G_GSIZE_FORMAT " is not finite",
+          imagebind_modality_name (modality), data[i], i);
+      return FALSE;
+    }
+  }
+
+  gsize D = enc->embed_dim, P = enc->num_patches, K = enc->patch_dim;
+  reserve (ctx, enc, N);
+  float *cols = scratch (ctx, BUF_BIG, N * P * K);
+  gsize frame_stride = T_in == 1 ? 0 : (gsize) enc->in_height * enc->in_width;
+  for (gsize s = 0; s < N; s++)
+    extract_patches (enc, data + s * sample_size, T_in, frame_stride, cols + s * P * K, ctx->n_threads);
+  float *h = ctx->buf[BUF_H];
+  linear (ctx, cols, N * P, &enc->stem_w, NULL, h, FALSE);
+  if (enc->stem_ln_w)
+    ib_layer_norm (h, h, N * P, D, enc->stem_ln_w, enc->stem_ln_b, STEM_LN_EPS, ctx->n_threads);
+  trace (ctx, "after_stem", h, N, P, D);
+
+  add_positions (ctx, enc, N);
+  trace (ctx, "after_preprocessor", ctx->buf[BUF_X], N, enc->num_tokens, D);
+  trunk_and_head (ctx, enc, B, S, NULL, out);
+  return TRUE;
+}
+
+gboolean
+imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch, float *out,
+    GError **error)
+{
+  g_return_val_if_fail (ctx != NULL, FALSE);
+  g_return_val_if_fail (out != NULL, FALSE);
+
+  if (!check_modality (ctx, IMAGEBIND_MODALITY_TEXT, error))
+    return FALSE;
+  const IbEncoder *enc = &ctx->model->enc[IMAGEBIND_MODALITY_TEXT];
+  gsize L = enc->context_length, D = enc->embed_dim;
+  if (!ids || batch == 0 || batch > MAX_SAMPLES) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+        "text input: expected 1 to %d sequences of %" G_GSIZE_FORMAT " ids, got %u", MAX_SAMPLES,
+        L, ids ? batch : 0);
+    return FALSE;
+  }
+  for (gsize i = 0; i < batch * L; i++) {
+    if (ids[i] < 0 || (guint32) ids[i] >= enc->vocab_size) {
+      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+          "text input: id %d of sequence %" G_GSIZE_FORMAT " at position %" G_GSIZE_FORMAT
+          " is outside the vocabulary [0, %u)", ids[i], i / L, i % L, enc->vocab_size);
+      return FALSE;
+    }
+  }
+
+  reserve (ctx, enc, batch);
+  float *h = ctx->buf[BUF_H];
+  g_autofree gsize *eos = g_new (gsize, batch);
+  for (gsize s = 0; s < batch; s++) {
+    const gint32 *seq = ids + s * L;
+    eos[s] = 0;
+    for (gsize t = 0; t < L; t++) {
+      float *dst = h + (s * L + t) * D;
+      if (enc->stem_w.type == IB_GGUF_TENSOR_F32)
+        memcpy (dst, (const float *) enc->stem_w.data + (gsize) seq[t] * D, D * sizeof (float));
+      else
+        ib_f16_to_f32 ((const guint16 *) enc->stem_w.data + (gsize) seq[t] * D, dst, D);
+      if (seq[t] > seq[eos[s]])
+        eos[s] = t;     /* first occurrence of the largest id */
+    }
+  }
+  trace (ctx, "after_stem", h, batch, L, D);
+  add_positions (ctx, enc, batch);
+  trace (ctx, "after_preprocessor", ctx->buf[BUF_X], batch, L, D);
+  trunk_and_head (ctx, enc, batch, 1, eos, out);
+  return TRUE;
+}

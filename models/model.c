@@ -1,0 +1,1024 @@
+/* ImageBindModel: loading a GGUF model file (models/GGUF.md), checking it against its
+ * hyper-parameters, and the model's read-only accessors.
+ *
+ * Every size comes from the file: widths, depths and head counts from the keys, token counts
+ * from the positional tables, the output width, context length and vocabulary from the keys and
+ * the tensor shapes, cross-checked. Each tensor's shape is checked against what the
+ * hyper-parameters imply before any computation can read it, so a forward pass never reads
+ * outside a tensor.
+ *
+ * Memory: F32 matrices are used in place in the read-only mapping. F16 matrices stay F16 in the
+ * mapping and are widened into a context's scratch right before each product; only the small
+ * tensors (vectors, positional tables, class tokens) are widened once at load. */
+#include "model-private.h"
+#include "blas.h"
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+/* TEMPORARY until models/tokenizer.c lands: a weak reference keeps the library linkable. */
+extern ImageBindTokenizer *imagebind_tokenizer_new (const char *const *merges, gsize n_merges,
+    GError **error) __attribute__ ((weak));
+extern void imagebind_tokenizer_free (ImageBindTokenizer *tok) __attribute__ ((weak));
+
+
+static const char *const modality_names[IMAGEBIND_N_MODALITIES] = {
+  "vision", "text", "audio", "depth", "thermal", "imu",
+};
+
+const char *
+imagebind_modality_name (ImageBindModality modality)
+{
+  if ((guint) modality >= IMAGEBIND_N_MODALITIES)
+    return "invalid";
+  return modality_names[modality];
+}
+
+gboolean
+imagebind_modality_from_name (const char *name, ImageBindModality *modality)
+{
+  for (guint m = 0; name && m < IMAGEBIND_N_MODALITIES; m++) {
+    if (g_ascii_strcasecmp (name, modality_names[m]) == 0) {
+      if (modality)
+        *modality = m;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+/* ---- logging ---- */
+
+G_LOCK_DEFINE_STATIC (log_func);
+static ImageBindLogFunc log_func;
+static gpointer log_user_data;
+
+void
+imagebind_set_log_func (ImageBindLogFunc func, gpointer user_data)
+{
+  G_LOCK (log_func);
+  log_func = func;
+  log_user_data = user_data;
+  G_UNLOCK (log_func);
+}
+
+void
+ib_log (GLogLevelFlags level, const char *format, ...)
+{
+  ImageBindLogFunc func;
+  gpointer user_data;
+  va_list args;
+
+  G_LOCK (log_func);
+  func = log_func;
+  user_data = log_user_data;
+  G_UNLOCK (log_func);
+
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (func)
+    func (level, message, user_data);
+  else
+    g_log ("imagebind", level, "%s", message);
+}
+
+/* ---- loading ---- */
+
+typedef struct {
+  ImageBindModel *model;
+  IbGguf *gguf;
+  GError **error;
+} Loader;
+
+/* Formats a PyTorch-order shape "(a, b, c)". */
+static char *
+shape_string (const guint64 *dims, guint n)
+{
+  GString *s = g_string_new ("(");
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (s, "%s%" G_GUINT64_FORMAT, i ? ", " : "", dims[i]);
+  g_string_append (s, n == 1 ? ",)" : ")");
+  return g_string_free (s, FALSE);
+}
+
+/* Whether the file's shape holds the expected one in the same memory order: equal after
+ * dropping size-1 dimensions, or obtained from it by merging adjacent dimensions (GGUF has at
+ * most 4 dimensions; the vision stem weight has 5). */
+static gboolean
+shape_compatible (const guint64 *file, guint n_file, const guint64 *expected, guint n_expected)
+{
+  guint64 f[IB_GGUF_MAX_DIMS], e[8];
+  guint nf = 0, ne = 0;
+  for (guint i = 0; i < n_file; i++)
+    if (file[i] != 1)
+      f[nf++] = file[i];
+  for (guint i = 0; i < n_expected; i++)
+    if (expected[i] != 1)
+      e[ne++] = expected[i];
+  guint i = 0;
+  for (guint j = 0; j < nf; j++) {
+    if (i >= ne)
+      return FALSE;
+    guint64 acc = e[i++];
+    while (acc < f[j] && i < ne)
+      acc *= e[i++];
+    if (acc != f[j])
+      return FALSE;
+  }
+  return i == ne;
+}
+
+/* Finds @name and checks its shape (PyTorch order); sets the error naming the tensor. */
+static const IbGgufTensor *
+find_tensor (Loader *ld, const char *name, const guint64 *shape, guint n_dims)
+{
+  const IbGgufTensor *t = ib_gguf_find_tensor (ld->gguf, name);
+  if (!t) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "tensor %s is missing from the model file", name);
+    return NULL;
+  }
+  guint64 file_shape[IB_GGUF_MAX_DIMS];
+  for (guint i = 0; i < t->n_dims; i++)
+    file_shape[i] = t->ne[t->n_dims - 1 - i];
+  if (!shape_compatible (file_shape, t->n_dims, shape, n_dims)) {
+    g_autofree char *got = shape_string (file_shape, t->n_dims);
+    g_autofree char *want = shape_string (shape, n_dims);
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "tensor %s has shape %s but the model's hyper-parameters give %s", name, got, want);
+    return NULL;
+  }
+  if (t->type != IB_GGUF_TENSOR_F32 && t->type != IB_GGUF_TENSOR_F16) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "tensor %s has an unsupported type %d", name, t->type);
+    return NULL;
+  }
+  return t;
+}
+
+/* A small tensor as float32 (widened once into model-owned memory when stored as F16). */
+static const float *
+get_vector (Loader *ld, const char *name, const guint64 *shape, guint n_dims)
+{
+  const IbGgufTensor *t = find_tensor (ld, name, shape, n_dims);
+  if (!t)
+    return NULL;
+  if (t->type == IB_GGUF_TENSOR_F32)
+    return t->data;
+  float *wide = g_new (float, t->n_elements);
+  ib_f16_to_f32 (t->data, wide, t->n_elements);
+  g_ptr_array_add (ld->model->owned, wide);
+  return wide;
+}
+
+static const float *
+get_vec1 (Loader *ld, const char *name, guint64 n)
+{
+  return get_vector (ld, name, &n, 1);
+}
+
+/* A matrix weight: rows = shape[0], cols = product of the rest; kept as stored. */
+static gboolean
+get_weight (Loader *ld, const char *name, const guint64 *shape, guint n_dims, IbWeight *w)
+{
+  const IbGgufTensor *t = find_tensor (ld, name, shape, n_dims);
+  if (!t)
+    return FALSE;
+  w->type = t->type;
+  w->data = t->data;
+  w->rows = shape[0];
+  w->cols = t->n_elements / shape[0];
+  ld->model->max_weight_elems = MAX (ld->model->max_weight_elems, t->n_elements);
+  if (t->type == IB_GGUF_TENSOR_F16)
+    ld->model->any_f16 = TRUE;
+  return TRUE;
+}
+
+static gboolean
+get_weight2 (Loader *ld, const char *name, guint64 rows, guint64 cols, IbWeight *w)
+{
+  guint64 shape[2] = { rows, cols };
+  return get_weight (ld, name, shape, 2, w);
+}
+
+static gboolean
+get_key_u32 (Loader *ld, const char *key, guint32 *value)
+{
+  if (ib_gguf_get_u32 (ld->gguf, key, value) && *value > 0)
+    return TRUE;
+  g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+      "key %s is missing or not a positive integer", key);
+  return FALSE;
+}
+
+/* Optional key with a default; present but zero is an error. */
+static gboolean
+opt_key_u32 (Loader *ld, const char *key, guint32 *value, guint32 fallback)
+{
+  if (!ib_gguf_get_u32 (ld->gguf, key, value)) {
+    *value = fallback;
+    return TRUE;
+  }
+  if (*value == 0) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL, "key %s is 0", key);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Stem output grid of a strided patch extraction; FALSE when the kernel does not fit. */
+static gboolean
+stem_geometry (IbEncoder *enc, guint C, guint T, guint H, guint W, const guint k[3], const guint s[3])
+{
+  guint in[3] = { T, H, W };
+  enc->in_channels = C;
+  enc->in_frames = T;
+  enc->in_height = H;
+  enc->in_width = W;
+  enc->num_patches = 1;
+  for (int i = 0; i < 3; i++) {
+    if (k[i] == 0 || s[i] == 0 || in[i] < k[i])
+      return FALSE;
+    enc->kernel[i] = k[i];
+    enc->stride[i] = s[i];
+    enc->grid[i] = (in[i] - k[i]) / s[i] + 1;
+    enc->num_patches *= enc->grid[i];
+  }
+  enc->patch_dim = C * k[0] * k[1] * k[2];
+  return TRUE;
+}
+
+static void
+set_logit_scale (IbEncoder *enc, float log_scale)
+{
+  enc->has_logit_scale = TRUE;
+  enc->logit_scale = MIN (expf (log_scale), 100.0f);
+}
+
+static gboolean
+load_blocks (Loader *ld, IbEncoder *enc, gboolean bias_kv)
+{
+  const char *m = modality_names[enc->modality];
+  guint64 D = enc->embed_dim;
+  guint64 bkv_shape[3] = { 1, 1, D };
+
+  enc->blocks = g_new0 (IbBlock, enc->num_blocks);
+  g_ptr_array_add (ld->model->owned, enc->blocks);
+  for (guint i = 0; i < enc->num_blocks; i++) {
+    IbBlock *b = &enc->blocks[i];
+    g_autofree char *p = g_strdup_printf ("modality_trunks.%s.blocks.%u.", m, i);
+    char *name_buf = NULL;
+#define N(suffix) (g_free (name_buf), name_buf = g_strconcat (p, suffix, NULL))
+    gboolean ok =
+        (b->norm1_w = get_vec1 (ld, N ("norm_1.weight"), D)) &&
+        (b->norm1_b = get_vec1 (ld, N ("norm_1.bias"), D)) &&
+        get_weight2 (ld, N ("attn.in_proj_weight"), 3 * D, D, &b->in_proj_w) &&
+        (b->in_proj_b = get_vec1 (ld, N ("attn.in_proj_bias"), 3 * D)) &&
+        get_weight2 (ld, N ("attn.out_proj.weight"), D, D, &b->out_proj_w) &&
+        (b->out_proj_b = get_vec1 (ld, N ("attn.out_proj.bias"), D)) &&
+        (b->norm2_w = get_vec1 (ld, N ("norm_2.weight"), D)) &&
+        (b->norm2_b = get_vec1 (ld, N ("norm_2.bias"), D)) &&
+        get_weight2 (ld, N ("mlp.fc1.weight"), 4 * D, D, &b->fc1_w) &&
+        (b->fc1_b = get_vec1 (ld, N ("mlp.fc1.bias"), 4 * D)) &&
+        get_weight2 (ld, N ("mlp.fc2.weight"), D, 4 * D, &b->fc2_w) &&
+        (b->fc2_b = get_vec1 (ld, N ("mlp.fc2.bias"), D));
+    if (ok && bias_kv)
+      ok = (b->bias_k = get_vector (ld, N ("attn.bias_k"), bkv_shape, 3)) &&
+          (b->bias_v = get_vector (ld, N ("attn.bias_v"), bkv_shape, 3));
+    else if (ok && (ib_gguf_find_tensor (ld->gguf, N ("attn.bias_k")) ||
+            ib_gguf_find_tensor (ld->gguf, N ("attn.bias_v")))) {
+      g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+          "tensor %s is present, but the %s encoder has no bias_k/bias_v", name_buf, m);
+      ok = FALSE;
+    }
+#undef N
+    g_free (name_buf);
+    if (!ok)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* The positional table's row count L, from its shape (1, L, D). */
+static gboolean
+pos_table_rows (Loader *ld, const char *name, guint D, guint *L)
+{
+  const IbGgufTensor *t = ib_gguf_find_tensor (ld->gguf, name);
+  if (!t) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "tensor %s is missing from the model file", name);
+    return FALSE;
+  }
+  if (t->ne[0] != D || t->n_elements % D != 0 || t->n_elements / D < 2 ||
+      t->n_elements / D > G_MAXUINT16) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "tensor %s: expected (1, L, %u) positions, got %" G_GUINT64_FORMAT " elements with"
+        " last dimension %" G_GUINT64_FORMAT, name, D, t->n_elements, t->ne[0]);
+    return FALSE;
+  }
+  *L = t->n_elements / D;
+  return TRUE;
+}
+
+static gboolean
+check_tokens (Loader *ld, IbEncoder *enc, const char *pos_name, const char *why)
+{
+  if (enc->num_patches + 1 != enc->num_tokens) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "tensor %s has %u positions, but %s gives %u patches + 1 class token",
+        pos_name, enc->num_tokens, why, enc->num_patches);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+load_encoder (Loader *ld, ImageBindModality modality)
+{
+  ImageBindModel *model = ld->model;
+  IbEncoder *enc = &model->enc[modality];
+  const char *m = modality_names[modality];
+  guint32 D, blocks, heads;
+  g_autofree char *k_dim = g_strdup_printf ("imagebind.%s.embed_dim", m);
+  g_autofree char *k_blocks = g_strdup_printf ("imagebind.%s.num_blocks", m);
+  g_autofree char *k_heads = g_strdup_printf ("imagebind.%s.num_heads", m);
+  g_autofree char *pre = g_strdup_printf ("modality_preprocessors.%s.", m);
+  g_autofree char *pos_name = NULL, *stem_name = NULL, *ln_name_w = NULL, *ln_name_b = NULL;
+  g_autofree char *head_ln_w = NULL, *head_ln_b = NULL, *head_w = NULL, *scale_name = NULL;
+  ImageBindInputGeometry *g = &model->geometry;
+
+  if (!get_key_u32 (ld, k_dim, &D) || !get_key_u32 (ld, k_blocks, &blocks) ||
+      !get_key_u32 (ld, k_heads, &heads))
+    return FALSE;
+  if (D % heads != 0 || D > 65536 || blocks > 4096) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "%s: embed_dim %u is not a multiple of num_heads %u (or is unreasonably large)", m, D, heads);
+    return FALSE;
+  }
+  enc->present = TRUE;
+  enc->modality = modality;
+  enc->embed_dim = D;
+  enc->num_blocks = blocks;
+  enc->num_heads = heads;
+  enc->logit_scale = 1.0f;
+
+  pos_name = modality == IMAGEBIND_MODALITY_VISION || modality == IMAGEBIND_MODALITY_AUDIO ||
+      modality == IMAGEBIND_MODALITY_DEPTH || modality == IMAGEBIND_MODALITY_THERMAL ?
+      g_strconcat (pre, "pos_embedding_helper.pos_embed", NULL) : g_strconcat (pre, "pos_embed", NULL);
+  if (!pos_table_rows (ld, pos_name, D, &enc->num_tokens))
+    return FALSE;
+  guint L = enc->num_tokens;
+
+  switch (modality) {
+    case IMAGEBIND_MODALITY_VISION: {
+      const guint32 *kv = NULL;
+      gsize n_kv = 0;
+      guint k[3] = { 2, 14, 14 };
+      if (ib_gguf_get_u32_array (ld->gguf, "imagebind.vision.kernel_size", &kv, &n_kv)) {
+        if (n_kv != 3) {
+          g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+              "key imagebind.vision.kernel_size must have 3 entries (time, height, width)");
+          return FALSE;
+        }
+        memcpy (k, kv, sizeof k);
+      }
+      if (!stem_geometry (enc, 3, g->video_frames, g->image_size, g->image_size, k, k)) {
+        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+            "vision: kernel (%u, %u, %u) does not fit %u frames of %ux%u", k[0], k[1], k[2],
+            g->video_frames, g->image_size, g->image_size);
+        return FALSE;
+      }
+      if (!check_tokens (ld, enc, pos_name, "the vision geometry (image_size, video_frames, kernel_size)"))
+        return FALSE;
+      stem_name = g_strconcat (pre, "rgbt_stem.proj.1.weight", NULL);
+      guint64 shape[5] = { D, 3, k[0], k[1], k[2] };
+      if (!get_weight (ld, stem_name, shape, 5, &enc->stem_w))
+        return FALSE;
+      ln_name_w = g_strdup ("modality_trunks.vision.pre_transformer_layer.0.weight");
+      ln_name_b = g_strdup ("modality_trunks.vision.pre_transformer_layer.0.bias");
+      if (!(enc->ln_pre_w = get_vec1 (ld, ln_name_w, D)) || !(enc->ln_pre_b = get_vec1 (ld, ln_name_b, D)))
+        return FALSE;
+      break;
+    }
+    case IMAGEBIND_MODALITY_TEXT: {
+      guint32 ctx_len, vocab;
+      stem_name = g_strconcat (pre, "token_embedding.weight", NULL);
+      const IbGgufTensor *emb = ib_gguf_find_tensor (ld->gguf, stem_name);
+      if (!emb || emb->ne[0] != D || emb->n_elements / D == 0 || emb->n_elements / D > G_MAXINT32) {
+        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+            "tensor %s is missing or not of shape (vocab, %u)", stem_name, D);
+        return FALSE;
+      }
+      vocab = emb->n_elements / D;
+      if (!opt_key_u32 (ld, "imagebind.text.context_length", &ctx_len, L) ||
+          !opt_key_u32 (ld, "imagebind.text.vocab_size", &vocab, vocab))
+        return FALSE;
+      if (ctx_len != L) {
+        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+            "tensor %s has %u positions but imagebind.text.context_length is %u", pos_name, L, ctx_len);
+        return FALSE;
+      }
+      if (!get_weight2 (ld, stem_name, vocab, D, &enc->stem_w))
+        return FALSE;
+      enc->vocab_size = vocab;
+      enc->context_length = L;
+      enc->num_patches = L;
+      enc->causal = TRUE;
+      g->context_length = L;
+      break;
+    }
+    case IMAGEBIND_MODALITY_AUDIO: {
+      guint32 ks, st;
+      if (!opt_key_u32 (ld, "imagebind.audio.kernel_size", &ks, 16) ||
+          !opt_key_u32 (ld, "imagebind.audio.stride", &st, 10))
+        return FALSE;
+      guint k[3] = { 1, ks, ks }, s[3] = { 1, st, st };
+      if (!stem_geometry (enc, 1, 1, g->audio_num_mel_bins, g->audio_target_len, k, s)) {
+        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+            "audio: kernel %u does not fit %u mel bins x %u frames", ks, g->audio_num_mel_bins,
+            g->audio_target_len);
+        return FALSE;
+      }
+      if (!check_tokens (ld, enc, pos_name, "the audio geometry (num_mel_bins, target_len, kernel_size, stride)"))
+        return FALSE;
+      stem_name = g_strconcat (pre, "rgbt_stem.proj.weight", NULL);
+      ln_name_w = g_strconcat (pre, "rgbt_stem.norm_layer.weight", NULL);
+      ln_name_b = g_strconcat (pre, "rgbt_stem.norm_layer.bias", NULL);
+      guint64 shape[4] = { D, 1, ks, ks };
+      if (!get_weight (ld, stem_name, shape, 4, &enc->stem_w))
+        return FALSE;
+      break;
+    }
+    case IMAGEBIND_MODALITY_DEPTH:
+    case IMAGEBIND_MODALITY_THERMAL: {
+      /* No image-size key: the grid side is the square root of the patch count. */
+      guint32 ks;
+      g_autofree char *key = g_strdup_printf ("imagebind.%s.kernel_size", m);
+      if (!opt_key_u32 (ld, key, &ks, 16))
+        return FALSE;
+      guint side = (guint) lround (sqrt ((double) (L - 1)));
+      if (side * side != L - 1 || (guint64) side * ks > 65536) {
+        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+            "tensor %s has %u positions: not 1 + a square grid of patches", pos_name, L);
+        return FALSE;
+      }
+      guint k[3] = { 1, ks, ks };
+      stem_geometry (enc, 1, 1, side * ks, side * ks, k, k);
+      const char *stem = modality == IMAGEBIND_MODALITY_DEPTH ? "depth_stem" : "rgbt_stem";
+      stem_name = g_strdup_printf ("%s%s.proj.weight", pre, stem);
+      ln_name_w = g_strdup_printf ("%s%s.norm_layer.weight", pre, stem);
+      ln_name_b = g_strdup_printf ("%s%s.norm_layer.bias", pre, stem);
+      guint64 shape[4] = { D, 1, ks, ks };
+      if (!get_weight (ld, stem_name, shape, 4, &enc->stem_w))
+        return FALSE;
+      break;
+    }
+    case IMAGEBIND_MODALITY_IMU: {
+      guint32 ks;
+      if (!opt_key_u32 (ld, "imagebind.imu.kernel_size", &ks, 8))
+        return FALSE;
+      /* 6 channels x 8 samples = 48: the official stem hard-codes both. */
+      guint k[3] = { 1, 1, ks };
+      if (!stem_geometry (enc, 6, 1, 1, g->imu_num_samples, k, k)) {
+        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+            "imu: window %u does not fit %u samples", ks, g->imu_num_samples);
+        return FALSE;
+      }
+      if (!check_tokens (ld, enc, pos_name, "the imu geometry (num_samples / kernel_size)"))
+        return FALSE;
+      stem_name = g_strconcat (pre, "imu_stem.proj.weight", NULL);
+      ln_name_w = g_strconcat (pre, "imu_stem.norm_layer.weight", NULL);
+      ln_name_b = g_strconcat (pre, "imu_stem.norm_layer.bias", NULL);
+      if (!get_weight2 (ld, stem_name, D, enc->patch_dim, &enc->stem_w))
+        return FALSE;
+      break;
+    }
+    default:
+      g_assert_not_reached ();
+  }
+
+  if (modality != IMAGEBIND_MODALITY_VISION && modality != IMAGEBIND_MODALITY_TEXT) {
+    if (!(enc->stem_ln_w = get_vec1 (ld, ln_name_w, D)) || !(enc->stem_ln_b = get_vec1 (ld, ln_name_b, D)))
+      return FALSE;
+  }
+  if (modality != IMAGEBIND_MODALITY_TEXT) {
+    g_autofree char *cls_name = g_strconcat (pre, "cls_token", NULL);
+    guint64 cls_shape[3] = { 1, 1, D };
+    if (!(enc->cls = get_vector (ld, cls_name, cls_shape, 3)))
+      return FALSE;
+  }
+  guint64 pos_shape[3] = { 1, L, D };
+  if (!(enc->pos = get_vector (ld, pos_name, pos_shape, 3)))
+    return FALSE;
+
+  if (!load_blocks (ld, enc, modality != IMAGEBIND_MODALITY_VISION && modality != IMAGEBIND_MODALITY_TEXT))
+    return FALSE;
+
+  if (modality == IMAGEBIND_MODALITY_TEXT) {
+    head_ln_w = g_strdup ("modality_heads.text.proj.0.weight");
+    head_ln_b = g_strdup ("modality_heads.text.proj.0.bias");
+    head_w = g_strdup ("modality_heads.text.proj.1.weight");
+  } else {
+    head_ln_w = g_strdup_printf ("modality_heads.%s.0.weight", m);
+    head_ln_b = g_strdup_printf ("modality_heads.%s.0.bias", m);
+    head_w = g_strdup_printf ("modality_heads.%s.%d.weight", m, modality == IMAGEBIND_MODALITY_IMU ? 3 : 2);
+  }
+  if (!(enc->head_ln_w = get_vec1 (ld, head_ln_w, D)) || !(enc->head_ln_b = get_vec1 (ld, head_ln_b, D)) ||
+      !get_weight2 (ld, head_w, model->out_dim, D, &enc->head_w))
+    return FALSE;
+
+  if (modality != IMAGEBIND_MODALITY_VISION) {
+    scale_name = g_strdup_printf ("modality_postprocessors.%s.1.log_logit_scale", m);
+    const float *p = get_vector (ld, scale_name, NULL, 0);
+    if (!p)
+      return FALSE;
+    set_logit_scale (enc, p[0]);
+  }
+  ib_log (G_LOG_LEVEL_DEBUG, "%s: D %u, %u blocks, %u heads, %u tokens, %u patches of %u values",
+      m, D, blocks, heads, enc->num_tokens, enc->num_patches, enc->patch_dim);
+  return TRUE;
+}
+
+static gboolean
+read_geometry (Loader *ld)
+{
+  ImageBindInputGeometry *g = &ld->model->geometry;
+  guint32 v;
+
+  if (!opt_key_u32 (ld, "imagebind.vision.image_size", &v, 224))
+    return FALSE;
+  g->image_size = v;
+  if (!opt_key_u32 (ld, "imagebind.vision.video_frames", &v, 2))
+    return FALSE;
+  g->video_frames = v;
+  if (!opt_key_u32 (ld, "imagebind.text.context_length", &v, 77))
+    return FALSE;
+  g->context_length = v;
+  if (!opt_key_u32 (ld, "imagebind.audio.num_mel_bins", &v, 128))
+    return FALSE;
+  g->audio_num_mel_bins = v;
+  if (!opt_key_u32 (ld, "imagebind.audio.target_len", &v, 204))
+    return FALSE;
+  g->audio_target_len = v;
+  if (!opt_key_u32 (ld, "imagebind.audio.sample_rate", &v, 16000))
+    return FALSE;
+  g->audio_sample_rate = v;
+  if (!opt_key_u32 (ld, "imagebind.audio.clips_per_video", &v, 3))
+    return FALSE;
+  g->audio_clips = v;
+  if (!opt_key_u32 (ld, "imagebind.imu.num_samples", &v, 2000))
+    return FALSE;
+  g->imu_num_samples = v;
+  if (!ib_gguf_get_f32 (ld->gguf, "imagebind.audio.clip_duration", &g->audio_clip_duration))
+    g->audio_clip_duration = 2.0f;
+  if (!ib_gguf_get_f32 (ld->gguf, "imagebind.audio.fbank_mean", &g->audio_fbank_mean))
+    g->audio_fbank_mean = -4.268f;
+  if (!ib_gguf_get_f32 (ld->gguf, "imagebind.audio.fbank_std", &g->audio_fbank_std))
+    g->audio_fbank_std = 9.138f;
+  if (g->image_size > 65536 || g->video_frames > 4096 || g->audio_num_mel_bins > 65536 ||
+      g->audio_target_len > 65536 || g->imu_num_samples > (1u << 24) ||
+      !(g->audio_clip_duration > 0) || !(g->audio_fbank_std != 0)) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "input geometry keys out of range (image_size %u, video_frames %u, mel bins %u, "
+        "target_len %u, imu samples %u)", g->image_size, g->video_frames,
+        g->audio_num_mel_bins, g->audio_target_len, g->imu_num_samples);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static ImageBindModel *
+model_alloc (void)
+{
+  ImageBindModel *model = g_new0 (ImageBindModel, 1);
+  model->ref_count = 1;
+  model->owned = g_ptr_array_new_with_free_func (g_free);
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+    model->enc[m].modality = m;
+    model->enc[m].logit_scale = 1.0f;
+  }
+  return model;
+}
+
+ImageBindModel *
+imagebind_model_load (const char *path, GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+
+  if (!ib_blas_init (error))
+    return NULL;
+  IbGguf *gguf = ib_gguf_open (path, error);
+  if (!gguf)
+    return NULL;
+
+  ImageBindModel *model = model_alloc ();
+  model->gguf = gguf;
+  Loader ld = { model, gguf, error };
+
+  const char *arch = ib_gguf_get_string (gguf, "general.architecture");
+  if (!arch || strcmp (arch, "imagebind") != 0) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "%s: general.architecture is \"%s\", expected \"imagebind\"", path, arch ? arch : "(none)");
+    goto fail;
+  }
+  model->name = g_strdup (ib_gguf_get_string (gguf, "general.name"));
+  if (!model->name)
+    model->name = g_strdup ("");
+  guint32 out_dim;
+  if (!get_key_u32 (&ld, "imagebind.out_embed_dim", &out_dim))
+    goto fail;
+  if (out_dim > 65536) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL, "imagebind.out_embed_dim %u is too large", out_dim);
+    goto fail;
+  }
+  model->out_dim = out_dim;
+  if (!read_geometry (&ld))
+    goto fail;
+
+  gboolean want[IMAGEBIND_N_MODALITIES] = { FALSE };
+  gsize n_names = 0;
+  const char *const *names = ib_gguf_get_string_array (gguf, "imagebind.modalities", &n_names);
+  if (!names) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "key imagebind.modalities (array of strings) is missing");
+    goto fail;
+  }
+  for (gsize i = 0; i < n_names; i++) {
+    ImageBindModality mod;
+    if (!imagebind_modality_from_name (names[i], &mod)) {
+      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+          "imagebind.modalities lists an unknown modality \"%s\"", names[i]);
+      goto fail;
+    }
+    want[mod] = TRUE;
+  }
+  guint n_present = 0;
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+    if (!want[m])
+      continue;
+    if (!load_encoder (&ld, m)) {
+      g_prefix_error (error, "%s: ", path);
+      goto fail;
+    }
+    n_present++;
+  }
+  if (n_present == 0) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL, "%s: the model has no modality", path);
+    goto fail;
+  }
+  ib_log (G_LOG_LEVEL_INFO, "loaded %s (\"%s\"): %u modalities, out_dim %u, %s weights", path,
+      model->name, n_present, model->out_dim, model->any_f16 ? "F16" : "F32");
+  return model;
+
+fail:
+  imagebind_model_unref (model);
+  return NULL;
+}
+
+ImageBindModel *
+imagebind_model_ref (ImageBindModel *model)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  g_atomic_int_inc (&model->ref_count);
+  return model;
+}
+
+void
+imagebind_model_unref (ImageBindModel *model)
+{
+  if (!model || !g_atomic_int_dec_and_test (&model->ref_count))
+    return;
+  if (model->tokenizer && imagebind_tokenizer_free)
+    imagebind_tokenizer_free (model->tokenizer);
+  g_free (model->tokenizer_error);
+  g_ptr_array_unref (model->owned);
+  if (model->gguf)
+    ib_gguf_free (model->gguf);
+  g_free (model->name);
+  g_free (model);
+}
+
+guint
+imagebind_model_out_dim (const ImageBindModel *model)
+{
+  g_return_val_if_fail (model != NULL, 0);
+  return model->out_dim;
+}
+
+gboolean
+imagebind_model_has_modality (const ImageBindModel *model, ImageBindModality modality)
+{
+  g_return_val_if_fail (model != NULL, FALSE);
+  return (guint) modality < IMAGEBIND_N_MODALITIES && model->enc[modality].present;
+}
+
+float
+imagebind_model_logit_scale (const ImageBindModel *model, ImageBindModality modality)
+{
+  g_return_val_if_fail (model != NULL, 1.0f);
+  if (!imagebind_model_has_modality (model, modality))
+    return 1.0f;
+  return model->enc[modality].logit_scale;
+}
+
+const char *
+imagebind_model_name (const ImageBindModel *model)
+{
+  g_return_val_if_fail (model != NULL, "");
+  return model->name;
+}
+
+void
+ib_encoder_compute_info (const ImageBindModel *model, const IbEncoder *enc, ImageBindEncoderInfo *info)
+{
+  double D = enc->embed_dim, L = enc->num_tokens, P = enc->num_patches, out = model->out_dim;
+  gboolean text = enc->modality == IMAGEBIND_MODALITY_TEXT;
+  gboolean bias_kv = enc->modality != IMAGEBIND_MODALITY_VISION && !text;
+  double Lk = L + (bias_kv ? 1 : 0);
+  guint64 d = enc->embed_dim;
+
+  memset (info, 0, sizeof *info);
+  info->embed_dim = enc->embed_dim;
+  info->num_blocks = enc->num_blocks;
+  info->num_heads = enc->num_heads;
+  info->num_tokens = enc->num_tokens;
+
+  guint64 n = text ? (guint64) enc->vocab_size * d : (guint64) enc->patch_dim * d;
+  if (enc->stem_ln_w)
+    n += 2 * d;
+  if (!text)
+    n += d;                                   /* class token */
+  n += (guint64) enc->num_tokens * d;         /* positions */
+  if (enc->ln_pre_w)
+    n += 2 * d;
+  n += (guint64) enc->num_blocks * (12 * d * d + 13 * d + (bias_kv ? 2 * d : 0));
+  n += 2 * d + d * model->out_dim;            /* head */
+  if (text)
+    n += 1;                                   /* the learned logit scale */
+  info->n_params = n;
+
+  /* 2 x multiply-adds of every product: stem, per block the q/k/v projection, scores,
+   * attention x values, output projection and the MLP; the head projection. */
+  double flops = text ? 0 : 2 * P * enc->patch_dim * D;
+  double block = 2 * L * D * 3 * D + 2 * 2 * L * Lk * D + 2 * L * D * D + 2 * 2 * L * D * 4 * D;
+  flops += enc->num_blocks * block + 2 * D * out;
+  info->gflops = flops / 1e9;
+}
+
+gboolean
+imagebind_model_encoder_info (const ImageBindModel *model, ImageBindModality modality,
+    ImageBindEncoderInfo *info)
+{
+  g_return_val_if_fail (model != NULL && info != NULL, FALSE);
+  if (!imagebind_model_has_modality (model, modality)) {
+    memset (info, 0, sizeof *info);
+    return FALSE;
+  }
+  ib_encoder_compute_info (model, &model->enc[modality], info);
+  return TRUE;
+}
+
+void
+imagebind_model_input_geometry (const ImageBindModel *model, ImageBindInputGeometry *geometry)
+{
+  g_return_if_fail (model != NULL && geometry != NULL);
+  *geometry = model->geometry;
+}
+
+/* ---- tokenizer: built once, on first use, from the merges stored in the file ---- */
+
+static gpointer
+build_tokenizer (gpointer data)
+{
+  ImageBindModel *model = data;
+  gsize n = 0;
+  const char *const *merges = model->gguf ?
+      ib_gguf_get_string_array (model->gguf, "tokenizer.ggml.merges", &n) : NULL;
+  if (!merges) {
+    model->tokenizer_error_code = IMAGEBIND_ERROR_NO_TOKENIZER;
+    model->tokenizer_error = g_strdup ("the model file has no BPE vocabulary (tokenizer.ggml.merges)");
+    return NULL;
+  }
+  if (!imagebind_tokenizer_new) {
+    model->tokenizer_error_code = IMAGEBIND_ERROR_NO_TOKENIZER;
+    model->tokenizer_error = g_strdup ("this build has no tokenizer");
+    return NULL;
+  }
+  GError *error = NULL;
+  model->tokenizer = imagebind_tokenizer_new (merges, n, &error);
+  if (!model->tokenizer) {
+    model->tokenizer_error_code = IMAGEBIND_ERROR_NO_TOKENIZER;
+    model->tokenizer_error = g_strdup_printf ("the model's BPE vocabulary is unusable: %s",
+        error ? error->message : "unknown error");
+    g_clear_error (&error);
+  }
+  return model->tokenizer;
+}
+
+const ImageBindTokenizer *
+imagebind_model_get_tokenizer (const struct _ImageBindModel *model, GError **error)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  /* The model is logically const: building its tokenizer once is invisible to callers. */
+  ImageBindModel *m = (ImageBindModel *) model;
+  const ImageBindTokenizer *tok = g_once (&m->tokenizer_once, build_tokenizer, m);
+  if (!tok)
+    g_set_error_literal (error, IMAGEBIND_ERROR, m->tokenizer_error_code, m->tokenizer_error);
+  return tok;
+}
+
+/* ---- random models ---- */
+
+IbModelConfig
+ib_model_config_huge (void)
+{
+  IbModelConfig c;
+  static const guint sizes[IMAGEBIND_N_MODALITIES][3] = {
+    { 1280, 32, 16 }, { 1024, 24, 16 }, { 768, 12, 12 },
+    { 384, 12, 8 }, { 768, 12, 12 }, { 512, 6, 8 },
+  };
+  memset (&c, 0, sizeof c);
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+    c.modality[m].present = TRUE;
+    c.modality[m].embed_dim = sizes[m][0];
+    c.modality[m].num_blocks = sizes[m][1];
+    c.modality[m].num_heads = sizes[m][2];
+  }
+  c.out_dim = 1024;
+  c.weight_type = IB_GGUF_TENSOR_F32;
+  return c;
+}
+
+typedef struct {
+  guint64 state;
+} Rng;
+
+/* splitmix64: deterministic, fast, good enough for benchmark weights. */
+static inline guint64
+rng_next (Rng *r)
+{
+  guint64 z = (r->state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* Uniform in [-1, 1). */
+static inline float
+rng_uniform (Rng *r)
+{
+  return (float) ((rng_next (r) >> 40) * 0x1p-23 - 1.0);
+}
+
+static const float *
+random_vector (ImageBindModel *model, Rng *r, gsize n, float base, float spread)
+{
+  float *v = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    v[i] = base + spread * rng_uniform (r);
+  g_ptr_array_add (model->owned, v);
+  return v;
+}
+
+static void
+random_weight (ImageBindModel *model, Rng *r, IbGgufTensorType type, gsize rows, gsize cols, IbWeight *w)
+{
+  gsize n = rows * cols;
+  float a = 1.0f / sqrtf ((float) cols);   /* keeps activations of order 1 through the layers */
+  w->type = type;
+  w->rows = rows;
+  w->cols = cols;
+  if (type == IB_GGUF_TENSOR_F16) {
+    guint16 *h = g_new (guint16, n);
+    for (gsize i = 0; i < n; i++)
+      h[i] = ib_f32_to_f16 (a * rng_uniform (r));
+    w->data = h;
+    g_ptr_array_add (model->owned, h);
+    model->any_f16 = TRUE;
+  } else {
+    float *f = g_new (float, n);
+    for (gsize i = 0; i < n; i++)
+      f[i] = a * rng_uniform (r);
+    w->data = f;
+    g_ptr_array_add (model->owned, f);
+  }
+  model->max_weight_elems = MAX (model->max_weight_elems, n);
+}
+
+ImageBindModel *
+ib_model_new_random (const IbModelConfig *config, guint64 seed)
+{
+  static const float official_log_scales[IMAGEBIND_N_MODALITIES] = {
+    0.0f, 2.6592600f /* ln(1/0.07) */, 2.9957323f /* ln 20 */, 1.6094379f /* ln 5 */,
+    2.3025851f /* ln 10 */, 1.6094379f /* ln 5 */,
+  };
+  g_return_val_if_fail (config != NULL, NULL);
+  if (config->out_dim == 0 || config->out_dim > 65536 ||
+      (config->weight_type != IB_GGUF_TENSOR_F32 && config->weight_type != IB_GGUF_TENSOR_F16))
+    return NULL;
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+    const IbModalityConfig *mc = &config->modality[m];
+    if (mc->present && (mc->embed_dim == 0 || mc->num_blocks == 0 || mc->num_heads == 0 ||
+            mc->embed_dim % mc->num_heads != 0 || mc->embed_dim > 65536))
+      return NULL;
+  }
+
+  ImageBindModel *model = model_alloc ();
+  Rng rng = { seed };
+  model->name = g_strdup ("random");
+  model->out_dim = config->out_dim;
+  model->geometry = (ImageBindInputGeometry) {
+    .image_size = 224, .video_frames = 2, .context_length = 77, .audio_num_mel_bins = 128,
+    .audio_target_len = 204, .audio_sample_rate = 16000, .audio_clip_duration = 2.0f,
+    .audio_clips = 3, .audio_fbank_mean = -4.268f, .audio_fbank_std = 9.138f,
+    .imu_num_samples = 2000,
+  };
+
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+    const IbModalityConfig *mc = &config->modality[m];
+    IbEncoder *enc = &model->enc[m];
+    if (!mc->present)
+      continue;
+    guint D = mc->embed_dim;
+    enc->present = TRUE;
+    enc->embed_dim = D;
+    enc->num_blocks = mc->num_blocks;
+    enc->num_heads = mc->num_heads;
+    gboolean bias_kv = m != IMAGEBIND_MODALITY_VISION && m != IMAGEBIND_MODALITY_TEXT;
+    switch (m) {
+      case IMAGEBIND_MODALITY_VISION: {
+        guint k[3] = { 2, 14, 14 };
+        stem_geometry (enc, 3, 2, 224, 224, k, k);
+        break;
+      }
+      case IMAGEBIND_MODALITY_TEXT:
+        enc->vocab_size = 49408;
+        enc->context_length = 77;
+        enc->num_patches = 77;
+        enc->causal = TRUE;
+        break;
+      case IMAGEBIND_MODALITY_AUDIO: {
+        guint k[3] = { 1, 16, 16 }, s[3] = { 1, 10, 10 };
+        stem_geometry (enc, 1, 1, 128, 204, k, s);
+        break;
+      }
+      case IMAGEBIND_MODALITY_DEPTH:
+      case IMAGEBIND_MODALITY_THERMAL: {
+        guint k[3] = { 1, 16, 16 };
+        stem_geometry (enc, 1, 1, 224, 224, k, k);
+        break;
+      }
+      case IMAGEBIND_MODALITY_IMU: {
+        guint k[3] = { 1, 1, 8 };
+        stem_geometry (enc, 6, 1, 1, 2000, k, k);
+        break;
+      }
+    }
+    enc->num_tokens = m == IMAGEBIND_MODALITY_TEXT ? 77 : enc->num_patches + 1;
+    if (m == IMAGEBIND_MODALITY_TEXT)
+      random_weight (model, &rng, config->weight_type, enc->vocab_size, D, &enc->stem_w);
+    else
+      random_weight (model, &rng, config->weight_type, D, enc->patch_dim, &enc->stem_w);
+    if (bias_kv) {
+      enc->stem_ln_w = random_vector (model, &rng, D, 1.0f, 0.1f);
+      enc->stem_ln_b = random_vector (model, &rng, D, 0.0f, 0.1f);
+    }
+    if (m != IMAGEBIND_MODALITY_TEXT)
+      enc->cls = random_vector (model, &rng, D, 0.0f, 0.02f);
+    enc->pos = random_vector (model, &rng, (gsize) enc->num_tokens * D, 0.0f, 0.02f);
+    if (m == IMAGEBIND_MODALITY_VISION) {
+      enc->ln_pre_w = random_vector (model, &rng, D, 1.0f, 0.1f);
+      enc->ln_pre_b = random_vector (model, &rng, D, 0.0f, 0.1f);
+    }
+    enc->blocks = g_new0 (IbBlock, enc->num_blocks);
+    g_ptr_array_add (model->owned, enc->blocks);
+    for (guint i = 0; i < enc->num_blocks; i++) {
+      IbBlock *b = &enc->blocks[i];
+      b->norm1_w = random_vector (model, &rng, D, 1.0f, 0.1f);
+      b->norm1_b = random_vector (model, &rng, D, 0.0f, 0.1f);
+      random_weight (model, &rng, config->weight_type, 3 * D, D, &b->in_proj_w);
+      b->in_proj_b = random_vector (model, &rng, 3 * D, 0.0f, 0.02f);
+      if (bias_kv) {
+        b->bias_k = random_vector (model, &rng, D, 0.0f, 0.02f);
+        b->bias_v = random_vector (model, &rng, D, 0.0f, 0.02f);
+      }
+      random_weight (model, &rng, config->weight_type, D, D, &b->out_proj_w);
+      b->out_proj_b = random_vector (model, &rng, D, 0.0f, 0.02f);
+      b->norm2_w = random_vector (model, &rng, D, 1.0f, 0.1f);
+      b->norm2_b = random_vector (model, &rng, D, 0.0f, 0.1f);
+      random_weight (model, &rng, config->weight_type, 4 * D, D, &b->fc1_w);
+      b->fc1_b = random_vector (model, &rng, 4 * D, 0.0f, 0.02f);
+      random_weight (model, &rng, config->weight_type, D, 4 * D, &b->fc2_w);
+      b->fc2_b = random_vector (model, &rng, D, 0.0f, 0.02f);
+    }
+    enc->head_ln_w = random_vector (model, &rng, D, 1.0f, 0.1f);
+    enc->head_ln_b = random_vector (model, &rng, D, 0.0f, 0.1f);
+    random_weight (model, &rng, config->weight_type, config->out_dim, D, &enc->head_w);
+    enc->logit_scale = 1.0f;
+    if (m != IMAGEBIND_MODALITY_VISION)
+      set_logit_scale (enc, official_log_scales[m]);
+  }
+  return model;
+}

@@ -1,0 +1,159 @@
+/* Numeric building blocks of the encoders. Loops are kept plain so that the compiler vectorises
+ * them; rows are spread over threads with OpenMP where a call has enough of them. */
+#include "ops.h"
+#include "blas.h"
+
+#include <math.h>
+#include <string.h>
+
+/* OpenMP is optional: without it the pragmas are ignored and everything runs on one thread. */
+#define IB_OMP_MIN_ROWS 16
+
+void
+ib_f16_to_f32 (const guint16 *src, float *dst, gsize n)
+{
+  /* Move the half's exponent and mantissa into a float's bits and rescale by 2^(127-15): exact
+   * for normals and subnormals alike; inf/NaN get the all-ones exponent back. Branch-free, so
+   * the loop vectorises. */
+  for (gsize i = 0; i < n; i++) {
+    guint32 h = src[i];
+    guint32 em = h & 0x7fffu;
+    union { guint32 u; float f; } v;
+    v.u = em << 13;
+    v.f *= 0x1p112f;
+    v.u |= (em >= 0x7c00u) ? 0x7f800000u : 0u;
+    v.u |= (h & 0x8000u) << 16;
+    dst[i] = v.f;
+  }
+}
+
+guint16
+ib_f32_to_f16 (float f)
+{
+  /* Round to nearest even; for random weights and tests only (the converter writes files). */
+  union { float f; guint32 u; } v = { .f = f };
+  guint32 sign = (v.u >> 16) & 0x8000u;
+  guint32 abs = v.u & 0x7fffffffu;
+  if (abs >= 0x7f800000u)
+    return sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u);
+  if (abs >= 0x477ff000u)       /* rounds to >= 65520: overflow */
+    return sign | 0x7c00u;
+  if (abs < 0x38800000u) {      /* below the smallest normal half: subnormal or zero */
+    union { guint32 u; float f; } a = { .u = abs };
+    float scaled = a.f * 0x1p24f;         /* in units of the smallest subnormal */
+    return sign | (guint16) lrintf (scaled);
+  }
+  guint32 mant = abs & 0x7fffffu;
+  guint32 exp = (abs >> 23) - 127 + 15;
+  guint32 h = (exp << 10) | (mant >> 13);
+  guint32 rest = mant & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
+    h++;
+  return sign | h;
+}
+
+const float *
+ib_weight_f32 (const IbWeight *w, float *scratch, int n_threads)
+{
+  if (w->type == IB_GGUF_TENSOR_F32)
+    return w->data;
+  gsize n = w->rows * w->cols;
+  const guint16 *src = w->data;
+  gsize chunk = 1 << 16;
+  gsize n_chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(n_threads) schedule(static) if(n_chunks > 4)
+  for (gsize c = 0; c < n_chunks; c++) {
+    gsize start = c * chunk;
+    gsize len = MIN (chunk, n - start);
+    ib_f16_to_f32 (src + start, scratch + start, len);
+  }
+  return scratch;
+}
+
+static void
+layer_norm_row (const float *x, float *y, gsize cols, const float *w, const float *b, float eps)
+{
+  double sum = 0;
+  for (gsize j = 0; j < cols; j++)
+    sum += x[j];
+  double mean = sum / cols;
+  double sq = 0;
+  for (gsize j = 0; j < cols; j++) {
+    double d = x[j] - mean;
+    sq += d * d;
+  }
+  double inv = 1.0 / sqrt (sq / cols + eps);
+  float fmean = (float) mean, finv = (float) inv;
+  for (gsize j = 0; j < cols; j++)
+    y[j] = (x[j] - fmean) * finv * w[j] + b[j];
+}
+
+void
+ib_layer_norm (const float *x, float *y, gsize rows, gsize cols, const float *w, const float *b,
+    float eps, int n_threads)
+{
+#pragma omp parallel for num_threads(n_threads) schedule(static) if(rows >= IB_OMP_MIN_ROWS)
+  for (gsize r = 0; r < rows; r++)
+    layer_norm_row (x + r * cols, y + r * cols, cols, w, b, eps);
+}
+
+void
+ib_gelu (float *x, gsize n, int n_threads)
+{
+  gsize chunk = 4096;
+  gsize n_chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(n_threads) schedule(static) if(n_chunks > 4)
+  for (gsize c = 0; c < n_chunks; c++) {
+    float *p = x + c * chunk;
+    gsize len = MIN (chunk, n - c * chunk);
+    for (gsize i = 0; i < len; i++)
+      p[i] = 0.5f * p[i] * (1.0f + erff (p[i] * (float) M_SQRT1_2));
+  }
+}
+
+void
+ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causal)
+{
+  for (gsize r = 0; r < rows; r++) {
+    float *row = s + r * ld;
+    gsize n = causal ? MIN (r + 1, cols) : cols;
+    float max = row[0];
+    for (gsize j = 1; j < n; j++)
+      max = row[j] > max ? row[j] : max;
+    double sum = 0;
+    for (gsize j = 0; j < n; j++) {
+      row[j] = expf (row[j] - max);
+      sum += row[j];
+    }
+    float inv = (float) (1.0 / sum);
+    for (gsize j = 0; j < n; j++)
+      row[j] *= inv;
+    for (gsize j = n; j < cols; j++)
+      row[j] = 0.0f;
+  }
+}
+
+void
+ib_linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b, float *y,
+    gsize ldy, gboolean accumulate, float *scratch, int n_threads)
+{
+  gsize out = w->rows, in = w->cols;
+  const float *wf = ib_weight_f32 (w, scratch, n_threads);
+  float beta = 0.0f;
+  if (b && !accumulate) {
+    /* Start from the bias and let the product add to it. */
+    for (gsize r = 0; r < rows; r++)
+      memcpy (y + r * ldy, b, out * sizeof (float));
+    beta = 1.0f;
+  } else if (accumulate) {
+    beta = 1.0f;
+  }
+  ib_sgemm (FALSE, TRUE, rows, out, in, 1.0f, x, ldx, wf, in, beta, y, ldy, n_threads);
+  if (b && accumulate) {
+    for (gsize r = 0; r < rows; r++) {
+      float *yr = y + r * ldy;
+      for (gsize j = 0; j < out; j++)
+        yr[j] += b[j];
+    }
+  }
+}

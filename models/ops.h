@@ -1,0 +1,37 @@
+/* Numeric building blocks of the encoders (internal): LayerNorm, exact GELU, softmax, linear
+ * layers through ib_sgemm(), F16 widening. All float32 storage; reductions in double where the
+ * conformance tolerance (1e-5 of the largest value) needs it. */
+#ifndef IB_OPS_H
+#define IB_OPS_H
+
+#include <glib.h>
+#include "model-private.h"
+
+G_BEGIN_DECLS
+
+/* IEEE half to float, exact (subnormals, inf, NaN included). */
+void ib_f16_to_f32 (const guint16 *src, float *dst, gsize n);
+guint16 ib_f32_to_f16 (float f);
+
+/* The weight as float32: its data when F32, else widened into @scratch (>= rows*cols floats). */
+const float *ib_weight_f32 (const IbWeight *w, float *scratch, int n_threads);
+
+/* y[r] = LN(x[r]) over @cols, for @rows rows; x == y allowed. Biased variance, @eps inside sqrt. */
+void ib_layer_norm (const float *x, float *y, gsize rows, gsize cols, const float *w,
+    const float *b, float eps, int n_threads);
+
+/* In place: 0.5 x (1 + erf(x / sqrt 2)). */
+void ib_gelu (float *x, gsize n, int n_threads);
+
+/* In place softmax of each row (@rows x @cols, row stride @ld). @causal: row i only attends to
+ * columns 0..i (the others become 0), the text encoder's mask. */
+void ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causal);
+
+/* y (rows x out, row stride ldy) = x (rows x in, row stride ldx) W^T (+ b) (+ y when
+ * @accumulate). W is (out, in). F16 weights are widened into @scratch. */
+void ib_linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b,
+    float *y, gsize ldy, gboolean accumulate, float *scratch, int n_threads);
+
+G_END_DECLS
+
+#endif
