@@ -24,6 +24,10 @@ typedef struct {
 
 ImageBindImageParams imagebind_image_default_params (void);
 
+/* Largest accepted width or height (input, output, tensor size), so that a corrupt or hostile
+ * size is refused instead of allocated. */
+#define IMAGEBIND_IMAGE_MAX_SIDE 32768
+
 /* Pillow's 8-bit two-pass bicubic resize (bit-exact with Pillow 9.4): packed RGB in and out. */
 gboolean imagebind_image_resize_bicubic (const guint8 *rgb, guint width, guint height, gsize stride,
     guint8 *out, guint out_width, guint out_height, GError **error);
@@ -32,6 +36,22 @@ gboolean imagebind_image_resize_bicubic (const guint8 *rgb, guint width, guint h
  * (half-to-even offsets), CLIP normalisation. */
 gboolean imagebind_image_to_tensor (const ImageBindImageParams *params, const guint8 *rgb,
     guint width, guint height, gsize stride, float *out, GError **error);
+
+/* ---- video ---- */
+
+/* The official video loader's spatial path (load_and_transform_video_data, spec §7) for the
+ * frames of one clip (the official clips have 2: the first and last decoded frame): each
+ * packed 8-bit RGB frame becomes x / 255 in float32, its short side is scaled to params->size
+ * with bilinear interpolation (PyTorch, align_corners False, no antialias; long side
+ * floor(long / short * size)), CLIP-normalised, and cropped to size x size at @crop_index:
+ * 0 = start, 1 = centre (offset ceil((long - size) / 2)), 2 = end of the long side (the
+ * official loader makes all three: clips x 3 crops). Writes (3, n_frames, size, size), the
+ * part of a (S, 3, T, size, size) clip tensor for one clip.
+ * Note: the plugin's live video path does not use this; it embeds single frames with
+ * imagebind_image_to_tensor (the model repeats an image to T = 2 frames). */
+gboolean imagebind_video_clip_to_tensor (const ImageBindImageParams *params,
+    const guint8 *const *frames, guint n_frames, guint width, guint height, gsize stride,
+    guint crop_index, float *out, GError **error);
 
 /* ---- audio ---- */
 

@@ -1,0 +1,1 @@
+#include "imagebind-preprocess.h"
