@@ -288,6 +288,25 @@ class ConvertTiny(unittest.TestCase):
     def test_f16_tensors(self):
         self.check_tensors(self.files['f16'], half=True)
 
+    def test_f16_policy(self):
+        types_ = {n: tt for n, (ne, tt, off) in self.files['f16'].tensors.items()}
+        for n in ('modality_preprocessors.text.token_embedding.weight',
+                  'modality_preprocessors.vision.rgbt_stem.proj.1.weight',
+                  'modality_preprocessors.imu.imu_stem.proj.weight',
+                  'modality_trunks.thermal.blocks.1.attn.out_proj.weight',
+                  'modality_trunks.vision.blocks.0.mlp.fc2.weight',
+                  'modality_heads.imu.3.weight', 'modality_heads.text.proj.1.weight'):
+            self.assertEqual(types_[n], 1, n)
+        for n in ('modality_preprocessors.vision.pos_embedding_helper.pos_embed',
+                  'modality_preprocessors.text.pos_embed', 'modality_preprocessors.audio.cls_token',
+                  'modality_trunks.depth.blocks.0.attn.bias_k',
+                  'modality_trunks.depth.blocks.0.attn.bias_v',
+                  'modality_trunks.vision.pre_transformer_layer.0.weight',
+                  'modality_trunks.audio.blocks.0.norm_1.weight',
+                  'modality_trunks.audio.blocks.0.attn.in_proj_bias',
+                  'modality_postprocessors.text.1.log_logit_scale'):
+            self.assertEqual(types_[n], 0, n)
+
     def test_f16_rounds_to_nearest_even(self):
         # every stored half must be the correctly rounded float32 value
         tiny = TinyCheckpoint(fixture('tiny', 'imagebind_tiny.pth'))
@@ -372,6 +391,33 @@ class ConvertTiny(unittest.TestCase):
 
 def kv_type(g, key):
     return g.kv_types[key]
+
+
+class HugePreset(unittest.TestCase):
+    """The preset's expected tensors against the parameter counts measured on the official
+    imagebind_huge (ARCHITECTURE.md section 6); buffers (the text mask and the fixed
+    log-logit-scales) are not parameters."""
+
+    def test_parameter_counts(self):
+        sys.path.insert(0, os.path.join(HERE, '..', 'models'))
+        try:
+            from imagebind_gguf.architecture import HUGE_PRESET, ModelConfig
+        finally:
+            sys.path.pop(0)
+        measured = {'vision': 632829440, 'text': 354032641, 'audio': 86235648,
+                    'depth': 21871872, 'thermal': 86211072, 'imu': 19600384}
+        config = ModelConfig(dict(HUGE_PRESET))
+        total = 0
+        for m, want in measured.items():
+            count = 0
+            for name, shape in config.expected_tensors(m).items():
+                if name.endswith('.mask') or (m != 'text' and name.endswith('log_logit_scale')):
+                    continue
+                count += math.prod(shape)
+            self.assertEqual(count, want, m)
+            total += count
+        self.assertEqual(total, 1200781057)
+        self.assertEqual([config.num_tokens(m) for m in measured], [257, 77, 229, 197, 197, 251])
 
 
 @unittest.skipIf(CONF is None, 'conformance fixtures absent')
