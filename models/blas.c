@@ -16,6 +16,7 @@
 
 #include "blas.h"
 #include "imagebind.h"
+#include "model-private.h"   /* ib_log */
 
 #include <dlfcn.h>
 #include <gmodule.h>
@@ -199,12 +200,13 @@ blas_init_once (gpointer unused)
       get_corename ? get_corename () : "unknown", reason, name,
       blas.get_num_threads ? blas.get_num_threads () : 0);
   blas.ok = TRUE;
-  g_debug ("BLAS: %s", blas.info);
+  /* Debug level through the library's log function (default: g_log, domain "imagebind"). */
+  ib_log (G_LOG_LEVEL_DEBUG, "BLAS: %s", blas.info);
 
 done:
   if (!blas.ok) {
     blas.info = g_strdup_printf ("no BLAS: %s", blas.error->message);
-    g_debug ("%s", blas.info);
+    ib_log (G_LOG_LEVEL_DEBUG, "%s", blas.info);
   }
   g_free (reason);
   g_free (config);

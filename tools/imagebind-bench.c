@@ -1,0 +1,469 @@
+/* imagebind-bench: how fast the runtime is, and how close it gets to the matrix products it is
+ * made of.
+ *
+ *   imagebind-bench --sgemm [--threads N] [--runs N]
+ *       GFLOP/s of ib_sgemm() for the shapes of imagebind_huge's encoders, and 2048^3.
+ *   imagebind-bench --preset huge [--modality M] [--runs N] [--threads N] [--f16]
+ *       imagebind_huge-sized encoders with random weights (no file), one modality at a time.
+ *   imagebind-bench --model FILE.gguf [--modality M] [--runs N] [--threads N]
+ *       the encoders of a model file.
+ *
+ * For each encoder: the median time of a batch-1 forward (audio: the official loader's 3 clips),
+ * its GFLOP, the achieved GFLOP/s, and the GFLOP/s that ib_sgemm() reaches, in the same run, on
+ * the products one transformer block is made of (the encoder's ceiling if everything else were
+ * free); the ratio of the two says how much the rest (LayerNorm, GELU, softmax, copies, thread
+ * hand-overs) costs.
+ */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "imagebind.h"
+#include "model-private.h"
+
+/* The tokenizer's <|endoftext|>, the largest id: where the text head pools. */
+#define IB_BENCH_EOT_ID 49407
+
+static int opt_threads = 0;
+static int opt_runs = 5;
+
+/* ---- timing ---- */
+
+static int
+compare_doubles (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static double
+median (double *values, int n)
+{
+  qsort (values, n, sizeof (double), compare_doubles);
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+static double
+now_seconds (void)
+{
+  return g_get_monotonic_time () / 1e6;
+}
+
+/* ---- matrix products ---- */
+
+/* One product of a transformer block: C (m x n) = A (m x k) B^T, as a linear layer with a
+ * PyTorch (out, in) weight computes it, @count times in a row (attention: once per head). */
+typedef struct {
+  const char *what;
+  gsize m, n, k;
+  gboolean trans_b;
+  guint count;
+} GemmShape;
+
+typedef struct {
+  float *a, *b, *c;
+  gsize a_len, b_len, c_len;
+} GemmBuffers;
+
+static void
+buffers_ensure (GemmBuffers *buf, const GemmShape *s)
+{
+  gsize a_len = s->m * s->k, b_len = s->k * s->n, c_len = s->m * s->n, i;
+
+  if (a_len > buf->a_len) {
+    g_free (buf->a);
+    buf->a = g_new (float, a_len);
+    for (i = 0; i < a_len; i++)
+      buf->a[i] = (float) ((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    buf->a_len = a_len;
+  }
+  if (b_len > buf->b_len) {
+    g_free (buf->b);
+    buf->b = g_new (float, b_len);
+    for (i = 0; i < b_len; i++)
+      buf->b[i] = (float) ((i * 40503u) % 997) / 997.0f - 0.5f;
+    buf->b_len = b_len;
+  }
+  if (c_len > buf->c_len) {
+    g_free (buf->c);
+    buf->c = g_new0 (float, c_len);
+    buf->c_len = c_len;
+  }
+}
+
+static void
+buffers_clear (GemmBuffers *buf)
+{
+  g_free (buf->a);
+  g_free (buf->b);
+  g_free (buf->c);
+  memset (buf, 0, sizeof (*buf));
+}
+
+static double
+shape_gflop (const GemmShape *s)
+{
+  return 2.0 * s->m * s->n * s->k * s->count / 1e9;
+}
+
+/* Median seconds of @count consecutive products of shape @s, after one warm-up. */
+static double
+time_shape (GemmBuffers *buf, const GemmShape *s, int runs)
+{
+  double *times = g_new (double, runs), t;
+  int r;
+  guint i;
+
+  buffers_ensure (buf, s);
+  for (r = -1; r < runs; r++) {
+    double start = now_seconds ();
+    for (i = 0; i < s->count; i++)
+      ib_sgemm (FALSE, s->trans_b, s->m, s->n, s->k, 1.0f, buf->a, s->k, buf->b,
+          s->trans_b ? s->k : s->n, 0.0f, buf->c, s->n, opt_threads);
+    if (r >= 0)
+      times[r] = now_seconds () - start;
+  }
+  t = median (times, runs);
+  g_free (times);
+  return t;
+}
+
+/* The products of one transformer block of width @d over @l tokens with @heads heads; @extra_kv
+ * is 1 when the modality appends bias_k/bias_v (one more key and value). */
+static guint
+block_shapes (GemmShape *shapes, guint d, guint l, guint heads, guint extra_kv)
+{
+  guint hd = d / heads, n = 0;
+
+  shapes[n++] = (GemmShape) { "qkv", l, 3 * d, d, TRUE, 1 };
+  shapes[n++] = (GemmShape) { "q k^T (per head)", l, l + extra_kv, hd, TRUE, heads };
+  shapes[n++] = (GemmShape) { "p v (per head)", l, hd, l + extra_kv, FALSE, heads };
+  shapes[n++] = (GemmShape) { "out_proj", l, d, d, TRUE, 1 };
+  shapes[n++] = (GemmShape) { "fc1", l, 4 * d, d, TRUE, 1 };
+  shapes[n++] = (GemmShape) { "fc2", l, d, 4 * d, TRUE, 1 };
+  return n;
+}
+
+/* Times every product of a block and returns GFLOP/s over the whole block: total GFLOP over
+ * total time, as the encoder would see them. Prints one line per product when @verbose. */
+static double
+bench_block (GemmBuffers *buf, guint d, guint l, guint heads, guint extra_kv, gboolean verbose)
+{
+  GemmShape shapes[8];
+  guint n = block_shapes (shapes, d, l, heads, extra_kv), i;
+  double total_gflop = 0.0, total_seconds = 0.0;
+
+  for (i = 0; i < n; i++) {
+    double t = time_shape (buf, &shapes[i], opt_runs), gflop = shape_gflop (&shapes[i]);
+    total_gflop += gflop;
+    total_seconds += t;
+    if (verbose)
+      g_print ("    %-18s M=%-5zu N=%-5zu K=%-5zu x%-3u %8.2f ms %7.1f GFLOP/s\n", shapes[i].what,
+          shapes[i].m, shapes[i].n, shapes[i].k, shapes[i].count, t * 1e3, gflop / t);
+  }
+  return total_gflop / total_seconds;
+}
+
+/* imagebind_huge's trunks (spec section 6): width, heads, tokens, bias_k/v. */
+static const struct {
+  ImageBindModality modality;
+  guint d, heads, tokens, extra_kv;
+} huge_trunks[] = {
+  { IMAGEBIND_MODALITY_VISION, 1280, 16, 257, 0 },
+  { IMAGEBIND_MODALITY_TEXT, 1024, 16, 77, 0 },
+  { IMAGEBIND_MODALITY_AUDIO, 768, 12, 229, 1 },
+  { IMAGEBIND_MODALITY_DEPTH, 384, 8, 197, 1 },
+  { IMAGEBIND_MODALITY_THERMAL, 768, 12, 197, 1 },
+  { IMAGEBIND_MODALITY_IMU, 512, 8, 251, 1 },
+};
+
+static int
+run_sgemm (gboolean have_modality, ImageBindModality only)
+{
+  GemmBuffers buf = { 0 };
+  GemmShape square = { "square", 2048, 2048, 2048, FALSE, 1 };
+  double t;
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (huge_trunks); i++) {
+    double rate;
+    if (have_modality && huge_trunks[i].modality != only)
+      continue;
+    g_print ("  %s block (D=%u, L=%u, %u heads):\n", imagebind_modality_name (huge_trunks[i].modality),
+        huge_trunks[i].d, huge_trunks[i].tokens, huge_trunks[i].heads);
+    rate = bench_block (&buf, huge_trunks[i].d, huge_trunks[i].tokens, huge_trunks[i].heads,
+        huge_trunks[i].extra_kv, TRUE);
+    g_print ("    %-18s %48.1f GFLOP/s\n", "whole block", rate);
+  }
+  t = time_shape (&buf, &square, opt_runs);
+  g_print ("  square 2048^3: %.2f ms, %.1f GFLOP/s\n", t * 1e3, shape_gflop (&square) / t);
+  buffers_clear (&buf);
+  return 0;
+}
+
+/* ---- encoders ---- */
+
+/* The official loader's input for one batch-1 forward, filled with plausible values. */
+static float *
+make_input (const ImageBindModel *model, ImageBindModality modality, gint64 *shape,
+    guint *n_dims, guint *clips)
+{
+  ImageBindInputGeometry g;
+  gsize n = 1, i;
+  float *data;
+  guint d;
+
+  imagebind_model_input_geometry (model, &g);
+  *clips = 1;
+  switch (modality) {
+    case IMAGEBIND_MODALITY_VISION:
+      *n_dims = 4;
+      memcpy (shape, (gint64[]) { 1, 3, g.image_size, g.image_size }, 4 * sizeof (gint64));
+      break;
+    case IMAGEBIND_MODALITY_AUDIO:
+      *n_dims = 5;
+      *clips = g.audio_clips;
+      memcpy (shape, (gint64[]) { 1, g.audio_clips, 1, g.audio_num_mel_bins, g.audio_target_len },
+          5 * sizeof (gint64));
+      break;
+    case IMAGEBIND_MODALITY_DEPTH:
+    case IMAGEBIND_MODALITY_THERMAL:
+      *n_dims = 4;
+      memcpy (shape, (gint64[]) { 1, 1, g.image_size, g.image_size }, 4 * sizeof (gint64));
+      break;
+    case IMAGEBIND_MODALITY_IMU:
+      *n_dims = 3;
+      memcpy (shape, (gint64[]) { 1, 6, g.imu_num_samples }, 3 * sizeof (gint64));
+      break;
+    default:
+      g_assert_not_reached ();
+  }
+  for (d = 0; d < *n_dims; d++)
+    n *= shape[d];
+  data = g_new (float, n);
+  for (i = 0; i < n; i++)
+    data[i] = sinf (0.001f * i) * 0.8f;
+  return data;
+}
+
+/* Median seconds of one forward; FALSE and @error if the runtime refuses it. */
+static gboolean
+time_encoder (ImageBindModel *model, ImageBindModality modality, double *seconds, guint *clips,
+    GError **error)
+{
+  ImageBindContextParams params = imagebind_context_default_params ();
+  ImageBindContext *ctx;
+  float *out = g_new (float, imagebind_model_out_dim (model)), *input = NULL;
+  gint32 *ids = NULL;
+  gint64 shape[8];
+  guint n_dims = 0;
+  double *times = g_new (double, opt_runs);
+  gboolean ok = TRUE;
+  int r;
+
+  params.n_threads = opt_threads;
+  ctx = imagebind_context_new (model, &params);
+  if (modality == IMAGEBIND_MODALITY_TEXT) {
+    ImageBindInputGeometry g;
+    guint i;
+    imagebind_model_input_geometry (model, &g);
+    ids = g_new0 (gint32, g.context_length);
+    /* A 12-token prompt: start, words, end; padding after, as the tokenizer gives. */
+    ids[0] = IB_BENCH_EOT_ID - 1;
+    for (i = 1; i < 11 && i < g.context_length; i++)
+      ids[i] = 320 + 17 * i;
+    ids[MIN (11, g.context_length - 1)] = IB_BENCH_EOT_ID;
+    *clips = 1;
+  } else {
+    input = make_input (model, modality, shape, &n_dims, clips);
+  }
+
+  for (r = -1; r < opt_runs && ok; r++) {
+    double start = now_seconds ();
+    if (ids)
+      ok = imagebind_embed_text (ctx, ids, 1, out, error);
+    else
+      ok = imagebind_embed (ctx, modality, input, shape, n_dims, out, error);
+    if (r >= 0)
+      times[r] = now_seconds () - start;
+  }
+  if (ok)
+    *seconds = median (times, opt_runs);
+  imagebind_context_free (ctx);
+  g_free (times);
+  g_free (input);
+  g_free (ids);
+  g_free (out);
+  return ok;
+}
+
+static gboolean
+bench_encoder (ImageBindModel *model, ImageBindModality modality, GError **error)
+{
+  ImageBindEncoderInfo info;
+  GemmBuffers buf = { 0 };
+  double seconds, gflop, achieved, ceiling;
+  guint clips, extra_kv;
+
+  if (!imagebind_model_encoder_info (model, modality, &info)) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY, "no %s encoder in the model",
+        imagebind_modality_name (modality));
+    return FALSE;
+  }
+  if (!time_encoder (model, modality, &seconds, &clips, error))
+    return FALSE;
+  gflop = info.gflops * clips;
+  achieved = gflop / seconds;
+  extra_kv = model->enc[modality].blocks && model->enc[modality].blocks[0].bias_k ? 1 : 0;
+  ceiling = bench_block (&buf, info.embed_dim, info.num_tokens, info.num_heads, extra_kv, FALSE);
+  buffers_clear (&buf);
+  g_print ("%-8s D=%-4u L=%-3u x%u blocks, %u clip%s: %9.1f ms  %7.2f GFLOP  %6.1f GFLOP/s"
+      "   sgemm same shapes %6.1f GFLOP/s   ratio %3.0f%%\n",
+      imagebind_modality_name (modality), info.embed_dim, info.num_tokens, info.num_blocks, clips,
+      clips == 1 ? "" : "s", seconds * 1e3, gflop, achieved, ceiling, 100.0 * achieved / ceiling);
+  return TRUE;
+}
+
+/* Builds one modality at a time, so that only its weights are in memory. */
+static int
+run_preset (ImageBindModality *selected, guint n_selected, gboolean f16)
+{
+  IbModelConfig all = ib_model_config_huge ();
+  guint i;
+  int status = 0;
+
+  for (i = 0; i < n_selected; i++) {
+    IbModelConfig one = all;
+    ImageBindModel *model;
+    GError *error = NULL;
+    double start = now_seconds ();
+    guint m;
+
+    for (m = 0; m < IMAGEBIND_N_MODALITIES; m++)
+      one.modality[m].present = (m == selected[i]);
+    if (f16)
+      one.weight_type = IB_GGUF_TENSOR_F16;
+    model = ib_model_new_random (&one, 1234 + selected[i]);
+    if (!model) {
+      g_printerr ("cannot build a random %s encoder\n", imagebind_modality_name (selected[i]));
+      return 1;
+    }
+    g_debug ("built the random %s encoder in %.1f s", imagebind_modality_name (selected[i]),
+        now_seconds () - start);
+    if (!bench_encoder (model, selected[i], &error)) {
+      g_printerr ("%s: %s\n", imagebind_modality_name (selected[i]), error->message);
+      g_clear_error (&error);
+      status = 1;
+    }
+    imagebind_model_unref (model);
+  }
+  return status;
+}
+
+static int
+run_model (const char *path, ImageBindModality *selected, guint n_selected)
+{
+  GError *error = NULL;
+  ImageBindModel *model = imagebind_model_load (path, &error);
+  guint i;
+  int status = 0;
+
+  if (!model) {
+    g_printerr ("%s\n", error->message);
+    g_error_free (error);
+    return 1;
+  }
+  for (i = 0; i < n_selected; i++) {
+    if (!imagebind_model_has_modality (model, selected[i]))
+      continue;
+    if (!bench_encoder (model, selected[i], &error)) {
+      g_printerr ("%s: %s\n", imagebind_modality_name (selected[i]), error->message);
+      g_clear_error (&error);
+      status = 1;
+    }
+  }
+  imagebind_model_unref (model);
+  return status;
+}
+
+int
+main (int argc, char **argv)
+{
+  gboolean opt_sgemm = FALSE, opt_f16 = FALSE;
+  char *opt_preset = NULL, *opt_model = NULL, *opt_modality = NULL;
+  GOptionEntry entries[] = {
+    { "sgemm", 0, 0, G_OPTION_ARG_NONE, &opt_sgemm, "Matrix-product GFLOP/s for imagebind_huge's shapes", NULL },
+    { "preset", 0, 0, G_OPTION_ARG_STRING, &opt_preset, "Random-weight model of this size (huge)", "NAME" },
+    { "model", 0, 0, G_OPTION_ARG_FILENAME, &opt_model, "Model file to benchmark", "FILE.gguf" },
+    { "modality", 0, 0, G_OPTION_ARG_STRING, &opt_modality, "Only this encoder (vision, text, audio, depth, thermal, imu)", "M" },
+    { "runs", 0, 0, G_OPTION_ARG_INT, &opt_runs, "Timed runs per measurement; the median is shown (default 5)", "N" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &opt_threads, "Threads (default 0: all cores)", "N" },
+    { "f16", 0, 0, G_OPTION_ARG_NONE, &opt_f16, "--preset: F16 matrix weights, as a converted F16 file", NULL },
+    { NULL }
+  };
+  GOptionContext *context = g_option_context_new ("- time the ImageBind runtime");
+  GError *error = NULL;
+  ImageBindModality selected[IMAGEBIND_N_MODALITIES], only = IMAGEBIND_MODALITY_VISION;
+  guint n_selected = 0, m;
+  double load[3] = { 0 };
+  FILE *loadavg;
+  int status = 0;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error)) {
+    g_printerr ("%s\n", error->message);
+    return 2;
+  }
+  g_option_context_free (context);
+  if (opt_runs < 1 || opt_threads < 0) {
+    g_printerr ("--runs must be >= 1 and --threads >= 0\n");
+    return 2;
+  }
+  if (opt_modality && !imagebind_modality_from_name (opt_modality, &only)) {
+    g_printerr ("unknown modality '%s'\n", opt_modality);
+    return 2;
+  }
+  if (opt_preset && g_strcmp0 (opt_preset, "huge") != 0) {
+    g_printerr ("unknown preset '%s' (known: huge)\n", opt_preset);
+    return 2;
+  }
+  if (!opt_sgemm && !opt_preset && !opt_model) {
+    g_printerr ("nothing to do: give --sgemm, --preset huge or --model FILE.gguf (see --help)\n");
+    return 2;
+  }
+  for (m = 0; m < IMAGEBIND_N_MODALITIES; m++)
+    if (!opt_modality || m == only)
+      selected[n_selected++] = m;
+
+  if (!ib_blas_init (&error)) {
+    g_printerr ("%s\n", error->message);
+    return 1;
+  }
+  /* The machine's load says how far to trust the numbers. */
+  loadavg = fopen ("/proc/loadavg", "r");
+  if (loadavg) {
+    if (fscanf (loadavg, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3)
+      load[0] = -1;
+    fclose (loadavg);
+  }
+  g_print ("BLAS: %s\n", imagebind_blas_info ());
+  g_print ("threads: %d (of %u cores), runs: %d (median), load average: %.2f\n",
+      opt_threads ? opt_threads : (int) g_get_num_processors (), g_get_num_processors (),
+      opt_runs, load[0]);
+
+  if (opt_sgemm) {
+    g_print ("sgemm, C = A B^T as the linear layers (PyTorch weights) compute it:\n");
+    status |= run_sgemm (opt_modality != NULL, only);
+  }
+  if (opt_preset)
+    status |= run_preset (selected, n_selected, opt_f16);
+  if (opt_model)
+    status |= run_model (opt_model, selected, n_selected);
+  g_free (opt_preset);
+  g_free (opt_model);
+  g_free (opt_modality);
+  return status;
+}
