@@ -10,6 +10,8 @@
 
 #include "imagebind.h"
 
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
 #define GGUF_VERSION 3
@@ -771,8 +773,11 @@ ib_gguf_get_f32 (const IbGguf *gguf, const char *key, float *value)
 {
   const GgufValue *v = lookup (gguf, key);
 
-  /* F64 is accepted too: writers that default to double still mean a float. */
+  /* F64 is accepted too (writers that default to double still mean a float), when its
+   * value fits: converting a larger finite double to float is undefined behaviour. */
   if (!v || (v->type != IB_GGUF_F32 && v->type != IB_GGUF_F64))
+    return FALSE;
+  if (isfinite (v->scalar.f) && fabs (v->scalar.f) > FLT_MAX)
     return FALSE;
   if (value)
     *value = (float) v->scalar.f;

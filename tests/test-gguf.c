@@ -2,6 +2,7 @@
  * kind of hostile file gives IMAGEBIND_ERROR_FORMAT with a message naming the problem. */
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "gguf-builder.h"
@@ -46,6 +47,8 @@ full_builder (void)
   ib_gguf_builder_add_i64 (b, "t.i64pos", 4294967295);
   ib_gguf_builder_add_f32 (b, "t.f32", -4.268f);
   ib_gguf_builder_add_f64 (b, "t.f64", 9.138);
+  ib_gguf_builder_add_f64 (b, "t.f64big", 1e300);
+  ib_gguf_builder_add_f64 (b, "t.f64inf", -INFINITY);
   ib_gguf_builder_add_bool (b, "t.bool", TRUE);
   ib_gguf_builder_add_string (b, "t.empty", "");
   ib_gguf_builder_add_array (b, "t.kernel", IB_GGUF_U32, kernel, 3);
@@ -96,7 +99,11 @@ check_full (const IbGguf *g)
 
   g_assert_true (ib_gguf_get_f32 (g, "t.f32", &f)); g_assert_cmpfloat (f, ==, -4.268f);
   g_assert_true (ib_gguf_get_f32 (g, "t.f64", &f)); g_assert_cmpfloat (f, ==, 9.138f);
+  g_assert_true (ib_gguf_get_f32 (g, "t.f64inf", &f)); g_assert_cmpfloat (f, ==, -INFINITY);
+  f = 42.0f;
+  g_assert_false (ib_gguf_get_f32 (g, "t.f64big", &f)); /* does not fit in a float */
   g_assert_false (ib_gguf_get_f32 (g, "t.u32", &f));
+  g_assert_cmpfloat (f, ==, 42.0f);
   g_assert_false (ib_gguf_get_f32 (g, "absent", &f));
 
   g_assert_cmpstr (ib_gguf_get_string (g, "general.architecture"), ==, "imagebind");

@@ -74,8 +74,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       sink ^= (guint8) (u32s[0] ^ u32s[n - 1]);
     if (ib_gguf_get_u32 (gguf, keys[k], &u))
       sink ^= (guint8) u;
-    if (ib_gguf_get_f32 (gguf, keys[k], &f))
-      sink ^= (guint8) f;
+    if (ib_gguf_get_f32 (gguf, keys[k], &f)) {
+      guint32 bits;
+      memcpy (&bits, &f, 4);
+      sink ^= (guint8) bits;
+    }
   }
   ib_gguf_free (gguf);
   (void) sink;
