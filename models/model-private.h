@@ -97,6 +97,11 @@ IbModelConfig ib_model_config_huge (void);
  * inconsistent (a width not divisible by its head count, zero sizes). */
 ImageBindModel *ib_model_new_random (const IbModelConfig *config, guint64 seed);
 
+/* Sizes, parameter count and GFLOP of modality @m of @config, without building weights
+ * (imagebind_huge figures without 4.8 GB of memory). FALSE when absent or inconsistent. */
+gboolean ib_model_config_encoder_info (const IbModelConfig *config, ImageBindModality m,
+    ImageBindEncoderInfo *info);
+
 /* ---- shared with encoder.c ---- */
 
 /* n_params and gflops of one encoder (spec §6 formulas, from the encoder's sizes). */

@@ -907,6 +907,84 @@ random_weight (ImageBindModel *model, Rng *r, IbGgufTensorType type, gsize rows,
   model->max_weight_elems = MAX (model->max_weight_elems, n);
 }
 
+/* The official input geometry of modality @m (spec §2): stem grid, token counts. */
+static void
+official_geometry (IbEncoder *enc, ImageBindModality m)
+{
+  enc->modality = m;
+  switch (m) {
+    case IMAGEBIND_MODALITY_VISION: {
+      guint k[3] = { 2, 14, 14 };
+      stem_geometry (enc, 3, 2, 224, 224, k, k);
+      break;
+    }
+    case IMAGEBIND_MODALITY_TEXT:
+      enc->vocab_size = 49408;
+      enc->context_length = 77;
+      enc->num_patches = 77;
+      enc->causal = TRUE;
+      break;
+    case IMAGEBIND_MODALITY_AUDIO: {
+      guint k[3] = { 1, 16, 16 }, s[3] = { 1, 10, 10 };
+      stem_geometry (enc, 1, 1, 128, 204, k, s);
+      break;
+    }
+    case IMAGEBIND_MODALITY_DEPTH:
+    case IMAGEBIND_MODALITY_THERMAL: {
+      guint k[3] = { 1, 16, 16 };
+      stem_geometry (enc, 1, 1, 224, 224, k, k);
+      break;
+    }
+    case IMAGEBIND_MODALITY_IMU: {
+      guint k[3] = { 1, 1, 8 };
+      stem_geometry (enc, 6, 1, 1, 2000, k, k);
+      break;
+    }
+    default:
+      g_assert_not_reached ();
+  }
+  enc->num_tokens = m == IMAGEBIND_MODALITY_TEXT ? 77 : enc->num_patches + 1;
+}
+
+static gboolean
+config_valid (const IbModelConfig *config)
+{
+  if (config->out_dim == 0 || config->out_dim > 65536 ||
+      (config->weight_type != IB_GGUF_TENSOR_F32 && config->weight_type != IB_GGUF_TENSOR_F16))
+    return FALSE;
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+    const IbModalityConfig *mc = &config->modality[m];
+    if (mc->present && (mc->embed_dim == 0 || mc->num_blocks == 0 || mc->num_heads == 0 ||
+            mc->embed_dim % mc->num_heads != 0 || mc->embed_dim > 65536))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+ib_model_config_encoder_info (const IbModelConfig *config, ImageBindModality m,
+    ImageBindEncoderInfo *info)
+{
+  g_return_val_if_fail (config != NULL && info != NULL, FALSE);
+  memset (info, 0, sizeof *info);
+  if ((guint) m >= IMAGEBIND_N_MODALITIES || !config_valid (config) || !config->modality[m].present)
+    return FALSE;
+  ImageBindModel model = { .out_dim = config->out_dim };
+  IbEncoder enc = { 0 };
+  official_geometry (&enc, m);
+  enc.embed_dim = config->modality[m].embed_dim;
+  enc.num_blocks = config->modality[m].num_blocks;
+  enc.num_heads = config->modality[m].num_heads;
+  /* Only the presence of these matters to the count. */
+  static const float dummy = 0;
+  if (m != IMAGEBIND_MODALITY_VISION && m != IMAGEBIND_MODALITY_TEXT)
+    enc.stem_ln_w = &dummy;
+  if (m == IMAGEBIND_MODALITY_VISION)
+    enc.ln_pre_w = &dummy;
+  ib_encoder_compute_info (&model, &enc, info);
+  return TRUE;
+}
+
 ImageBindModel *
 ib_model_new_random (const IbModelConfig *config, guint64 seed)
 {
@@ -915,15 +993,8 @@ ib_model_new_random (const IbModelConfig *config, guint64 seed)
     2.3025851f /* ln 10 */, 1.6094379f /* ln 5 */,
   };
   g_return_val_if_fail (config != NULL, NULL);
-  if (config->out_dim == 0 || config->out_dim > 65536 ||
-      (config->weight_type != IB_GGUF_TENSOR_F32 && config->weight_type != IB_GGUF_TENSOR_F16))
+  if (!config_valid (config))
     return NULL;
-  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
-    const IbModalityConfig *mc = &config->modality[m];
-    if (mc->present && (mc->embed_dim == 0 || mc->num_blocks == 0 || mc->num_heads == 0 ||
-            mc->embed_dim % mc->num_heads != 0 || mc->embed_dim > 65536))
-      return NULL;
-  }
 
   ImageBindModel *model = model_alloc ();
   Rng rng = { seed };
@@ -947,36 +1018,7 @@ ib_model_new_random (const IbModelConfig *config, guint64 seed)
     enc->num_blocks = mc->num_blocks;
     enc->num_heads = mc->num_heads;
     gboolean bias_kv = m != IMAGEBIND_MODALITY_VISION && m != IMAGEBIND_MODALITY_TEXT;
-    switch (m) {
-      case IMAGEBIND_MODALITY_VISION: {
-        guint k[3] = { 2, 14, 14 };
-        stem_geometry (enc, 3, 2, 224, 224, k, k);
-        break;
-      }
-      case IMAGEBIND_MODALITY_TEXT:
-        enc->vocab_size = 49408;
-        enc->context_length = 77;
-        enc->num_patches = 77;
-        enc->causal = TRUE;
-        break;
-      case IMAGEBIND_MODALITY_AUDIO: {
-        guint k[3] = { 1, 16, 16 }, s[3] = { 1, 10, 10 };
-        stem_geometry (enc, 1, 1, 128, 204, k, s);
-        break;
-      }
-      case IMAGEBIND_MODALITY_DEPTH:
-      case IMAGEBIND_MODALITY_THERMAL: {
-        guint k[3] = { 1, 16, 16 };
-        stem_geometry (enc, 1, 1, 224, 224, k, k);
-        break;
-      }
-      case IMAGEBIND_MODALITY_IMU: {
-        guint k[3] = { 1, 1, 8 };
-        stem_geometry (enc, 6, 1, 1, 2000, k, k);
-        break;
-      }
-    }
-    enc->num_tokens = m == IMAGEBIND_MODALITY_TEXT ? 77 : enc->num_patches + 1;
+    official_geometry (enc, m);
     if (m == IMAGEBIND_MODALITY_TEXT)
       random_weight (model, &rng, config->weight_type, enc->vocab_size, D, &enc->stem_w);
     else

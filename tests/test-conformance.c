@@ -1,0 +1,610 @@
+/* Conformance of the runtime with the official ImageBind code: the tiny model of
+ * shared/conformance/tiny, converted to GGUF (argv[1] F32, argv[2] F16), must reproduce every
+ * intermediate and final tensor of the official forward within 1e-5 x max|golden| (the
+ * README's tolerance, 6x its measured noise floor), with cosine >= 0.999999 per embedding.
+ * Also: partial models, input checks, concurrent contexts, random models, FLOP counts. */
+#include "common.h"
+#include "gguf-builder.h"
+#include "imagebind.h"
+#include "model-private.h"
+#include "ops.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TOLERANCE 1e-5
+#define MIN_COSINE 0.999999
+/* F16 weights: measured worst case 1.37e-3 (text, whose 2.5x-sharpened attention amplifies the
+ * weight rounding), 0.4e-3..0.9e-3 for the other modalities. */
+#define TOLERANCE_F16 2e-3
+
+static const char *tiny_path, *tiny_f16_path;
+
+static const char *const stages[] = {
+  "after_stem", "after_preprocessor", "after_ln_pre", "after_block0", "after_trunk",
+  "after_head", "after_postprocessor",
+};
+
+typedef struct {
+  const char *name;               /* fixture name */
+  ImageBindModality modality;
+  guint n_stages;                 /* intermediates the fixture has */
+} Case;
+
+static const Case cases[] = {
+  { "vision", IMAGEBIND_MODALITY_VISION, 6 },
+  { "vision_video", IMAGEBIND_MODALITY_VISION, 7 },
+  { "text", IMAGEBIND_MODALITY_TEXT, 5 },
+  { "audio", IMAGEBIND_MODALITY_AUDIO, 6 },
+  { "depth", IMAGEBIND_MODALITY_DEPTH, 5 },
+  { "thermal", IMAGEBIND_MODALITY_THERMAL, 5 },
+  { "imu", IMAGEBIND_MODALITY_IMU, 5 },
+};
+
+/* ---- helpers ---- */
+
+/* Whether the tiny GGUF is there; skips the test (saying why) when not. */
+static gboolean
+have_tiny (const char *path)
+{
+  if (!ib_test_need_conformance ())
+    return FALSE;
+  if (!path || !g_file_test (path, G_FILE_TEST_EXISTS)) {
+    g_test_skip ("tiny GGUF not built (needs the conformance fixtures and models/convert.py)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static ImageBindModel *
+load_tiny (const char *path)
+{
+  GError *error = NULL;
+  ImageBindModel *model;
+
+  if (!have_tiny (path))
+    return NULL;
+  model = imagebind_model_load (path, &error);
+  g_assert_no_error (error);
+  return model;
+}
+
+typedef struct {
+  GHashTable *stages;   /* name -> GArray of float */
+} Capture;
+
+static void
+capture_stage (const char *stage, const float *data, guint n, guint rows, guint cols, gpointer user_data)
+{
+  Capture *cap = user_data;
+  GArray *a = g_array_sized_new (FALSE, FALSE, sizeof (float), (gsize) n * rows * cols);
+  g_array_append_vals (a, data, (gsize) n * rows * cols);
+  g_hash_table_replace (cap->stages, g_strdup (stage), a);
+}
+
+/* Runs fixture @c's input through @model; the outputs are newly allocated (B x out_dim). */
+static float *
+run_case (ImageBindModel *model, const Case *c, int n_threads, Capture *cap, gsize *n_out)
+{
+  g_autofree char *input_name = g_strdup_printf ("tiny/inputs/%s.npy", c->name);
+  g_autoptr (IbNpy) input = ib_test_load_npy (input_name);
+  ImageBindContextParams params = imagebind_context_default_params ();
+  ImageBindContext *ctx;
+  GError *error = NULL;
+  guint out_dim = imagebind_model_out_dim (model);
+  float *out = g_new (float, input->shape[0] * out_dim);
+
+  params.n_threads = n_threads;
+  ctx = imagebind_context_new (model, &params);
+  if (cap)
+    imagebind_context_set_trace (ctx, capture_stage, cap);
+  if (c->modality == IMAGEBIND_MODALITY_TEXT) {
+    g_autofree gint32 *ids = g_new (gint32, input->n_elements);
+    g_assert_cmpint (input->dtype, ==, IB_NPY_I64);
+    for (gsize i = 0; i < input->n_elements; i++)
+      ids[i] = (gint32) ((const gint64 *) input->data)[i];
+    g_assert_true (imagebind_embed_text (ctx, ids, input->shape[0], out, &error));
+  } else {
+    g_assert_cmpint (input->dtype, ==, IB_NPY_F32);
+    g_assert_true (imagebind_embed (ctx, c->modality, input->data, input->shape, input->n_dims,
+        out, &error));
+  }
+  g_assert_no_error (error);
+  imagebind_context_free (ctx);
+  *n_out = input->shape[0] * out_dim;
+  return out;
+}
+
+static void
+assert_close (const char *what, const float *got, gsize n_got, const IbNpy *golden, double tol)
+{
+  g_assert_cmpint (golden->dtype, ==, IB_NPY_F32);
+  if (n_got != golden->n_elements)
+    g_error ("%s: %" G_GSIZE_FORMAT " values, the golden has %" G_GSIZE_FORMAT, what, n_got,
+        golden->n_elements);
+  double rel = ib_test_rel_error (got, golden->data, n_got);
+  g_test_message ("%s: max|got - golden| / max|golden| = %.3g", what, rel);
+  if (!(rel <= tol))
+    g_error ("%s: relative error %.3g exceeds %.1g", what, rel, tol);
+}
+
+static void
+assert_cosines (const char *what, const float *got, const float *ref, gsize rows, gsize cols,
+    double min_cos)
+{
+  for (gsize r = 0; r < rows; r++) {
+    double dot = 0, na = 0, nb = 0;
+    for (gsize j = 0; j < cols; j++) {
+      dot += (double) got[r * cols + j] * ref[r * cols + j];
+      na += (double) got[r * cols + j] * got[r * cols + j];
+      nb += (double) ref[r * cols + j] * ref[r * cols + j];
+    }
+    double cosine = dot / sqrt (na * nb);
+    if (!(cosine >= min_cos))
+      g_error ("%s row %" G_GSIZE_FORMAT ": cosine %.9f < %.9f", what, r, cosine, min_cos);
+  }
+}
+
+/* ---- conformance ---- */
+
+static void
+test_tiny_case (gconstpointer data)
+{
+  const Case *c = data;
+  ImageBindModel *model = load_tiny (tiny_path);
+  Capture cap;
+  gsize n_out;
+  guint compared = 0;
+
+  if (!model)
+    return;
+  cap.stages = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
+  g_autofree float *out = run_case (model, c, 2, &cap, &n_out);
+
+  for (guint i = 0; i < G_N_ELEMENTS (stages); i++) {
+    g_autofree char *rel = g_strdup_printf ("tiny/outputs/%s.%s.npy", c->name, stages[i]);
+    g_autofree char *path = ib_test_fixture (rel);
+    if (!g_file_test (path, G_FILE_TEST_EXISTS))
+      continue;
+    g_autoptr (IbNpy) golden = ib_test_load_npy (rel);
+    GArray *got = g_hash_table_lookup (cap.stages, stages[i]);
+    g_autofree char *what = g_strdup_printf ("%s %s", c->name, stages[i]);
+    if (!got)
+      g_error ("%s: the runtime did not report this stage", what);
+    assert_close (what, (const float *) got->data, got->len, golden, TOLERANCE);
+    compared++;
+  }
+  g_assert_cmpuint (compared, ==, c->n_stages);
+
+  g_autofree char *rel = g_strdup_printf ("tiny/outputs/%s.npy", c->name);
+  g_autoptr (IbNpy) golden = ib_test_load_npy (rel);
+  assert_close (c->name, out, n_out, golden, TOLERANCE);
+  assert_cosines (c->name, out, golden->data, golden->shape[0], golden->shape[1], MIN_COSINE);
+
+  g_hash_table_unref (cap.stages);
+  imagebind_model_unref (model);
+}
+
+static void
+test_tiny_f16 (void)
+{
+  ImageBindModel *model = load_tiny (tiny_f16_path);
+  if (!model)
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    gsize n_out;
+    g_autofree float *out = run_case (model, &cases[i], 2, NULL, &n_out);
+    g_autofree char *rel = g_strdup_printf ("tiny/outputs/%s.npy", cases[i].name);
+    g_autoptr (IbNpy) golden = ib_test_load_npy (rel);
+    g_autofree char *what = g_strdup_printf ("%s (F16 weights)", cases[i].name);
+    assert_close (what, out, n_out, golden, TOLERANCE_F16);
+    assert_cosines (what, out, golden->data, golden->shape[0], golden->shape[1], 0.99999);
+  }
+  imagebind_model_unref (model);
+}
+
+static void
+test_tiny_model_info (void)
+{
+  ImageBindModel *model = load_tiny (tiny_path);
+  ImageBindEncoderInfo info;
+  /* From config.json: widths, depths, heads, tokens and applied logit scales. */
+  static const guint dims[6][4] = {
+    { 64, 2, 4, 257 }, { 64, 2, 8, 77 }, { 48, 2, 4, 229 },
+    { 40, 2, 5, 197 }, { 48, 2, 3, 197 }, { 32, 2, 2, 251 },
+  };
+  static const double scales[6] = { 1.0, 18.17414710266471, 20.000000677601832,
+    5.000000150353914, 10.000000319754372, 5.000000150353914 };
+
+  if (!model)
+    return;
+  g_assert_cmpuint (imagebind_model_out_dim (model), ==, 32);
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+    g_assert_true (imagebind_model_has_modality (model, m));
+    g_assert_true (imagebind_model_encoder_info (model, m, &info));
+    g_assert_cmpuint (info.embed_dim, ==, dims[m][0]);
+    g_assert_cmpuint (info.num_blocks, ==, dims[m][1]);
+    g_assert_cmpuint (info.num_heads, ==, dims[m][2]);
+    g_assert_cmpuint (info.num_tokens, ==, dims[m][3]);
+    g_assert_cmpfloat_with_epsilon (imagebind_model_logit_scale (model, m), scales[m], 1e-5);
+  }
+  /* The tiny vision encoder by hand: stem 1176*64, cls 64, positions 257*64, ln_pre 128,
+   * 2 blocks of 12*64^2 + 13*64, head LN 128, projection 64*32. */
+  g_assert_true (imagebind_model_encoder_info (model, IMAGEBIND_MODALITY_VISION, &info));
+  g_assert_cmpuint (info.n_params, ==, 1176 * 64 + 64 + 257 * 64 + 128 + 2 * (12 * 64 * 64 + 13 * 64) + 128 + 64 * 32);
+  imagebind_model_unref (model);
+}
+
+/* ---- concurrency: two contexts on one model in two threads give the one-thread result ---- */
+
+typedef struct {
+  ImageBindModel *model;
+  const Case *c;
+  float *out;
+  gsize n_out;
+} ThreadJob;
+
+static gpointer
+thread_job (gpointer data)
+{
+  ThreadJob *job = data;
+  for (int rep = 0; rep < 2; rep++) {
+    g_free (job->out);
+    job->out = run_case (job->model, job->c, 1, NULL, &job->n_out);
+  }
+  return NULL;
+}
+
+static void
+test_two_threads (void)
+{
+  ImageBindModel *model = load_tiny (tiny_path);
+  ThreadJob jobs[2] = { { model, &cases[0] }, { model, &cases[3] } };   /* vision, audio */
+  GThread *threads[2];
+  float *ref[2];
+  gsize n_ref[2];
+
+  if (!model)
+    return;
+  for (int i = 0; i < 2; i++)
+    ref[i] = run_case (model, jobs[i].c, 1, NULL, &n_ref[i]);
+  for (int i = 0; i < 2; i++)
+    threads[i] = g_thread_new ("embed", thread_job, &jobs[i]);
+  for (int i = 0; i < 2; i++) {
+    g_thread_join (threads[i]);
+    g_assert_cmpuint (jobs[i].n_out, ==, n_ref[i]);
+    /* Same thread count, same code path: bit-identical. */
+    g_assert_cmpmem (jobs[i].out, jobs[i].n_out * sizeof (float), ref[i], n_ref[i] * sizeof (float));
+    g_free (jobs[i].out);
+    g_free (ref[i]);
+  }
+  imagebind_model_unref (model);
+}
+
+/* ---- input checks ---- */
+
+static void
+expect_input_error (ImageBindContext *ctx, ImageBindModality m, const gint64 *shape, guint n_dims,
+    const char *substring)
+{
+  gsize n = 1;
+  GError *error = NULL;
+  for (guint i = 0; i < n_dims; i++)
+    n *= shape[i];
+  g_autofree float *data = g_new0 (float, MAX (n, 1));
+  float out[64 * 32];
+  g_assert_false (imagebind_embed (ctx, m, data, shape, n_dims, out, &error));
+  g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT);
+  g_test_message ("%s", error->message);
+  if (substring && !strstr (error->message, substring))
+    g_error ("error \"%s\" does not mention \"%s\"", error->message, substring);
+  g_error_free (error);
+}
+
+static void
+test_bad_inputs (void)
+{
+  ImageBindModel *model = load_tiny (tiny_path);
+  ImageBindContext *ctx;
+  GError *error = NULL;
+  float out[4 * 32];
+
+  if (!model)
+    return;
+  ctx = imagebind_context_new (model, NULL);
+  expect_input_error (ctx, IMAGEBIND_MODALITY_VISION, (gint64[]) { 1, 3, 224, 223 }, 4, "got (1, 3, 224, 223)");
+  /* A 5-D video without the clip axis is read as clips of (3?, ...) samples and refused, as
+   * the official forward does. */
+  expect_input_error (ctx, IMAGEBIND_MODALITY_VISION, (gint64[]) { 1, 3, 2, 224, 224 }, 5, "(B, 3, 224, 224)");
+  expect_input_error (ctx, IMAGEBIND_MODALITY_VISION, (gint64[]) { 1, 1, 3, 3, 224, 224 }, 6, NULL);
+  expect_input_error (ctx, IMAGEBIND_MODALITY_AUDIO, (gint64[]) { 1, 2, 128, 204 }, 4, "(B, 1, 128, 204)");
+  expect_input_error (ctx, IMAGEBIND_MODALITY_AUDIO, (gint64[]) { 1, 3, 1, 128, 200 }, 5, NULL);
+  expect_input_error (ctx, IMAGEBIND_MODALITY_DEPTH, (gint64[]) { 2, 1, 224 }, 3, NULL);
+  expect_input_error (ctx, IMAGEBIND_MODALITY_IMU, (gint64[]) { 1, 6, 1999 }, 3, "(B, 6, 2000)");
+  expect_input_error (ctx, IMAGEBIND_MODALITY_IMU, (gint64[]) { 0, 6, 2000 }, 3, NULL);
+  expect_input_error (ctx, IMAGEBIND_MODALITY_TEXT, (gint64[]) { 1, 77 }, 2, "imagebind_embed_text");
+
+  /* Non-finite values are refused, naming the position. */
+  g_autofree float *imu = g_new0 (float, 6 * 2000);
+  imu[4321] = NAN;
+  g_assert_false (imagebind_embed (ctx, IMAGEBIND_MODALITY_IMU, imu, (gint64[]) { 1, 6, 2000 }, 3, out, &error));
+  g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT);
+  g_assert_nonnull (strstr (error->message, "4321"));
+  g_clear_error (&error);
+
+  /* Ids outside the vocabulary. */
+  gint32 ids[77] = { 49406, 320, 49407 };
+  ids[5] = 49408;
+  g_assert_false (imagebind_embed_text (ctx, ids, 1, out, &error));
+  g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT);
+  g_assert_nonnull (strstr (error->message, "49408"));
+  g_clear_error (&error);
+  ids[5] = -1;
+  g_assert_false (imagebind_embed_text (ctx, ids, 1, out, &error));
+  g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT);
+  g_clear_error (&error);
+
+  /* The context still works after errors. */
+  ids[5] = 0;
+  g_assert_true (imagebind_embed_text (ctx, ids, 1, out, &error));
+  g_assert_no_error (error);
+
+  imagebind_context_free (ctx);
+  imagebind_model_unref (model);
+}
+
+/* ---- partial and inconsistent model files, rebuilt from the tiny one ---- */
+
+typedef enum { EDIT_NONE, EDIT_DROP_TENSOR, EDIT_RESHAPE_TENSOR, EDIT_HEADS } Edit;
+
+/* Copies the tiny file's keys and the tensors of @modalities into a new file, with one edit. */
+static char *
+write_subset (const char *const *modalities, Edit edit, const char *edit_name)
+{
+  GError *error = NULL;
+  IbGguf *src = ib_gguf_open (tiny_path, &error);
+  g_autoptr (IbGgufBuilder) b = ib_gguf_builder_new ();
+  guint32 u;
+  static const char *const geometry_keys[] = {
+    "imagebind.vision.image_size", "imagebind.vision.video_frames", "imagebind.text.context_length",
+    "imagebind.text.vocab_size", "imagebind.audio.kernel_size", "imagebind.audio.stride",
+    "imagebind.audio.num_mel_bins", "imagebind.audio.target_len", "imagebind.depth.kernel_size",
+    "imagebind.thermal.kernel_size", "imagebind.imu.kernel_size", "imagebind.imu.num_samples",
+  };
+
+  g_assert_no_error (error);
+  ib_gguf_builder_add_string (b, "general.architecture", "imagebind");
+  ib_gguf_builder_add_string (b, "general.name", "subset");
+  g_assert_true (ib_gguf_get_u32 (src, "imagebind.out_embed_dim", &u));
+  ib_gguf_builder_add_u32 (b, "imagebind.out_embed_dim", u);
+  ib_gguf_builder_add_string_array (b, "imagebind.modalities", modalities, g_strv_length ((char **) modalities));
+  for (guint i = 0; i < G_N_ELEMENTS (geometry_keys); i++)
+    if (ib_gguf_get_u32 (src, geometry_keys[i], &u))
+      ib_gguf_builder_add_u32 (b, geometry_keys[i], u);
+  for (guint i = 0; modalities[i]; i++) {
+    const char *fields[] = { "embed_dim", "num_blocks", "num_heads" };
+    for (guint f = 0; f < 3; f++) {
+      g_autofree char *key = g_strdup_printf ("imagebind.%s.%s", modalities[i], fields[f]);
+      g_assert_true (ib_gguf_get_u32 (src, key, &u));
+      if (edit == EDIT_HEADS && f == 2)
+        u = 7;    /* does not divide any width of the tiny model */
+      ib_gguf_builder_add_u32 (b, key, u);
+    }
+  }
+  for (guint t = 0; t < ib_gguf_n_tensors (src); t++) {
+    const IbGgufTensor *tensor = ib_gguf_tensor (src, t);
+    gboolean keep = FALSE;
+    for (guint i = 0; modalities[i]; i++) {
+      g_autofree char *part = g_strdup_printf (".%s.", modalities[i]);
+      keep = keep || strstr (tensor->name, part) != NULL;
+    }
+    if (!keep || (edit == EDIT_DROP_TENSOR && strcmp (tensor->name, edit_name) == 0))
+      continue;
+    guint64 ne[IB_GGUF_MAX_DIMS];
+    memcpy (ne, tensor->ne, sizeof ne);
+    if (edit == EDIT_RESHAPE_TENSOR && strcmp (tensor->name, edit_name) == 0) {
+      /* Same bytes, another shape: (rows, cols) -> (cols, rows). */
+      g_assert_cmpuint (tensor->n_dims, ==, 2);
+      ne[0] = tensor->ne[1];
+      ne[1] = tensor->ne[0];
+    }
+    ib_gguf_builder_add_tensor (b, tensor->name, tensor->type, tensor->n_dims, ne, tensor->data);
+  }
+  ib_gguf_free (src);
+
+  char *path = NULL;
+  int fd = g_file_open_tmp ("ib-subset-XXXXXX.gguf", &path, &error);
+  g_assert_no_error (error);
+  close (fd);
+  g_assert_true (ib_gguf_builder_write_file (b, path, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
+static void
+test_partial_model (void)
+{
+  const char *const subset[] = { "depth", "imu", NULL };
+  g_autofree char *path = NULL;
+  ImageBindModel *model;
+  ImageBindContext *ctx;
+  GError *error = NULL;
+  float out[2 * 32];
+  gsize n_out;
+
+  if (!have_tiny (tiny_path))
+    return;
+
+  path = write_subset (subset, EDIT_NONE, NULL);
+  model = imagebind_model_load (path, &error);
+  g_assert_no_error (error);
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++)
+    g_assert_cmpint (imagebind_model_has_modality (model, m), ==,
+        m == IMAGEBIND_MODALITY_DEPTH || m == IMAGEBIND_MODALITY_IMU);
+  g_assert_cmpfloat (imagebind_model_logit_scale (model, IMAGEBIND_MODALITY_TEXT), ==, 1.0f);
+
+  /* What is there still matches the golden. */
+  g_autofree float *imu = run_case (model, &cases[6], 1, NULL, &n_out);
+  g_autoptr (IbNpy) golden = ib_test_load_npy ("tiny/outputs/imu.npy");
+  assert_close ("imu from a depth+imu file", imu, n_out, golden, TOLERANCE);
+
+  /* What is not gives NO_MODALITY. */
+  ctx = imagebind_context_new (model, NULL);
+  g_autofree float *pixels = g_new0 (float, 3 * 224 * 224);
+  g_assert_false (imagebind_embed (ctx, IMAGEBIND_MODALITY_VISION, pixels, (gint64[]) { 1, 3, 224, 224 }, 4, out, &error));
+  g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY);
+  g_clear_error (&error);
+  gint32 ids[77] = { 49406, 49407 };
+  g_assert_false (imagebind_embed_text (ctx, ids, 1, out, &error));
+  g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY);
+  g_clear_error (&error);
+  imagebind_context_free (ctx);
+  imagebind_model_unref (model);
+  g_unlink (path);
+}
+
+static void
+expect_model_error (Edit edit, const char *tensor, const char *substring)
+{
+  const char *const subset[] = { "audio", NULL };
+  g_autofree char *path = write_subset (subset, edit, tensor);
+  GError *error = NULL;
+  ImageBindModel *model = imagebind_model_load (path, &error);
+  g_assert_null (model);
+  g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL);
+  g_test_message ("%s", error->message);
+  if (!strstr (error->message, substring))
+    g_error ("error \"%s\" does not mention \"%s\"", error->message, substring);
+  g_error_free (error);
+  g_unlink (path);
+}
+
+static void
+test_inconsistent_model (void)
+{
+  if (!have_tiny (tiny_path))
+    return;
+  expect_model_error (EDIT_DROP_TENSOR, "modality_trunks.audio.blocks.1.mlp.fc2.bias",
+      "modality_trunks.audio.blocks.1.mlp.fc2.bias is missing");
+  expect_model_error (EDIT_RESHAPE_TENSOR, "modality_trunks.audio.blocks.0.mlp.fc1.weight",
+      "modality_trunks.audio.blocks.0.mlp.fc1.weight has shape (48, 192) but the model's "
+      "hyper-parameters give (192, 48)");
+  expect_model_error (EDIT_DROP_TENSOR, "modality_postprocessors.audio.1.log_logit_scale",
+      "log_logit_scale");
+  expect_model_error (EDIT_HEADS, NULL, "num_heads 7");
+}
+
+/* ---- models without a file ---- */
+
+static void
+test_huge_info (void)
+{
+  IbModelConfig config = ib_model_config_huge ();
+  ImageBindEncoderInfo info;
+  /* ARCHITECTURE.md §6: measured parameters, and GFLOP per forward (audio: 3 clips). */
+  static const guint64 params[6] = { 632829440, 354032641, 86235648, 21871872, 86211072, 19600384 };
+  static const double gflops[6] = { 334.98, 47.09, 122.80 / 3, 9.12, 34.98, 10.27 };
+  guint64 total = 0;
+
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+    g_assert_true (ib_model_config_encoder_info (&config, m, &info));
+    g_test_message ("%s: %" G_GUINT64_FORMAT " parameters, %.3f GFLOP", imagebind_modality_name (m),
+        info.n_params, info.gflops);
+    g_assert_cmpuint (info.n_params, ==, params[m]);
+    g_assert_cmpfloat (fabs (info.gflops - gflops[m]), <, 0.006);
+    total += info.n_params;
+  }
+  g_assert_cmpuint (total, ==, 1200781057);
+}
+
+static void
+test_random_model (void)
+{
+  IbModelConfig config = { .out_dim = 16, .weight_type = IB_GGUF_TENSOR_F32 };
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++)
+    config.modality[m] = (IbModalityConfig) { TRUE, 24, 1, 3 };
+
+  for (int f16 = 0; f16 < 2; f16++) {
+    config.weight_type = f16 ? IB_GGUF_TENSOR_F16 : IB_GGUF_TENSOR_F32;
+    ImageBindModel *model = ib_model_new_random (&config, 42);
+    ImageBindContext *ctx = imagebind_context_new (model, NULL);
+    GError *error = NULL;
+    float out[16];
+    g_autofree float *zeros = g_new0 (float, 3 * 2 * 224 * 224);
+    static const gint64 shapes[6][4] = {
+      { 1, 3, 224, 224 }, { 0 }, { 1, 1, 128, 204 }, { 1, 1, 224, 224 }, { 1, 1, 224, 224 }, { 1, 6, 2000 },
+    };
+    g_assert_nonnull (model);
+    for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+      if (m == IMAGEBIND_MODALITY_TEXT) {
+        gint32 ids[77] = { 49406, 1000, 2000, 49407 };
+        g_assert_true (imagebind_embed_text (ctx, ids, 1, out, &error));
+      } else {
+        for (gsize i = 0; i < 3 * 224 * 224; i++)
+          zeros[i] = sinf (i * 0.001f);
+        g_assert_true (imagebind_embed (ctx, m, zeros, shapes[m], m == IMAGEBIND_MODALITY_IMU ? 3 : 4, out, &error));
+      }
+      g_assert_no_error (error);
+      /* Post-processed: unit vector times the modality's official logit scale. */
+      double sq = 0;
+      for (int j = 0; j < 16; j++)
+        sq += (double) out[j] * out[j];
+      g_assert_cmpfloat_with_epsilon (sqrt (sq), imagebind_model_logit_scale (model, m), 1e-4);
+    }
+    g_assert_cmpfloat_with_epsilon (imagebind_model_logit_scale (model, IMAGEBIND_MODALITY_AUDIO), 20.0, 1e-4);
+    imagebind_context_free (ctx);
+    imagebind_model_unref (model);
+  }
+  config.modality[0].num_heads = 5;   /* 24 % 5 != 0 */
+  g_assert_null (ib_model_new_random (&config, 1));
+}
+
+static void
+test_f16_widening (void)
+{
+  /* Every half against the compiler's own conversion. */
+  guint16 all[65536];
+  float wide[65536];
+  for (guint i = 0; i < 65536; i++)
+    all[i] = i;
+  ib_f16_to_f32 (all, wide, 65536);
+  for (guint i = 0; i < 65536; i++) {
+    _Float16 h;
+    guint16 bits = i;
+    memcpy (&h, &bits, 2);
+    float ref = (float) h;
+    if (isnan (ref))
+      g_assert_true (isnan (wide[i]));
+    else
+      g_assert_cmpmem (&wide[i], 4, &ref, 4);
+    if (!isnan (ref))
+      g_assert_cmpuint (ib_f32_to_f16 (ref), ==, i);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  if (argc > 1 && *argv[1])
+    tiny_path = argv[1];
+  if (argc > 2 && *argv[2])
+    tiny_f16_path = argv[2];
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *name = g_strdup_printf ("/conformance/tiny/%s", cases[i].name);
+    g_test_add_data_func (name, &cases[i], test_tiny_case);
+  }
+  g_test_add_func ("/conformance/tiny/f16", test_tiny_f16);
+  g_test_add_func ("/conformance/tiny/model-info", test_tiny_model_info);
+  g_test_add_func ("/runtime/two-threads", test_two_threads);
+  g_test_add_func ("/runtime/bad-inputs", test_bad_inputs);
+  g_test_add_func ("/runtime/partial-model", test_partial_model);
+  g_test_add_func ("/runtime/inconsistent-model", test_inconsistent_model);
+  g_test_add_func ("/runtime/huge-info", test_huge_info);
+  g_test_add_func ("/runtime/random-model", test_random_model);
+  g_test_add_func ("/runtime/f16-widening", test_f16_widening);
+  return g_test_run ();
+}
