@@ -19,7 +19,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
   --suite preprocess --suite runtime
 
 # Fuzzing, bounded in time.
-for f in build-asan/tests/fuzz/fuzz-*; do
+for f in build-asan/tests/fuzz-*; do
   [ -x "$f" ] || continue
   name=$(basename "$f")
   corpus="tests/fuzz/corpus-${name#fuzz-}"
