@@ -1,0 +1,943 @@
+/* Text cleaning of the CLIP tokenizer, as the official load_and_transform_text runs it
+ * (ARCHITECTURE.md §9.1-9.3): ftfy.fix_text (ftfy 6.3.1, default settings), html.unescape
+ * twice, strip, whitespace folding, str.lower().
+ *
+ * ftfy is a large heuristic library; this file implements the part of it that changes real
+ * prompts, with its exact order and looping:
+ *
+ *   implemented (ftfy's behaviour):
+ *     - segmentation: lines ending after "\n" (or every 1,000,000 code points), each fixed
+ *       independently, each repeated until it stops changing; HTML unescaping switched off
+ *       for this and all later segments once a segment contains "<";
+ *     - unescape_html: "&name;" / "&#...;" (1-24 ASCII letters or digits, ";" required)
+ *       with the full HTML5 table plus ftfy's all-caps spellings ("&EACUTE;" -> "É");
+ *     - fix_encoding, the common case: text that is entirely encodable as Latin-1, or else as
+ *       (sloppy) Windows-1252, and whose bytes are valid UTF-8, is decoded as UTF-8
+ *       ("cafÃ©" -> "café", "â€™" -> "’", "ðŸ˜€" -> the emoji); runs of such mojibake inside
+ *       otherwise good text are decoded one by one (ftfy's decode_inconsistent_utf8);
+ *     - C1 controls U+0080-U+009F reread as Windows-1252 (undefined bytes stay as they are);
+ *     - Latin ligatures (ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ Ĳ ĳ ŉ Ǳ-ǌ), half-/full-width forms U+FF01-U+FFEF to their
+ *       NFKC form and U+3000 to a space, curly quotes (U+02BC, U+2018-U+201B -> ',
+ *       U+201C-U+201F -> "), line breaks (\r\n, \r, U+2028, U+2029, U+0085 -> \n),
+ *       ANSI terminal escapes (ESC [ digits/; letter), control characters (U+0000-U+0008,
+ *       U+000B, U+000E-U+001F, U+007F, U+206A-U+206F, U+FEFF, U+FFF9-U+FFFC), NFC.
+ *     - surrogate pairs: cannot occur, input is UTF-8.
+ *
+ *   not implemented (text is left as it is where ftfy would change it):
+ *     - mojibake through the other single-byte encodings ftfy tries (Windows-1250/1251/1253/
+ *       1254/1257, ISO-8859-2, MacRoman, CP437), e.g. Cyrillic read as Windows-1251;
+ *     - restore_byte_a0 (mojibake whose U+00A0 became a space: "Ã " -> "à"),
+ *       replace_lossy_sequences ("?" or U+001A standing for lost bytes) and the
+ *       "utf-8-variants" decoder (CESU-8 surrogate pairs, C0 80 for NUL);
+ *     - ftfy's badness heuristic is replaced by a simpler test (a Latin-1/Windows-1252
+ *       character whose byte is a UTF-8 lead byte followed by one whose byte is a continuation
+ *       byte, or any C1 control). Decoding still needs the whole segment (or the run) to be
+ *       valid UTF-8, so the two only disagree on text that is valid UTF-8 mojibake but that
+ *       ftfy's heuristic does not flag (such as "Ã’" alone), which we decode.
+ *
+ * Python's html.unescape is complete: numeric references with its replacement rules and the
+ * full HTML5 table, including the 106 legacy names accepted without ";" and its longest-prefix
+ * rule ("&eacutefoo" -> "éfoo").
+ *
+ * Lower-casing follows str.lower(): per-character lower-case mapping (GLib's tables),
+ * U+0130 -> "i" U+0307, and Python's final-sigma rule (case-ignorable characters approximated
+ * by the categories Mn Me Cf Lm Sk plus the apostrophe/period/colon family).
+ */
+
+#include "text-clean.h"
+
+#include <string.h>
+#include <stdlib.h>
+
+#include "html-entities.h"
+
+#define FTFY_MAX_SEGMENT 1000000
+/* ftfy loops until the text is stable; every fix is idempotent, so a handful of rounds
+ * always suffices. The cap only guards against an unforeseen oscillation. */
+#define FTFY_MAX_ROUNDS 16
+
+/* ---- UCS-4 strings ---- */
+
+void
+ib_ustr_init (IbUStr *s, gsize reserve)
+{
+  s->cap = MAX (reserve, 16);
+  s->data = g_new (gunichar, s->cap);
+  s->len = 0;
+}
+
+void
+ib_ustr_clear (IbUStr *s)
+{
+  g_clear_pointer (&s->data, g_free);
+  s->len = s->cap = 0;
+}
+
+static void
+ustr_reserve (IbUStr *s, gsize extra)
+{
+  if (s->len + extra <= s->cap)
+    return;
+  s->cap = MAX (s->cap * 2, s->len + extra);
+  s->data = g_renew (gunichar, s->data, s->cap);
+}
+
+void
+ib_ustr_append (IbUStr *s, gunichar c)
+{
+  ustr_reserve (s, 1);
+  s->data[s->len++] = c;
+}
+
+void
+ib_ustr_append_n (IbUStr *s, const gunichar *c, gsize n)
+{
+  ustr_reserve (s, n);
+  memcpy (s->data + s->len, c, n * sizeof (gunichar));
+  s->len += n;
+}
+
+void
+ib_ustr_append_utf8 (IbUStr *s, const char *utf8)
+{
+  for (const char *p = utf8; *p; p = g_utf8_next_char (p))
+    ib_ustr_append (s, g_utf8_get_char (p));
+}
+
+static void
+ustr_swap (IbUStr *a, IbUStr *b)
+{
+  IbUStr t = *a;
+  *a = *b;
+  *b = t;
+}
+
+static gboolean
+ustr_equal (const IbUStr *a, const IbUStr *b)
+{
+  return a->len == b->len && memcmp (a->data, b->data, a->len * sizeof (gunichar)) == 0;
+}
+
+char *
+ib_ustr_to_utf8 (const gunichar *c, gsize n)
+{
+  char *out = g_malloc (n * 4 + 1);
+  gsize o = 0;
+
+  for (gsize i = 0; i < n; i++)
+    o += g_unichar_to_utf8 (c[i], out + o);
+  out[o] = '\0';
+  return out;
+}
+
+/* ---- strict UTF-8 ---- */
+
+/* Decodes one sequence at @p (@avail bytes left); returns its length, 0 if invalid. */
+static guint
+utf8_decode_one (const guint8 *p, gsize avail, gunichar *out)
+{
+  guint8 b0 = p[0];
+  guint n;
+  gunichar c, min;
+
+  if (b0 < 0x80) {
+    *out = b0;
+    return 1;
+  } else if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2; c = b0 & 0x1F; min = 0x80;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3; c = b0 & 0x0F; min = 0x800;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4; c = b0 & 0x07; min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (avail < n)
+    return 0;
+  for (guint i = 1; i < n; i++) {
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+    c = (c << 6) | (p[i] & 0x3F);
+  }
+  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+    return 0;
+  *out = c;
+  return n;
+}
+
+gboolean
+ib_utf8_decode (const char *text, gsize len, IbUStr *out, gsize *bad_offset)
+{
+  const guint8 *p = (const guint8 *) text;
+  gsize i = 0;
+
+  ustr_reserve (out, len);
+  while (i < len) {
+    gunichar c;
+    guint n = utf8_decode_one (p + i, len - i, &c);
+
+    if (n == 0) {
+      if (bad_offset)
+        *bad_offset = i;
+      return FALSE;
+    }
+    out->data[out->len++] = c;
+    i += n;
+  }
+  return TRUE;
+}
+
+/* ---- single-byte encodings used by the mojibake repair ---- */
+
+/* Windows-1252 bytes 0x80-0x9F; 0 where the code page leaves the byte undefined (ftfy's
+ * "sloppy" variant then maps the byte to the same-numbered C1 control). */
+static const gunichar cp1252_high[32] = {
+  0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+  0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,
+  0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+  0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178,
+};
+
+static gunichar
+sloppy1252_decode (guint8 b)
+{
+  if (b >= 0x80 && b < 0xA0 && cp1252_high[b - 0x80])
+    return cp1252_high[b - 0x80];
+  return b;
+}
+
+/* Byte of @c in sloppy Windows-1252, or -1. */
+static int
+sloppy1252_encode (gunichar c)
+{
+  if (c < 0x80 || (c >= 0xA0 && c <= 0xFF))
+    return c;
+  if (c >= 0x80 && c < 0xA0)
+    return cp1252_high[c - 0x80] == 0 ? (int) c : -1;
+  for (int i = 0; i < 32; i++)
+    if (cp1252_high[i] == c)
+      return 0x80 + i;
+  return -1;
+}
+
+/* The byte a character stands for in a Latin-1 or Windows-1252 reading, or -1. */
+static int
+mojibake_byte (gunichar c)
+{
+  if (c <= 0xFF)
+    return c;
+  return sloppy1252_encode (c);
+}
+
+static gboolean
+is_lead_byte (int b)
+{
+  return b >= 0xC2 && b <= 0xF4;
+}
+
+static gboolean
+is_continuation_byte (int b)
+{
+  return b >= 0x80 && b <= 0xBF;
+}
+
+/* Length of the UTF-8 sequence a lead byte announces. */
+static guint
+lead_length (int b)
+{
+  return b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+}
+
+/* Our stand-in for ftfy's badness heuristic (see the top of the file). */
+static gboolean
+looks_like_mojibake (const gunichar *c, gsize n)
+{
+  for (gsize i = 0; i < n; i++) {
+    if (c[i] >= 0x80 && c[i] <= 0x9F)
+      return TRUE;
+    if (i + 1 < n && is_lead_byte (mojibake_byte (c[i]))
+        && is_continuation_byte (mojibake_byte (c[i + 1])))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Encodes @c with @encode_latin1 (else sloppy Windows-1252) and decodes the bytes as UTF-8
+ * into @out; FALSE when a character has no byte or the bytes are not valid UTF-8. */
+static gboolean
+reencode_as_utf8 (const gunichar *c, gsize n, gboolean encode_latin1, IbUStr *out)
+{
+  guint8 *bytes = g_malloc (n + 1);
+  gboolean ok = TRUE;
+
+  for (gsize i = 0; i < n && ok; i++) {
+    int b = encode_latin1 ? (c[i] <= 0xFF ? (int) c[i] : -1) : sloppy1252_encode (c[i]);
+    if (b < 0)
+      ok = FALSE;
+    else
+      bytes[i] = b;
+  }
+  if (ok) {
+    gsize mark = out->len;
+    if (!ib_utf8_decode ((const char *) bytes, n, out, NULL)) {
+      out->len = mark;
+      ok = FALSE;
+    }
+  }
+  g_free (bytes);
+  return ok;
+}
+
+static gboolean
+reencode_either (const gunichar *c, gsize n, IbUStr *out)
+{
+  return reencode_as_utf8 (c, n, TRUE, out) || reencode_as_utf8 (c, n, FALSE, out);
+}
+
+/* ftfy's decode_inconsistent_utf8: decodes each run of complete UTF-8-looking sequences
+ * (not preceded by a continuation character) that is shorter than the whole text. */
+static gboolean
+decode_embedded_mojibake (const IbUStr *in, IbUStr *out)
+{
+  gboolean changed = FALSE;
+  gsize i = 0;
+
+  out->len = 0;
+  while (i < in->len) {
+    gsize run_end = i;
+
+    if (i == 0 || !is_continuation_byte (mojibake_byte (in->data[i - 1]))) {
+      while (run_end < in->len && is_lead_byte (mojibake_byte (in->data[run_end]))) {
+        guint need = lead_length (mojibake_byte (in->data[run_end])), k;
+
+        if (run_end + need > in->len)
+          break;
+        for (k = 1; k < need; k++)
+          if (!is_continuation_byte (mojibake_byte (in->data[run_end + k])))
+            break;
+        if (k < need)
+          break;
+        run_end += need;
+      }
+    }
+    if (run_end == i) {
+      ib_ustr_append (out, in->data[i++]);
+    } else {
+      /* Like re.sub, a run that is left alone is skipped as a whole. */
+      if (run_end - i < in->len && reencode_either (in->data + i, run_end - i, out))
+        changed = TRUE;
+      else
+        ib_ustr_append_n (out, in->data + i, run_end - i);
+      i = run_end;
+    }
+  }
+  return changed;
+}
+
+static gboolean
+has_c1 (const IbUStr *s)
+{
+  for (gsize i = 0; i < s->len; i++)
+    if (s->data[i] >= 0x80 && s->data[i] <= 0x9F)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+fix_c1_controls (IbUStr *s)
+{
+  for (gsize i = 0; i < s->len; i++)
+    if (s->data[i] >= 0x80 && s->data[i] <= 0x9F)
+      s->data[i] = sloppy1252_decode (s->data[i]);
+}
+
+/* One step of ftfy's fix_encoding; TRUE if @s changed. @tmp is scratch. */
+static gboolean
+fix_encoding_step (IbUStr *s, IbUStr *tmp)
+{
+  gboolean ascii = TRUE;
+
+  for (gsize i = 0; i < s->len && ascii; i++)
+    ascii = s->data[i] < 0x80;
+  if (ascii || !looks_like_mojibake (s->data, s->len))
+    return FALSE;
+
+  tmp->len = 0;
+  if (reencode_either (s->data, s->len, tmp)) {
+    gboolean changed = !ustr_equal (s, tmp);
+    ustr_swap (s, tmp);
+    return changed;
+  }
+  if (decode_embedded_mojibake (s, tmp)) {
+    ustr_swap (s, tmp);
+    return TRUE;
+  }
+  if (has_c1 (s)) {
+    fix_c1_controls (s);
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* ---- HTML ---- */
+
+static int
+entity_cmp (const void *key, const void *elem)
+{
+  return strcmp (key, ((const IbHtmlEntity *) elem)->name);
+}
+
+static const char *
+lookup_entity (const IbHtmlEntity *table, unsigned count, const char *name)
+{
+  const IbHtmlEntity *e = bsearch (name, table, count, sizeof (IbHtmlEntity), entity_cmp);
+  return e ? e->value : NULL;
+}
+
+static const char *
+lookup_html5 (const gunichar *name, gsize n)
+{
+  char buf[4 * 40];
+
+  if (n == 0 || n > 33)
+    return NULL;
+  for (gsize i = 0; i < n; i++) {
+    /* Every HTML5 name is ASCII; anything else cannot be in the table. */
+    if (name[i] >= 0x80 || name[i] == 0)
+      return NULL;
+    buf[i] = name[i];
+  }
+  buf[n] = '\0';
+  return lookup_entity (ib_html5_entities, ib_html5_entities_count, buf);
+}
+
+static gboolean
+is_html_invalid_codepoint (guint64 num)
+{
+  return (num >= 0x1 && num <= 0x8) || num == 0xB || (num >= 0xE && num <= 0x1F)
+      || (num >= 0x7F && num <= 0x9F) || (num >= 0xFDD0 && num <= 0xFDEF)
+      || (num & 0xFFFE) == 0xFFFE;
+}
+
+/* Python's html._replace_charref for a numeric reference. */
+static void
+append_numeric_charref (IbUStr *out, guint64 num)
+{
+  if (num == 0)
+    ib_ustr_append (out, 0xFFFD);
+  else if (num == 0x0D)
+    ib_ustr_append (out, 0x0D);
+  else if (num >= 0x80 && num <= 0x9F)
+    ib_ustr_append (out, sloppy1252_decode (num));
+  else if ((num >= 0xD800 && num <= 0xDFFF) || num > 0x10FFFF)
+    ib_ustr_append (out, 0xFFFD);
+  else if (!is_html_invalid_codepoint (num))
+    ib_ustr_append (out, (gunichar) num);
+}
+
+static int
+hex_value (gunichar c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Tries Python's charref pattern at in[i] == '&'; appends the replacement and returns the
+ * number of code points consumed, or 0 when the pattern does not match there. */
+static gsize
+unescape_one (const gunichar *in, gsize n, gsize i, IbUStr *out)
+{
+  gsize j = i + 1;
+
+  if (j < n && in[j] == '#') {
+    gboolean hex = j + 1 < n && (in[j + 1] == 'x' || in[j + 1] == 'X');
+    gsize start = j + (hex ? 2 : 1);
+    guint64 num = 0;
+
+    for (j = start; j < n && (hex ? hex_value (in[j]) >= 0 : (in[j] >= '0' && in[j] <= '9')); j++) {
+      num = num * (hex ? 16 : 10) + (hex ? hex_value (in[j]) : (int) (in[j] - '0'));
+      if (num > 0x10FFFF)
+        num = 0x110000;   /* saturate: any larger value gives the same answer */
+    }
+    if (j == start)
+      return 0;
+    if (j < n && in[j] == ';')
+      j++;
+    append_numeric_charref (out, num);
+    return j - i;
+  }
+
+  /* Named: [^\t\n\f <&#;]{1,32};? */
+  {
+    gsize len = 0, total;
+    const char *value;
+
+    while (j + len < n && len < 32) {
+      gunichar c = in[j + len];
+      if (c == '\t' || c == '\n' || c == '\f' || c == ' ' || c == '<' || c == '&' || c == '#'
+          || c == ';')
+        break;
+      len++;
+    }
+    if (len == 0)
+      return 0;
+    total = len + ((j + len < n && in[j + len] == ';') ? 1 : 0);
+    value = lookup_html5 (in + j, total);
+    if (value) {
+      ib_ustr_append_utf8 (out, value);
+      return 1 + total;
+    }
+    /* The longest prefix (of at least 2 characters) that is an entity. */
+    for (gsize x = total - 1; x > 1; x--) {
+      value = lookup_html5 (in + j, x);
+      if (value) {
+        ib_ustr_append_utf8 (out, value);
+        ib_ustr_append_n (out, in + j + x, total - x);
+        return 1 + total;
+      }
+    }
+    ib_ustr_append (out, '&');
+    ib_ustr_append_n (out, in + j, total);
+    return 1 + total;
+  }
+}
+
+void
+ib_text_html_unescape (const gunichar *in, gsize n, IbUStr *out)
+{
+  gsize i = 0;
+
+  while (i < n) {
+    gsize used = 0;
+
+    if (in[i] == '&')
+      used = unescape_one (in, n, i, out);
+    if (used) {
+      i += used;
+    } else {
+      ib_ustr_append (out, in[i]);
+      i++;
+    }
+  }
+}
+
+static gboolean
+is_ascii_alnum (gunichar c)
+{
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* ftfy's unescape_html: &#?[0-9A-Za-z]{1,24}; only. TRUE if anything changed. */
+static gboolean
+ftfy_unescape_html (const IbUStr *in, IbUStr *out)
+{
+  gboolean changed = FALSE;
+  gsize i = 0;
+
+  out->len = 0;
+  while (i < in->len) {
+    gsize j = i + 1, k;
+    const char *value = NULL;
+    gboolean numeric;
+
+    if (in->data[i] != '&') {
+      ib_ustr_append (out, in->data[i++]);
+      continue;
+    }
+    numeric = j < in->len && in->data[j] == '#';
+    if (numeric)
+      j++;
+    for (k = j; k < in->len && k - j < 25 && is_ascii_alnum (in->data[k]); k++)
+      ;
+    if (k == j || k - j > 24 || k >= in->len || in->data[k] != ';') {
+      ib_ustr_append (out, in->data[i++]);
+      continue;
+    }
+    /* in[i..k] is "&#?name;" */
+    if (!numeric) {
+      char name[32];
+      gsize m = 0;
+      for (gsize q = j; q <= k; q++)
+        name[m++] = in->data[q];
+      name[m] = '\0';
+      value = lookup_entity (ib_html5_entities, ib_html5_entities_count, name);
+      if (!value)
+        value = lookup_entity (ib_ftfy_upper_entities, ib_ftfy_upper_entities_count, name);
+      if (value) {
+        ib_ustr_append_utf8 (out, value);
+        changed = TRUE;
+      } else {
+        ib_ustr_append_n (out, in->data + i, k + 1 - i);
+      }
+    } else {
+      /* html.unescape of the reference alone; kept unless it consumed the ';'. */
+      gsize mark = out->len;
+      gboolean has_semicolon = FALSE;
+      ib_text_html_unescape (in->data + i, k + 1 - i, out);
+      for (gsize q = mark; q < out->len; q++)
+        has_semicolon |= out->data[q] == ';';
+      if (has_semicolon) {
+        out->len = mark;
+        ib_ustr_append_n (out, in->data + i, k + 1 - i);
+      } else {
+        changed = TRUE;
+      }
+    }
+    i = k + 1;
+  }
+  return changed;
+}
+
+/* ---- the character-level fixers ---- */
+
+static const char *
+latin_ligature (gunichar c)
+{
+  switch (c) {
+    case 0x0132: return "IJ";
+    case 0x0133: return "ij";
+    case 0x0149: return "\xca\xbcn";   /* ʼn */
+    case 0x01F1: return "DZ";
+    case 0x01F2: return "Dz";
+    case 0x01F3: return "dz";
+    case 0x01C4: return "D\xc5\xbd";   /* DŽ */
+    case 0x01C5: return "D\xc5\xbe";   /* Dž */
+    case 0x01C6: return "d\xc5\xbe";   /* dž */
+    case 0x01C7: return "LJ";
+    case 0x01C8: return "Lj";
+    case 0x01C9: return "lj";
+    case 0x01CA: return "NJ";
+    case 0x01CB: return "Nj";
+    case 0x01CC: return "nj";
+    case 0xFB00: return "ff";
+    case 0xFB01: return "fi";
+    case 0xFB02: return "fl";
+    case 0xFB03: return "ffi";
+    case 0xFB04: return "ffl";
+    case 0xFB05: return "\xc5\xbft";  /* ſt */
+    case 0xFB06: return "st";
+    default: return NULL;
+  }
+}
+
+static gboolean
+is_removed_control (gunichar c)
+{
+  return c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F
+      || (c >= 0x206A && c <= 0x206F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC);
+}
+
+/* Appends the standard-width form of a U+FF01-U+FFEF character (its NFKC form, when that
+ * differs), or the character itself. */
+static void
+append_width_fixed (IbUStr *out, gunichar c)
+{
+  char utf8[8], *norm;
+  gint n = g_unichar_to_utf8 (c, utf8);
+
+  norm = g_utf8_normalize (utf8, n, G_NORMALIZE_NFKC);
+  if (norm && *norm)
+    ib_ustr_append_utf8 (out, norm);
+  else
+    ib_ustr_append (out, c);
+  g_free (norm);
+}
+
+/* fix_latin_ligatures, fix_character_width, uncurl_quotes, fix_line_breaks,
+ * remove_terminal_escapes and remove_control_chars, in ftfy's order. Each is a pure
+ * character mapping except the last three, which only ever drop or merge characters that
+ * the earlier ones never produce, so running them as successive passes is exact. */
+static void
+fix_characters (IbUStr *s, IbUStr *tmp)
+{
+  /* ligatures and width */
+  tmp->len = 0;
+  for (gsize i = 0; i < s->len; i++) {
+    gunichar c = s->data[i];
+    const char *lig = latin_ligature (c);
+    if (lig)
+      ib_ustr_append_utf8 (tmp, lig);
+    else if (c == 0x3000)
+      ib_ustr_append (tmp, ' ');
+    else if (c >= 0xFF01 && c < 0xFFF0)
+      append_width_fixed (tmp, c);
+    else
+      ib_ustr_append (tmp, c);
+  }
+  ustr_swap (s, tmp);
+
+  /* quotes and line breaks */
+  tmp->len = 0;
+  for (gsize i = 0; i < s->len; i++) {
+    gunichar c = s->data[i];
+    if (c == 0x02BC || (c >= 0x2018 && c <= 0x201B))
+      ib_ustr_append (tmp, '\'');
+    else if (c >= 0x201C && c <= 0x201F)
+      ib_ustr_append (tmp, '"');
+    else if (c == '\r') {
+      ib_ustr_append (tmp, '\n');
+      if (i + 1 < s->len && s->data[i + 1] == '\n')
+        i++;
+    } else if (c == 0x2028 || c == 0x2029 || c == 0x85)
+      ib_ustr_append (tmp, '\n');
+    else
+      ib_ustr_append (tmp, c);
+  }
+  ustr_swap (s, tmp);
+
+  /* terminal escapes: ESC [ [0-9;]* [A-Za-z] */
+  tmp->len = 0;
+  for (gsize i = 0; i < s->len; i++) {
+    if (s->data[i] == 0x1B && i + 1 < s->len && s->data[i + 1] == '[') {
+      gsize j = i + 2;
+      while (j < s->len && ((s->data[j] >= '0' && s->data[j] <= '9') || s->data[j] == ';'))
+        j++;
+      if (j < s->len && s->data[j] < 0x80 && g_ascii_isalpha (s->data[j])) {
+        i = j;
+        continue;
+      }
+    }
+    ib_ustr_append (tmp, s->data[i]);
+  }
+  ustr_swap (s, tmp);
+
+  /* control characters */
+  {
+    gsize o = 0;
+    for (gsize i = 0; i < s->len; i++)
+      if (!is_removed_control (s->data[i]))
+        s->data[o++] = s->data[i];
+    s->len = o;
+  }
+}
+
+static void
+normalize_nfc (IbUStr *s, IbUStr *tmp)
+{
+  gboolean below_combining = TRUE;
+  char *utf8, *norm;
+
+  /* Text made only of code points below U+0300 is already in NFC. */
+  for (gsize i = 0; i < s->len && below_combining; i++)
+    below_combining = s->data[i] < 0x300;
+  if (below_combining)
+    return;
+  utf8 = ib_ustr_to_utf8 (s->data, s->len);
+  norm = g_utf8_normalize (utf8, -1, G_NORMALIZE_NFC);
+  if (norm) {
+    tmp->len = 0;
+    ib_ustr_append_utf8 (tmp, norm);
+    ustr_swap (s, tmp);
+  }
+  g_free (norm);
+  g_free (utf8);
+}
+
+/* ftfy's fix_and_explain for one segment (without explanations). */
+static void
+fix_segment (IbUStr *seg, gboolean unescape_html)
+{
+  IbUStr orig, tmp;
+
+  ib_ustr_init (&orig, seg->len);
+  ib_ustr_init (&tmp, seg->len);
+  for (int round = 0; round < FTFY_MAX_ROUNDS; round++) {
+    orig.len = 0;
+    ib_ustr_append_n (&orig, seg->data, seg->len);
+
+    if (unescape_html && ftfy_unescape_html (seg, &tmp))
+      ustr_swap (seg, &tmp);
+    for (int step = 0; step < FTFY_MAX_ROUNDS && fix_encoding_step (seg, &tmp); step++)
+      ;
+    fix_c1_controls (seg);
+    fix_characters (seg, &tmp);
+    normalize_nfc (seg, &tmp);
+
+    if (ustr_equal (seg, &orig))
+      break;
+  }
+  ib_ustr_clear (&orig);
+  ib_ustr_clear (&tmp);
+}
+
+void
+ib_text_ftfy (const IbUStr *in, IbUStr *out)
+{
+  gboolean unescape_html = TRUE;
+  gsize pos = 0;
+  IbUStr seg;
+
+  ib_ustr_init (&seg, 256);
+  while (pos < in->len) {
+    gsize end = pos;
+
+    while (end < in->len && end - pos < FTFY_MAX_SEGMENT && in->data[end] != '\n')
+      end++;
+    if (end < in->len && end - pos < FTFY_MAX_SEGMENT)
+      end++;   /* the "\n" belongs to its segment */
+
+    seg.len = 0;
+    ib_ustr_append_n (&seg, in->data + pos, end - pos);
+    for (gsize i = 0; i < seg.len && unescape_html; i++)
+      if (seg.data[i] == '<')
+        unescape_html = FALSE;
+    fix_segment (&seg, unescape_html);
+    ib_ustr_append_n (out, seg.data, seg.len);
+    pos = end;
+  }
+  ib_ustr_clear (&seg);
+}
+
+/* ---- whitespace and case ---- */
+
+gboolean
+ib_unichar_is_regex_space (gunichar c)
+{
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680
+      || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F
+      || c == 0x205F || c == 0x3000;
+}
+
+/* str.isspace(): White_Space plus the information separators U+001C-U+001F. */
+static gboolean
+is_python_space (gunichar c)
+{
+  return ib_unichar_is_regex_space (c) || (c >= 0x1C && c <= 0x1F);
+}
+
+static void
+append_stripped (IbUStr *out, const gunichar *c, gsize n)
+{
+  gsize a = 0, b = n;
+
+  while (a < b && is_python_space (c[a]))
+    a++;
+  while (b > a && is_python_space (c[b - 1]))
+    b--;
+  ib_ustr_append_n (out, c + a, b - a);
+}
+
+void
+ib_text_basic_clean (const IbUStr *in, IbUStr *out)
+{
+  IbUStr a, b;
+
+  ib_ustr_init (&a, in->len);
+  ib_ustr_init (&b, in->len);
+  ib_text_ftfy (in, &a);
+  ib_text_html_unescape (a.data, a.len, &b);
+  a.len = 0;
+  ib_text_html_unescape (b.data, b.len, &a);
+  append_stripped (out, a.data, a.len);
+  ib_ustr_clear (&a);
+  ib_ustr_clear (&b);
+}
+
+static gboolean
+is_cased (gunichar c)
+{
+  GUnicodeType t = g_unichar_type (c);
+  return t == G_UNICODE_UPPERCASE_LETTER || t == G_UNICODE_LOWERCASE_LETTER
+      || t == G_UNICODE_TITLECASE_LETTER;
+}
+
+static gboolean
+is_case_ignorable (gunichar c)
+{
+  switch (g_unichar_type (c)) {
+    case G_UNICODE_NON_SPACING_MARK:
+    case G_UNICODE_ENCLOSING_MARK:
+    case G_UNICODE_FORMAT:
+    case G_UNICODE_MODIFIER_LETTER:
+    case G_UNICODE_MODIFIER_SYMBOL:
+      return TRUE;
+    default:
+      break;
+  }
+  /* Word_Break MidLetter / MidNumLet / Single_Quote */
+  switch (c) {
+    case '\'': case '.': case ':': case 0xB7: case 0x387: case 0x55F: case 0x5F4:
+    case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xFE13: case 0xFE52:
+    case 0xFE55: case 0xFF07: case 0xFF0E: case 0xFF1A:
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+/* Python's choice between σ and ς for U+03A3 at position @i. */
+static gunichar
+lower_sigma (const gunichar *c, gsize n, gsize i)
+{
+  gsize j = i;
+  gboolean final = FALSE;
+
+  while (j > 0 && is_case_ignorable (c[j - 1]))
+    j--;
+  if (j > 0 && is_cased (c[j - 1])) {
+    gsize k = i + 1;
+    while (k < n && is_case_ignorable (c[k]))
+      k++;
+    final = k == n || !is_cased (c[k]);
+  }
+  return final ? 0x3C2 : 0x3C3;
+}
+
+void
+ib_text_whitespace_lower (const IbUStr *in, IbUStr *out)
+{
+  IbUStr folded;
+  gsize i = 0;
+
+  /* re.sub(r'\s+', ' ', text).strip() */
+  ib_ustr_init (&folded, in->len);
+  while (i < in->len) {
+    if (ib_unichar_is_regex_space (in->data[i])) {
+      while (i < in->len && ib_unichar_is_regex_space (in->data[i]))
+        i++;
+      ib_ustr_append (&folded, ' ');
+    } else {
+      ib_ustr_append (&folded, in->data[i++]);
+    }
+  }
+
+  {
+    IbUStr stripped;
+    ib_ustr_init (&stripped, folded.len);
+    append_stripped (&stripped, folded.data, folded.len);
+    ustr_swap (&folded, &stripped);
+    ib_ustr_clear (&stripped);
+  }
+
+  /* str.lower() */
+  ustr_reserve (out, folded.len);
+  for (i = 0; i < folded.len; i++) {
+    gunichar c = folded.data[i];
+    if (c < 0x80)
+      ib_ustr_append (out, g_ascii_tolower (c));
+    else if (c == 0x130) {
+      ib_ustr_append (out, 'i');
+      ib_ustr_append (out, 0x307);
+    } else if (c == 0x3A3)
+      ib_ustr_append (out, lower_sigma (folded.data, folded.len, i));
+    else
+      ib_ustr_append (out, g_unichar_tolower (c));
+  }
+  ib_ustr_clear (&folded);
+}
+
+void
+ib_text_clean (const IbUStr *in, IbUStr *out)
+{
+  IbUStr basic;
+
+  ib_ustr_init (&basic, in->len);
+  ib_text_basic_clean (in, &basic);
+  ib_text_whitespace_lower (&basic, out);
+  ib_ustr_clear (&basic);
+}
