@@ -1,0 +1,283 @@
+/* GstImageBindMatchMeta registration, copy and accessors, and the match mode GEnum. */
+#include "gstimagebindmatchmeta.h"
+
+static const GEnumValue match_mode_values[] = {
+  {GST_IMAGE_BIND_MATCH_MODE_CLASSIFY,
+      "Zero-shot classification: softmax over the prompts, top-k", "classify"},
+  {GST_IMAGE_BIND_MATCH_MODE_DETECT,
+      "Detection: per-prompt cosine against a threshold, with start/stop events", "detect"},
+  {0, NULL, NULL}
+};
+
+GType
+gst_image_bind_match_mode_get_type (void)
+{
+  static gsize type = 0;
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstImageBindMatchMode", match_mode_values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+const gchar *
+gst_image_bind_match_mode_to_string (GstImageBindMatchMode mode)
+{
+  if ((guint) mode > GST_IMAGE_BIND_MATCH_MODE_DETECT)
+    return NULL;
+  return match_mode_values[mode].value_nick;
+}
+
+GType
+gst_imagebind_match_meta_api_get_type (void)
+{
+  static gsize type = 0;
+  /* No tags, as the embedding meta: elements that drop metas by tag keep this one. */
+  static const gchar *tags[] = { NULL };
+
+  if (g_once_init_enter (&type)) {
+    GType t = gst_meta_api_type_register ("GstImageBindMatchMetaAPI", tags);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+static gboolean
+match_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
+{
+  GstImageBindMatchMeta *mmeta = (GstImageBindMatchMeta *) meta;
+
+  mmeta->modality = GST_IMAGE_BIND_MODALITY_VISION;
+  mmeta->mode = GST_IMAGE_BIND_MATCH_MODE_CLASSIFY;
+  mmeta->n_results = 0;
+  mmeta->results = NULL;
+  mmeta->top_index = -1;
+  mmeta->top_label = NULL;
+  mmeta->top_probability = 0.0;
+  mmeta->pts = GST_CLOCK_TIME_NONE;
+  mmeta->duration = GST_CLOCK_TIME_NONE;
+  mmeta->stream_time = GST_CLOCK_TIME_NONE;
+  mmeta->running_time = GST_CLOCK_TIME_NONE;
+  return TRUE;
+}
+
+static void
+match_meta_free (GstMeta * meta, GstBuffer * buffer)
+{
+  GstImageBindMatchMeta *mmeta = (GstImageBindMatchMeta *) meta;
+  guint i;
+
+  for (i = 0; i < mmeta->n_results; i++)
+    g_free (mmeta->results[i].label);
+  g_clear_pointer (&mmeta->results, g_free);
+  mmeta->n_results = 0;
+  g_clear_pointer (&mmeta->top_label, g_free);
+}
+
+/* A match describes the content, so every copy and transform keeps it (as the embedding). */
+static gboolean
+match_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * src, GQuark type,
+    gpointer data)
+{
+  GstImageBindMatchMeta *smeta = (GstImageBindMatchMeta *) meta;
+  GstImageBindMatchMeta *dmeta;
+
+  dmeta = gst_buffer_add_imagebind_match_meta (dest, smeta->modality, smeta->mode,
+      smeta->results, smeta->n_results);
+  if (!dmeta)
+    return FALSE;
+  dmeta->pts = smeta->pts;
+  dmeta->duration = smeta->duration;
+  dmeta->stream_time = smeta->stream_time;
+  dmeta->running_time = smeta->running_time;
+  return TRUE;
+}
+
+const GstMetaInfo *
+gst_imagebind_match_meta_get_info (void)
+{
+  static const GstMetaInfo *info = NULL;
+
+  if (g_once_init_enter ((GstMetaInfo **) & info)) {
+    const GstMetaInfo *i = gst_meta_register (GST_IMAGEBIND_MATCH_META_API_TYPE,
+        "GstImageBindMatchMeta", sizeof (GstImageBindMatchMeta),
+        match_meta_init, match_meta_free, match_meta_transform);
+    g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
+  }
+  return info;
+}
+
+GstImageBindMatchMeta *
+gst_buffer_add_imagebind_match_meta (GstBuffer * buffer, GstImageBindModality modality,
+    GstImageBindMatchMode mode, const GstImageBindMatchResult * results, guint n_results)
+{
+  GstImageBindMatchMeta *meta;
+  guint i;
+
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
+  g_return_val_if_fail ((guint) modality < GST_IMAGE_BIND_N_MODALITIES, NULL);
+  g_return_val_if_fail (results != NULL || n_results == 0, NULL);
+
+  meta = (GstImageBindMatchMeta *) gst_buffer_add_meta (buffer, GST_IMAGEBIND_MATCH_META_INFO,
+      NULL);
+  if (!meta)
+    return NULL;
+  meta->modality = modality;
+  meta->mode = mode;
+  meta->n_results = n_results;
+  meta->results = n_results ? g_new0 (GstImageBindMatchResult, n_results) : NULL;
+  for (i = 0; i < n_results; i++) {
+    meta->results[i] = results[i];
+    meta->results[i].label = g_strdup (results[i].label ? results[i].label : "");
+  }
+  if (n_results > 0) {
+    meta->top_index = (gint) results[0].index;
+    meta->top_label = g_strdup (meta->results[0].label);
+    meta->top_probability = results[0].probability;
+  }
+  return meta;
+}
+
+GstImageBindMatchMeta *
+gst_buffer_get_imagebind_match_meta (GstBuffer * buffer)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+
+  return (GstImageBindMatchMeta *) gst_buffer_get_meta (buffer,
+      GST_IMAGEBIND_MATCH_META_API_TYPE);
+}
+
+GstImageBindMatchMeta *
+gst_buffer_iterate_imagebind_match_meta (GstBuffer * buffer, gpointer * state)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (state != NULL, NULL);
+
+  return (GstImageBindMatchMeta *) gst_buffer_iterate_meta_filtered (buffer, state,
+      GST_IMAGEBIND_MATCH_META_API_TYPE);
+}
+
+GstImageBindMatchMeta *
+gst_buffer_get_imagebind_match_meta_by_modality (GstBuffer * buffer,
+    GstImageBindModality modality)
+{
+  gpointer state = NULL;
+  GstImageBindMatchMeta *meta;
+
+  while ((meta = gst_buffer_iterate_imagebind_match_meta (buffer, &state)))
+    if (meta->modality == modality)
+      return meta;
+  return NULL;
+}
+
+const GstImageBindMatchResult *
+gst_imagebind_match_meta_find_result (const GstImageBindMatchMeta * meta, guint index)
+{
+  guint i;
+
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  for (i = 0; i < meta->n_results; i++)
+    if (meta->results[i].index == index)
+      return &meta->results[i];
+  return NULL;
+}
+
+GstStructure *
+gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
+{
+  GstStructure *s;
+  GValue labels = G_VALUE_INIT, indices = G_VALUE_INIT, scores = G_VALUE_INIT;
+  GValue probs = G_VALUE_INIT, detected = G_VALUE_INIT, item = G_VALUE_INIT;
+  guint i;
+
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  s = gst_structure_new (GST_IMAGEBIND_MATCH_CUSTOM_META_NAME,
+      "modality", G_TYPE_STRING, gst_image_bind_modality_to_string (meta->modality),
+      "mode", G_TYPE_STRING, gst_image_bind_match_mode_to_string (meta->mode),
+      "top-index", G_TYPE_INT, meta->top_index,
+      "top-label", G_TYPE_STRING, meta->top_label ? meta->top_label : "",
+      "top-probability", G_TYPE_DOUBLE, meta->top_probability,
+      "pts", G_TYPE_UINT64, meta->pts,
+      "duration", G_TYPE_UINT64, meta->duration,
+      "stream-time", G_TYPE_UINT64, meta->stream_time,
+      "running-time", G_TYPE_UINT64, meta->running_time, NULL);
+
+  g_value_init (&labels, GST_TYPE_ARRAY);
+  g_value_init (&indices, GST_TYPE_ARRAY);
+  g_value_init (&scores, GST_TYPE_ARRAY);
+  g_value_init (&probs, GST_TYPE_ARRAY);
+  g_value_init (&detected, GST_TYPE_ARRAY);
+  for (i = 0; i < meta->n_results; i++) {
+    const GstImageBindMatchResult *r = &meta->results[i];
+
+    g_value_init (&item, G_TYPE_STRING);
+    g_value_set_string (&item, r->label);
+    gst_value_array_append_and_take_value (&labels, &item);
+    g_value_init (&item, G_TYPE_UINT);
+    g_value_set_uint (&item, r->index);
+    gst_value_array_append_and_take_value (&indices, &item);
+    g_value_init (&item, G_TYPE_DOUBLE);
+    g_value_set_double (&item, r->cosine);
+    gst_value_array_append_and_take_value (&scores, &item);
+    g_value_init (&item, G_TYPE_DOUBLE);
+    g_value_set_double (&item, r->probability);
+    gst_value_array_append_and_take_value (&probs, &item);
+    g_value_init (&item, G_TYPE_BOOLEAN);
+    g_value_set_boolean (&item, r->detected);
+    gst_value_array_append_and_take_value (&detected, &item);
+  }
+  gst_structure_take_value (s, "labels", &labels);
+  gst_structure_take_value (s, "indices", &indices);
+  gst_structure_take_value (s, "scores", &scores);
+  gst_structure_take_value (s, "probabilities", &probs);
+  gst_structure_take_value (s, "detected", &detected);
+  return s;
+}
+
+const GstMetaInfo *
+gst_imagebind_match_custom_meta_register (void)
+{
+  static const GstMetaInfo *info = NULL;
+
+  if (g_once_init_enter ((GstMetaInfo **) & info)) {
+    static const gchar *tags[] = { NULL };
+    /* No transform function: GstCustomMeta then copies the structure on buffer copies. */
+    const GstMetaInfo *i = gst_meta_register_custom (GST_IMAGEBIND_MATCH_CUSTOM_META_NAME,
+        tags, NULL, NULL, NULL);
+    g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
+  }
+  return info;
+}
+
+static gboolean
+copy_field (GQuark field, const GValue * value, gpointer dest)
+{
+  gst_structure_id_set_value ((GstStructure *) dest, field, value);
+  return TRUE;
+}
+
+GstCustomMeta *
+gst_buffer_add_imagebind_match_custom_meta (GstBuffer * buffer,
+    const GstImageBindMatchMeta * meta)
+{
+  GstCustomMeta *cmeta;
+  GstStructure *mirror;
+
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  gst_imagebind_match_custom_meta_register ();
+  cmeta = gst_buffer_add_custom_meta (buffer, GST_IMAGEBIND_MATCH_CUSTOM_META_NAME);
+  if (!cmeta)
+    return NULL;
+  /* The custom meta owns its (empty) structure: fill it field by field. */
+  mirror = gst_imagebind_match_meta_to_structure (meta);
+  gst_structure_foreach (mirror, copy_field, gst_custom_meta_get_structure (cmeta));
+  gst_structure_free (mirror);
+  return cmeta;
+}
