@@ -46,9 +46,11 @@ imagebind_context_default_params (void)
 ImageBindContext *
 imagebind_context_new (ImageBindModel *model, const ImageBindContextParams *params)
 {
-  g_return_val_if_fail (model != NULL, NULL);
-  ImageBindContext *ctx = g_new0 (ImageBindContext, 1);
+  ImageBindContext *ctx;
   ImageBindContextParams p = params ? *params : imagebind_context_default_params ();
+
+  g_return_val_if_fail (model != NULL, NULL);
+  ctx = g_new0 (ImageBindContext, 1);
   ctx->model = imagebind_model_ref (model);
   ctx->n_threads = p.n_threads > 0 ? p.n_threads : (int) g_get_num_processors ();
   return ctx;
@@ -96,9 +98,10 @@ trace (ImageBindContext *ctx, const char *stage, const float *data, gsize n, gsi
 static IbWeight
 wide_weight (ImageBindContext *ctx, const IbWeight *w)
 {
-  if (w->type == IB_GGUF_TENSOR_F32)
-    return *w;
   IbWeight f = *w;
+
+  if (w->type == IB_GGUF_TENSOR_F32)
+    return f;
   f.type = IB_GGUF_TENSOR_F32;
   f.data = ib_weight_f32 (w, scratch (ctx, BUF_WEIGHT, w->rows * w->cols), ctx->n_threads);
   return f;
@@ -152,14 +155,14 @@ static void
 block_forward (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsize N)
 {
   gsize D = enc->embed_dim, rows = N * enc->num_tokens;
-  float *x = ctx->buf[BUF_X], *h = ctx->buf[BUF_H];
+  float *x = ctx->buf[BUF_X], *h = ctx->buf[BUF_H], *mid;
 
   ib_layer_norm (x, h, rows, D, blk->norm1_w, blk->norm1_b, LN_EPS, ctx->n_threads);
   attention (ctx, enc, blk, N);
   linear (ctx, ctx->buf[BUF_ATTN], rows, &blk->out_proj_w, blk->out_proj_b, x, TRUE);
 
   ib_layer_norm (x, h, rows, D, blk->norm2_w, blk->norm2_b, LN_EPS, ctx->n_threads);
-  float *mid = scratch (ctx, BUF_BIG, rows * 4 * D);
+  mid = scratch (ctx, BUF_BIG, rows * 4 * D);
   linear (ctx, h, rows, &blk->fc1_w, blk->fc1_b, mid, FALSE);
   ib_gelu (mid, rows * 4 * D, ctx->n_threads);
   linear (ctx, mid, rows, &blk->fc2_w, blk->fc2_b, x, TRUE);
@@ -173,6 +176,8 @@ trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize B, gsize S, c
 {
   gsize N = B * S, D = enc->embed_dim, L = enc->num_tokens, O = ctx->model->out_dim;
   float *x = ctx->buf[BUF_X];
+  float *pooled = ctx->buf[BUF_H];
+  float *emb = scratch (ctx, BUF_HEAD, N * O);
 
   if (enc->ln_pre_w) {
     ib_layer_norm (x, x, N * L, D, enc->ln_pre_w, enc->ln_pre_b, LN_EPS, ctx->n_threads);
@@ -185,20 +190,19 @@ trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize B, gsize S, c
   }
   trace (ctx, "after_trunk", x, N, L, D);
 
-  float *pooled = ctx->buf[BUF_H];
   for (gsize s = 0; s < N; s++)
     memcpy (pooled + s * D, x + (s * L + (pool ? pool[s] : 0)) * D, D * sizeof (float));
   ib_layer_norm (pooled, pooled, N, D, enc->head_ln_w, enc->head_ln_b, LN_EPS, ctx->n_threads);
-  float *emb = scratch (ctx, BUF_HEAD, N * O);
   linear (ctx, pooled, N, &enc->head_w, NULL, emb, FALSE);
   trace (ctx, "after_head", emb, 1, N, O);
 
   for (gsize s = 0; s < N; s++) {
     float *e = emb + s * O;
     double sq = 0;
+    float norm;
     for (gsize j = 0; j < O; j++)
       sq += (double) e[j] * e[j];
-    float norm = MAX ((float) sqrt (sq), 1e-12f);
+    norm = MAX ((float) sqrt (sq), 1e-12f);
     for (gsize j = 0; j < O; j++)
       e[j] = e[j] / norm * enc->logit_scale;
   }
@@ -365,6 +369,10 @@ gboolean
 imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float *data,
     const gint64 *shape, guint n_dims, float *out, GError **error)
 {
+  const IbEncoder *enc;
+  gsize B, S, T_in, N, D, P, K, sample_size, frame_stride;
+  float *cols, *h;
+
   g_return_val_if_fail (ctx != NULL, FALSE);
   g_return_val_if_fail (out != NULL, FALSE);
 
@@ -375,8 +383,7 @@ imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float 
         "text takes token ids: use imagebind_embed_text()");
     return FALSE;
   }
-  const IbEncoder *enc = &ctx->model->enc[modality];
-  gsize B, S, T_in;
+  enc = &ctx->model->enc[modality];
   if (!data || !shape) {
     g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT, "no input data");
     return FALSE;
@@ -384,8 +391,8 @@ imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float 
   if (!parse_shape (enc, shape, n_dims, &B, &S, &T_in, error))
     return FALSE;
 
-  gsize N = B * S;
-  gsize sample_size = (gsize) enc->in_channels * T_in * enc->in_height * enc->in_width;
+  N = B * S;
+  sample_size = (gsize) enc->in_channels * T_in * enc->in_height * enc->in_width;
   for (gsize i = 0; i < N * sample_size; i++) {
     if (!isfinite (data[i])) {
       g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
@@ -395,13 +402,17 @@ imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float 
     }
   }
 
-  gsize D = enc->embed_dim, P = enc->num_patches, K = enc->patch_dim;
+  D = enc->embed_dim;
+  P = enc->num_patches;
+  K = enc->patch_dim;
   reserve (ctx, enc, N);
-  float *cols = scratch (ctx, BUF_BIG, N * P * K);
-  gsize frame_stride = T_in == 1 ? 0 : (gsize) enc->in_height * enc->in_width;
+  /* Patches of every sample, then one product with the stem weight. A single frame is read
+   * twice (frame stride 0): the official stem repeats T = 1 to the kernel's 2 frames. */
+  cols = scratch (ctx, BUF_BIG, N * P * K);
+  frame_stride = T_in == 1 ? 0 : (gsize) enc->in_height * enc->in_width;
   for (gsize s = 0; s < N; s++)
     extract_patches (enc, data + s * sample_size, T_in, frame_stride, cols + s * P * K, ctx->n_threads);
-  float *h = ctx->buf[BUF_H];
+  h = ctx->buf[BUF_H];
   linear (ctx, cols, N * P, &enc->stem_w, NULL, h, FALSE);
   if (enc->stem_ln_w)
     ib_layer_norm (h, h, N * P, D, enc->stem_ln_w, enc->stem_ln_b, STEM_LN_EPS, ctx->n_threads);
@@ -417,13 +428,19 @@ gboolean
 imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch, float *out,
     GError **error)
 {
+  const IbEncoder *enc;
+  gsize L, D;
+  float *h;
+  g_autofree gsize *eos = NULL;
+
   g_return_val_if_fail (ctx != NULL, FALSE);
   g_return_val_if_fail (out != NULL, FALSE);
 
   if (!check_modality (ctx, IMAGEBIND_MODALITY_TEXT, error))
     return FALSE;
-  const IbEncoder *enc = &ctx->model->enc[IMAGEBIND_MODALITY_TEXT];
-  gsize L = enc->context_length, D = enc->embed_dim;
+  enc = &ctx->model->enc[IMAGEBIND_MODALITY_TEXT];
+  L = enc->context_length;
+  D = enc->embed_dim;
   if (!ids || batch == 0 || batch > MAX_SAMPLES) {
     g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
         "text input: expected 1 to %d sequences of %" G_GSIZE_FORMAT " ids, got %u", MAX_SAMPLES,
@@ -440,8 +457,8 @@ imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch, flo
   }
 
   reserve (ctx, enc, batch);
-  float *h = ctx->buf[BUF_H];
-  g_autofree gsize *eos = g_new (gsize, batch);
+  h = ctx->buf[BUF_H];
+  eos = g_new (gsize, batch);
   for (gsize s = 0; s < batch; s++) {
     const gint32 *seq = ids + s * L;
     eos[s] = 0;

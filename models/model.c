@@ -110,24 +110,25 @@ static gboolean
 shape_compatible (const guint64 *file, guint n_file, const guint64 *expected, guint n_expected)
 {
   guint64 f[IB_GGUF_MAX_DIMS], e[8];
-  guint nf = 0, ne = 0;
+  guint nf = 0, ne = 0, k = 0;
+
   for (guint i = 0; i < n_file; i++)
     if (file[i] != 1)
       f[nf++] = file[i];
   for (guint i = 0; i < n_expected; i++)
     if (expected[i] != 1)
       e[ne++] = expected[i];
-  guint i = 0;
   for (guint j = 0; j < nf; j++) {
-    if (i >= ne)
+    guint64 acc;
+    if (k >= ne)
       return FALSE;
-    guint64 acc = e[i++];
-    while (acc < f[j] && i < ne)
-      acc *= e[i++];
+    acc = e[k++];
+    while (acc < f[j] && k < ne)
+      acc *= e[k++];
     if (acc != f[j])
       return FALSE;
   }
-  return i == ne;
+  return k == ne;
 }
 
 /* Finds @name and checks its shape (PyTorch order); sets the error naming the tensor. */
@@ -135,12 +136,13 @@ static const IbGgufTensor *
 find_tensor (Loader *ld, const char *name, const guint64 *shape, guint n_dims)
 {
   const IbGgufTensor *t = ib_gguf_find_tensor (ld->gguf, name);
+  guint64 file_shape[IB_GGUF_MAX_DIMS];
+
   if (!t) {
     g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
         "tensor %s is missing from the model file", name);
     return NULL;
   }
-  guint64 file_shape[IB_GGUF_MAX_DIMS];
   for (guint i = 0; i < t->n_dims; i++)
     file_shape[i] = t->ne[t->n_dims - 1 - i];
   if (!shape_compatible (file_shape, t->n_dims, shape, n_dims)) {
@@ -163,11 +165,13 @@ static const float *
 get_vector (Loader *ld, const char *name, const guint64 *shape, guint n_dims)
 {
   const IbGgufTensor *t = find_tensor (ld, name, shape, n_dims);
+  float *wide;
+
   if (!t)
     return NULL;
   if (t->type == IB_GGUF_TENSOR_F32)
     return t->data;
-  float *wide = g_new (float, t->n_elements);
+  wide = g_new (float, t->n_elements);
   ib_f16_to_f32 (t->data, wide, t->n_elements);
   g_ptr_array_add (ld->model->owned, wide);
   return wide;
@@ -334,20 +338,174 @@ check_tokens (Loader *ld, IbEncoder *enc, const char *pos_name, const char *why)
   return TRUE;
 }
 
+/* Stems: each sets the encoder's geometry, checks it against the positional table's L, and
+ * loads the stem weight (and the names of its LayerNorm, for load_encoder). */
+
+static gboolean
+load_vision_stem (Loader *ld, IbEncoder *enc, const char *pre, const char *pos_name)
+{
+  const ImageBindInputGeometry *g = &ld->model->geometry;
+  const guint32 *kv = NULL;
+  gsize n_kv = 0;
+  guint k[3] = { 2, 14, 14 };
+  guint64 shape[5];
+  g_autofree char *stem_name = g_strconcat (pre, "rgbt_stem.proj.1.weight", NULL);
+  const char *ln_w = "modality_trunks.vision.pre_transformer_layer.0.weight";
+  const char *ln_b = "modality_trunks.vision.pre_transformer_layer.0.bias";
+
+  if (ib_gguf_get_u32_array (ld->gguf, "imagebind.vision.kernel_size", &kv, &n_kv)) {
+    if (n_kv != 3) {
+      g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+          "key imagebind.vision.kernel_size must have 3 entries (time, height, width)");
+      return FALSE;
+    }
+    memcpy (k, kv, sizeof k);
+  }
+  if (!stem_geometry (enc, 3, g->video_frames, g->image_size, g->image_size, k, k)) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "vision: kernel (%u, %u, %u) does not fit %u frames of %ux%u", k[0], k[1], k[2],
+        g->video_frames, g->image_size, g->image_size);
+    return FALSE;
+  }
+  if (!check_tokens (ld, enc, pos_name, "the vision geometry (image_size, video_frames, kernel_size)"))
+    return FALSE;
+  shape[0] = enc->embed_dim;
+  shape[1] = 3;
+  shape[2] = k[0];
+  shape[3] = k[1];
+  shape[4] = k[2];
+  return get_weight (ld, stem_name, shape, 5, &enc->stem_w) &&
+      (enc->ln_pre_w = get_vec1 (ld, ln_w, enc->embed_dim)) &&
+      (enc->ln_pre_b = get_vec1 (ld, ln_b, enc->embed_dim));
+}
+
+static gboolean
+load_text_stem (Loader *ld, IbEncoder *enc, const char *pre, const char *pos_name)
+{
+  guint D = enc->embed_dim, L = enc->num_tokens;
+  guint32 ctx_len, vocab;
+  g_autofree char *stem_name = g_strconcat (pre, "token_embedding.weight", NULL);
+  const IbGgufTensor *emb = ib_gguf_find_tensor (ld->gguf, stem_name);
+
+  if (!emb || emb->ne[0] != D || emb->n_elements / D == 0 || emb->n_elements / D > G_MAXINT32) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "tensor %s is missing or not of shape (vocab, %u)", stem_name, D);
+    return FALSE;
+  }
+  vocab = emb->n_elements / D;
+  if (!opt_key_u32 (ld, "imagebind.text.context_length", &ctx_len, L) ||
+      !opt_key_u32 (ld, "imagebind.text.vocab_size", &vocab, vocab))
+    return FALSE;
+  if (ctx_len != L) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "tensor %s has %u positions but imagebind.text.context_length is %u", pos_name, L, ctx_len);
+    return FALSE;
+  }
+  if (!get_weight2 (ld, stem_name, vocab, D, &enc->stem_w))
+    return FALSE;
+  enc->vocab_size = vocab;
+  enc->context_length = L;
+  enc->num_patches = L;
+  enc->causal = TRUE;
+  ld->model->geometry.context_length = L;
+  return TRUE;
+}
+
+/* Audio (kernel 16, stride 10 over mel x frames), depth and thermal (kernel = stride 16 over a
+ * square image), IMU (windows over 6 x samples): all a 1-channel-or-more 2-D patching. */
+static gboolean
+load_conv_stem (Loader *ld, IbEncoder *enc, const char *pre, const char *pos_name,
+    char **ln_w, char **ln_b)
+{
+  const ImageBindInputGeometry *g = &ld->model->geometry;
+  const char *m = modality_names[enc->modality];
+  const char *stem = "rgbt_stem";
+  guint D = enc->embed_dim, L = enc->num_tokens;
+  guint32 ks, st;
+  guint k[3], s[3], side;
+  guint64 shape[4];
+  g_autofree char *key = g_strdup_printf ("imagebind.%s.kernel_size", m);
+  g_autofree char *stem_name = NULL;
+
+  switch (enc->modality) {
+    case IMAGEBIND_MODALITY_AUDIO:
+      if (!opt_key_u32 (ld, key, &ks, 16) || !opt_key_u32 (ld, "imagebind.audio.stride", &st, 10))
+        return FALSE;
+      k[0] = s[0] = 1;
+      k[1] = k[2] = ks;
+      s[1] = s[2] = st;
+      if (!stem_geometry (enc, 1, 1, g->audio_num_mel_bins, g->audio_target_len, k, s)) {
+        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+            "audio: kernel %u does not fit %u mel bins x %u frames", ks, g->audio_num_mel_bins,
+            g->audio_target_len);
+        return FALSE;
+      }
+      if (!check_tokens (ld, enc, pos_name, "the audio geometry (num_mel_bins, target_len, kernel_size, stride)"))
+        return FALSE;
+      break;
+    case IMAGEBIND_MODALITY_DEPTH:
+    case IMAGEBIND_MODALITY_THERMAL:
+      /* No image-size key: the grid side is the square root of the patch count. */
+      if (!opt_key_u32 (ld, key, &ks, 16))
+        return FALSE;
+      side = (guint) lround (sqrt ((double) (L - 1)));
+      if (side * side != L - 1 || (guint64) side * ks > 65536) {
+        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+            "tensor %s has %u positions: not 1 + a square grid of patches", pos_name, L);
+        return FALSE;
+      }
+      k[0] = 1;
+      k[1] = k[2] = ks;
+      stem_geometry (enc, 1, 1, side * ks, side * ks, k, k);
+      if (enc->modality == IMAGEBIND_MODALITY_DEPTH)
+        stem = "depth_stem";
+      break;
+    case IMAGEBIND_MODALITY_IMU:
+      if (!opt_key_u32 (ld, key, &ks, 8))
+        return FALSE;
+      /* 6 channels x 8 samples = 48: the official stem hard-codes both. */
+      k[0] = k[1] = 1;
+      k[2] = ks;
+      if (!stem_geometry (enc, 6, 1, 1, g->imu_num_samples, k, k)) {
+        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+            "imu: window %u does not fit %u samples", ks, g->imu_num_samples);
+        return FALSE;
+      }
+      if (!check_tokens (ld, enc, pos_name, "the imu geometry (num_samples / kernel_size)"))
+        return FALSE;
+      stem = "imu_stem";
+      break;
+    default:
+      g_assert_not_reached ();
+  }
+
+  stem_name = g_strdup_printf ("%s%s.proj.weight", pre, stem);
+  *ln_w = g_strdup_printf ("%s%s.norm_layer.weight", pre, stem);
+  *ln_b = g_strdup_printf ("%s%s.norm_layer.bias", pre, stem);
+  shape[0] = D;
+  if (enc->modality == IMAGEBIND_MODALITY_IMU)
+    return get_weight2 (ld, stem_name, D, enc->patch_dim, &enc->stem_w);
+  shape[1] = 1;
+  shape[2] = shape[3] = ks;
+  return get_weight (ld, stem_name, shape, 4, &enc->stem_w);
+}
+
 static gboolean
 load_encoder (Loader *ld, ImageBindModality modality)
 {
   ImageBindModel *model = ld->model;
   IbEncoder *enc = &model->enc[modality];
   const char *m = modality_names[modality];
+  gboolean text = modality == IMAGEBIND_MODALITY_TEXT, vision = modality == IMAGEBIND_MODALITY_VISION;
   guint32 D, blocks, heads;
+  guint64 pos_shape[3], cls_shape[3];
+  const float *log_scale;
   g_autofree char *k_dim = g_strdup_printf ("imagebind.%s.embed_dim", m);
   g_autofree char *k_blocks = g_strdup_printf ("imagebind.%s.num_blocks", m);
   g_autofree char *k_heads = g_strdup_printf ("imagebind.%s.num_heads", m);
   g_autofree char *pre = g_strdup_printf ("modality_preprocessors.%s.", m);
-  g_autofree char *pos_name = NULL, *stem_name = NULL, *ln_name_w = NULL, *ln_name_b = NULL;
+  g_autofree char *pos_name = NULL, *ln_name_w = NULL, *ln_name_b = NULL, *cls_name = NULL;
   g_autofree char *head_ln_w = NULL, *head_ln_b = NULL, *head_w = NULL, *scale_name = NULL;
-  ImageBindInputGeometry *g = &model->geometry;
 
   if (!get_key_u32 (ld, k_dim, &D) || !get_key_u32 (ld, k_blocks, &blocks) ||
       !get_key_u32 (ld, k_heads, &heads))
@@ -364,159 +522,36 @@ load_encoder (Loader *ld, ImageBindModality modality)
   enc->num_heads = heads;
   enc->logit_scale = 1.0f;
 
-  pos_name = modality == IMAGEBIND_MODALITY_VISION || modality == IMAGEBIND_MODALITY_AUDIO ||
-      modality == IMAGEBIND_MODALITY_DEPTH || modality == IMAGEBIND_MODALITY_THERMAL ?
-      g_strconcat (pre, "pos_embedding_helper.pos_embed", NULL) : g_strconcat (pre, "pos_embed", NULL);
+  /* The token count L comes from the positional table; the stems check it. */
+  pos_name = text || modality == IMAGEBIND_MODALITY_IMU ? g_strconcat (pre, "pos_embed", NULL) :
+      g_strconcat (pre, "pos_embedding_helper.pos_embed", NULL);
   if (!pos_table_rows (ld, pos_name, D, &enc->num_tokens))
     return FALSE;
-  guint L = enc->num_tokens;
+  if (vision ? !load_vision_stem (ld, enc, pre, pos_name) :
+      text ? !load_text_stem (ld, enc, pre, pos_name) :
+      !load_conv_stem (ld, enc, pre, pos_name, &ln_name_w, &ln_name_b))
+    return FALSE;
 
-  switch (modality) {
-    case IMAGEBIND_MODALITY_VISION: {
-      const guint32 *kv = NULL;
-      gsize n_kv = 0;
-      guint k[3] = { 2, 14, 14 };
-      if (ib_gguf_get_u32_array (ld->gguf, "imagebind.vision.kernel_size", &kv, &n_kv)) {
-        if (n_kv != 3) {
-          g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
-              "key imagebind.vision.kernel_size must have 3 entries (time, height, width)");
-          return FALSE;
-        }
-        memcpy (k, kv, sizeof k);
-      }
-      if (!stem_geometry (enc, 3, g->video_frames, g->image_size, g->image_size, k, k)) {
-        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
-            "vision: kernel (%u, %u, %u) does not fit %u frames of %ux%u", k[0], k[1], k[2],
-            g->video_frames, g->image_size, g->image_size);
-        return FALSE;
-      }
-      if (!check_tokens (ld, enc, pos_name, "the vision geometry (image_size, video_frames, kernel_size)"))
-        return FALSE;
-      stem_name = g_strconcat (pre, "rgbt_stem.proj.1.weight", NULL);
-      guint64 shape[5] = { D, 3, k[0], k[1], k[2] };
-      if (!get_weight (ld, stem_name, shape, 5, &enc->stem_w))
-        return FALSE;
-      ln_name_w = g_strdup ("modality_trunks.vision.pre_transformer_layer.0.weight");
-      ln_name_b = g_strdup ("modality_trunks.vision.pre_transformer_layer.0.bias");
-      if (!(enc->ln_pre_w = get_vec1 (ld, ln_name_w, D)) || !(enc->ln_pre_b = get_vec1 (ld, ln_name_b, D)))
-        return FALSE;
-      break;
-    }
-    case IMAGEBIND_MODALITY_TEXT: {
-      guint32 ctx_len, vocab;
-      stem_name = g_strconcat (pre, "token_embedding.weight", NULL);
-      const IbGgufTensor *emb = ib_gguf_find_tensor (ld->gguf, stem_name);
-      if (!emb || emb->ne[0] != D || emb->n_elements / D == 0 || emb->n_elements / D > G_MAXINT32) {
-        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
-            "tensor %s is missing or not of shape (vocab, %u)", stem_name, D);
-        return FALSE;
-      }
-      vocab = emb->n_elements / D;
-      if (!opt_key_u32 (ld, "imagebind.text.context_length", &ctx_len, L) ||
-          !opt_key_u32 (ld, "imagebind.text.vocab_size", &vocab, vocab))
-        return FALSE;
-      if (ctx_len != L) {
-        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
-            "tensor %s has %u positions but imagebind.text.context_length is %u", pos_name, L, ctx_len);
-        return FALSE;
-      }
-      if (!get_weight2 (ld, stem_name, vocab, D, &enc->stem_w))
-        return FALSE;
-      enc->vocab_size = vocab;
-      enc->context_length = L;
-      enc->num_patches = L;
-      enc->causal = TRUE;
-      g->context_length = L;
-      break;
-    }
-    case IMAGEBIND_MODALITY_AUDIO: {
-      guint32 ks, st;
-      if (!opt_key_u32 (ld, "imagebind.audio.kernel_size", &ks, 16) ||
-          !opt_key_u32 (ld, "imagebind.audio.stride", &st, 10))
-        return FALSE;
-      guint k[3] = { 1, ks, ks }, s[3] = { 1, st, st };
-      if (!stem_geometry (enc, 1, 1, g->audio_num_mel_bins, g->audio_target_len, k, s)) {
-        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
-            "audio: kernel %u does not fit %u mel bins x %u frames", ks, g->audio_num_mel_bins,
-            g->audio_target_len);
-        return FALSE;
-      }
-      if (!check_tokens (ld, enc, pos_name, "the audio geometry (num_mel_bins, target_len, kernel_size, stride)"))
-        return FALSE;
-      stem_name = g_strconcat (pre, "rgbt_stem.proj.weight", NULL);
-      ln_name_w = g_strconcat (pre, "rgbt_stem.norm_layer.weight", NULL);
-      ln_name_b = g_strconcat (pre, "rgbt_stem.norm_layer.bias", NULL);
-      guint64 shape[4] = { D, 1, ks, ks };
-      if (!get_weight (ld, stem_name, shape, 4, &enc->stem_w))
-        return FALSE;
-      break;
-    }
-    case IMAGEBIND_MODALITY_DEPTH:
-    case IMAGEBIND_MODALITY_THERMAL: {
-      /* No image-size key: the grid side is the square root of the patch count. */
-      guint32 ks;
-      g_autofree char *key = g_strdup_printf ("imagebind.%s.kernel_size", m);
-      if (!opt_key_u32 (ld, key, &ks, 16))
-        return FALSE;
-      guint side = (guint) lround (sqrt ((double) (L - 1)));
-      if (side * side != L - 1 || (guint64) side * ks > 65536) {
-        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
-            "tensor %s has %u positions: not 1 + a square grid of patches", pos_name, L);
-        return FALSE;
-      }
-      guint k[3] = { 1, ks, ks };
-      stem_geometry (enc, 1, 1, side * ks, side * ks, k, k);
-      const char *stem = modality == IMAGEBIND_MODALITY_DEPTH ? "depth_stem" : "rgbt_stem";
-      stem_name = g_strdup_printf ("%s%s.proj.weight", pre, stem);
-      ln_name_w = g_strdup_printf ("%s%s.norm_layer.weight", pre, stem);
-      ln_name_b = g_strdup_printf ("%s%s.norm_layer.bias", pre, stem);
-      guint64 shape[4] = { D, 1, ks, ks };
-      if (!get_weight (ld, stem_name, shape, 4, &enc->stem_w))
-        return FALSE;
-      break;
-    }
-    case IMAGEBIND_MODALITY_IMU: {
-      guint32 ks;
-      if (!opt_key_u32 (ld, "imagebind.imu.kernel_size", &ks, 8))
-        return FALSE;
-      /* 6 channels x 8 samples = 48: the official stem hard-codes both. */
-      guint k[3] = { 1, 1, ks };
-      if (!stem_geometry (enc, 6, 1, 1, g->imu_num_samples, k, k)) {
-        g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
-            "imu: window %u does not fit %u samples", ks, g->imu_num_samples);
-        return FALSE;
-      }
-      if (!check_tokens (ld, enc, pos_name, "the imu geometry (num_samples / kernel_size)"))
-        return FALSE;
-      stem_name = g_strconcat (pre, "imu_stem.proj.weight", NULL);
-      ln_name_w = g_strconcat (pre, "imu_stem.norm_layer.weight", NULL);
-      ln_name_b = g_strconcat (pre, "imu_stem.norm_layer.bias", NULL);
-      if (!get_weight2 (ld, stem_name, D, enc->patch_dim, &enc->stem_w))
-        return FALSE;
-      break;
-    }
-    default:
-      g_assert_not_reached ();
-  }
-
-  if (modality != IMAGEBIND_MODALITY_VISION && modality != IMAGEBIND_MODALITY_TEXT) {
-    if (!(enc->stem_ln_w = get_vec1 (ld, ln_name_w, D)) || !(enc->stem_ln_b = get_vec1 (ld, ln_name_b, D)))
-      return FALSE;
-  }
-  if (modality != IMAGEBIND_MODALITY_TEXT) {
-    g_autofree char *cls_name = g_strconcat (pre, "cls_token", NULL);
-    guint64 cls_shape[3] = { 1, 1, D };
+  if (ln_name_w && (!(enc->stem_ln_w = get_vec1 (ld, ln_name_w, D)) ||
+          !(enc->stem_ln_b = get_vec1 (ld, ln_name_b, D))))
+    return FALSE;
+  if (!text) {
+    cls_name = g_strconcat (pre, "cls_token", NULL);
+    cls_shape[0] = cls_shape[1] = 1;
+    cls_shape[2] = D;
     if (!(enc->cls = get_vector (ld, cls_name, cls_shape, 3)))
       return FALSE;
   }
-  guint64 pos_shape[3] = { 1, L, D };
+  pos_shape[0] = 1;
+  pos_shape[1] = enc->num_tokens;
+  pos_shape[2] = D;
   if (!(enc->pos = get_vector (ld, pos_name, pos_shape, 3)))
     return FALSE;
 
-  if (!load_blocks (ld, enc, modality != IMAGEBIND_MODALITY_VISION && modality != IMAGEBIND_MODALITY_TEXT))
+  if (!load_blocks (ld, enc, !vision && !text))
     return FALSE;
 
-  if (modality == IMAGEBIND_MODALITY_TEXT) {
+  if (text) {
     head_ln_w = g_strdup ("modality_heads.text.proj.0.weight");
     head_ln_b = g_strdup ("modality_heads.text.proj.0.bias");
     head_w = g_strdup ("modality_heads.text.proj.1.weight");
@@ -529,12 +564,11 @@ load_encoder (Loader *ld, ImageBindModality modality)
       !get_weight2 (ld, head_w, model->out_dim, D, &enc->head_w))
     return FALSE;
 
-  if (modality != IMAGEBIND_MODALITY_VISION) {
+  if (!vision) {
     scale_name = g_strdup_printf ("modality_postprocessors.%s.1.log_logit_scale", m);
-    const float *p = get_vector (ld, scale_name, NULL, 0);
-    if (!p)
+    if (!(log_scale = get_vector (ld, scale_name, NULL, 0)))
       return FALSE;
-    set_logit_scale (enc, p[0]);
+    set_logit_scale (enc, log_scale[0]);
   }
   ib_log (G_LOG_LEVEL_DEBUG, "%s: D %u, %u blocks, %u heads, %u tokens, %u patches of %u values",
       m, D, blocks, heads, enc->num_tokens, enc->num_patches, enc->patch_dim);

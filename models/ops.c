@@ -34,6 +34,8 @@ ib_f32_to_f16 (float f)
   union { float f; guint32 u; } v = { .f = f };
   guint32 sign = (v.u >> 16) & 0x8000u;
   guint32 abs = v.u & 0x7fffffffu;
+  guint32 mant, exp, h, rest;
+
   if (abs >= 0x7f800000u)
     return sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u);
   if (abs >= 0x477ff000u)       /* rounds to >= 65520: overflow */
@@ -43,10 +45,10 @@ ib_f32_to_f16 (float f)
     float scaled = a.f * 0x1p24f;         /* in units of the smallest subnormal */
     return sign | (guint16) lrintf (scaled);
   }
-  guint32 mant = abs & 0x7fffffu;
-  guint32 exp = (abs >> 23) - 127 + 15;
-  guint32 h = (exp << 10) | (mant >> 13);
-  guint32 rest = mant & 0x1fffu;
+  mant = abs & 0x7fffffu;
+  exp = (abs >> 23) - 127 + 15;
+  h = (exp << 10) | (mant >> 13);
+  rest = mant & 0x1fffu;
   if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
     h++;
   return sign | h;
@@ -55,12 +57,13 @@ ib_f32_to_f16 (float f)
 const float *
 ib_weight_f32 (const IbWeight *w, float *scratch, int n_threads)
 {
-  if (w->type == IB_GGUF_TENSOR_F32)
-    return w->data;
   gsize n = w->rows * w->cols;
   const guint16 *src = w->data;
   gsize chunk = 1 << 16;
   gsize n_chunks = (n + chunk - 1) / chunk;
+
+  if (w->type == IB_GGUF_TENSOR_F32)
+    return w->data;
 #pragma omp parallel for num_threads(n_threads) schedule(static) if(n_chunks > 4)
   for (gsize c = 0; c < n_chunks; c++) {
     gsize start = c * chunk;
@@ -73,17 +76,18 @@ ib_weight_f32 (const IbWeight *w, float *scratch, int n_threads)
 static void
 layer_norm_row (const float *x, float *y, gsize cols, const float *w, const float *b, float eps)
 {
-  double sum = 0;
+  double sum = 0, sq = 0, mean;
+  float fmean, finv;
+
   for (gsize j = 0; j < cols; j++)
     sum += x[j];
-  double mean = sum / cols;
-  double sq = 0;
+  mean = sum / cols;
   for (gsize j = 0; j < cols; j++) {
     double d = x[j] - mean;
     sq += d * d;
   }
-  double inv = 1.0 / sqrt (sq / cols + eps);
-  float fmean = (float) mean, finv = (float) inv;
+  fmean = (float) mean;
+  finv = (float) (1.0 / sqrt (sq / cols + eps));
   for (gsize j = 0; j < cols; j++)
     y[j] = (x[j] - fmean) * finv * w[j] + b[j];
 }
@@ -117,15 +121,16 @@ ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causal)
   for (gsize r = 0; r < rows; r++) {
     float *row = s + r * ld;
     gsize n = causal ? MIN (r + 1, cols) : cols;
-    float max = row[0];
+    float max = row[0], inv;
+    double sum = 0;
+
     for (gsize j = 1; j < n; j++)
       max = row[j] > max ? row[j] : max;
-    double sum = 0;
     for (gsize j = 0; j < n; j++) {
       row[j] = expf (row[j] - max);
       sum += row[j];
     }
-    float inv = (float) (1.0 / sum);
+    inv = (float) (1.0 / sum);
     for (gsize j = 0; j < n; j++)
       row[j] *= inv;
     for (gsize j = n; j < cols; j++)
