@@ -95,14 +95,20 @@ typedef enum {
   IMAGEBIND_DEPTH_DISPARITY,     /* GRAY8 / GRAY16: disparity, larger = nearer */
 } ImageBindDepthFormat;
 
-/* One grey plane (8 or 16 bits per pixel, native endian for 16) to (1, size, size). */
+/* One grey plane (8 or 16 bits per pixel, native endian for 16; stride in bytes, even for 16)
+ * to (1, size, size), geometry as images (short side, centre crop, bicubic).
+ * Depth: Omnivore's disparity in DepthNorm units, no mean/std: millimetres z (0 = invalid ->
+ * far) give clamp(38.914 / clamp(8 z / 1000, 0.01, 50), 0.01, 75) / 75; a disparity image's full
+ * scale (255 / 65535) is 1.0. Thermal: white-hot grey as x / 255, no mean/std; 16-bit frames
+ * are first stretched from their min..max to 0..255. Why: models/SENSORS.md. */
 gboolean imagebind_depth_to_tensor (guint size, ImageBindDepthFormat format, const void *pixels,
     guint bits, guint width, guint height, gsize stride, float *out, GError **error);
 gboolean imagebind_thermal_to_tensor (guint size, const void *pixels, guint bits, guint width,
     guint height, gsize stride, float *out, GError **error);
 
 /* Interleaved 6-channel samples (ax, ay, az in m/s^2, gx, gy, gz in rad/s) at any rate, any
- * count >= 2, to (6, num_samples) by linear resampling over the window. */
+ * count >= 2, to (6, num_samples) by linear resampling over the window (endpoints aligned),
+ * values unscaled. The model's window is 5 s as 2000 samples. NaN or infinity is refused. */
 gboolean imagebind_imu_to_tensor (guint num_samples, const float *interleaved, gsize n_frames,
     float *out, GError **error);
 
