@@ -39,9 +39,12 @@
  * full HTML5 table, including the 106 legacy names accepted without ";" and its longest-prefix
  * rule ("&eacutefoo" -> "éfoo").
  *
- * Lower-casing follows str.lower(): per-character lower-case mapping (GLib's tables),
+ * Lower-casing follows str.lower(): per-character lower-case mapping (GLib's tables, which
+ * only cover letters, plus the Roman numerals and circled capitals that Python also maps),
  * U+0130 -> "i" U+0307, and Python's final-sigma rule (case-ignorable characters approximated
- * by the categories Mn Me Cf Lm Sk plus the apostrophe/period/colon family).
+ * by the categories Mn Me Cf Lm Sk plus the apostrophe/period/colon family). GLib's
+ * g_utf8_strdown is not used: it depends on the locale (Turkish, Lithuanian) and its sigma
+ * rule differs ("Σ" alone becomes "ς" there, "σ" in Python).
  */
 
 #include "text-clean.h"
@@ -838,12 +841,35 @@ ib_text_basic_clean (const IbUStr *in, IbUStr *out)
   ib_ustr_clear (&b);
 }
 
+/* Unicode's Cased property: Lu, Ll, Lt, plus Other_Lowercase / Other_Uppercase. */
 static gboolean
 is_cased (gunichar c)
 {
   GUnicodeType t = g_unichar_type (c);
-  return t == G_UNICODE_UPPERCASE_LETTER || t == G_UNICODE_LOWERCASE_LETTER
-      || t == G_UNICODE_TITLECASE_LETTER;
+  if (t == G_UNICODE_UPPERCASE_LETTER || t == G_UNICODE_LOWERCASE_LETTER
+      || t == G_UNICODE_TITLECASE_LETTER)
+    return TRUE;
+  return c == 0xAA || c == 0xBA || (c >= 0x2B0 && c <= 0x2B8) || c == 0x2C0 || c == 0x2C1
+      || (c >= 0x2E0 && c <= 0x2E4) || c == 0x345 || c == 0x37A
+      || (c >= 0x1D2C && c <= 0x1D6A) || c == 0x1D78 || (c >= 0x1D9B && c <= 0x1DBF)
+      || c == 0x2071 || c == 0x207F || (c >= 0x2090 && c <= 0x209C)
+      || (c >= 0x2160 && c <= 0x217F) || (c >= 0x24B6 && c <= 0x24E9)
+      || c == 0x2C7C || c == 0x2C7D || c == 0xA69C || c == 0xA69D || c == 0xA770
+      || c == 0xA7F8 || c == 0xA7F9 || (c >= 0xAB5C && c <= 0xAB5F);
+}
+
+/* str.lower() of one character other than U+0130 and U+03A3. GLib maps only letters; Python
+ * also lower-cases the Roman numerals (Nl) and the circled Latin capitals (So). */
+static gunichar
+lower_char (gunichar c)
+{
+  if (c < 0x80)
+    return g_ascii_tolower (c);
+  if (c >= 0x2160 && c <= 0x216F)
+    return c + 0x10;
+  if (c >= 0x24B6 && c <= 0x24CF)
+    return c + 26;
+  return g_unichar_tolower (c);
 }
 
 static gboolean
@@ -918,15 +944,13 @@ ib_text_whitespace_lower (const IbUStr *in, IbUStr *out)
   ustr_reserve (out, folded.len);
   for (i = 0; i < folded.len; i++) {
     gunichar c = folded.data[i];
-    if (c < 0x80)
-      ib_ustr_append (out, g_ascii_tolower (c));
-    else if (c == 0x130) {
+    if (c == 0x130) {
       ib_ustr_append (out, 'i');
       ib_ustr_append (out, 0x307);
     } else if (c == 0x3A3)
       ib_ustr_append (out, lower_sigma (folded.data, folded.len, i));
     else
-      ib_ustr_append (out, g_unichar_tolower (c));
+      ib_ustr_append (out, lower_char (c));
   }
   ib_ustr_clear (&folded);
 }

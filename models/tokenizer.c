@@ -573,10 +573,12 @@ char_class (gunichar c)
 }
 
 /* Case-insensitive literal match of ASCII @lit at @c (the text is already lower-case; under
- * IGNORECASE "ſ" also matches "s"). */
+ * IGNORECASE "ſ" also matches "s"). *exact tells whether it matched without "ſ". */
 static gboolean
-match_literal (const gunichar *c, gsize n, const char *lit)
+match_literal (const gunichar *c, gsize n, const char *lit, gboolean *exact)
 {
+  gboolean plain = TRUE;
+
   gsize i;
 
   for (i = 0; lit[i]; i++) {
@@ -584,10 +586,14 @@ match_literal (const gunichar *c, gsize n, const char *lit)
       return FALSE;
     if (c[i] == (gunichar) lit[i] || (c[i] < 0x80 && g_ascii_tolower (c[i]) == lit[i]))
       continue;
-    if (lit[i] == 's' && c[i] == 0x17F)
+    if (lit[i] == 's' && c[i] == 0x17F) {
+      plain = FALSE;
       continue;
+    }
     return FALSE;
   }
+  if (exact)
+    *exact = plain;
   return TRUE;
 }
 
@@ -608,12 +614,15 @@ next_piece (const gunichar *text, gsize n, gsize i, Piece *p)
   p->start = i;
   p->special = 0;
   if (text[i] == '<') {
-    if (match_literal (text + i, n - i, SOT_TEXT)) {
+    gboolean exact;
+    /* "<|ſtartoftext|>" is one piece too, but the official code only maps the exact
+     * spelling to the special id (its BPE cache lookup); the other is BPE'd as text. */
+    if (match_literal (text + i, n - i, SOT_TEXT, &exact)) {
       p->len = strlen (SOT_TEXT);
-      p->special = 1;
+      p->special = exact ? 1 : 0;
       return TRUE;
     }
-    if (match_literal (text + i, n - i, EOT_TEXT)) {
+    if (match_literal (text + i, n - i, EOT_TEXT, &exact)) {
       p->len = strlen (EOT_TEXT);
       p->special = 2;
       return TRUE;
@@ -621,7 +630,7 @@ next_piece (const gunichar *text, gsize n, gsize i, Piece *p)
   }
   if (text[i] == '\'') {
     for (guint k = 0; k < G_N_ELEMENTS (contractions); k++)
-      if (match_literal (text + i, n - i, contractions[k])) {
+      if (match_literal (text + i, n - i, contractions[k], NULL)) {
         p->len = strlen (contractions[k]);
         return TRUE;
       }

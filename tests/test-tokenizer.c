@@ -285,6 +285,12 @@ test_special_tokens (void)
   g_assert_cmpint (ids[2], ==, 49406);
   g_assert_cmpint (ids[3], ==, 49407);
   g_assert_cmpint (ids[4], ==, 49407);
+  /* "<|ſtartoftext|>" is one piece under IGNORECASE, but BPE'd as text: the official code
+   * maps only the exact spelling (its BPE cache) to the special id. */
+  g_assert_true (imagebind_tokenize (tok, "<|\u017ftartoftext|>", -1, ids, CONTEXT, NULL));
+  g_assert_cmpuint (count_nonzero (ids), >, 3);
+  for (guint i = 1; ids[i + 1] != 0; i++)
+    g_assert_cmpint (ids[i], <, 49406);
   /* Glued to other punctuation it is not one (the symbol run swallows "<|"). */
   g_assert_true (imagebind_tokenize (tok, ")<|endoftext|>", -1, ids, CONTEXT, NULL));
   for (guint i = 1; ids[i] != 49407 || ids[i + 1] != 0; i++)
@@ -372,7 +378,8 @@ test_clean_rules (void)
     { "\x1b[31mred\x1b[0m\u2028next", "red next" },
     { "e\u0301 \u212b", "\u00e9 \u00e5" },                           /* NFC (Å -> å) */
     { "zero\u200bwidth", "zero\u200bwidth" },                       /* U+200B stays */
-    /* lower-casing as str.lower() */
+    /* lower-casing as str.lower(), which also maps Roman numerals and circled letters */
+    { "\u216b \u24b6 \u1fbc \u01c5", "\u217b \u24d0 \u1fb3 d\u017e" },   /* ǅ: ftfy ligature */
     { "\u0130STANBUL \u03a3\u039f\u03a3 \u03a3 A\u03a3.", "i\u0307stanbul \u03c3\u03bf\u03c2 \u03c3 a\u03c2." },
   };
 
