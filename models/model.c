@@ -17,10 +17,6 @@
 #include <math.h>
 #include <string.h>
 
-/* TEMPORARY until models/tokenizer.c lands: a weak reference keeps the library linkable. */
-extern ImageBindTokenizer *imagebind_tokenizer_new (const char *const *merges, gsize n_merges,
-    GError **error) __attribute__ ((weak));
-extern void imagebind_tokenizer_free (ImageBindTokenizer *tok) __attribute__ ((weak));
 
 
 static const char *const modality_names[IMAGEBIND_N_MODALITIES] = {
@@ -724,7 +720,7 @@ imagebind_model_unref (ImageBindModel *model)
 {
   if (!model || !g_atomic_int_dec_and_test (&model->ref_count))
     return;
-  if (model->tokenizer && imagebind_tokenizer_free)
+  if (model->tokenizer)
     imagebind_tokenizer_free (model->tokenizer);
   g_free (model->tokenizer_error);
   g_ptr_array_unref (model->owned);
@@ -833,11 +829,6 @@ build_tokenizer (gpointer data)
   if (!merges) {
     model->tokenizer_error_code = IMAGEBIND_ERROR_NO_TOKENIZER;
     model->tokenizer_error = g_strdup ("the model file has no BPE vocabulary (tokenizer.ggml.merges)");
-    return NULL;
-  }
-  if (!imagebind_tokenizer_new) {
-    model->tokenizer_error_code = IMAGEBIND_ERROR_NO_TOKENIZER;
-    model->tokenizer_error = g_strdup ("this build has no tokenizer");
     return NULL;
   }
   GError *error = NULL;

@@ -6,6 +6,7 @@
 #include "common.h"
 #include "gguf-builder.h"
 #include "imagebind.h"
+#include "imagebind-tokenizer.h"
 #include "model-private.h"
 #include "ops.h"
 
@@ -237,6 +238,56 @@ test_tiny_model_info (void)
   imagebind_model_unref (model);
 }
 
+/* The tokenizer stored in the file, through the model, gives the fixture's ids; the tiny model
+ * applied to the preprocessing fixtures gives the e2e goldens. */
+static void
+test_tiny_tokenizer_and_e2e (void)
+{
+  ImageBindModel *model = load_tiny (tiny_path);
+  const ImageBindTokenizer *tok;
+  ImageBindContext *ctx;
+  GError *error = NULL;
+  gint32 ids[77];
+
+  if (!model)
+    return;
+  tok = imagebind_model_get_tokenizer (model, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (tok);
+  g_assert_true (tok == imagebind_model_get_tokenizer (model, NULL));   /* built once */
+  g_assert_true (imagebind_tokenize (tok, "a dog playing in the park", -1, ids, 77, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr (IbNpy) text = ib_test_load_npy ("tiny/inputs/text.npy");
+    for (int i = 0; i < 77; i++)
+      g_assert_cmpint (ids[i], ==, ((const gint64 *) text->data)[i]);
+  }
+
+  ctx = imagebind_context_new (model, NULL);
+  {
+    g_autoptr (IbNpy) tokens = ib_test_load_npy ("preprocess/text_tokens.npy");
+    g_autoptr (IbNpy) golden = ib_test_load_npy ("tiny/outputs/e2e.text.npy");
+    g_autofree gint32 *all = g_new (gint32, tokens->n_elements);
+    g_autofree float *out = g_new (float, tokens->shape[0] * 32);
+    for (gsize i = 0; i < tokens->n_elements; i++)
+      all[i] = ((const gint64 *) tokens->data)[i];
+    g_assert_true (imagebind_embed_text (ctx, all, tokens->shape[0], out, &error));
+    g_assert_no_error (error);
+    assert_close ("e2e text", out, tokens->shape[0] * 32, golden, TOLERANCE);
+  }
+  {
+    g_autoptr (IbNpy) pixels = ib_test_load_npy ("preprocess/vision_tensors.npy");
+    g_autoptr (IbNpy) golden = ib_test_load_npy ("tiny/outputs/e2e.vision.npy");
+    g_autofree float *out = g_new (float, pixels->shape[0] * 32);
+    g_assert_true (imagebind_embed (ctx, IMAGEBIND_MODALITY_VISION, pixels->data, pixels->shape,
+        pixels->n_dims, out, &error));
+    g_assert_no_error (error);
+    assert_close ("e2e vision", out, pixels->shape[0] * 32, golden, TOLERANCE);
+  }
+  imagebind_context_free (ctx);
+  imagebind_model_unref (model);
+}
+
 /* ---- concurrency: two contexts on one model in two threads give the one-thread result ---- */
 
 typedef struct {
@@ -444,6 +495,9 @@ test_partial_model (void)
     g_assert_cmpint (imagebind_model_has_modality (model, m), ==,
         m == IMAGEBIND_MODALITY_DEPTH || m == IMAGEBIND_MODALITY_IMU);
   g_assert_cmpfloat (imagebind_model_logit_scale (model, IMAGEBIND_MODALITY_TEXT), ==, 1.0f);
+  g_assert_null (imagebind_model_get_tokenizer (model, &error));
+  g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_TOKENIZER);
+  g_clear_error (&error);
 
   /* What is there still matches the golden. */
   g_autofree float *imu = run_case (model, &cases[6], 1, NULL, &n_out);
@@ -599,6 +653,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/conformance/tiny/f16", test_tiny_f16);
   g_test_add_func ("/conformance/tiny/model-info", test_tiny_model_info);
+  g_test_add_func ("/conformance/tiny/tokenizer-and-e2e", test_tiny_tokenizer_and_e2e);
   g_test_add_func ("/runtime/two-threads", test_two_threads);
   g_test_add_func ("/runtime/bad-inputs", test_bad_inputs);
   g_test_add_func ("/runtime/partial-model", test_partial_model);
