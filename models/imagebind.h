@@ -127,12 +127,17 @@ void imagebind_context_free (ImageBindContext *ctx);
  *   imu      (B,6,2000)
  * With 5 or more dimensions the first two are (batch, clips) and the output is the mean over
  * clips of the post-processed embeddings, as in the official forward.
- * @out receives B x out_dim floats. Text goes through imagebind_embed_text(). */
+ * @out receives B x out_dim floats. Text goes through imagebind_embed_text().
+ * Errors (IMAGEBIND_ERROR_INPUT, message naming expected and actual): a shape other than the
+ * above, and any value that is not finite (NaN or infinity: refused rather than propagated,
+ * since one would turn the whole embedding into NaN); IMAGEBIND_ERROR_NO_MODALITY when the
+ * model lacks the modality. */
 gboolean imagebind_embed (ImageBindContext *ctx, ImageBindModality modality,
     const float *data, const gint64 *shape, guint n_dims, float *out, GError **error);
 
 /* Embeds @batch token sequences of context_length ids each (int32, as the tokenizer gives).
- * The head pools at the first occurrence of the largest id (the first <|endoftext|>). */
+ * The head pools at the first occurrence of the largest id (the first <|endoftext|>).
+ * Ids outside [0, vocab_size) give IMAGEBIND_ERROR_INPUT. */
 gboolean imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch,
     float *out, GError **error);
 
