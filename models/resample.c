@@ -198,7 +198,7 @@ ib_resample_u8 (const guint8 *in, guint in_w, guint in_h, gsize in_stride, guint
   guint r0, r1;
   gboolean ok = FALSE;
 
-  g_return_val_if_fail (channels >= 1 && channels <= 4, FALSE);
+  g_return_val_if_fail (channels >= 1 && channels <= 4 && crop_w >= 1 && crop_h >= 1, FALSE);
   g_return_val_if_fail (x0 + (guint64) crop_w <= out_w && y0 + (guint64) crop_h <= out_h, FALSE);
 
   if (need_v) {
@@ -311,6 +311,7 @@ ib_resample_f32 (const float *in, guint in_w, guint in_h, gsize in_stride,
   guint r0, r1;
   gboolean ok = FALSE;
 
+  g_return_val_if_fail (crop_w >= 1 && crop_h >= 1, FALSE);
   g_return_val_if_fail (x0 + (guint64) crop_w <= out_w && y0 + (guint64) crop_h <= out_h, FALSE);
 
   if (need_v) {
