@@ -70,11 +70,18 @@ ImageBindAudioParams imagebind_audio_default_params (void);
 ImageBindAudioParams imagebind_audio_params_from_model (const ImageBindModel *model);
 
 /* Resamples planar float audio (channels x n_in) to @out_rate with GStreamer's audio resampler;
- * returns the number of output frames per channel, writes a newly allocated planar buffer. */
+ * returns the number of output frames per channel, writes a newly allocated planar buffer
+ * (g_free) or NULL when there is no output. Like torchaudio.functional.resample, which the
+ * official loader uses: each channel independently, output k centred on input k * in / out
+ * (the resampler's latency is flushed with zeros), ceil (n_in * out / in) frames. The filter
+ * is a Kaiser-windowed sinc chosen to come close to torchaudio's (models/AUDIO.md gives the
+ * measured difference). 0 and NULL for invalid arguments (no channels, zero rates). */
 gsize imagebind_audio_resample (const float *planar, guint channels, gsize n_in, guint in_rate,
     guint out_rate, float **out_planar);
 
-/* Clip k's sample range [start, end) in a waveform of n samples, with the official arithmetic. */
+/* Clip k's sample range [start, end) in a waveform of n samples, with the official arithmetic
+ * (pytorchvideo's clip sampler over a duration n / rate rounded to a double, spec §8 step 3).
+ * end is cut at n: audio shorter than a clip gives [0, n) for every clip. */
 void imagebind_audio_clip_bounds (const ImageBindAudioParams *params, gsize n, guint k,
     gsize *start, gsize *end);
 
@@ -87,6 +94,37 @@ gboolean imagebind_audio_to_tensor (const ImageBindAudioParams *params, const fl
 /* One clip's raw log-mel fbank (mel, target_len), before normalisation (for tests). */
 gboolean imagebind_audio_fbank (const ImageBindAudioParams *params, const float *samples, gsize n,
     float *out, GError **error);
+
+/* Floats in one audio tensor: clips x 1 x num_mel_bins x target_len. 0 for invalid params. */
+gsize imagebind_audio_tensor_size (const ImageBindAudioParams *params);
+
+/* A reusable audio front end: the Hann window, the mel filterbank and the FFT plan (GstFFT) for
+ * one set of parameters, built once, plus scratch memory. imagebind_audio_to_tensor() and
+ * imagebind_audio_fbank() build one per call; a caller that converts many windows (the audio
+ * element) keeps one. Not thread-safe: one front end per thread.
+ *
+ * Input errors (IMAGEBIND_ERROR_INPUT), for all the audio functions: no channels, a clip
+ * shorter than one frame (imagebind_audio_frontend_min_samples(), 400 at 16 kHz: the
+ * official code divides by zero there), and NaN or infinite samples anywhere in the input
+ * (the message names channel and sample index). Silence is fine: the log is floored at
+ * FLT_EPSILON as in the official code. */
+typedef struct _ImageBindAudioFrontend ImageBindAudioFrontend;
+
+/* NULL and IMAGEBIND_ERROR_INPUT for unusable parameters. */
+ImageBindAudioFrontend *imagebind_audio_frontend_new (const ImageBindAudioParams *params,
+    GError **error);
+void imagebind_audio_frontend_free (ImageBindAudioFrontend *frontend);
+const ImageBindAudioParams *imagebind_audio_frontend_get_params (
+    const ImageBindAudioFrontend *frontend);
+/* Shortest usable input: one 25 ms frame. */
+gsize imagebind_audio_frontend_min_samples (const ImageBindAudioFrontend *frontend);
+/* As imagebind_audio_to_tensor() / imagebind_audio_fbank() with this front end's params. */
+gboolean imagebind_audio_frontend_to_tensor (ImageBindAudioFrontend *frontend,
+    const float *planar, guint channels, gsize n, float *out, GError **error);
+gboolean imagebind_audio_frontend_fbank (ImageBindAudioFrontend *frontend, const float *samples,
+    gsize n, float *out, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ImageBindAudioFrontend, imagebind_audio_frontend_free)
 
 /* ---- depth, thermal, IMU: the project's mappings (README, "Sensor mappings") ---- */
 
