@@ -78,6 +78,7 @@ imagebind_video_clip_to_tensor (const ImageBindImageParams *params, const guint8
   guint size, rw, rh, left, top;
   gsize plane;
   BilinearTap *tx, *ty;
+  float unit[256];
 
   if (!params || !frames || !out || n_frames == 0) {
     g_set_error_literal (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
@@ -123,6 +124,10 @@ imagebind_video_clip_to_tensor (const ImageBindImageParams *params, const guint8
   }
   crop_offsets (rw, rh, size, crop_index, &left, &top);
 
+  /* x / 255 in float32 has only 256 values */
+  for (int v = 0; v < 256; v++)
+    unit[v] = (float) v / 255.0f;
+
   tx = g_new (BilinearTap, size);
   ty = g_new (BilinearTap, size);
   bilinear_taps (width, rw, left, size, tx);
@@ -139,8 +144,8 @@ imagebind_video_clip_to_tensor (const ImageBindImageParams *params, const guint8
         for (guint x = 0; x < size; x++) {
           gsize a = (gsize) tx[x].i0 * 3, b = (gsize) tx[x].i1 * 3;
           /* ATen's order: rows first combine along the width, then the two rows */
-          float t0 = ((float) r0[a] / 255.0f) * tx[x].l0 + ((float) r0[b] / 255.0f) * tx[x].l1;
-          float t1 = ((float) r1[a] / 255.0f) * tx[x].l0 + ((float) r1[b] / 255.0f) * tx[x].l1;
+          float t0 = unit[r0[a]] * tx[x].l0 + unit[r0[b]] * tx[x].l1;
+          float t1 = unit[r1[a]] * tx[x].l0 + unit[r1[b]] * tx[x].l1;
           float v = t0 * ty[y].l0 + t1 * ty[y].l1;
           o[(gsize) y * size + x] = (v - params->mean[c]) / params->std[c];
         }
