@@ -1,0 +1,1168 @@
+/**
+ * SECTION:element-imagebindmatch
+ * @title: imagebindmatch
+ * @see_also: imagebindvision, imagebindaudio, imagebindtext, #GstImageBindMatchMeta
+ *
+ * Matches the ImageBind embeddings that upstream encoders attach to buffers
+ * (#GstImageBindEmbeddingMeta) against text prompts, and attaches the result to the same buffer
+ * as a #GstImageBindMatchMeta. Buffers of any caps pass through untouched; buffers without an
+ * embedding pass without a result.
+ *
+ * The prompts (`prompts`, a #GstValueArray of strings) are tokenised and embedded by
+ * the model's text encoder once: on READY->PAUSED, and again on the first buffer after they
+ * change (they may be changed while PLAYING). Never per buffer: with the huge model embedding a
+ * batch of prompts takes about a second, during which that one buffer waits.
+ *
+ * For each embedding `e` (as the encoder outputs it: L2-normalised times its modality's logit
+ * scale, 1 for vision, 20 for audio, ...) and each prompt embedding `t_j` (L2-normalised times
+ * the text logit scale), the element computes, as the official zero-shot code does:
+ *
+ * - the logit `e · t_j` and the probability `softmax_j (e · t_j)` over all prompts;
+ * - the cosine score `e · t_j / (|e| |t_j|)`, in [-1, 1], which does not depend on the
+ *   logit scales.
+ *
+ * In `mode=classify` the results are the `top-k` most probable prompts. In `mode=detect` the
+ * cosine score of every prompt is also followed over time, separately per modality: a prompt is
+ * detected when its score has stayed above `threshold` for `min-duration` (measured in stream
+ * time from the start of the first embedded input above the threshold to the end of the current
+ * one), and the detection ends when the score has stayed at or below the threshold for
+ * `cooldown`. Detections still open at EOS end there.
+ *
+ * The model is found as the encoders find theirs (`model`, else $IMAGEBIND_MODEL, else the
+ * shipped default) and the file is shared with them: one copy in memory. Embeddings of another
+ * width than the model's are not matched (a warning is posted once).
+ *
+ * ## Messages
+ *
+ * If `post-messages` is TRUE, an element message named `imagebind-match` is posted for every
+ * matched embedding, with these fields:
+ *
+ * - `timestamp` (G_TYPE_UINT64, nanoseconds): the timestamp of the input the embedding describes
+ *   (the frame, or the first sample of the audio window); it may be earlier than the timestamp
+ *   of the buffer carrying the embedding (live encoders attach results to a later buffer)
+ * - `stream-time` (G_TYPE_UINT64): `timestamp` in stream time
+ * - `running-time` (G_TYPE_UINT64): `timestamp` in running time, as
+ *   gst_segment_to_running_time() gives it, to line results up with the clock
+ * - `duration` (G_TYPE_UINT64): duration of the input (GST_CLOCK_TIME_NONE if unknown)
+ * - `modality` (G_TYPE_STRING): the modality of the embedding: "vision", "audio", "text",
+ *   "depth", "thermal" or "imu"
+ * - `mode` (G_TYPE_STRING): "classify" or "detect"
+ * - `labels` (GstValueArray of G_TYPE_STRING): the `top-k` prompts (all of them when `top-k`
+ *   is 0), most probable first
+ * - `indices` (GstValueArray of G_TYPE_UINT): their positions in `prompts`
+ * - `scores` (GstValueArray of G_TYPE_DOUBLE): their cosine scores, in [-1, 1]
+ * - `probabilities` (GstValueArray of G_TYPE_DOUBLE): their softmax probabilities over all
+ *   prompts, in [0, 1]
+ * - `detected` (GstValueArray of G_TYPE_BOOLEAN): whether each is currently detected (detect
+ *   mode; all FALSE in classify mode)
+ * - `top-label` (G_TYPE_STRING): the most probable prompt
+ * - `top-index` (G_TYPE_UINT): its position in `prompts`
+ * - `top-probability` (G_TYPE_DOUBLE): its probability
+ * - `top-score` (G_TYPE_DOUBLE): its cosine score
+ *
+ * In detect mode an element message named `imagebind-detection` is posted whenever a detection
+ * starts or stops (regardless of `post-messages`), with all the fields above, describing the
+ * embedding that completed the decision, plus:
+ *
+ * - `label` (G_TYPE_STRING): the prompt detected
+ * - `index` (G_TYPE_UINT): its position in `prompts`
+ * - `event` (G_TYPE_STRING): "start" or "stop"
+ * - `score` (G_TYPE_DOUBLE): the prompt's cosine score in that embedding
+ * - `since` (G_TYPE_UINT64): stream time at which the run of scores that caused the event
+ *   began (for "start", when the score first rose above the threshold; for "stop", when it
+ *   first fell to or below it)
+ *
+ * A detection still open at EOS ends with an `imagebind-detection` "stop" message whose
+ * `stream-time` and `since` are the end of the last embedding, `score` the last score, with
+ * `timestamp`, `running-time` and `duration` GST_CLOCK_TIME_NONE, empty lists and no `top-*`
+ * fields.
+ *
+ * ## Timed text
+ *
+ * A `text_src` pad can be requested: it carries text/x-raw (utf8) buffers with the current top
+ * label (classify mode) or the currently detected labels separated by ", " (detect mode), with
+ * the timestamp and duration of the buffer they were matched on, so that `textoverlay`,
+ * subtitle encoders and muxers can carry the tags. Buffers without a result become GAP events
+ * on that pad, so that a `textoverlay` never waits for text. Its stream (stream-start, caps,
+ * segment) follows the sink pad's segment; flushes and EOS are forwarded.
+ *
+ * On a gst-launch-1.0 command line the array is written `prompts='<dog, cat>'` when no prompt
+ * contains a space, and otherwise as a quoted string holding quoted prompts:
+ * `prompts='"<\"a dog\", \"a cat\">"'` (the launch syntax splits an unquoted value at spaces).
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 -m videotestsrc num-buffers=5 ! videoconvert ! imagebindvision sync=true ! imagebindmatch prompts='"<\"a test pattern\", \"a dog\", \"a cat\">"' ! fakesink
+ * ]|
+ * Classifies five frames and prints an `imagebind-match` message for each.
+ *
+ * |[
+ * gst-launch-1.0 -m v4l2src ! videoconvert ! imagebindvision interval=500000000 ! imagebindmatch mode=detect threshold=0.25 min-duration=1000000000 prompts='<person, dog, cat>' ! fakesink
+ * ]|
+ * Announces when a person, a dog or a cat appears in front of the camera and when it leaves.
+ *
+ * Since: 0.1
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstimagebindmatch.h"
+#include "gstimagebindmeta.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_image_bind_match_debug);
+#define GST_CAT_DEFAULT gst_image_bind_match_debug
+
+#define DEFAULT_MODE GST_IMAGE_BIND_MATCH_MODE_CLASSIFY
+#define DEFAULT_TOP_K 0
+#define DEFAULT_THRESHOLD 0.25
+#define DEFAULT_MIN_DURATION (500 * GST_MSECOND)
+#define DEFAULT_COOLDOWN (1 * GST_SECOND)
+#define DEFAULT_POST_MESSAGES TRUE
+#define DEFAULT_N_THREADS 0
+#define DEFAULT_CUSTOM_META FALSE
+
+enum {
+  PROP_0,
+  PROP_MODEL,
+  PROP_PROMPTS,
+  PROP_MODE,
+  PROP_TOP_K,
+  PROP_THRESHOLD,
+  PROP_MIN_DURATION,
+  PROP_COOLDOWN,
+  PROP_POST_MESSAGES,
+  PROP_N_THREADS,
+  PROP_CUSTOM_META,
+};
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+static GstStaticPadTemplate text_src_template = GST_STATIC_PAD_TEMPLATE ("text_src",
+    GST_PAD_SRC, GST_PAD_REQUEST, GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
+
+G_DEFINE_TYPE (GstImageBindMatch, gst_image_bind_match, GST_TYPE_BASE_TRANSFORM);
+GST_ELEMENT_REGISTER_DEFINE (imagebindmatch, "imagebindmatch", GST_RANK_NONE,
+    GST_TYPE_IMAGE_BIND_MATCH);
+
+/* The span of one embedding, in the forms the messages report. */
+typedef struct {
+  GstClockTime pts, duration, stream_time, running_time;
+} Span;
+
+/* Settings read once per buffer, so that one buffer is handled with one set of values. */
+typedef struct {
+  GstImageBindMatchMode mode;
+  guint top_k;
+  gdouble threshold;
+  GstClockTime min_duration, cooldown;
+  gboolean post_messages;
+  gboolean custom_meta;
+} Settings;
+
+/* ---- prompt embeddings ---- */
+
+static void
+clear_queries (GstImageBindMatch * self)
+{
+  g_clear_pointer (&self->query_labels, g_strfreev);
+  g_clear_pointer (&self->query_embeddings, g_free);
+  g_clear_pointer (&self->detectors, g_free);
+  self->n_queries = 0;
+  self->have_queries = FALSE;
+}
+
+static void
+reset_detectors (GstImageBindMatch * self)
+{
+  guint i;
+
+  for (i = 0; self->detectors && i < GST_IMAGE_BIND_N_MODALITIES * self->n_queries; i++)
+    gst_image_bind_detector_reset (&self->detectors[i]);
+}
+
+/* Embeds the prompts if they changed since the last time. Runs where nothing else uses the
+ * text model: in start(), or on the streaming thread. */
+static gboolean
+update_queries (GstImageBindMatch * self, GError ** error)
+{
+  gchar **prompts;
+  guint cookie, n;
+  gfloat *emb = NULL;
+
+  GST_OBJECT_LOCK (self);
+  cookie = self->prompts_cookie;
+  if (self->have_queries && cookie == self->query_cookie) {
+    GST_OBJECT_UNLOCK (self);
+    return TRUE;
+  }
+  prompts = g_strdupv (self->prompts);
+  GST_OBJECT_UNLOCK (self);
+
+  n = prompts ? g_strv_length (prompts) : 0;
+  if (n > 0) {
+    gint64 start = g_get_monotonic_time ();
+
+    emb = gst_image_bind_text_model_embed (self->tm, (const gchar * const *) prompts, n, error);
+    if (!emb) {
+      g_strfreev (prompts);
+      return FALSE;
+    }
+    GST_INFO_OBJECT (self, "embedded %u prompts in %" G_GINT64_FORMAT " ms", n,
+        (g_get_monotonic_time () - start) / 1000);
+  }
+
+  clear_queries (self);
+  self->query_labels = prompts;
+  self->n_queries = n;
+  self->query_embeddings = emb;
+  self->detectors = g_new (GstImageBindDetector, MAX (n, 1) * GST_IMAGE_BIND_N_MODALITIES);
+  reset_detectors (self);
+  self->query_cookie = cookie;
+  self->have_queries = TRUE;
+  return TRUE;
+}
+
+/* ---- text pad ---- */
+
+static GstPad *
+get_text_pad (GstImageBindMatch * self)
+{
+  GstPad *pad;
+
+  GST_OBJECT_LOCK (self);
+  pad = self->text_pad ? gst_object_ref (self->text_pad) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  return pad;
+}
+
+/* Sends what must precede data on the text pad: stream-start and caps once, then the segment
+ * whenever the sink segment changed. FALSE when the sink segment is not in time (no timed
+ * text can be made then). */
+static gboolean
+text_pad_prepare (GstImageBindMatch * self, GstPad * pad)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+
+  if (trans->segment.format != GST_FORMAT_TIME)
+    return FALSE;
+  if (self->text_need_start) {
+    gchar *id = gst_pad_create_stream_id (pad, GST_ELEMENT (self), "text");
+    GstCaps *caps = gst_static_pad_template_get_caps (&text_src_template);
+
+    gst_pad_push_event (pad, gst_event_new_stream_start (id));
+    gst_pad_push_event (pad, gst_event_new_caps (caps));
+    gst_caps_unref (caps);
+    g_free (id);
+    self->text_need_start = FALSE;
+    self->text_need_segment = TRUE;
+  }
+  if (self->text_need_segment) {
+    gst_pad_push_event (pad, gst_event_new_segment (&trans->segment));
+    self->text_need_segment = FALSE;
+  }
+  return TRUE;
+}
+
+/* Sends @text for the span of @buffer, or a GAP event for it when @text is NULL. */
+static void
+text_pad_push (GstImageBindMatch * self, GstBuffer * buffer, const gchar * text)
+{
+  GstPad *pad = get_text_pad (self);
+  GstClockTime pts = GST_BUFFER_PTS (buffer);
+  GstFlowReturn ret;
+
+  if (!pad)
+    return;
+  if (!GST_CLOCK_TIME_IS_VALID (pts) || !text_pad_prepare (self, pad)) {
+    gst_object_unref (pad);
+    return;
+  }
+
+  if (text) {
+    gsize len = strlen (text);
+    GstBuffer *out = gst_buffer_new_memdup (text, len);
+
+    GST_BUFFER_PTS (out) = pts;
+    GST_BUFFER_DURATION (out) = GST_BUFFER_DURATION (buffer);
+    ret = gst_pad_push (pad, out);
+    /* The tags are a side output: a text branch that is unlinked or fails does not stop the
+     * media. */
+    if (ret != GST_FLOW_OK)
+      GST_DEBUG_OBJECT (self, "text_src push: %s", gst_flow_get_name (ret));
+  } else {
+    gst_pad_push_event (pad, gst_event_new_gap (pts, GST_BUFFER_DURATION (buffer)));
+  }
+  gst_object_unref (pad);
+}
+
+static void
+text_pad_push_event (GstImageBindMatch * self, GstEvent * event)
+{
+  GstPad *pad = get_text_pad (self);
+
+  if (pad) {
+    if (GST_EVENT_TYPE (event) == GST_EVENT_EOS)
+      text_pad_prepare (self, pad);     /* downstream of the pad must see a stream end */
+    gst_pad_push_event (pad, gst_event_ref (event));
+    gst_object_unref (pad);
+  }
+}
+
+/* ---- results ---- */
+
+static void
+append_string (GValue * array, const gchar * str)
+{
+  GValue v = G_VALUE_INIT;
+
+  g_value_init (&v, G_TYPE_STRING);
+  g_value_set_string (&v, str);
+  gst_value_array_append_and_take_value (array, &v);
+}
+
+/* The fields shared by both messages. */
+static GstStructure *
+results_structure (const gchar * name, GstImageBindModality modality,
+    GstImageBindMatchMode mode, const Span * span, const GstImageBindMatchResult * results,
+    guint n_results)
+{
+  GstStructure *s;
+  GValue labels = G_VALUE_INIT, indices = G_VALUE_INIT, scores = G_VALUE_INIT;
+  GValue probs = G_VALUE_INIT, detected = G_VALUE_INIT, v = G_VALUE_INIT;
+  guint i;
+
+  s = gst_structure_new (name,
+      "timestamp", G_TYPE_UINT64, span->pts,
+      "stream-time", G_TYPE_UINT64, span->stream_time,
+      "running-time", G_TYPE_UINT64, span->running_time,
+      "duration", G_TYPE_UINT64, span->duration,
+      "modality", G_TYPE_STRING, gst_image_bind_modality_to_string (modality),
+      "mode", G_TYPE_STRING, gst_image_bind_match_mode_to_string (mode), NULL);
+
+  g_value_init (&labels, GST_TYPE_ARRAY);
+  g_value_init (&indices, GST_TYPE_ARRAY);
+  g_value_init (&scores, GST_TYPE_ARRAY);
+  g_value_init (&probs, GST_TYPE_ARRAY);
+  g_value_init (&detected, GST_TYPE_ARRAY);
+  for (i = 0; i < n_results; i++) {
+    append_string (&labels, results[i].label);
+    g_value_init (&v, G_TYPE_UINT);
+    g_value_set_uint (&v, results[i].index);
+    gst_value_array_append_and_take_value (&indices, &v);
+    g_value_init (&v, G_TYPE_DOUBLE);
+    g_value_set_double (&v, results[i].cosine);
+    gst_value_array_append_and_take_value (&scores, &v);
+    g_value_init (&v, G_TYPE_DOUBLE);
+    g_value_set_double (&v, results[i].probability);
+    gst_value_array_append_and_take_value (&probs, &v);
+    g_value_init (&v, G_TYPE_BOOLEAN);
+    g_value_set_boolean (&v, results[i].detected);
+    gst_value_array_append_and_take_value (&detected, &v);
+  }
+  gst_structure_take_value (s, "labels", &labels);
+  gst_structure_take_value (s, "indices", &indices);
+  gst_structure_take_value (s, "scores", &scores);
+  gst_structure_take_value (s, "probabilities", &probs);
+  gst_structure_take_value (s, "detected", &detected);
+
+  if (n_results > 0)
+    gst_structure_set (s,
+        "top-label", G_TYPE_STRING, results[0].label,
+        "top-index", G_TYPE_UINT, results[0].index,
+        "top-probability", G_TYPE_DOUBLE, results[0].probability,
+        "top-score", G_TYPE_DOUBLE, results[0].cosine, NULL);
+  return s;
+}
+
+static gint
+compare_probability (gconstpointer a, gconstpointer b)
+{
+  const GstImageBindMatchResult *ra = a, *rb = b;
+
+  if (ra->probability != rb->probability)
+    return ra->probability > rb->probability ? -1 : 1;
+  return ra->index < rb->index ? -1 : (ra->index > rb->index ? 1 : 0);
+}
+
+static Span
+embedding_span (GstImageBindMatch * self, GstBuffer * buffer,
+    const GstImageBindEmbeddingMeta * emeta)
+{
+  GstSegment *segment = &GST_BASE_TRANSFORM (self)->segment;
+  Span span;
+
+  if (GST_CLOCK_TIME_IS_VALID (emeta->pts)) {
+    span.pts = emeta->pts;
+    span.duration = emeta->duration;
+  } else {
+    span.pts = GST_BUFFER_PTS (buffer);
+    span.duration = GST_BUFFER_DURATION (buffer);
+  }
+  span.stream_time = emeta->stream_time;
+  span.running_time = emeta->running_time;
+  if (GST_CLOCK_TIME_IS_VALID (span.pts) && segment->format == GST_FORMAT_TIME) {
+    span.stream_time = gst_segment_to_stream_time (segment, GST_FORMAT_TIME, span.pts);
+    span.running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, span.pts);
+  }
+  return span;
+}
+
+static void
+post_detection (GstImageBindMatch * self, GstImageBindModality modality, const Span * span,
+    const GstImageBindMatchResult * results, guint n_results, guint index,
+    GstImageBindDetectionEvent event, gdouble score, GstClockTime since)
+{
+  GstStructure *s;
+
+  s = results_structure ("imagebind-detection", modality, GST_IMAGE_BIND_MATCH_MODE_DETECT,
+      span, results, n_results);
+  gst_structure_set (s,
+      "label", G_TYPE_STRING, self->query_labels[index],
+      "index", G_TYPE_UINT, index,
+      "event", G_TYPE_STRING, event == GST_IMAGE_BIND_DETECTION_START ? "start" : "stop",
+      "score", G_TYPE_DOUBLE, score,
+      "since", G_TYPE_UINT64, since, NULL);
+  GST_INFO_OBJECT (self, "%s: \"%s\" %s (score %.3f)", gst_image_bind_modality_to_string
+      (modality), self->query_labels[index], event == GST_IMAGE_BIND_DETECTION_START ?
+      "start" : "stop", score);
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* Scores one embedding meta of @buffer (writable), attaches the match meta and posts the
+ * messages. Returns the match meta, or NULL when the embedding cannot be matched. */
+static GstImageBindMatchMeta *
+match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
+    const GstImageBindEmbeddingMeta * emeta, const Settings * set)
+{
+  guint n = self->n_queries, dim = gst_image_bind_text_model_get_dim (self->tm);
+  GstImageBindMatchResult *all;
+  GstImageBindMatchMeta *mmeta;
+  GstImageBindDetector *det;
+  GstImageBindDetectionEvent *events;
+  GstClockTime *since;
+  gdouble *cosine, *prob;
+  guint i, n_results;
+  Span span;
+
+  if (emeta->dim != dim || !emeta->vector) {
+    if (!self->warned_dim) {
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Embeddings of width %u (model \"%s\") cannot be matched with the %u-wide prompt "
+              "embeddings of model \"%s\": use the same model in the encoder and the matcher.",
+              emeta->dim, emeta->model_id, dim, gst_image_bind_text_model_get_id (self->tm)),
+          (NULL));
+      self->warned_dim = TRUE;
+    }
+    return NULL;
+  }
+  if (!self->warned_model && emeta->model_id && *emeta->model_id &&
+      g_strcmp0 (emeta->model_id, gst_image_bind_text_model_get_id (self->tm)) != 0) {
+    GST_WARNING_OBJECT (self, "embedding from model %s matched with prompts of model %s",
+        emeta->model_id, gst_image_bind_text_model_get_id (self->tm));
+    self->warned_model = TRUE;
+  }
+
+  span = embedding_span (self, buffer, emeta);
+  cosine = g_new (gdouble, n);
+  prob = g_new (gdouble, n);
+  all = g_new0 (GstImageBindMatchResult, n);
+  gst_image_bind_match_score (emeta->vector, self->query_embeddings, dim, n, cosine, prob);
+  for (i = 0; i < n; i++) {
+    all[i].index = i;
+    all[i].label = self->query_labels[i];
+    all[i].cosine = cosine[i];
+    all[i].probability = prob[i];
+  }
+
+  det = self->detectors + (gsize) emeta->modality * n;
+  events = g_new0 (GstImageBindDetectionEvent, n);
+  since = g_new (GstClockTime, n);
+  if (set->mode == GST_IMAGE_BIND_MATCH_MODE_DETECT) {
+    GstClockTime start = GST_CLOCK_TIME_IS_VALID (span.stream_time) ? span.stream_time :
+        span.pts;
+    GstClockTime end = GST_CLOCK_TIME_IS_VALID (span.duration) && GST_CLOCK_TIME_IS_VALID (start)
+        ? start + span.duration : start;
+
+    /* Without a time the input cannot be placed on the time line: it does not count. */
+    for (i = 0; i < n && GST_CLOCK_TIME_IS_VALID (start); i++) {
+      events[i] = gst_image_bind_detector_update (&det[i], cosine[i], start, end,
+          set->threshold, set->min_duration, set->cooldown, &since[i]);
+      all[i].detected = det[i].active;
+    }
+  }
+
+  qsort (all, n, sizeof (GstImageBindMatchResult), compare_probability);
+  n_results = (set->top_k == 0 || set->top_k > n) ? n : set->top_k;
+
+  mmeta = gst_buffer_add_imagebind_match_meta (buffer, emeta->modality, set->mode, all,
+      n_results);
+  mmeta->pts = span.pts;
+  mmeta->duration = span.duration;
+  mmeta->stream_time = span.stream_time;
+  mmeta->running_time = span.running_time;
+  if (set->custom_meta)
+    gst_buffer_add_imagebind_match_custom_meta (buffer, mmeta);
+
+  if (set->post_messages) {
+    GstStructure *s = results_structure ("imagebind-match", emeta->modality, set->mode, &span,
+        all, n_results);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self), s));
+  }
+
+  /* After the match message, and with the same sorted lists. */
+  for (i = 0; i < n; i++) {
+    if (events[i] != GST_IMAGE_BIND_DETECTION_NONE)
+      post_detection (self, emeta->modality, &span, all, n_results, i, events[i], cosine[i],
+          since[i]);
+  }
+
+  g_free (events);
+  g_free (since);
+  g_free (all);
+  g_free (cosine);
+  g_free (prob);
+  return mmeta;
+}
+
+static Settings
+read_settings (GstImageBindMatch * self)
+{
+  Settings set;
+
+  GST_OBJECT_LOCK (self);
+  set.mode = self->mode;
+  set.top_k = self->top_k;
+  set.threshold = self->threshold;
+  set.min_duration = self->min_duration;
+  set.cooldown = self->cooldown;
+  set.post_messages = self->post_messages;
+  set.custom_meta = self->custom_meta;
+  GST_OBJECT_UNLOCK (self);
+  return set;
+}
+
+/* What the text pad says for a matched buffer: the top label, or the detected labels. */
+static gchar *
+text_for (GstImageBindMatch * self, GstImageBindMatchMeta * mmeta)
+{
+  GString *str;
+  GstImageBindDetector *det;
+  guint i;
+
+  if (mmeta->mode == GST_IMAGE_BIND_MATCH_MODE_CLASSIFY)
+    return g_strdup (mmeta->top_label);
+
+  str = g_string_new (NULL);
+  det = self->detectors + (gsize) mmeta->modality * self->n_queries;
+  for (i = 0; i < self->n_queries; i++) {
+    if (!det[i].active)
+      continue;
+    if (str->len)
+      g_string_append (str, ", ");
+    g_string_append (str, self->query_labels[i]);
+  }
+  if (str->len == 0) {
+    g_string_free (str, TRUE);
+    return NULL;
+  }
+  return g_string_free (str, FALSE);
+}
+
+/* ---- GstBaseTransform ---- */
+
+/* All the work happens here, where the buffer can be made writable only when a meta is to be
+ * added (a shallow copy when it is shared: media memory is never copied). */
+static GstFlowReturn
+gst_image_bind_match_prepare_output_buffer (GstBaseTransform * trans, GstBuffer * inbuf,
+    GstBuffer ** outbuf)
+{
+  GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (trans);
+  GstImageBindEmbeddingMeta *emeta;
+  GstImageBindMatchMeta *first = NULL;
+  GError *err = NULL;
+  gpointer state = NULL;
+  GPtrArray *embeddings;
+  Settings set;
+  gchar *text = NULL;
+  guint i;
+
+  *outbuf = inbuf;
+
+  if (!update_queries (self, &err)) {
+    /* Keep matching with the previous prompts: a bad prompt must not stop a live stream. */
+    GST_ELEMENT_WARNING (self, LIBRARY, FAILED,
+        ("Could not embed the prompts: %s. The previous prompts stay in use.", err->message),
+        (NULL));
+    g_clear_error (&err);
+    GST_OBJECT_LOCK (self);
+    self->query_cookie = self->prompts_cookie;
+    GST_OBJECT_UNLOCK (self);
+  }
+
+  if (self->n_queries == 0 || gst_buffer_get_n_imagebind_embedding_metas (inbuf) == 0) {
+    text_pad_push (self, inbuf, NULL);
+    return GST_FLOW_OK;
+  }
+
+  *outbuf = gst_buffer_is_writable (inbuf) ? inbuf : gst_buffer_copy (inbuf);
+  set = read_settings (self);
+
+  /* Collected first: adding metas while iterating would disturb the iteration. */
+  embeddings = g_ptr_array_new ();
+  while ((emeta = gst_buffer_iterate_imagebind_embedding_meta (*outbuf, &state)))
+    g_ptr_array_add (embeddings, emeta);
+  for (i = 0; i < embeddings->len; i++) {
+    GstImageBindMatchMeta *m = match_embedding (self, *outbuf, embeddings->pdata[i], &set);
+    if (!first)
+      first = m;
+  }
+  g_ptr_array_free (embeddings, TRUE);
+
+  if (first)
+    text = text_for (self, first);
+  text_pad_push (self, *outbuf, first ? text : NULL);
+  g_free (text);
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+gst_image_bind_match_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
+{
+  return GST_FLOW_OK;
+}
+
+/* At EOS, detections still open end with the stream. */
+static void
+stop_open_detections (GstImageBindMatch * self)
+{
+  guint m, i, n = self->n_queries;
+
+  for (m = 0; m < GST_IMAGE_BIND_N_MODALITIES && self->detectors; m++) {
+    GstImageBindDetector *det = self->detectors + (gsize) m * n;
+
+    for (i = 0; i < n; i++) {
+      GstStructure *s;
+      Span span;
+      GstClockTime end;
+
+      if (!det[i].active)
+        continue;
+      end = det[i].last_end;
+      span.pts = GST_CLOCK_TIME_NONE;
+      span.duration = GST_CLOCK_TIME_NONE;
+      span.stream_time = end;
+      span.running_time = GST_CLOCK_TIME_NONE;
+      s = results_structure ("imagebind-detection", (GstImageBindModality) m,
+          GST_IMAGE_BIND_MATCH_MODE_DETECT, &span, NULL, 0);
+      gst_structure_set (s,
+          "label", G_TYPE_STRING, self->query_labels[i],
+          "index", G_TYPE_UINT, i,
+          "event", G_TYPE_STRING, "stop",
+          "score", G_TYPE_DOUBLE, det[i].last_score,
+          "since", G_TYPE_UINT64, end, NULL);
+      gst_element_post_message (GST_ELEMENT (self),
+          gst_message_new_element (GST_OBJECT (self), s));
+      gst_image_bind_detector_reset (&det[i]);
+    }
+  }
+}
+
+static gboolean
+gst_image_bind_match_sink_event (GstBaseTransform * trans, GstEvent * event)
+{
+  GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (trans);
+  gboolean ret;
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_STOP:
+      reset_detectors (self);
+      break;
+    case GST_EVENT_EOS:
+      stop_open_detections (self);
+      break;
+    default:
+      break;
+  }
+
+  /* Chained up first: the segment is stored by the base class. */
+  ret = GST_BASE_TRANSFORM_CLASS (gst_image_bind_match_parent_class)->sink_event (trans,
+      gst_event_ref (event));
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_START:
+    case GST_EVENT_FLUSH_STOP:
+      text_pad_push_event (self, event);
+      if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
+        self->text_need_segment = TRUE;
+      break;
+    case GST_EVENT_SEGMENT:
+      self->text_need_segment = TRUE;
+      break;
+    case GST_EVENT_EOS:
+      text_pad_push_event (self, event);
+      break;
+    default:
+      break;
+  }
+  gst_event_unref (event);
+  return ret;
+}
+
+static gboolean
+gst_image_bind_match_start (GstBaseTransform * trans)
+{
+  GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (trans);
+  GError *err = NULL;
+
+  if (!self->tm) {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("No ImageBind model loaded."), (NULL));
+    return FALSE;
+  }
+  /* Embedding the prompts now keeps the delay off the first buffer. */
+  if (!update_queries (self, &err)) {
+    GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Could not embed the prompts: %s.",
+            err->message), ("model %s", gst_image_bind_text_model_get_path (self->tm)));
+    g_clear_error (&err);
+    return FALSE;
+  }
+  reset_detectors (self);
+  self->warned_dim = FALSE;
+  self->warned_model = FALSE;
+  self->text_need_start = TRUE;
+  self->text_need_segment = TRUE;
+  return TRUE;
+}
+
+static gboolean
+gst_image_bind_match_stop (GstBaseTransform * trans)
+{
+  GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (trans);
+
+  reset_detectors (self);
+  self->warned_dim = FALSE;
+  self->warned_model = FALSE;
+  self->text_need_start = TRUE;
+  self->text_need_segment = TRUE;
+  return TRUE;
+}
+
+static GstStateChangeReturn
+gst_image_bind_match_change_state (GstElement * element, GstStateChange transition)
+{
+  GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (element);
+  GstStateChangeReturn ret;
+
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    GError *err = NULL;
+    gchar *path;
+    gint n_threads;
+
+    GST_OBJECT_LOCK (self);
+    path = g_strdup (self->model_path);
+    n_threads = self->n_threads;
+    GST_OBJECT_UNLOCK (self);
+    self->tm = gst_image_bind_text_model_open (path, n_threads, &err);
+    g_free (path);
+    if (!self->tm) {
+      gst_image_bind_text_model_post_error (element, err);
+      g_clear_error (&err);
+      return GST_STATE_CHANGE_FAILURE;
+    }
+    GST_INFO_OBJECT (self, "text model %s", gst_image_bind_text_model_get_id (self->tm));
+  }
+
+  ret = GST_ELEMENT_CLASS (gst_image_bind_match_parent_class)->change_state (element,
+      transition);
+
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL ||
+      (transition == GST_STATE_CHANGE_NULL_TO_READY && ret == GST_STATE_CHANGE_FAILURE)) {
+    clear_queries (self);
+    g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
+  }
+  return ret;
+}
+
+/* ---- request pad ---- */
+
+static GstPad *
+gst_image_bind_match_request_new_pad (GstElement * element, GstPadTemplate * templ,
+    const gchar * name, const GstCaps * caps)
+{
+  GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (element);
+  GstPad *pad;
+
+  GST_OBJECT_LOCK (self);
+  if (self->text_pad) {
+    GST_OBJECT_UNLOCK (self);
+    GST_WARNING_OBJECT (self, "there is only one text_src pad");
+    return NULL;
+  }
+  pad = gst_pad_new_from_template (templ, "text_src");
+  self->text_pad = pad;
+  GST_OBJECT_UNLOCK (self);
+
+  gst_pad_use_fixed_caps (pad);
+  /* The stream of the new pad starts with its first data. */
+  GST_PAD_STREAM_LOCK (GST_BASE_TRANSFORM_SINK_PAD (self));
+  self->text_need_start = TRUE;
+  self->text_need_segment = TRUE;
+  GST_PAD_STREAM_UNLOCK (GST_BASE_TRANSFORM_SINK_PAD (self));
+  if (GST_STATE (element) > GST_STATE_READY || GST_STATE_TARGET (element) > GST_STATE_READY)
+    gst_pad_set_active (pad, TRUE);
+  gst_element_add_pad (element, pad);
+  return pad;
+}
+
+static void
+gst_image_bind_match_release_pad (GstElement * element, GstPad * pad)
+{
+  GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (element);
+
+  GST_OBJECT_LOCK (self);
+  if (pad != self->text_pad) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  self->text_pad = NULL;
+  GST_OBJECT_UNLOCK (self);
+
+  gst_pad_set_active (pad, FALSE);
+  gst_element_remove_pad (element, pad);
+}
+
+/* ---- GObject ---- */
+
+static void
+set_prompts (GstImageBindMatch * self, const GValue * array)
+{
+  guint i, n = gst_value_array_get_size (array);
+  gchar **prompts = g_new0 (gchar *, n + 1);
+
+  for (i = 0; i < n; i++) {
+    const GValue *v = gst_value_array_get_value (array, i);
+    const gchar *str = G_VALUE_HOLDS_STRING (v) ? g_value_get_string (v) : NULL;
+
+    prompts[i] = g_strdup (str ? str : "");
+  }
+  g_strfreev (self->prompts);
+  self->prompts = prompts;
+  self->prompts_cookie++;
+}
+
+static void
+gst_image_bind_match_set_property (GObject * object, guint prop_id, const GValue * value,
+    GParamSpec * pspec)
+{
+  GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_free (self->model_path);
+      self->model_path = g_value_dup_string (value);
+      break;
+    case PROP_PROMPTS:
+      set_prompts (self, value);
+      break;
+    case PROP_MODE:
+      self->mode = g_value_get_enum (value);
+      break;
+    case PROP_TOP_K:
+      self->top_k = g_value_get_uint (value);
+      break;
+    case PROP_THRESHOLD:
+      self->threshold = g_value_get_double (value);
+      break;
+    case PROP_MIN_DURATION:
+      self->min_duration = g_value_get_uint64 (value);
+      break;
+    case PROP_COOLDOWN:
+      self->cooldown = g_value_get_uint64 (value);
+      break;
+    case PROP_POST_MESSAGES:
+      self->post_messages = g_value_get_boolean (value);
+      break;
+    case PROP_N_THREADS:
+      self->n_threads = g_value_get_int (value);
+      break;
+    case PROP_CUSTOM_META:
+      self->custom_meta = g_value_get_boolean (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_image_bind_match_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (object);
+  guint i;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_string (value, self->model_path);
+      break;
+    case PROP_PROMPTS:
+      for (i = 0; self->prompts && self->prompts[i]; i++)
+        append_string (value, self->prompts[i]);
+      break;
+    case PROP_MODE:
+      g_value_set_enum (value, self->mode);
+      break;
+    case PROP_TOP_K:
+      g_value_set_uint (value, self->top_k);
+      break;
+    case PROP_THRESHOLD:
+      g_value_set_double (value, self->threshold);
+      break;
+    case PROP_MIN_DURATION:
+      g_value_set_uint64 (value, self->min_duration);
+      break;
+    case PROP_COOLDOWN:
+      g_value_set_uint64 (value, self->cooldown);
+      break;
+    case PROP_POST_MESSAGES:
+      g_value_set_boolean (value, self->post_messages);
+      break;
+    case PROP_N_THREADS:
+      g_value_set_int (value, self->n_threads);
+      break;
+    case PROP_CUSTOM_META:
+      g_value_set_boolean (value, self->custom_meta);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_image_bind_match_finalize (GObject * object)
+{
+  GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (object);
+
+  clear_queries (self);
+  g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
+  g_free (self->model_path);
+  g_strfreev (self->prompts);
+  G_OBJECT_CLASS (gst_image_bind_match_parent_class)->finalize (object);
+}
+
+static void
+gst_image_bind_match_init (GstImageBindMatch * self)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+
+  self->mode = DEFAULT_MODE;
+  self->top_k = DEFAULT_TOP_K;
+  self->threshold = DEFAULT_THRESHOLD;
+  self->min_duration = DEFAULT_MIN_DURATION;
+  self->cooldown = DEFAULT_COOLDOWN;
+  self->post_messages = DEFAULT_POST_MESSAGES;
+  self->n_threads = DEFAULT_N_THREADS;
+  self->custom_meta = DEFAULT_CUSTOM_META;
+  self->text_need_start = TRUE;
+  self->text_need_segment = TRUE;
+
+  gst_base_transform_set_passthrough (trans, TRUE);
+  gst_base_transform_set_in_place (trans, TRUE);
+  gst_base_transform_set_gap_aware (trans, TRUE);
+}
+
+static void
+gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_image_bind_match_debug, "imagebindmatch", 0,
+      "ImageBind prompt matcher");
+
+  gobject_class->set_property = gst_image_bind_match_set_property;
+  gobject_class->get_property = gst_image_bind_match_get_property;
+  gobject_class->finalize = gst_image_bind_match_finalize;
+
+  /**
+   * GstImageBindMatch:model:
+   *
+   * The model file whose text encoder embeds the prompts; use the encoders' model. When
+   * unset: $IMAGEBIND_MODEL, else the shipped default model. Read on NULL->READY.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "Path of the ImageBind model file (.gguf) that embeds the prompts; the same as the "
+          "encoders'. When unset: $IMAGEBIND_MODEL, else the shipped default model. Loaded on "
+          "NULL->READY; elements using the same file share one copy in memory",
+          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstImageBindMatch:prompts:
+   *
+   * The text prompts (queries), e.g. `prompts='<"a dog", "a cat">'` in gst-launch. Embedded
+   * once on READY->PAUSED and again on the first buffer after a change.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_PROMPTS,
+      gst_param_spec_array ("prompts", "Prompts",
+          "Text prompts to match the embeddings against; gst-launch: prompts='<dog, cat>', or "
+          "prompts='\"<\\\"a dog\\\", \\\"a cat\\\">\"' when prompts have spaces; "
+          "embedded once (on READY->PAUSED, and on the next buffer after a change)",
+          g_param_spec_string ("prompt", "Prompt", "One text prompt (UTF-8)", NULL,
+              G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS),
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindMatch:mode:
+   *
+   * classify: zero-shot classification (softmax over the prompts, top-k); detect: also
+   * per-prompt detection with start/stop messages.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_MODE,
+      g_param_spec_enum ("mode", "Mode",
+          "classify: softmax over the prompts; detect: also per-prompt start/stop detection "
+          "of the cosine score against 'threshold'", GST_TYPE_IMAGE_BIND_MATCH_MODE,
+          DEFAULT_MODE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindMatch:top-k:
+   *
+   * Number of prompts, most probable first, in the meta and the messages; 0 = all.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_TOP_K,
+      g_param_spec_uint ("top-k", "Top k",
+          "Number of most probable prompts reported in the meta and messages "
+          "(0 = all; min 0, max 4294967295, default 0)", 0, G_MAXUINT, DEFAULT_TOP_K,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindMatch:threshold:
+   *
+   * Detect mode: cosine score above which a prompt counts as present.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_THRESHOLD,
+      g_param_spec_double ("threshold", "Threshold",
+          "Detect mode: cosine score (-1 to 1) above which a prompt counts as present "
+          "(min -1, max 1, default 0.25)", -1.0, 1.0, DEFAULT_THRESHOLD,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindMatch:min-duration:
+   *
+   * Detect mode: how long, in nanoseconds of stream time, the score must stay above the
+   * threshold before the detection starts.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_MIN_DURATION,
+      g_param_spec_uint64 ("min-duration", "Minimum duration",
+          "Detect mode: stream time in nanoseconds the score must stay above 'threshold' "
+          "before a detection starts (min 0, max 18446744073709551615, default 500000000)",
+          0, G_MAXUINT64, DEFAULT_MIN_DURATION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindMatch:cooldown:
+   *
+   * Detect mode: how long, in nanoseconds of stream time, the score must stay at or below
+   * the threshold before the detection stops.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_COOLDOWN,
+      g_param_spec_uint64 ("cooldown", "Cooldown",
+          "Detect mode: stream time in nanoseconds the score must stay at or below "
+          "'threshold' before a detection stops (min 0, max 18446744073709551615, "
+          "default 1000000000)", 0, G_MAXUINT64, DEFAULT_COOLDOWN,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindMatch:post-messages:
+   *
+   * Post an `imagebind-match` element message for every matched embedding. Detection
+   * messages are posted in detect mode either way.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean ("post-messages", "Post messages",
+          "Post an 'imagebind-match' element message for every matched embedding "
+          "('imagebind-detection' messages are posted in detect mode either way)",
+          DEFAULT_POST_MESSAGES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindMatch:n-threads:
+   *
+   * Threads used to embed the prompts; 0 uses all cores. Read on NULL->READY.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_N_THREADS,
+      g_param_spec_int ("n-threads", "Threads",
+          "Threads used to embed the prompts (0 = all cores); applied on NULL->READY",
+          0, 1024, DEFAULT_N_THREADS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstImageBindMatch:custom-meta:
+   *
+   * Also attach every match as a GstCustomMeta named "GstImageBindMatchCustomMeta" (fields:
+   * see gst_imagebind_match_meta_to_structure()), readable from Python.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_CUSTOM_META,
+      g_param_spec_boolean ("custom-meta", "Custom meta",
+          "Also attach each match as a GstCustomMeta \"GstImageBindMatchCustomMeta\" "
+          "(a GstStructure, readable from Python)", DEFAULT_CUSTOM_META,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_add_static_pad_template (element_class, &text_src_template);
+  gst_element_class_set_static_metadata (element_class, "ImageBind prompt matcher",
+      "Filter/Analyzer",
+      "Scores the ImageBind embeddings on buffers against text prompts (zero-shot "
+      "classification and detection); attaches GstImageBindMatchMeta, posts messages",
+      "gst-imagebind developers");
+
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_image_bind_match_change_state);
+  element_class->request_new_pad = GST_DEBUG_FUNCPTR (gst_image_bind_match_request_new_pad);
+  element_class->release_pad = GST_DEBUG_FUNCPTR (gst_image_bind_match_release_pad);
+
+  trans_class->passthrough_on_same_caps = FALSE;
+  trans_class->transform_ip_on_passthrough = FALSE;
+  trans_class->prepare_output_buffer =
+      GST_DEBUG_FUNCPTR (gst_image_bind_match_prepare_output_buffer);
+  trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_image_bind_match_transform_ip);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_image_bind_match_sink_event);
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_image_bind_match_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_image_bind_match_stop);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_IMAGE_BIND_MATCH_MODE, 0);
+}

@@ -1,0 +1,55 @@
+#ifndef __GST_IMAGE_BIND_MATCH_H__
+#define __GST_IMAGE_BIND_MATCH_H__
+
+#include <gst/gst.h>
+#include <gst/base/gstbasetransform.h>
+#include "gstimagebindmatchmeta.h"
+#include "gstimagebindtextmodel.h"
+#include "gstimagebindmatchscore.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_IMAGE_BIND_MATCH (gst_image_bind_match_get_type ())
+G_DECLARE_FINAL_TYPE (GstImageBindMatch, gst_image_bind_match, GST, IMAGE_BIND_MATCH,
+    GstBaseTransform)
+
+struct _GstImageBindMatch {
+  GstBaseTransform parent;
+
+  /* properties, under the object lock */
+  gchar *model_path;
+  gchar **prompts;
+  guint prompts_cookie;         /* bumped whenever `prompts` is set */
+  GstImageBindMatchMode mode;
+  guint top_k;
+  gdouble threshold;
+  guint64 min_duration;
+  guint64 cooldown;
+  gboolean post_messages;
+  gint n_threads;
+  gboolean custom_meta;
+
+  /* the text model, between READY and NULL */
+  GstImageBindTextModel *tm;
+
+  /* the prompt embeddings: computed in start() or by the streaming thread, used by it only */
+  gchar **query_labels;
+  guint n_queries;
+  gfloat *query_embeddings;     /* n_queries x dim, as the model outputs them */
+  guint query_cookie;           /* the prompts_cookie they were computed for */
+  gboolean have_queries;
+  GstImageBindDetector *detectors;      /* GST_IMAGE_BIND_N_MODALITIES x n_queries */
+  gboolean warned_dim;
+  gboolean warned_model;
+
+  /* the text_src request pad (under the object lock), and its stream (streaming thread) */
+  GstPad *text_pad;
+  gboolean text_need_start;     /* stream-start + caps not sent yet */
+  gboolean text_need_segment;
+};
+
+GST_ELEMENT_REGISTER_DECLARE (imagebindmatch);
+
+G_END_DECLS
+
+#endif
