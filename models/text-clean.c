@@ -86,10 +86,9 @@ ustr_reserve (IbUStr *s, gsize extra)
 }
 
 void
-ib_ustr_append (IbUStr *s, gunichar c)
+ib_ustr_grow (IbUStr *s, gsize extra)
 {
-  ustr_reserve (s, 1);
-  s->data[s->len++] = c;
+  ustr_reserve (s, extra);
 }
 
 void
@@ -450,6 +449,15 @@ hex_value (gunichar c)
   return -1;
 }
 
+static gboolean
+memchr_unichar (const gunichar *c, gsize n, gunichar wanted)
+{
+  for (gsize i = 0; i < n; i++)
+    if (c[i] == wanted)
+      return TRUE;
+  return FALSE;
+}
+
 /* Tries Python's charref pattern at in[i] == '&'; appends the replacement and returns the
  * number of code points consumed, or 0 when the pattern does not match there. */
 static gsize
@@ -514,6 +522,11 @@ void
 ib_text_html_unescape (const gunichar *in, gsize n, IbUStr *out)
 {
   gsize i = 0;
+
+  if (!memchr_unichar (in, n, '&')) {
+    ib_ustr_append_n (out, in, n);
+    return;
+  }
 
   while (i < n) {
     gsize used = 0;
@@ -741,11 +754,27 @@ normalize_nfc (IbUStr *s, IbUStr *tmp)
   g_free (utf8);
 }
 
+/* TRUE when no fixer can change @seg: printable ASCII, tabs and newlines only, and no "&"
+ * that could start an entity. */
+static gboolean
+segment_is_plain (const IbUStr *seg, gboolean unescape_html)
+{
+  for (gsize i = 0; i < seg->len; i++) {
+    gunichar c = seg->data[i];
+    if ((c < 0x20 && c != '\t' && c != '\n') || c > 0x7E || (c == '&' && unescape_html))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 /* ftfy's fix_and_explain for one segment (without explanations). */
 static void
 fix_segment (IbUStr *seg, gboolean unescape_html)
 {
   IbUStr orig, tmp;
+
+  if (segment_is_plain (seg, unescape_html))
+    return;
 
   ib_ustr_init (&orig, seg->len);
   ib_ustr_init (&tmp, seg->len);
@@ -769,31 +798,47 @@ fix_segment (IbUStr *seg, gboolean unescape_html)
 }
 
 void
-ib_text_ftfy (const IbUStr *in, IbUStr *out)
+ib_ftfy_begin (IbFtfyState *state, const IbUStr *in)
 {
-  gboolean unescape_html = TRUE;
-  gsize pos = 0;
+  state->in = in;
+  state->pos = 0;
+  state->unescape_html = TRUE;
+}
+
+gboolean
+ib_ftfy_next_segment (IbFtfyState *state, IbUStr *out)
+{
+  const IbUStr *in = state->in;
+  gsize pos = state->pos, end = pos;
   IbUStr seg;
 
-  ib_ustr_init (&seg, 256);
-  while (pos < in->len) {
-    gsize end = pos;
+  if (pos >= in->len)
+    return FALSE;
+  while (end < in->len && end - pos < FTFY_MAX_SEGMENT && in->data[end] != '\n')
+    end++;
+  if (end < in->len && end - pos < FTFY_MAX_SEGMENT)
+    end++;   /* the "\n" belongs to its segment */
 
-    while (end < in->len && end - pos < FTFY_MAX_SEGMENT && in->data[end] != '\n')
-      end++;
-    if (end < in->len && end - pos < FTFY_MAX_SEGMENT)
-      end++;   /* the "\n" belongs to its segment */
-
-    seg.len = 0;
-    ib_ustr_append_n (&seg, in->data + pos, end - pos);
-    for (gsize i = 0; i < seg.len && unescape_html; i++)
-      if (seg.data[i] == '<')
-        unescape_html = FALSE;
-    fix_segment (&seg, unescape_html);
-    ib_ustr_append_n (out, seg.data, seg.len);
-    pos = end;
-  }
+  ib_ustr_init (&seg, end - pos);
+  ib_ustr_append_n (&seg, in->data + pos, end - pos);
+  for (gsize i = 0; i < seg.len && state->unescape_html; i++)
+    if (seg.data[i] == '<')
+      state->unescape_html = FALSE;
+  fix_segment (&seg, state->unescape_html);
+  ib_ustr_append_n (out, seg.data, seg.len);
   ib_ustr_clear (&seg);
+  state->pos = end;
+  return TRUE;
+}
+
+void
+ib_text_ftfy (const IbUStr *in, IbUStr *out)
+{
+  IbFtfyState state;
+
+  ib_ftfy_begin (&state, in);
+  while (ib_ftfy_next_segment (&state, out))
+    ;
 }
 
 /* ---- whitespace and case ---- */
@@ -825,20 +870,30 @@ append_stripped (IbUStr *out, const gunichar *c, gsize n)
   ib_ustr_append_n (out, c + a, b - a);
 }
 
-void
-ib_text_basic_clean (const IbUStr *in, IbUStr *out)
+/* html.unescape twice, then str.strip(). */
+static void
+unescape_twice_strip (const gunichar *in, gsize n, IbUStr *out)
 {
   IbUStr a, b;
 
-  ib_ustr_init (&a, in->len);
-  ib_ustr_init (&b, in->len);
-  ib_text_ftfy (in, &a);
+  ib_ustr_init (&a, n);
+  ib_ustr_init (&b, n);
+  ib_text_html_unescape (in, n, &a);
   ib_text_html_unescape (a.data, a.len, &b);
-  a.len = 0;
-  ib_text_html_unescape (b.data, b.len, &a);
-  append_stripped (out, a.data, a.len);
+  append_stripped (out, b.data, b.len);
   ib_ustr_clear (&a);
   ib_ustr_clear (&b);
+}
+
+void
+ib_text_basic_clean (const IbUStr *in, IbUStr *out)
+{
+  IbUStr fixed;
+
+  ib_ustr_init (&fixed, in->len);
+  ib_text_ftfy (in, &fixed);
+  unescape_twice_strip (fixed.data, fixed.len, out);
+  ib_ustr_clear (&fixed);
 }
 
 /* Unicode's Cased property: Lu, Ll, Lt, plus Other_Lowercase / Other_Uppercase. */
@@ -956,12 +1011,29 @@ ib_text_whitespace_lower (const IbUStr *in, IbUStr *out)
 }
 
 void
-ib_text_clean (const IbUStr *in, IbUStr *out)
+ib_text_clean_after_ftfy (const gunichar *fixed, gsize n, IbUStr *out)
 {
   IbUStr basic;
 
-  ib_ustr_init (&basic, in->len);
-  ib_text_basic_clean (in, &basic);
+  ib_ustr_init (&basic, n);
+  unescape_twice_strip (fixed, n, &basic);
   ib_text_whitespace_lower (&basic, out);
   ib_ustr_clear (&basic);
+}
+
+void
+ib_text_clean (const IbUStr *in, IbUStr *out)
+{
+  IbUStr fixed;
+
+  ib_ustr_init (&fixed, in->len);
+  ib_text_ftfy (in, &fixed);
+  ib_text_clean_after_ftfy (fixed.data, fixed.len, out);
+  ib_ustr_clear (&fixed);
+}
+
+gboolean
+ib_text_is_cut_space (gunichar c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\f';
 }

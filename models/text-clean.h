@@ -16,7 +16,14 @@ typedef struct {
 
 void ib_ustr_init (IbUStr *s, gsize reserve);
 void ib_ustr_clear (IbUStr *s);
-void ib_ustr_append (IbUStr *s, gunichar c);
+void ib_ustr_grow (IbUStr *s, gsize extra);
+static inline void
+ib_ustr_append (IbUStr *s, gunichar c)
+{
+  if (G_UNLIKELY (s->len == s->cap))
+    ib_ustr_grow (s, 1);
+  s->data[s->len++] = c;
+}
 void ib_ustr_append_n (IbUStr *s, const gunichar *c, gsize n);
 void ib_ustr_append_utf8 (IbUStr *s, const char *utf8);  /* valid UTF-8 only */
 char *ib_ustr_to_utf8 (const gunichar *c, gsize n);
@@ -28,6 +35,18 @@ gboolean ib_utf8_decode (const char *text, gsize len, IbUStr *out, gsize *bad_of
 
 /* ftfy.fix_text subset (see the comment at the top of text-clean.c). */
 void ib_text_ftfy (const IbUStr *in, IbUStr *out);
+
+/* The same, one segment at a time: ftfy fixes each segment independently, so the output
+ * after k segments is exactly a prefix of the whole output. */
+typedef struct {
+  const IbUStr *in;
+  gsize pos;
+  gboolean unescape_html;
+} IbFtfyState;
+
+void ib_ftfy_begin (IbFtfyState *state, const IbUStr *in);
+/* Appends the next fixed segment to @out; FALSE when the input is exhausted. */
+gboolean ib_ftfy_next_segment (IbFtfyState *state, IbUStr *out);
 /* Python's html.unescape. */
 void ib_text_html_unescape (const gunichar *in, gsize n, IbUStr *out);
 /* basic_clean: ftfy, html.unescape twice, str.strip(). */
@@ -36,6 +55,12 @@ void ib_text_basic_clean (const IbUStr *in, IbUStr *out);
 void ib_text_whitespace_lower (const IbUStr *in, IbUStr *out);
 /* All of the above. */
 void ib_text_clean (const IbUStr *in, IbUStr *out);
+/* Everything after ftfy: html.unescape twice, strip, whitespace, lower-case. */
+void ib_text_clean_after_ftfy (const gunichar *fixed, gsize n, IbUStr *out);
+
+/* Characters at which ftfy's output can be cut without changing what comes before: no HTML
+ * character reference, regex piece or final-sigma context extends across them. */
+gboolean ib_text_is_cut_space (gunichar c);
 
 /* Python regex's \s (the Unicode White_Space property). */
 gboolean ib_unichar_is_regex_space (gunichar c);

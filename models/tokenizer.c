@@ -713,11 +713,58 @@ decode_input (const char *text, gssize len, IbUStr *out, GError **error)
   return TRUE;
 }
 
+/* The first @want ids of @raw (or all, if fewer), without cleaning more than needed.
+ *
+ * Only the first context_length - 2 ids are kept, so a long text need not be cleaned to its
+ * end. ftfy works on segments, so its output for the first k segments is exact. Cutting that
+ * output just before a space, tab, newline or form feed changes nothing before the cut in the
+ * later stages: no HTML reference contains them, they end every regex piece, and the final
+ * sigma test stops at them. So once a cut prefix yields @want ids, they are the ids of the
+ * whole text. Prefixes are tried at doubling sizes, which keeps the work linear. */
+static GArray *
+encode_prefix (const ImageBindTokenizer *tok, const IbUStr *raw, guint want)
+{
+  GArray *tokens = g_array_new (FALSE, FALSE, sizeof (gint32));
+  IbUStr fixed, clean;
+  IbFtfyState ftfy;
+  gsize next_check = 4096, last_cut = 0;
+
+  ib_ustr_init (&fixed, MIN (raw->len, 1 << 20));
+  ib_ustr_init (&clean, 256);
+  ib_ftfy_begin (&ftfy, raw);
+  while (ib_ftfy_next_segment (&ftfy, &fixed)) {
+    gsize cut;
+
+    if (fixed.len < next_check)
+      continue;
+    next_check = fixed.len * 2;
+    for (cut = fixed.len; cut > last_cut && !ib_text_is_cut_space (fixed.data[cut - 1]); cut--)
+      ;
+    if (cut <= last_cut)
+      continue;
+    last_cut = cut;
+    clean.len = 0;
+    ib_text_clean_after_ftfy (fixed.data, cut - 1, &clean);
+    g_array_set_size (tokens, 0);
+    encode_text (tok, &clean, tokens, want);
+    if (tokens->len >= want)
+      goto done;
+  }
+  clean.len = 0;
+  ib_text_clean_after_ftfy (fixed.data, fixed.len, &clean);
+  g_array_set_size (tokens, 0);
+  encode_text (tok, &clean, tokens, want);
+done:
+  ib_ustr_clear (&fixed);
+  ib_ustr_clear (&clean);
+  return tokens;
+}
+
 gboolean
 imagebind_tokenize (const ImageBindTokenizer *tok, const char *text, gssize len,
     gint32 *ids, guint context_length, GError **error)
 {
-  IbUStr raw, clean;
+  IbUStr raw;
   GArray *tokens;
   guint keep;
 
@@ -733,15 +780,10 @@ imagebind_tokenize (const ImageBindTokenizer *tok, const char *text, gssize len,
   if (!decode_input (text ? text : "", len, &raw, error))
     return FALSE;
 
-  ib_ustr_init (&clean, raw.len);
-  ib_text_clean (&raw, &clean);
-  ib_ustr_clear (&raw);
-
   /* [SOT] + ids, cut to context_length - 1 entries, then EOT, then zeros (§9.8). */
   keep = context_length - 2;
-  tokens = g_array_new (FALSE, FALSE, sizeof (gint32));
-  encode_text (tok, &clean, tokens, keep);
-  ib_ustr_clear (&clean);
+  tokens = encode_prefix (tok, &raw, keep);
+  ib_ustr_clear (&raw);
 
   memset (ids, 0, context_length * sizeof (gint32));
   ids[0] = tok->sot;
