@@ -15,6 +15,7 @@ GST_ELEMENT_REGISTER_DECLARE (imagebinddepth);
 GST_ELEMENT_REGISTER_DECLARE (imagebindthermal);
 GST_ELEMENT_REGISTER_DECLARE (imagebindimu);
 /* -- match -- */
+GST_ELEMENT_REGISTER_DECLARE (imagebindmatch);
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -29,6 +30,7 @@ plugin_init (GstPlugin * plugin)
   any |= GST_ELEMENT_REGISTER (imagebindthermal, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindimu, plugin);
   /* -- match -- */
+  any |= GST_ELEMENT_REGISTER (imagebindmatch, plugin);
 
   return any;
 }
