@@ -78,6 +78,24 @@ audio_input_free (AudioInput * input)
   g_free (input);
 }
 
+/* Not GstAudioInfo: it refuses more than two channels without a channel-mask, and channel
+ * positions do not matter here (channel 0 is used). */
+static gboolean
+parse_caps (GstCaps * caps, guint * rate, guint * channels, gboolean * is_float)
+{
+  GstStructure *s = gst_caps_get_structure (caps, 0);
+  const gchar *format = gst_structure_get_string (s, "format");
+  gint r, c;
+
+  if (!format || !gst_structure_get_int (s, "rate", &r) ||
+      !gst_structure_get_int (s, "channels", &c) || r <= 0 || c <= 0)
+    return FALSE;
+  *rate = r;
+  *channels = c;
+  *is_float = g_str_equal (format, "F32LE");
+  return TRUE;
+}
+
 static gboolean
 gst_image_bind_audio_set_caps (GstBaseTransform * trans, GstCaps * incaps, GstCaps * outcaps)
 {
@@ -86,20 +104,20 @@ gst_image_bind_audio_set_caps (GstBaseTransform * trans, GstCaps * incaps, GstCa
   ImageBindAudioParams params;
   guint64 window, hop;
 
-  if (!gst_audio_info_from_caps (&self->info, incaps) || !model)
+  if (!model || !parse_caps (incaps, &self->rate, &self->channels, &self->is_float))
     return FALSE;
 
   params = imagebind_audio_params_from_model (model);
-  window = (guint64) llround ((double) params.clip_duration * self->info.rate);
+  window = (guint64) llround ((double) params.clip_duration * self->rate);
   GST_OBJECT_LOCK (self);
-  hop = self->hop ? gst_util_uint64_scale_round (self->hop, self->info.rate, GST_SECOND) : 0;
+  hop = self->hop ? gst_util_uint64_scale_round (self->hop, self->rate, GST_SECOND) : 0;
   GST_OBJECT_UNLOCK (self);
   if (self->hop && hop == 0)
     hop = 1;
 
-  gst_image_bind_window_configure (&self->window, 1, self->info.rate, window, hop);
+  gst_image_bind_window_configure (&self->window, 1, self->rate, window, hop);
   GST_DEBUG_OBJECT (self, "%d Hz, %d channels: windows of %" G_GUINT64_FORMAT
-      " samples every %" G_GUINT64_FORMAT, self->info.rate, self->info.channels,
+      " samples every %" G_GUINT64_FORMAT, self->rate, self->channels,
       self->window.window, self->window.hop);
   return TRUE;
 }
@@ -113,7 +131,7 @@ window_ready (const gfloat * frames, guint64 n_frames, GstClockTime pts, GstCloc
 
   input->samples = g_memdup2 (frames, n_frames * sizeof (gfloat));
   input->n = n_frames;
-  input->rate = self->info.rate;
+  input->rate = self->rate;
   gst_image_bind_encoder_submit_input (GST_IMAGE_BIND_ENCODER (self), input,
       (GDestroyNotify) audio_input_free, pts, duration);
 }
@@ -136,16 +154,16 @@ gst_image_bind_audio_collect (GstImageBindEncoder * encoder, GstBuffer * buffer)
   GstImageBindAudio *self = GST_IMAGE_BIND_AUDIO (encoder);
   GstMapInfo map;
   gsize n, i;
-  guint channels = GST_AUDIO_INFO_CHANNELS (&self->info);
+  guint channels = self->channels;
   gfloat *mono;
 
   if (!gst_buffer_map (buffer, &map, GST_MAP_READ)) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map the audio buffer."), (NULL));
     return GST_FLOW_ERROR;
   }
-  n = map.size / GST_AUDIO_INFO_BPF (&self->info);
+  n = map.size / (channels * (self->is_float ? 4 : 2));
   mono = g_new (gfloat, MAX (n, 1));
-  if (GST_AUDIO_INFO_FORMAT (&self->info) == GST_AUDIO_FORMAT_F32LE) {
+  if (self->is_float) {
     const gfloat *s = (const gfloat *) map.data;
     for (i = 0; i < n; i++)
       mono[i] = float_from_le (s[i * channels]);
@@ -276,7 +294,6 @@ static void
 gst_image_bind_audio_init (GstImageBindAudio * self)
 {
   self->hop = DEFAULT_HOP;
-  gst_audio_info_init (&self->info);
   gst_image_bind_window_init (&self->window);
 }
 

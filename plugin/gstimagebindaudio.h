@@ -18,7 +18,8 @@ struct _GstImageBindAudio {
   guint64 hop;                  /* property (ns), object lock */
 
   /* streaming thread */
-  GstAudioInfo info;
+  guint rate, channels;
+  gboolean is_float;            /* F32LE, else S16LE */
   GstImageBindWindow window;    /* channel 0 as float, at the input rate */
 };
 

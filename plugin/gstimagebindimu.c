@@ -76,22 +76,25 @@ gst_image_bind_imu_set_caps (GstBaseTransform * trans, GstCaps * incaps, GstCaps
 {
   GstImageBindImu *self = GST_IMAGE_BIND_IMU (trans);
   guint64 window, hop;
+  gint rate;
 
-  if (!gst_audio_info_from_caps (&self->info, incaps))
+  /* Not GstAudioInfo: six channels have no audio positions (no channel-mask needed). */
+  if (!gst_structure_get_int (gst_caps_get_structure (incaps, 0), "rate", &rate) || rate <= 0)
     return FALSE;
+  self->rate = rate;
 
   GST_OBJECT_LOCK (self);
-  window = gst_util_uint64_scale_round (self->window_ns, self->info.rate, GST_SECOND);
-  hop = self->hop ? gst_util_uint64_scale_round (self->hop, self->info.rate, GST_SECOND) : 0;
+  window = gst_util_uint64_scale_round (self->window_ns, self->rate, GST_SECOND);
+  hop = self->hop ? gst_util_uint64_scale_round (self->hop, self->rate, GST_SECOND) : 0;
   if (self->hop && hop == 0)
     hop = 1;
   GST_OBJECT_UNLOCK (self);
   /* imagebind_imu_to_tensor interpolates between at least two samples. */
   window = MAX (window, 2);
 
-  gst_image_bind_window_configure (&self->window, IMU_CHANNELS, self->info.rate, window, hop);
+  gst_image_bind_window_configure (&self->window, IMU_CHANNELS, self->rate, window, hop);
   GST_DEBUG_OBJECT (self, "%d Hz: windows of %" G_GUINT64_FORMAT " samples every %"
-      G_GUINT64_FORMAT, self->info.rate, self->window.window, self->window.hop);
+      G_GUINT64_FORMAT, self->rate, self->window.window, self->window.hop);
   return TRUE;
 }
 
@@ -233,7 +236,6 @@ gst_image_bind_imu_init (GstImageBindImu * self)
 {
   self->window_ns = DEFAULT_WINDOW;
   self->hop = DEFAULT_HOP;
-  gst_audio_info_init (&self->info);
   gst_image_bind_window_init (&self->window);
 }
 

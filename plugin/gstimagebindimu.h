@@ -19,7 +19,7 @@ struct _GstImageBindImu {
   guint64 hop;
 
   /* streaming thread */
-  GstAudioInfo info;
+  guint rate;
   GstImageBindWindow window;    /* 6 interleaved floats per frame */
 };
 

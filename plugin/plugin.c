@@ -10,7 +10,7 @@
 
 /* -- encoders -- */
 GST_ELEMENT_REGISTER_DECLARE (imagebindvision);
-// GST_ELEMENT_REGISTER_DECLARE (imagebindaudio);
+GST_ELEMENT_REGISTER_DECLARE (imagebindaudio);
 GST_ELEMENT_REGISTER_DECLARE (imagebinddepth);
 GST_ELEMENT_REGISTER_DECLARE (imagebindthermal);
 GST_ELEMENT_REGISTER_DECLARE (imagebindimu);
@@ -25,7 +25,7 @@ plugin_init (GstPlugin * plugin)
   /* As gst-plugins-good does: the plugin loads if at least one element registered. */
   /* -- encoders -- */
   any |= GST_ELEMENT_REGISTER (imagebindvision, plugin);
-  // any |= GST_ELEMENT_REGISTER (imagebindaudio, plugin);
+  any |= GST_ELEMENT_REGISTER (imagebindaudio, plugin);
   any |= GST_ELEMENT_REGISTER (imagebinddepth, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindthermal, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindimu, plugin);

@@ -1,0 +1,1129 @@
+/* The encoder elements with the tiny conformance model, through GstHarness.
+ *
+ * Usage: test-encoders <tiny model .gguf>  (tests that need the model skip without it) */
+#include <gst/gst.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <imagebind.h>
+#include <imagebind-preprocess.h>
+#include "gstimagebindmeta.h"
+#include "gstimagebindencoder.h"
+#include "common.h"
+
+/* The runtime against itself: only summation order (threads) may differ. */
+#define TOLERANCE 1e-5
+
+static const gchar *model_path;
+static ImageBindModel *model;
+static ImageBindContext *ctx;
+static guint out_dim;
+
+static gboolean
+need_model (void)
+{
+  if (model)
+    return TRUE;
+  g_test_skip ("no tiny model given (tests/meson.build passes the tiny_gguf target)");
+  return FALSE;
+}
+
+static gboolean
+have_element (const gchar * name)
+{
+  GstElementFactory *f = gst_element_factory_find (name);
+
+  if (!f) {
+    gchar *msg = g_strdup_printf ("element %s not built", name);
+    g_test_skip (msg);
+    g_free (msg);
+    return FALSE;
+  }
+  gst_object_unref (f);
+  return TRUE;
+}
+
+/* A harness around @factory with the tiny model and the given properties (NULL-terminated). */
+static GstHarness *
+encoder_harness (const gchar * factory, const gchar * caps, const gchar * first_prop, ...)
+{
+  GstElement *e = gst_element_factory_make (factory, NULL);
+  GstHarness *h;
+  va_list args;
+
+  g_assert_nonnull (e);
+  g_object_set (e, "model", model_path, NULL);
+  va_start (args, first_prop);
+  if (first_prop)
+    g_object_set_valist (G_OBJECT (e), first_prop, args);
+  va_end (args);
+  h = gst_harness_new_with_element (e, "sink", "src");
+  gst_object_unref (e);
+  if (caps)
+    gst_harness_set_src_caps_str (h, caps);
+  return h;
+}
+
+static void
+reference_embed (ImageBindModality modality, const gfloat * tensor, const gint64 * shape,
+    guint n_dims, gfloat * out)
+{
+  GError *err = NULL;
+
+  g_assert_true (imagebind_embed (ctx, modality, tensor, shape, n_dims, out, &err));
+  g_assert_no_error (err);
+}
+
+static void
+assert_vector_close (const gfloat * got, const gfloat * ref)
+{
+  double err = ib_test_rel_error (got, ref, out_dim);
+
+  if (err > TOLERANCE)
+    g_error ("relative error %g > %g", err, TOLERANCE);
+}
+
+static GstBuffer *
+random_buffer (gsize size, guint32 seed)
+{
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, size, NULL);
+  GstMapInfo map;
+  GRand *rand = g_rand_new_with_seed (seed);
+  gsize i;
+
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  for (i = 0; i < size; i++)
+    map.data[i] = (guint8) g_rand_int (rand);
+  gst_buffer_unmap (buf, &map);
+  g_rand_free (rand);
+  return buf;
+}
+
+static void
+assert_same_bytes (GstBuffer * buf, GBytes * expected)
+{
+  GstMapInfo map;
+
+  g_assert_true (gst_buffer_map (buf, &map, GST_MAP_READ));
+  g_assert_cmpmem (map.data, map.size, g_bytes_get_data (expected, NULL),
+      g_bytes_get_size (expected));
+  gst_buffer_unmap (buf, &map);
+}
+
+static GBytes *
+buffer_bytes (GstBuffer * buf)
+{
+  GstMapInfo map;
+  GBytes *b;
+
+  gst_buffer_map (buf, &map, GST_MAP_READ);
+  b = g_bytes_new (map.data, map.size);
+  gst_buffer_unmap (buf, &map);
+  return b;
+}
+
+/* Counts the embedding metas on every buffer the harness has output so far. */
+static guint
+drain_count_metas (GstHarness * h, guint * n_buffers)
+{
+  GstBuffer *buf;
+  guint n = 0;
+
+  while ((buf = gst_harness_try_pull (h))) {
+    n += gst_buffer_get_n_imagebind_embedding_metas (buf);
+    if (n_buffers)
+      (*n_buffers)++;
+    gst_buffer_unref (buf);
+  }
+  return n;
+}
+
+/* ---- vision ---- */
+
+static void
+vision_reference (const guint8 * rgb, guint width, guint height, gsize stride, gfloat * out)
+{
+  ImageBindImageParams params = imagebind_image_default_params ();
+  ImageBindInputGeometry geometry;
+  gfloat *tensor;
+  gint64 shape[4];
+  GError *err = NULL;
+
+  imagebind_model_input_geometry (model, &geometry);
+  params.size = geometry.image_size;
+  tensor = g_new (gfloat, 3 * params.size * params.size);
+  g_assert_true (imagebind_image_to_tensor (&params, rgb, width, height, stride, tensor, &err));
+  shape[0] = 1;
+  shape[1] = 3;
+  shape[2] = shape[3] = params.size;
+  reference_embed (IMAGEBIND_MODALITY_VISION, tensor, shape, 4, out);
+  g_free (tensor);
+}
+
+/* Sync mode: the meta is the runtime's embedding of the same frame, the bytes and even the
+ * memory are the input's, and the same picture as BGRx gives the same embedding. */
+static void
+test_vision_sync_equals_runtime (void)
+{
+  GstHarness *h;
+  GstBuffer *in, *out, *bgrx;
+  GstMemory *in_mem;
+  GBytes *bytes;
+  GstImageBindEmbeddingMeta *meta;
+  GstMapInfo map, bmap;
+  gfloat *ref;
+  guint dim, i;
+
+  if (!need_model ())
+    return;
+  h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=RGB,width=64,height=48,framerate=25/1", "sync", TRUE, NULL);
+  in = random_buffer (64 * 48 * 3, 1);
+  GST_BUFFER_PTS (in) = 0;
+  GST_BUFFER_DURATION (in) = GST_SECOND / 25;
+  bytes = buffer_bytes (in);
+  in_mem = gst_buffer_peek_memory (in, 0);
+
+  ref = g_new (gfloat, out_dim);
+  gst_buffer_map (in, &map, GST_MAP_READ);
+  vision_reference (map.data, 64, 48, 64 * 3, ref);
+  /* the same picture as BGRx */
+  bgrx = gst_buffer_new_allocate (NULL, 64 * 48 * 4, NULL);
+  gst_buffer_map (bgrx, &bmap, GST_MAP_WRITE);
+  for (i = 0; i < 64 * 48; i++) {
+    bmap.data[4 * i + 0] = map.data[3 * i + 2];
+    bmap.data[4 * i + 1] = map.data[3 * i + 1];
+    bmap.data[4 * i + 2] = map.data[3 * i + 0];
+    bmap.data[4 * i + 3] = 0xff;
+  }
+  gst_buffer_unmap (bgrx, &bmap);
+  gst_buffer_unmap (in, &map);
+
+  g_assert_cmpint (gst_harness_push (h, in), ==, GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  /* pass-through: the very same memory, untouched */
+  g_assert_true (gst_buffer_peek_memory (out, 0) == in_mem);
+  assert_same_bytes (out, bytes);
+  g_assert_cmpuint (gst_buffer_get_n_imagebind_embedding_metas (out), ==, 1);
+  meta = gst_buffer_get_imagebind_embedding_meta (out);
+  g_assert_cmpint (meta->modality, ==, GST_IMAGE_BIND_MODALITY_VISION);
+  g_assert_cmpuint (meta->pts, ==, 0);
+  g_assert_cmpuint (meta->duration, ==, GST_SECOND / 25);
+  g_assert_cmpuint (meta->running_time, ==, 0);
+  g_assert_cmpuint (meta->stream_time, ==, 0);
+  g_assert_cmpfloat (meta->logit_scale, ==, imagebind_model_logit_scale (model,
+          IMAGEBIND_MODALITY_VISION));
+  g_assert_true (g_str_has_suffix (meta->model_id, ":imagebind-tiny.gguf"));
+  assert_vector_close (gst_imagebind_embedding_meta_get_vector (meta, &dim), ref);
+  g_assert_cmpuint (dim, ==, out_dim);
+  gst_buffer_unref (out);
+
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=BGRx,width=64,height=48,framerate=25/1");
+  GST_BUFFER_PTS (bgrx) = GST_SECOND / 25;
+  g_assert_cmpint (gst_harness_push (h, bgrx), ==, GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  meta = gst_buffer_get_imagebind_embedding_meta (out);
+  g_assert_nonnull (meta);
+  assert_vector_close (meta->vector, ref);
+  gst_buffer_unref (out);
+
+  g_bytes_unref (bytes);
+  g_free (ref);
+  gst_harness_teardown (h);
+}
+
+/* Every advertised format negotiates and gets an embedding; other caps are refused. */
+static void
+test_vision_caps (void)
+{
+  static const gchar *formats[] = { "RGB", "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA",
+    "BGRA", "ARGB", "ABGR", "I420", "NV12", "YUY2", "GRAY8"
+  };
+  static const gchar *refused[] = {
+    "video/x-raw,format=P010_10LE,width=32,height=32,framerate=1/1",
+    "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved",
+    "video/x-raw(memory:DMABuf),format=RGB,width=32,height=32,framerate=1/1",
+  };
+  guint i;
+
+  if (!need_model ())
+    return;
+  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
+    GstHarness *h;
+    GstVideoInfo info;
+    GstBuffer *out;
+    gchar *caps = g_strdup_printf ("video/x-raw,format=%s,width=34,height=26,framerate=1/1",
+        formats[i]);
+    GstImageBindEmbeddingMeta *meta;
+    guint k;
+
+    h = encoder_harness ("imagebindvision", caps, "sync", TRUE, NULL);
+    {
+      GstCaps *c = gst_caps_from_string (caps);
+      g_assert_true (gst_video_info_from_caps (&info, c));
+      gst_caps_unref (c);
+    }
+    g_assert_cmpint (gst_harness_push (h, random_buffer (info.size, i)), ==, GST_FLOW_OK);
+    out = gst_harness_pull (h);
+    meta = gst_buffer_get_imagebind_embedding_meta (out);
+    g_assert_nonnull (meta);
+    for (k = 0; k < meta->dim; k++)
+      g_assert_true (isfinite (meta->vector[k]));
+    gst_buffer_unref (out);
+    gst_harness_teardown (h);
+    g_free (caps);
+  }
+
+  for (i = 0; i < G_N_ELEMENTS (refused); i++) {
+    GstElement *e = gst_element_factory_make ("imagebindvision", NULL);
+    GstPad *sink = gst_element_get_static_pad (e, "sink");
+    GstCaps *caps = gst_caps_from_string (refused[i]);
+
+    g_assert_false (gst_pad_query_accept_caps (sink, caps));
+    gst_caps_unref (caps);
+    gst_object_unref (sink);
+    gst_object_unref (e);
+  }
+}
+
+/* interval 100 ms over frames 40 ms apart: frames 0, 3, 6, 9 (0, 120, 240, 360 ms). */
+static void
+test_vision_interval (void)
+{
+  GstHarness *h;
+  guint i, with_meta[10] = { 0 };
+
+  if (!need_model ())
+    return;
+  h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1", "sync", TRUE,
+      "interval", (guint64) 100 * GST_MSECOND, NULL);
+  for (i = 0; i < 10; i++) {
+    GstBuffer *buf = random_buffer (16 * 16, 100 + i);
+    GstBuffer *out;
+
+    GST_BUFFER_PTS (buf) = i * 40 * GST_MSECOND;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+    out = gst_harness_pull (h);
+    with_meta[i] = gst_buffer_get_n_imagebind_embedding_metas (out);
+    if (with_meta[i])
+      g_assert_cmpuint (gst_buffer_get_imagebind_embedding_meta (out)->pts, ==,
+          GST_BUFFER_PTS (out));
+    gst_buffer_unref (out);
+  }
+  for (i = 0; i < 10; i++)
+    g_assert_cmpuint (with_meta[i], ==, (i % 3 == 0) ? 1 : 0);
+  gst_harness_teardown (h);
+}
+
+/* Live mode with a model slower than the stream: every buffer passes at once, the stream does
+ * not wait for inference, so fewer embeddings than buffers. */
+static void
+test_vision_live_slow_model (void)
+{
+  GstHarness *h;
+  guint i, n_buffers = 0, n_metas;
+
+  if (!need_model ())
+    return;
+  /* 60 s per inference, interrupted when the element stops */
+  h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1",
+      "simulate-latency", (guint64) 60 * GST_SECOND, NULL);
+  for (i = 0; i < 20; i++) {
+    GstBuffer *buf = random_buffer (16 * 16, i);
+    GST_BUFFER_PTS (buf) = i * 40 * GST_MSECOND;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  }
+  n_metas = drain_count_metas (h, &n_buffers);
+  g_assert_cmpuint (n_buffers, ==, 20);
+  g_assert_cmpuint (n_metas, ==, 0);
+  gst_harness_teardown (h);
+}
+
+/* Live mode: every result carries the span of the frame it describes and equals the
+ * runtime's embedding of that frame; results still in flight at EOS arrive on an empty
+ * GAP buffer before EOS. */
+static void
+test_vision_live_results (void)
+{
+  GstHarness *h;
+  GstBuffer *frames[6], *out;
+  guint i, n_buffers = 0, n_metas = 0, n_gap = 0;
+  gfloat *ref = g_new (gfloat, out_dim);
+
+  if (!need_model ()) {
+    g_free (ref);
+    return;
+  }
+  h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=RGB,width=32,height=32,framerate=25/1", NULL);
+  for (i = 0; i < G_N_ELEMENTS (frames); i++) {
+    frames[i] = random_buffer (32 * 32 * 3, 50 + i);
+    GST_BUFFER_PTS (frames[i]) = i * 40 * GST_MSECOND;
+    GST_BUFFER_DURATION (frames[i]) = 40 * GST_MSECOND;
+    g_assert_cmpint (gst_harness_push (h, gst_buffer_ref (frames[i])), ==, GST_FLOW_OK);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+
+  while ((out = gst_harness_try_pull (h))) {
+    gpointer state = NULL;
+    GstImageBindEmbeddingMeta *meta;
+
+    n_buffers++;
+    if (GST_BUFFER_FLAG_IS_SET (out, GST_BUFFER_FLAG_GAP)) {
+      n_gap++;
+      g_assert_cmpuint (gst_buffer_get_size (out), ==, 0);
+    }
+    while ((meta = gst_buffer_iterate_imagebind_embedding_meta (out, &state))) {
+      guint k = (guint) (meta->pts / (40 * GST_MSECOND));
+      GstMapInfo map;
+
+      g_assert_cmpuint (k, <, G_N_ELEMENTS (frames));
+      g_assert_cmpuint (meta->pts, ==, GST_BUFFER_PTS (frames[k]));
+      g_assert_cmpuint (meta->duration, ==, 40 * GST_MSECOND);
+      /* never attached to a frame before the one it describes */
+      g_assert_cmpuint (GST_BUFFER_PTS (out), >=, meta->pts);
+      gst_buffer_map (frames[k], &map, GST_MAP_READ);
+      vision_reference (map.data, 32, 32, 32 * 3, ref);
+      gst_buffer_unmap (frames[k], &map);
+      assert_vector_close (meta->vector, ref);
+      n_metas++;
+    }
+    gst_buffer_unref (out);
+  }
+  /* the 6 frames, and at most one empty buffer for what was still being computed */
+  g_assert_cmpuint (n_buffers - n_gap, ==, 6);
+  g_assert_cmpuint (n_gap, <=, 1);
+  g_assert_cmpuint (n_metas, >=, 1);
+  g_assert_cmpuint (n_metas, <=, 6);
+
+  for (i = 0; i < G_N_ELEMENTS (frames); i++)
+    gst_buffer_unref (frames[i]);
+  g_free (ref);
+  gst_harness_teardown (h);
+}
+
+/* Results of work started before a flush never come out after it. */
+static void
+test_vision_live_flush (void)
+{
+  GstHarness *h;
+  GstBuffer *buf, *out;
+  GstSegment segment;
+
+  if (!need_model ())
+    return;
+  h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1",
+      "simulate-latency", (guint64) 200 * GST_MSECOND, NULL);
+  buf = random_buffer (16 * 16, 7);
+  GST_BUFFER_PTS (buf) = 0;
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (h));
+
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  segment.start = segment.time = 10 * GST_SECOND;
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  buf = random_buffer (16 * 16, 8);
+  GST_BUFFER_PTS (buf) = 10 * GST_SECOND;
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+
+  while ((out = gst_harness_try_pull (h))) {
+    gpointer state = NULL;
+    GstImageBindEmbeddingMeta *meta;
+    while ((meta = gst_buffer_iterate_imagebind_embedding_meta (out, &state)))
+      g_assert_cmpuint (meta->pts, ==, 10 * GST_SECOND);
+    gst_buffer_unref (out);
+  }
+  gst_harness_teardown (h);
+}
+
+/* Caps change mid-stream: both formats embedded, bytes untouched. */
+static void
+test_vision_caps_change (void)
+{
+  GstHarness *h;
+  const gchar *caps[2] = {
+    "video/x-raw,format=RGB,width=40,height=30,framerate=25/1",
+    "video/x-raw,format=I420,width=24,height=20,framerate=25/1"
+  };
+  guint i, k;
+
+  if (!need_model ())
+    return;
+  h = encoder_harness ("imagebindvision", NULL, "sync", TRUE, NULL);
+  for (k = 0; k < 2; k++) {
+    GstVideoInfo info;
+    GstCaps *c = gst_caps_from_string (caps[k]);
+
+    gst_video_info_from_caps (&info, c);
+    gst_caps_unref (c);
+    gst_harness_set_src_caps_str (h, caps[k]);
+    for (i = 0; i < 2; i++) {
+      GstBuffer *buf = random_buffer (info.size, 10 * k + i), *out;
+      GBytes *bytes = buffer_bytes (buf);
+
+      GST_BUFFER_PTS (buf) = (2 * k + i) * 40 * GST_MSECOND;
+      g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+      out = gst_harness_pull (h);
+      assert_same_bytes (out, bytes);
+      g_assert_cmpuint (gst_buffer_get_n_imagebind_embedding_metas (out), ==, 1);
+      gst_buffer_unref (out);
+      g_bytes_unref (bytes);
+    }
+  }
+  gst_harness_teardown (h);
+}
+
+/* custom-meta mirrors the embedding as a GstCustomMeta structure. */
+static void
+test_vision_custom_meta (void)
+{
+  GstHarness *h;
+  GstBuffer *buf, *out;
+  GstCustomMeta *cmeta;
+  GstImageBindEmbeddingMeta *meta;
+  const GValue *vector;
+  guint k;
+
+  if (!need_model ())
+    return;
+  h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1", "sync", TRUE,
+      "custom-meta", TRUE, NULL);
+  buf = random_buffer (16 * 16, 3);
+  GST_BUFFER_PTS (buf) = 0;
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  meta = gst_buffer_get_imagebind_embedding_meta (out);
+  cmeta = gst_buffer_get_custom_meta (out, GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME);
+  g_assert_nonnull (meta);
+  g_assert_nonnull (cmeta);
+  g_assert_cmpstr (gst_structure_get_string (gst_custom_meta_get_structure (cmeta), "modality"),
+      ==, "vision");
+  vector = gst_structure_get_value (gst_custom_meta_get_structure (cmeta), "vector");
+  g_assert_cmpuint (gst_value_array_get_size (vector), ==, out_dim);
+  for (k = 0; k < out_dim; k++)
+    g_assert_cmpfloat (g_value_get_float (gst_value_array_get_value (vector, k)), ==,
+        meta->vector[k]);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+
+/* Live mode adds no latency; sync mode adds the (estimated, then measured) inference time. */
+static void
+test_latency (void)
+{
+  gboolean sync;
+
+  if (!need_model ())
+    return;
+  for (sync = FALSE; sync <= TRUE; sync++) {
+    GstHarness *h = encoder_harness ("imagebindvision",
+        "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1", "sync", sync, NULL);
+    GstQuery *q = gst_query_new_latency ();
+    GstClockTime min, max;
+    gboolean live;
+
+    gst_harness_set_upstream_latency (h, 10 * GST_MSECOND);
+    g_assert_true (gst_pad_peer_query (h->sinkpad, q));
+    gst_query_parse_latency (q, &live, &min, &max);
+    if (sync)
+      g_assert_cmpuint (min, >, 10 * GST_MSECOND);
+    else
+      g_assert_cmpuint (min, ==, 10 * GST_MSECOND);
+    gst_query_unref (q);
+    gst_harness_teardown (h);
+  }
+}
+
+/* ---- depth, thermal ---- */
+
+static void
+grey_test (const gchar * factory, const gchar * format, guint width, guint height,
+    ImageBindModality modality, gboolean disparity)
+{
+  GstHarness *h;
+  GstVideoInfo info;
+  GstBuffer *buf, *out;
+  GstMapInfo map;
+  GBytes *bytes;
+  gchar *caps = g_strdup_printf ("video/x-raw,format=%s,width=%u,height=%u,framerate=30/1",
+      format, width, height);
+  guint bits = g_str_equal (format, "GRAY8") ? 8 : 16;
+  gsize packed_stride = (gsize) width * bits / 8;
+  guint8 *packed = g_malloc (packed_stride * height);
+  ImageBindInputGeometry geometry;
+  gfloat *tensor, *ref = g_new (gfloat, out_dim);
+  gint64 shape[4];
+  guint row;
+  GstImageBindEmbeddingMeta *meta;
+  GError *err = NULL;
+  GstCaps *c = gst_caps_from_string (caps);
+
+  gst_video_info_from_caps (&info, c);
+  gst_caps_unref (c);
+  h = encoder_harness (factory, caps, "sync", TRUE, NULL);
+  if (disparity)
+    g_object_set (h->element, "format", 1, NULL);
+  buf = random_buffer (info.size, 42);
+  /* millimetres: keep them plausible (0..8191 mm) */
+  gst_buffer_map (buf, &map, GST_MAP_READWRITE);
+  for (row = 0; row < height; row++) {
+    guint8 *line = map.data + row * GST_VIDEO_INFO_PLANE_STRIDE (&info, 0);
+    if (bits == 16) {
+      guint x;
+      for (x = 0; x < width; x++)
+        line[2 * x + 1] &= 0x1f;
+    }
+    memcpy (packed + row * packed_stride, line, packed_stride);
+  }
+  gst_buffer_unmap (buf, &map);
+  bytes = buffer_bytes (buf);
+
+  imagebind_model_input_geometry (model, &geometry);
+  tensor = g_new (gfloat, geometry.image_size * geometry.image_size);
+  if (modality == IMAGEBIND_MODALITY_DEPTH)
+    g_assert_true (imagebind_depth_to_tensor (geometry.image_size,
+            (bits == 8 || disparity) ? IMAGEBIND_DEPTH_DISPARITY : IMAGEBIND_DEPTH_MILLIMETRES,
+            packed, bits, width, height, packed_stride, tensor, &err));
+  else
+    g_assert_true (imagebind_thermal_to_tensor (geometry.image_size, packed, bits, width,
+            height, packed_stride, tensor, &err));
+  g_assert_no_error (err);
+  shape[0] = shape[1] = 1;
+  shape[2] = shape[3] = geometry.image_size;
+  reference_embed (modality, tensor, shape, 4, ref);
+
+  GST_BUFFER_PTS (buf) = 0;
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  assert_same_bytes (out, bytes);
+  meta = gst_buffer_get_imagebind_embedding_meta (out);
+  g_assert_nonnull (meta);
+  g_assert_cmpint (meta->modality, ==, (GstImageBindModality) modality);
+  g_assert_cmpfloat (meta->logit_scale, ==, imagebind_model_logit_scale (model, modality));
+  assert_vector_close (meta->vector, ref);
+  gst_buffer_unref (out);
+
+  g_bytes_unref (bytes);
+  g_free (packed);
+  g_free (tensor);
+  g_free (ref);
+  g_free (caps);
+  gst_harness_teardown (h);
+}
+
+static void
+test_depth (void)
+{
+  if (!need_model ())
+    return;
+  grey_test ("imagebinddepth", "GRAY16_LE", 40, 30, IMAGEBIND_MODALITY_DEPTH, FALSE);
+  grey_test ("imagebinddepth", "GRAY16_LE", 33, 21, IMAGEBIND_MODALITY_DEPTH, TRUE);
+  grey_test ("imagebinddepth", "GRAY8", 37, 29, IMAGEBIND_MODALITY_DEPTH, FALSE);
+}
+
+static void
+test_thermal (void)
+{
+  if (!need_model ())
+    return;
+  grey_test ("imagebindthermal", "GRAY8", 37, 29, IMAGEBIND_MODALITY_THERMAL, FALSE);
+  grey_test ("imagebindthermal", "GRAY16_LE", 40, 30, IMAGEBIND_MODALITY_THERMAL, FALSE);
+}
+
+/* ---- windowed: IMU and audio ---- */
+
+/* Pushes @n_frames frames of @frame_bytes in random-sized buffers (1 .. max_chunk frames)
+ * with timestamps from sample counting. */
+static void
+push_in_chunks (GstHarness * h, const guint8 * data, gsize n_frames, gsize frame_bytes,
+    guint rate, gsize max_chunk, guint32 seed)
+{
+  GRand *rand = g_rand_new_with_seed (seed);
+  gsize done = 0;
+
+  while (done < n_frames) {
+    gsize r = (gsize) g_rand_int_range (rand, 1, (gint32) max_chunk + 1);
+    gsize n = MIN (r, n_frames - done);
+    GstBuffer *buf = gst_buffer_new_memdup (data + done * frame_bytes, n * frame_bytes);
+
+    GST_BUFFER_PTS (buf) = gst_util_uint64_scale (done, GST_SECOND, rate);
+    GST_BUFFER_DURATION (buf) = gst_util_uint64_scale (done + n, GST_SECOND, rate) -
+        GST_BUFFER_PTS (buf);
+    if (done == 0)
+      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+    done += n;
+  }
+  g_rand_free (rand);
+}
+
+typedef struct {
+  GstClockTime pts, duration;
+  gfloat *vector;
+} Got;
+
+static GArray *
+collect_metas (GstHarness * h, guint * n_buffers)
+{
+  GArray *got = g_array_new (FALSE, TRUE, sizeof (Got));
+  GstBuffer *out;
+
+  while ((out = gst_harness_try_pull (h))) {
+    gpointer state = NULL;
+    GstImageBindEmbeddingMeta *meta;
+
+    if (n_buffers && gst_buffer_get_size (out) > 0)
+      (*n_buffers)++;
+    while ((meta = gst_buffer_iterate_imagebind_embedding_meta (out, &state))) {
+      Got g = { meta->pts, meta->duration, g_memdup2 (meta->vector, out_dim * sizeof (gfloat)) };
+      g_array_append_val (got, g);
+    }
+    gst_buffer_unref (out);
+  }
+  return got;
+}
+
+static void
+got_free (GArray * got)
+{
+  guint i;
+
+  for (i = 0; i < got->len; i++)
+    g_free (g_array_index (got, Got, i).vector);
+  g_array_unref (got);
+}
+
+static void
+imu_reference (const gfloat * frames, gsize n, gfloat * out)
+{
+  ImageBindInputGeometry geometry;
+  gfloat *tensor;
+  gint64 shape[3];
+  GError *err = NULL;
+
+  imagebind_model_input_geometry (model, &geometry);
+  tensor = g_new (gfloat, 6 * geometry.imu_num_samples);
+  g_assert_true (imagebind_imu_to_tensor (geometry.imu_num_samples, frames, n, tensor, &err));
+  g_assert_no_error (err);
+  shape[0] = 1;
+  shape[1] = 6;
+  shape[2] = geometry.imu_num_samples;
+  reference_embed (IMAGEBIND_MODALITY_IMU, tensor, shape, 3, out);
+  g_free (tensor);
+}
+
+/* 100 Hz, 1 s windows, 3.5 s of samples in random buffer sizes: windows at 0, 1, 2 s and the
+ * partial window [3 s, 3.5 s) at EOS, each equal to the runtime on the same samples, whatever
+ * the buffer sizes. */
+static void
+test_imu_windows (void)
+{
+  const guint rate = 100, n = 350;
+  gfloat *samples = g_new (gfloat, n * 6);
+  gfloat *ref = g_new (gfloat, out_dim);
+  GRand *rand = g_rand_new_with_seed (5);
+  guint i, chunking;
+
+  if (!need_model ())
+    goto out;
+  for (i = 0; i < n * 6; i++)
+    samples[i] = (gfloat) g_rand_double_range (rand, -10.0, 10.0);
+
+  for (chunking = 0; chunking < 3; chunking++) {
+    GstHarness *h = encoder_harness ("imagebindimu",
+        "audio/x-raw,format=F32LE,rate=100,channels=6,layout=interleaved", "sync", TRUE,
+        "window", GST_SECOND, NULL);
+    guint n_buffers = 0;
+    GArray *got;
+    static const gsize max_chunk[3] = { 1, 37, 400 };
+
+    push_in_chunks (h, (const guint8 *) samples, n, 6 * sizeof (gfloat), rate,
+        max_chunk[chunking], 11 + chunking);
+    g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+    got = collect_metas (h, &n_buffers);
+    g_assert_cmpuint (got->len, ==, 4);
+    for (i = 0; i < 4; i++) {
+      Got *g = &g_array_index (got, Got, i);
+      gsize start = i * rate, len = MIN (rate, n - start);
+
+      g_assert_cmpuint (g->pts, ==, i * GST_SECOND);
+      g_assert_cmpuint (g->duration, ==, gst_util_uint64_scale (len, GST_SECOND, rate));
+      imu_reference (samples + start * 6, len, ref);
+      assert_vector_close (g->vector, ref);
+    }
+    got_free (got);
+    gst_harness_teardown (h);
+  }
+out:
+  g_rand_free (rand);
+  g_free (samples);
+  g_free (ref);
+}
+
+/* Overlapping windows (hop < window), and a flush resets the accumulator. */
+static void
+test_imu_hop_and_flush (void)
+{
+  const guint rate = 100;
+  gfloat *samples = g_new0 (gfloat, 300 * 6);
+  GstHarness *h;
+  GArray *got;
+  GstSegment segment;
+  guint i;
+
+  if (!need_model ()) {
+    g_free (samples);
+    return;
+  }
+  for (i = 0; i < 300 * 6; i++)
+    samples[i] = (gfloat) ((i * 7919) % 101) / 10.0f;
+
+  /* window 1 s, hop 0.5 s, 2.2 s: windows at 0, 0.5, 1.0 s; at EOS the tail [1.5, 2.2) */
+  h = encoder_harness ("imagebindimu",
+      "audio/x-raw,format=F32LE,rate=100,channels=6,layout=interleaved", "sync", TRUE,
+      "window", GST_SECOND, "hop", GST_SECOND / 2, NULL);
+  push_in_chunks (h, (const guint8 *) samples, 220, 6 * sizeof (gfloat), rate, 23, 1);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  got = collect_metas (h, NULL);
+  g_assert_cmpuint (got->len, ==, 4);
+  for (i = 0; i < 3; i++)
+    g_assert_cmpuint (g_array_index (got, Got, i).pts, ==, i * GST_SECOND / 2);
+  g_assert_cmpuint (g_array_index (got, Got, 3).pts, ==, 3 * GST_SECOND / 2);
+  g_assert_cmpuint (g_array_index (got, Got, 3).duration, ==, 700 * GST_MSECOND);
+  got_free (got);
+  gst_harness_teardown (h);
+
+  /* 1.5 s, flush, then 0.8 s: no window from the mixed samples; 0.2 s more completes the
+   * first window of the new segment. */
+  h = encoder_harness ("imagebindimu",
+      "audio/x-raw,format=F32LE,rate=100,channels=6,layout=interleaved", "sync", TRUE,
+      "window", GST_SECOND, NULL);
+  push_in_chunks (h, (const guint8 *) samples, 150, 6 * sizeof (gfloat), rate, 50, 2);
+  got = collect_metas (h, NULL);
+  g_assert_cmpuint (got->len, ==, 1);
+  got_free (got);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  for (i = 0; i < 2; i++) {
+    gsize n = i == 0 ? 80 : 20;
+    GstBuffer *buf = gst_buffer_new_memdup (samples + (i == 0 ? 0 : 80) * 6, n * 6 * 4);
+
+    GST_BUFFER_PTS (buf) = 20 * GST_SECOND + (i == 0 ? 0 : 800 * GST_MSECOND);
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+    got = collect_metas (h, NULL);
+    g_assert_cmpuint (got->len, ==, i);
+    if (i == 1)
+      g_assert_cmpuint (g_array_index (got, Got, 0).pts, ==, 20 * GST_SECOND);
+    got_free (got);
+  }
+  gst_harness_teardown (h);
+  g_free (samples);
+}
+
+static void
+audio_reference (const gfloat * mono, gsize n, gfloat * out)
+{
+  ImageBindAudioParams params = imagebind_audio_params_from_model (model);
+  gfloat *tensor = g_new (gfloat, params.clips * params.num_mel_bins * params.target_len);
+  gint64 shape[5] = { 1, params.clips, 1, params.num_mel_bins, params.target_len };
+  GError *err = NULL;
+
+  g_assert_true (imagebind_audio_to_tensor (&params, mono, 1, n, tensor, &err));
+  g_assert_no_error (err);
+  reference_embed (IMAGEBIND_MODALITY_AUDIO, tensor, shape, 5, out);
+  g_free (tensor);
+}
+
+/* 16 kHz stereo F32, 5 s in random buffer sizes: windows [0, 2), [2, 4) s and the partial
+ * [4, 5) s at EOS, equal to the file-based front end (imagebind_audio_to_tensor, official
+ * 3 clips) on channel 0 of the same samples. */
+static void
+test_audio_windows (void)
+{
+  const guint rate = 16000, n = 5 * 16000;
+  gfloat *stereo, *mono, *ref;
+  GRand *rand;
+  guint i, chunking;
+
+  if (!need_model () || !have_element ("imagebindaudio"))
+    return;
+  stereo = g_new (gfloat, n * 2);
+  mono = g_new (gfloat, n);
+  ref = g_new (gfloat, out_dim);
+  rand = g_rand_new_with_seed (9);
+  for (i = 0; i < n; i++) {
+    mono[i] = (gfloat) (0.3 * sin (i * 0.05) + g_rand_double_range (rand, -0.1, 0.1));
+    stereo[2 * i] = mono[i];
+    stereo[2 * i + 1] = (gfloat) g_rand_double_range (rand, -1, 1);
+  }
+
+  for (chunking = 0; chunking < 2; chunking++) {
+    GstHarness *h = encoder_harness ("imagebindaudio",
+        "audio/x-raw,format=F32LE,rate=16000,channels=2,layout=interleaved", "sync", TRUE,
+        NULL);
+    GArray *got;
+    guint n_buffers = 0;
+    static const gsize max_chunk[2] = { 1024, 40000 };
+
+    push_in_chunks (h, (const guint8 *) stereo, n, 2 * sizeof (gfloat), rate,
+        max_chunk[chunking], 21 + chunking);
+    g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+    got = collect_metas (h, &n_buffers);
+    g_assert_cmpuint (got->len, ==, 3);
+    for (i = 0; i < 3; i++) {
+      Got *g = &g_array_index (got, Got, i);
+      gsize start = i * 2 * rate, len = MIN (2 * rate, n - start);
+
+      g_assert_cmpuint (g->pts, ==, i * 2 * GST_SECOND);
+      g_assert_cmpuint (g->duration, ==, gst_util_uint64_scale (len, GST_SECOND, rate));
+      audio_reference (mono + start, len, ref);
+      assert_vector_close (g->vector, ref);
+    }
+    got_free (got);
+    gst_harness_teardown (h);
+  }
+  g_rand_free (rand);
+  g_free (stereo);
+  g_free (mono);
+  g_free (ref);
+}
+
+/* S16LE, and a tail shorter than one 25 ms fbank frame is not embedded at EOS. */
+static void
+test_audio_short_tail (void)
+{
+  const guint n = 32000 + 300;  /* 2 s + 18.75 ms */
+  gint16 *pcm;
+  GstHarness *h;
+  GArray *got;
+  guint i;
+
+  if (!need_model () || !have_element ("imagebindaudio"))
+    return;
+  pcm = g_new (gint16, n);
+  for (i = 0; i < n; i++)
+    pcm[i] = (gint16) (8000 * sin (i * 0.01));
+  h = encoder_harness ("imagebindaudio",
+      "audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved", "sync", TRUE, NULL);
+  push_in_chunks (h, (const guint8 *) pcm, n, 2, 16000, 5000, 3);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  got = collect_metas (h, NULL);
+  g_assert_cmpuint (got->len, ==, 1);
+  g_assert_cmpuint (g_array_index (got, Got, 0).duration, ==, 2 * GST_SECOND);
+  got_free (got);
+  gst_harness_teardown (h);
+  g_free (pcm);
+}
+
+/* ---- states and model files ---- */
+
+static void
+test_state_cycling (void)
+{
+  GstElement *e;
+  guint i;
+
+  if (!need_model ())
+    return;
+  e = gst_element_factory_make ("imagebindvision", NULL);
+  g_object_set (e, "model", model_path, NULL);
+  for (i = 0; i < 20; i++) {
+    g_assert_cmpint (gst_element_set_state (e, GST_STATE_PLAYING), !=,
+        GST_STATE_CHANGE_FAILURE);
+    g_assert_cmpint (gst_element_set_state (e, GST_STATE_NULL), ==, GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_object_unref (e);
+}
+
+/* Every element of the plugin through all states (the model set where there is one). */
+static void
+test_all_elements_states (void)
+{
+  static const GstState order[] = { GST_STATE_READY, GST_STATE_PAUSED, GST_STATE_PLAYING,
+    GST_STATE_PAUSED, GST_STATE_READY, GST_STATE_NULL, GST_STATE_PLAYING, GST_STATE_NULL
+  };
+  GList *features, *l;
+  guint n = 0;
+
+  if (!need_model ())
+    return;
+  features = gst_registry_get_feature_list_by_plugin (gst_registry_get (), "imagebind");
+  for (l = features; l; l = l->next) {
+    GstElement *e;
+    guint k;
+
+    if (!GST_IS_ELEMENT_FACTORY (l->data))
+      continue;
+    e = gst_element_factory_create (GST_ELEMENT_FACTORY (l->data), NULL);
+    g_assert_nonnull (e);
+    if (g_object_class_find_property (G_OBJECT_GET_CLASS (e), "model"))
+      g_object_set (e, "model", model_path, NULL);
+    for (k = 0; k < G_N_ELEMENTS (order); k++) {
+      GstStateChangeReturn ret = gst_element_set_state (e, order[k]);
+      if (ret == GST_STATE_CHANGE_FAILURE)
+        g_error ("%s: change to %s failed", GST_OBJECT_NAME (l->data),
+            gst_element_state_get_name (order[k]));
+    }
+    gst_object_unref (e);
+    n++;
+  }
+  gst_plugin_feature_list_free (features);
+  g_assert_cmpuint (n, >=, 4);
+}
+
+/* Elements using one file (also through another path) share one loaded model. */
+static void
+test_model_shared (void)
+{
+  GstElement *a, *b;
+  gchar *dir, *link;
+
+  if (!need_model ())
+    return;
+  dir = g_dir_make_tmp ("ib-plugin-XXXXXX", NULL);
+  link = g_build_filename (dir, "alias.gguf", NULL);
+  {
+    gchar *abs = g_canonicalize_filename (model_path, NULL);
+    g_assert_cmpint (symlink (abs, link), ==, 0);
+    g_free (abs);
+  }
+  a = gst_element_factory_make ("imagebindvision", NULL);
+  b = gst_element_factory_make ("imagebinddepth", NULL);
+  g_object_set (a, "model", model_path, NULL);
+  g_object_set (b, "model", link, NULL);
+  g_assert_cmpint (gst_element_set_state (a, GST_STATE_READY), ==, GST_STATE_CHANGE_SUCCESS);
+  g_assert_cmpint (gst_element_set_state (b, GST_STATE_READY), ==, GST_STATE_CHANGE_SUCCESS);
+  g_assert_nonnull (gst_image_bind_encoder_get_model (GST_IMAGE_BIND_ENCODER (a)));
+  g_assert_true (gst_image_bind_encoder_get_model (GST_IMAGE_BIND_ENCODER (a)) ==
+      gst_image_bind_encoder_get_model (GST_IMAGE_BIND_ENCODER (b)));
+  gst_element_set_state (a, GST_STATE_NULL);
+  gst_element_set_state (b, GST_STATE_NULL);
+  g_assert_null (gst_image_bind_encoder_get_model (GST_IMAGE_BIND_ENCODER (a)));
+  gst_object_unref (a);
+  gst_object_unref (b);
+  g_unlink (link);
+  g_rmdir (dir);
+  g_free (link);
+  g_free (dir);
+}
+
+/* The state change fails and the bus error names the file (and, when given, @reason). */
+static void
+expect_model_error (const gchar * file, const gchar * must_contain, const gchar * reason)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL);
+  GstElement *e = gst_element_factory_make ("imagebindvision", NULL);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *debug = NULL;
+
+  if (file)
+    g_object_set (e, "model", file, NULL);
+  gst_bin_add (GST_BIN (pipeline), e);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), ==,
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &err, &debug);
+  g_test_message ("error: %s", err->message);
+  g_assert_true (err->domain == GST_RESOURCE_ERROR);
+  g_assert_nonnull (strstr (err->message, must_contain));
+  if (reason)
+    g_assert_nonnull (strstr (err->message, reason));
+  g_error_free (err);
+  g_free (debug);
+  gst_message_unref (msg);
+  /* and the pipeline shuts down cleanly */
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_NULL), ==,
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+}
+
+static void
+test_missing_and_bad_model (void)
+{
+  gchar *dir = g_dir_make_tmp ("ib-plugin-XXXXXX", NULL);
+  gchar *bad = g_build_filename (dir, "garbage.gguf", NULL);
+  gchar *missing = g_build_filename (dir, "missing.gguf", NULL);
+
+  expect_model_error (missing, missing, "No such file");
+  g_assert_true (g_file_set_contents (bad, "this is not a GGUF file at all", -1, NULL));
+  expect_model_error (bad, bad, NULL);
+
+  /* nothing configured and no default model installed */
+  if (!g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_EXISTS) &&
+      !g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_EXISTS)) {
+    g_unsetenv ("IMAGEBIND_MODEL");
+    expect_model_error (NULL, "'model' property", GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED);
+  }
+  /* $IMAGEBIND_MODEL is used when the property is unset */
+  g_setenv ("IMAGEBIND_MODEL", missing, TRUE);
+  expect_model_error (NULL, missing, NULL);
+  g_unsetenv ("IMAGEBIND_MODEL");
+
+  g_unlink (bad);
+  g_rmdir (dir);
+  g_free (bad);
+  g_free (missing);
+  g_free (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  int ret;
+
+  g_test_init (&argc, &argv, NULL);
+  gst_init (&argc, &argv);
+
+  if (argc > 1 && g_file_test (argv[1], G_FILE_TEST_EXISTS)) {
+    GError *err = NULL;
+    ImageBindContextParams params = imagebind_context_default_params ();
+
+    model_path = argv[1];
+    model = imagebind_model_load (model_path, &err);
+    g_assert_no_error (err);
+    ctx = imagebind_context_new (model, &params);
+    out_dim = imagebind_model_out_dim (model);
+  }
+
+  g_test_add_func ("/encoders/vision/sync-equals-runtime", test_vision_sync_equals_runtime);
+  g_test_add_func ("/encoders/vision/caps", test_vision_caps);
+  g_test_add_func ("/encoders/vision/interval", test_vision_interval);
+  g_test_add_func ("/encoders/vision/live-slow-model", test_vision_live_slow_model);
+  g_test_add_func ("/encoders/vision/live-results", test_vision_live_results);
+  g_test_add_func ("/encoders/vision/live-flush", test_vision_live_flush);
+  g_test_add_func ("/encoders/vision/caps-change", test_vision_caps_change);
+  g_test_add_func ("/encoders/vision/custom-meta", test_vision_custom_meta);
+  g_test_add_func ("/encoders/latency", test_latency);
+  g_test_add_func ("/encoders/depth", test_depth);
+  g_test_add_func ("/encoders/thermal", test_thermal);
+  g_test_add_func ("/encoders/imu/windows", test_imu_windows);
+  g_test_add_func ("/encoders/imu/hop-and-flush", test_imu_hop_and_flush);
+  g_test_add_func ("/encoders/audio/windows", test_audio_windows);
+  g_test_add_func ("/encoders/audio/short-tail", test_audio_short_tail);
+  g_test_add_func ("/encoders/state-cycling", test_state_cycling);
+  g_test_add_func ("/encoders/all-elements-states", test_all_elements_states);
+  g_test_add_func ("/encoders/model-shared", test_model_shared);
+  g_test_add_func ("/encoders/missing-and-bad-model", test_missing_and_bad_model);
+  ret = g_test_run ();
+
+  g_clear_pointer (&ctx, imagebind_context_free);
+  g_clear_pointer (&model, imagebind_model_unref);
+  return ret;
+}
