@@ -1,5 +1,5 @@
 /* Conformance of the runtime with the official ImageBind code: the tiny model of
- * shared/conformance/tiny, converted to GGUF (argv[1] F32, argv[2] F16), must reproduce every
+ * shared/conformance/tiny, converted to GGUF (argv[1] F32, argv[2] F16; argv[3] the imagebind-embed tool), must reproduce every
  * intermediate and final tensor of the official forward within 1e-5 x max|golden| (the
  * README's tolerance, 6x its measured noise floor), with cosine >= 0.999999 per embedding.
  * Also: partial models, input checks, concurrent contexts, random models, FLOP counts. */
@@ -21,7 +21,7 @@
  * weight rounding), 0.4e-3..0.9e-3 for the other modalities. */
 #define TOLERANCE_F16 2e-3
 
-static const char *tiny_path, *tiny_f16_path;
+static const char *tiny_path, *tiny_f16_path, *embed_tool_path;
 
 static const char *const stages[] = {
   "after_stem", "after_preprocessor", "after_ln_pre", "after_block0", "after_trunk",
@@ -286,6 +286,51 @@ test_tiny_tokenizer_and_e2e (void)
   }
   imagebind_context_free (ctx);
   imagebind_model_unref (model);
+}
+
+/* imagebind-embed on .npy files gives the golden embeddings (text: int64 ids). */
+static void
+test_embed_tool (void)
+{
+  static const char *const names[] = { "text", "depth", "audio" };
+  static const char *const modalities[] = { "text", "depth", "audio" };
+
+  if (!have_tiny (tiny_path))
+    return;
+  if (!embed_tool_path || !g_file_test (embed_tool_path, G_FILE_TEST_IS_EXECUTABLE)) {
+    g_test_skip ("imagebind-embed not given");
+    return;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    g_autofree char *rel_in = g_strdup_printf ("tiny/inputs/%s.npy", names[i]);
+    g_autofree char *rel_out = g_strdup_printf ("tiny/outputs/%s.npy", names[i]);
+    g_autofree char *input = ib_test_fixture (rel_in);
+    g_autofree char *dir = g_dir_make_tmp ("ib-embed-XXXXXX", NULL);
+    g_autofree char *output = g_build_filename (dir, "out.npy", NULL);
+    const char *argv[] = { embed_tool_path, "--model", tiny_path, "--modality", modalities[i],
+      "--threads", "1", "--output", output, input, NULL };
+    GError *error = NULL;
+    int status;
+    g_autofree char *err_text = NULL;
+
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL,
+        &err_text, &status, &error));
+    g_assert_no_error (error);
+    if (!g_spawn_check_wait_status (status, NULL))
+      g_error ("imagebind-embed failed: %s", err_text);
+    {
+      g_autoptr (IbNpy) got = ib_npy_load (output, &error);
+      g_autoptr (IbNpy) golden = ib_test_load_npy (rel_out);
+      g_assert_no_error (error);
+      g_assert_cmpint (got->dtype, ==, IB_NPY_F32);
+      g_assert_cmpuint (got->n_dims, ==, 2);
+      g_assert_cmpint (got->shape[0], ==, golden->shape[0]);
+      g_assert_cmpint (got->shape[1], ==, golden->shape[1]);
+      assert_close (names[i], got->data, got->n_elements, golden, TOLERANCE);
+    }
+    g_unlink (output);
+    g_rmdir (dir);
+  }
 }
 
 /* ---- concurrency: two contexts on one model in two threads give the one-thread result ---- */
@@ -646,6 +691,8 @@ main (int argc, char **argv)
     tiny_path = argv[1];
   if (argc > 2 && *argv[2])
     tiny_f16_path = argv[2];
+  if (argc > 3 && *argv[3])
+    embed_tool_path = argv[3];
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *name = g_strdup_printf ("/conformance/tiny/%s", cases[i].name);
@@ -654,6 +701,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conformance/tiny/f16", test_tiny_f16);
   g_test_add_func ("/conformance/tiny/model-info", test_tiny_model_info);
   g_test_add_func ("/conformance/tiny/tokenizer-and-e2e", test_tiny_tokenizer_and_e2e);
+  g_test_add_func ("/runtime/embed-tool", test_embed_tool);
   g_test_add_func ("/runtime/two-threads", test_two_threads);
   g_test_add_func ("/runtime/bad-inputs", test_bad_inputs);
   g_test_add_func ("/runtime/partial-model", test_partial_model);
