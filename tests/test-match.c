@@ -1,0 +1,832 @@
+/* imagebindmatch and GstImageBindMatchMeta: scores and probabilities against the runtime,
+ * top-k, detection timing on synthetic embeddings, prompts changed while PLAYING, message
+ * fields, the text_src pad, state cycling, model errors; and imagebindtext.
+ *
+ * The model is the tiny conformance model converted by the build (argv[1]) or
+ * $IMAGEBIND_TEST_MODEL; the tests skip without it. */
+#include <gst/gst.h>
+#include <glib/gstdio.h>
+#include <gst/check/gstharness.h>
+#include <imagebind.h>
+#include <imagebind-tokenizer.h>
+#include <math.h>
+#include <string.h>
+
+#include "gstimagebindmeta.h"
+#include "gstimagebindmatchmeta.h"
+
+static const gchar *model_path;
+
+#define TOL 1e-5
+
+static gboolean
+need_model (void)
+{
+  if (!model_path) {
+    g_test_skip ("no test model: pass the tiny GGUF as argv[1] or set $IMAGEBIND_TEST_MODEL");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The runtime's text embeddings of @prompts (n x dim), computed directly. */
+static gfloat *
+runtime_text_embeddings (const gchar * const *prompts, guint n, guint * dim)
+{
+  GError *err = NULL;
+  ImageBindModel *model = imagebind_model_load (model_path, &err);
+  ImageBindContextParams params = imagebind_context_default_params ();
+  ImageBindInputGeometry geo;
+  ImageBindContext *ctx;
+  const ImageBindTokenizer *tok;
+  gint32 *ids;
+  gfloat *out;
+  guint i;
+
+  g_assert_no_error (err);
+  imagebind_model_input_geometry (model, &geo);
+  *dim = imagebind_model_out_dim (model);
+  tok = imagebind_model_get_tokenizer (model, &err);
+  g_assert_no_error (err);
+  ids = g_new0 (gint32, (gsize) n * geo.context_length);
+  for (i = 0; i < n; i++) {
+    imagebind_tokenize (tok, prompts[i], -1, ids + (gsize) i * geo.context_length,
+        geo.context_length, &err);
+    g_assert_no_error (err);
+  }
+  params.n_threads = 1;
+  ctx = imagebind_context_new (model, &params);
+  out = g_new (gfloat, (gsize) n * *dim);
+  imagebind_embed_text (ctx, ids, n, out, &err);
+  g_assert_no_error (err);
+  imagebind_context_free (ctx);
+  imagebind_model_unref (model);
+  g_free (ids);
+  return out;
+}
+
+/* Reference: logits, softmax and cosines in double precision. */
+static void
+reference_scores (const gfloat * e, const gfloat * t, guint dim, guint n, gdouble * cosine,
+    gdouble * prob)
+{
+  gdouble en = 0, mx = -1e300, sum = 0;
+  guint i, j;
+
+  for (i = 0; i < dim; i++)
+    en += (gdouble) e[i] * e[i];
+  for (j = 0; j < n; j++) {
+    gdouble dot = 0, tn = 0;
+    for (i = 0; i < dim; i++) {
+      dot += (gdouble) e[i] * t[j * dim + i];
+      tn += (gdouble) t[j * dim + i] * t[j * dim + i];
+    }
+    cosine[j] = dot / sqrt (en * tn);
+    prob[j] = dot;
+    mx = MAX (mx, dot);
+  }
+  for (j = 0; j < n; j++)
+    sum += (prob[j] = exp (prob[j] - mx));
+  for (j = 0; j < n; j++)
+    prob[j] /= sum;
+}
+
+static void
+set_prompts (GstElement * element, const gchar * const *prompts, guint n)
+{
+  GValue array = G_VALUE_INIT, v = G_VALUE_INIT;
+  guint i;
+
+  g_value_init (&array, GST_TYPE_ARRAY);
+  for (i = 0; i < n; i++) {
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, prompts[i]);
+    gst_value_array_append_and_take_value (&array, &v);
+  }
+  g_object_set_property (G_OBJECT (element), "prompts", &array);
+  g_value_unset (&array);
+}
+
+typedef struct {
+  GstHarness *h;
+  GstElement *element;
+  GstBus *bus;
+} Fixture;
+
+static void
+fixture_setup (Fixture * f, const gchar * const *prompts, guint n)
+{
+  f->element = gst_element_factory_make ("imagebindmatch", NULL);
+  g_assert_nonnull (f->element);
+  g_object_set (f->element, "model", model_path, "n-threads", 1, NULL);
+  set_prompts (f->element, prompts, n);
+  f->bus = gst_bus_new ();
+  gst_element_set_bus (f->element, f->bus);
+  f->h = gst_harness_new_with_element (f->element, "sink", "src");
+  gst_harness_set_src_caps_str (f->h, "application/x-test");
+}
+
+static void
+fixture_teardown (Fixture * f)
+{
+  gst_harness_teardown (f->h);
+  gst_element_set_bus (f->element, NULL);
+  gst_object_unref (f->element);
+  gst_bus_set_flushing (f->bus, TRUE);
+  gst_object_unref (f->bus);
+}
+
+/* A 4-byte media buffer at @pts carrying the embedding @e (vision). */
+static GstBuffer *
+embedding_buffer (const gfloat * e, guint dim, GstClockTime pts, GstClockTime duration)
+{
+  GstBuffer *buf = gst_buffer_new_memdup ("abcd", 4);
+  GstImageBindEmbeddingMeta *meta;
+
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = duration;
+  if (e) {
+    meta = gst_buffer_add_imagebind_embedding_meta (buf, GST_IMAGE_BIND_MODALITY_VISION, e, dim,
+        1.0f, "test");
+    meta->pts = pts;
+    meta->duration = duration;
+  }
+  return buf;
+}
+
+static GstStructure *
+pop_element_message (GstBus * bus, const gchar * name)
+{
+  GstMessage *msg;
+  GstStructure *s = NULL;
+
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
+    const GstStructure *ms = gst_message_get_structure (msg);
+    if (gst_structure_has_name (ms, name)) {
+      s = gst_structure_copy (ms);
+      gst_message_unref (msg);
+      break;
+    }
+    gst_message_unref (msg);
+  }
+  return s;
+}
+
+static gdouble
+array_double (const GstStructure * s, const gchar * field, guint i)
+{
+  const GValue *a = gst_structure_get_value (s, field);
+  g_assert_nonnull (a);
+  g_assert_true (GST_VALUE_HOLDS_ARRAY (a));
+  return g_value_get_double (gst_value_array_get_value (a, i));
+}
+
+static const gchar *
+array_string (const GstStructure * s, const gchar * field, guint i)
+{
+  const GValue *a = gst_structure_get_value (s, field);
+  g_assert_nonnull (a);
+  return g_value_get_string (gst_value_array_get_value (a, i));
+}
+
+static guint
+array_size (const GstStructure * s, const gchar * field)
+{
+  const GValue *a = gst_structure_get_value (s, field);
+  g_assert_nonnull (a);
+  return gst_value_array_get_size (a);
+}
+
+/* A deterministic embedding unlike the prompts: the text embedding of another sentence, with
+ * unit length (as a vision embedding has). */
+static gfloat *
+probe_embedding (guint * dim)
+{
+  static const gchar *probe[] = { "a photo of a small brown animal" };
+  gfloat *e = runtime_text_embeddings (probe, 1, dim);
+  gdouble norm = 0;
+  guint i;
+
+  for (i = 0; i < *dim; i++)
+    norm += (gdouble) e[i] * e[i];
+  for (i = 0; i < *dim; i++)
+    e[i] = (gfloat) (e[i] / sqrt (norm));
+  return e;
+}
+
+static void
+test_scores (void)
+{
+  static const gchar *prompts[] = { "a dog", "a cat", "a car", "music" };
+  const guint n = G_N_ELEMENTS (prompts);
+  Fixture f;
+  guint dim, i;
+  gfloat *t, *e;
+  gdouble cosine[4], prob[4];
+  GstBuffer *out;
+  GstImageBindMatchMeta *mm;
+  GstStructure *s;
+  GstMapInfo map;
+  guint64 u64;
+  gint best = 0;
+
+  if (!need_model ())
+    return;
+  t = runtime_text_embeddings (prompts, n, &dim);
+  e = probe_embedding (&dim);
+  reference_scores (e, t, dim, n, cosine, prob);
+  for (i = 1; i < n; i++)
+    if (prob[i] > prob[best])
+      best = i;
+  /* The check below would not see a wrong softmax if it were uniform. */
+  g_assert_cmpfloat (fabs (prob[0] - prob[1]) + fabs (prob[1] - prob[2]), >, 1e-4);
+
+  fixture_setup (&f, prompts, n);
+  gst_harness_play (f.h);
+
+  /* Without an embedding: no result, no message. */
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (NULL, dim, 0, 40 * GST_MSECOND));
+  g_assert_null (gst_buffer_get_imagebind_match_meta (out));
+  gst_buffer_unref (out);
+  g_assert_null (pop_element_message (f.bus, "imagebind-match"));
+
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, GST_SECOND, 40 * GST_MSECOND));
+  g_assert_true (gst_buffer_map (out, &map, GST_MAP_READ));
+  g_assert_cmpmem (map.data, map.size, "abcd", 4);
+  gst_buffer_unmap (out, &map);
+
+  mm = gst_buffer_get_imagebind_match_meta (out);
+  g_assert_nonnull (mm);
+  g_assert_cmpint (mm->modality, ==, GST_IMAGE_BIND_MODALITY_VISION);
+  g_assert_cmpint (mm->mode, ==, GST_IMAGE_BIND_MATCH_MODE_CLASSIFY);
+  g_assert_cmpuint (mm->n_results, ==, n);
+  g_assert_cmpint (mm->top_index, ==, best);
+  g_assert_cmpstr (mm->top_label, ==, prompts[best]);
+  g_assert_cmpfloat_with_epsilon (mm->top_probability, prob[best], TOL);
+  g_assert_cmpuint (mm->pts, ==, GST_SECOND);
+  g_assert_cmpuint (mm->duration, ==, 40 * GST_MSECOND);
+  for (i = 0; i < n; i++) {
+    const GstImageBindMatchResult *r = &mm->results[i];
+    g_assert_cmpstr (r->label, ==, prompts[r->index]);
+    g_assert_cmpfloat_with_epsilon (r->cosine, cosine[r->index], TOL);
+    g_assert_cmpfloat_with_epsilon (r->probability, prob[r->index], TOL);
+    g_assert_false (r->detected);
+    if (i > 0)
+      g_assert_cmpfloat (r->probability, <=, mm->results[i - 1].probability);
+  }
+
+  s = pop_element_message (f.bus, "imagebind-match");
+  g_assert_nonnull (s);
+  g_assert_true (gst_structure_get_uint64 (s, "timestamp", &u64));
+  g_assert_cmpuint (u64, ==, GST_SECOND);
+  g_assert_true (gst_structure_get_uint64 (s, "stream-time", &u64));
+  g_assert_cmpuint (u64, ==, GST_SECOND);
+  g_assert_true (gst_structure_get_uint64 (s, "running-time", &u64));
+  g_assert_cmpuint (u64, ==, GST_SECOND);
+  g_assert_true (gst_structure_get_uint64 (s, "duration", &u64));
+  g_assert_cmpuint (u64, ==, 40 * GST_MSECOND);
+  g_assert_cmpstr (gst_structure_get_string (s, "modality"), ==, "vision");
+  g_assert_cmpstr (gst_structure_get_string (s, "mode"), ==, "classify");
+  g_assert_cmpuint (array_size (s, "labels"), ==, n);
+  g_assert_cmpuint (array_size (s, "scores"), ==, n);
+  g_assert_cmpuint (array_size (s, "probabilities"), ==, n);
+  g_assert_cmpuint (array_size (s, "indices"), ==, n);
+  g_assert_cmpuint (array_size (s, "detected"), ==, n);
+  for (i = 0; i < n; i++) {
+    guint idx = g_value_get_uint (gst_value_array_get_value (gst_structure_get_value (s,
+                "indices"), i));
+    g_assert_cmpstr (array_string (s, "labels", i), ==, prompts[idx]);
+    g_assert_cmpfloat_with_epsilon (array_double (s, "scores", i), cosine[idx], TOL);
+    g_assert_cmpfloat_with_epsilon (array_double (s, "probabilities", i), prob[idx], TOL);
+  }
+  g_assert_cmpstr (gst_structure_get_string (s, "top-label"), ==, prompts[best]);
+  {
+    gdouble d;
+    guint u;
+    g_assert_true (gst_structure_get_double (s, "top-probability", &d));
+    g_assert_cmpfloat_with_epsilon (d, prob[best], TOL);
+    g_assert_true (gst_structure_get_double (s, "top-score", &d));
+    g_assert_cmpfloat_with_epsilon (d, cosine[best], TOL);
+    g_assert_true (gst_structure_get_uint (s, "top-index", &u));
+    g_assert_cmpuint (u, ==, best);
+  }
+  gst_structure_free (s);
+
+  /* Copies keep the match meta (no tags, copy transform). */
+  {
+    GstBuffer *copy = gst_buffer_copy_deep (out);
+    GstImageBindMatchMeta *cm = gst_buffer_get_imagebind_match_meta (copy);
+    g_assert_nonnull (cm);
+    g_assert_cmpuint (cm->n_results, ==, n);
+    g_assert_cmpstr (cm->top_label, ==, prompts[best]);
+    g_assert_cmpfloat (cm->results[2].cosine, ==, mm->results[2].cosine);
+    gst_buffer_unref (copy);
+  }
+  gst_buffer_unref (out);
+
+  fixture_teardown (&f);
+  g_free (t);
+  g_free (e);
+}
+
+static void
+test_top_k_and_custom_meta (void)
+{
+  static const gchar *prompts[] = { "a dog", "a cat", "a car", "music" };
+  const guint n = G_N_ELEMENTS (prompts);
+  Fixture f;
+  guint dim, i;
+  gfloat *t, *e;
+  gdouble cosine[4], prob[4];
+  gint order[4] = { 0, 1, 2, 3 };
+  GstBuffer *out;
+  GstImageBindMatchMeta *mm;
+  GstCustomMeta *cm;
+  GstStructure *s;
+
+  if (!need_model ())
+    return;
+  t = runtime_text_embeddings (prompts, n, &dim);
+  e = probe_embedding (&dim);
+  reference_scores (e, t, dim, n, cosine, prob);
+  /* Reference order: decreasing probability (selection sort of 4). */
+  for (i = 0; i < n; i++)
+    for (guint j = i + 1; j < n; j++)
+      if (prob[order[j]] > prob[order[i]]) {
+        gint tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+      }
+
+  fixture_setup (&f, prompts, n);
+  g_object_set (f.element, "top-k", 2, "custom-meta", TRUE, NULL);
+  gst_harness_play (f.h);
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 0, GST_MSECOND));
+  mm = gst_buffer_get_imagebind_match_meta (out);
+  g_assert_cmpuint (mm->n_results, ==, 2);
+  g_assert_cmpuint (mm->results[0].index, ==, order[0]);
+  g_assert_cmpuint (mm->results[1].index, ==, order[1]);
+  /* Probabilities are still the softmax over all prompts. */
+  g_assert_cmpfloat_with_epsilon (mm->results[1].probability, prob[order[1]], TOL);
+  g_assert_nonnull (gst_imagebind_match_meta_find_result (mm, order[1]));
+  g_assert_null (gst_imagebind_match_meta_find_result (mm, order[3]));
+
+  cm = gst_buffer_get_custom_meta (out, GST_IMAGEBIND_MATCH_CUSTOM_META_NAME);
+  g_assert_nonnull (cm);
+  s = gst_custom_meta_get_structure (cm);
+  g_assert_cmpstr (gst_structure_get_string (s, "top-label"), ==, prompts[order[0]]);
+  g_assert_cmpuint (array_size (s, "labels"), ==, 2);
+  g_assert_cmpfloat_with_epsilon (array_double (s, "scores", 1), cosine[order[1]], TOL);
+  gst_buffer_unref (out);
+
+  s = pop_element_message (f.bus, "imagebind-match");
+  g_assert_cmpuint (array_size (s, "labels"), ==, 2);
+  g_assert_cmpstr (array_string (s, "labels", 1), ==, prompts[order[1]]);
+  gst_structure_free (s);
+
+  fixture_teardown (&f);
+  g_free (t);
+  g_free (e);
+}
+
+/* Unit vector u and a unit vector w orthogonal to it: c*u + sqrt(1-c^2)*w has cosine c with u
+ * (and with any positive multiple of u, such as the text embedding). */
+static void
+orthonormal_pair (const gfloat * t, guint dim, gdouble * u, gdouble * w)
+{
+  gdouble n = 0, d = 0;
+  guint i;
+
+  for (i = 0; i < dim; i++)
+    n += (gdouble) t[i] * t[i];
+  for (i = 0; i < dim; i++)
+    u[i] = t[i] / sqrt (n);
+  for (i = 0; i < dim; i++)
+    w[i] = ((i * 7919) % 13) - 6.0;
+  for (i = 0; i < dim; i++)
+    d += w[i] * u[i];
+  n = 0;
+  for (i = 0; i < dim; i++) {
+    w[i] -= d * u[i];
+    n += w[i] * w[i];
+  }
+  for (i = 0; i < dim; i++)
+    w[i] /= sqrt (n);
+}
+
+static gfloat *
+with_cosine (const gdouble * u, const gdouble * w, guint dim, gdouble c)
+{
+  gfloat *e = g_new (gfloat, dim);
+  guint i;
+
+  for (i = 0; i < dim; i++)
+    e[i] = (gfloat) (c * u[i] + sqrt (1 - c * c) * w[i]);
+  return e;
+}
+
+static void
+test_detection (void)
+{
+  static const gchar *prompts[] = { "a dog" };
+  /* Frames of 100 ms. threshold 0.5, min-duration 250 ms, cooldown 200 ms:
+   *  - 1, 2 above, then a dip: 200 ms is too short, no start;
+   *  - 4, 5, 6 above: at 6, 300 ms (400..700) >= 250: start, since 400 ms;
+   *  - 7 below, 8 above: the 100 ms dip is shorter than the cooldown;
+   *  - 9, 10 below: at 10, 200 ms (900..1100) >= 200: stop, since 900 ms. */
+  static const gdouble seq[] = { 0.2, 0.8, 0.8, 0.2, 0.8, 0.8, 0.8, 0.3, 0.9, 0.3, 0.3, 0.3 };
+  static const gboolean expect_detected[] = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0 };
+  Fixture f;
+  guint dim, i, n_start = 0, n_stop = 0;
+  gfloat *t;
+  gdouble *u, *w;
+  GstStructure *s;
+  GstMessage *msg;
+
+  if (!need_model ())
+    return;
+  t = runtime_text_embeddings (prompts, 1, &dim);
+  u = g_new (gdouble, dim);
+  w = g_new (gdouble, dim);
+  orthonormal_pair (t, dim, u, w);
+
+  fixture_setup (&f, prompts, 1);
+  g_object_set (f.element, "mode", GST_IMAGE_BIND_MATCH_MODE_DETECT, "threshold", 0.5,
+      "min-duration", (guint64) 250 * GST_MSECOND, "cooldown", (guint64) 200 * GST_MSECOND,
+      "post-messages", FALSE, NULL);
+  gst_harness_play (f.h);
+
+  for (i = 0; i < G_N_ELEMENTS (seq); i++) {
+    gfloat *e = with_cosine (u, w, dim, seq[i]);
+    GstBuffer *out = gst_harness_push_and_pull (f.h,
+        embedding_buffer (e, dim, i * 100 * GST_MSECOND, 100 * GST_MSECOND));
+    GstImageBindMatchMeta *mm = gst_buffer_get_imagebind_match_meta (out);
+
+    g_assert_nonnull (mm);
+    g_assert_cmpint (mm->mode, ==, GST_IMAGE_BIND_MATCH_MODE_DETECT);
+    g_assert_cmpfloat_with_epsilon (mm->results[0].cosine, seq[i], TOL);
+    g_assert_cmpfloat_with_epsilon (mm->results[0].probability, 1.0, 1e-12);
+    g_assert_cmpint (mm->results[0].detected, ==, expect_detected[i]);
+    gst_buffer_unref (out);
+    g_free (e);
+
+    while ((msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT))) {
+      const gchar *event;
+      guint64 since, ts;
+      gdouble score;
+
+      s = gst_structure_copy (gst_message_get_structure (msg));
+      gst_message_unref (msg);
+      /* post-messages=FALSE: only the detection messages */
+      g_assert_cmpstr (gst_structure_get_name (s), ==, "imagebind-detection");
+      event = gst_structure_get_string (s, "event");
+
+      g_assert_cmpstr (gst_structure_get_string (s, "label"), ==, "a dog");
+      g_assert_cmpstr (gst_structure_get_string (s, "modality"), ==, "vision");
+      g_assert_true (gst_structure_get_uint64 (s, "since", &since));
+      g_assert_true (gst_structure_get_uint64 (s, "timestamp", &ts));
+      g_assert_true (gst_structure_get_double (s, "score", &score));
+      g_assert_cmpfloat_with_epsilon (score, seq[i], TOL);
+      if (g_str_equal (event, "start")) {
+        g_assert_cmpuint (i, ==, 6);
+        g_assert_cmpuint (since, ==, 400 * GST_MSECOND);
+        g_assert_cmpuint (ts, ==, 600 * GST_MSECOND);
+        n_start++;
+      } else {
+        g_assert_cmpstr (event, ==, "stop");
+        g_assert_cmpuint (i, ==, 10);
+        g_assert_cmpuint (since, ==, 900 * GST_MSECOND);
+        n_stop++;
+      }
+      gst_structure_free (s);
+    }
+  }
+  g_assert_cmpuint (n_start, ==, 1);
+  g_assert_cmpuint (n_stop, ==, 1);
+
+  /* A detection open at EOS ends there (min-duration 0: starts at once). */
+  g_object_set (f.element, "min-duration", (guint64) 0, NULL);
+  {
+    gfloat *e = with_cosine (u, w, dim, 0.9);
+    gst_buffer_unref (gst_harness_push_and_pull (f.h,
+            embedding_buffer (e, dim, 2 * GST_SECOND, 100 * GST_MSECOND)));
+    g_free (e);
+  }
+  s = pop_element_message (f.bus, "imagebind-detection");
+  g_assert_cmpstr (gst_structure_get_string (s, "event"), ==, "start");
+  gst_structure_free (s);
+  gst_harness_push_event (f.h, gst_event_new_eos ());
+  s = pop_element_message (f.bus, "imagebind-detection");
+  g_assert_nonnull (s);
+  g_assert_cmpstr (gst_structure_get_string (s, "event"), ==, "stop");
+  {
+    guint64 since;
+    g_assert_true (gst_structure_get_uint64 (s, "since", &since));
+    g_assert_cmpuint (since, ==, 2 * GST_SECOND + 100 * GST_MSECOND);
+  }
+  gst_structure_free (s);
+
+  fixture_teardown (&f);
+  g_free (t);
+  g_free (u);
+  g_free (w);
+}
+
+static void
+test_prompts_while_playing (void)
+{
+  static const gchar *first[] = { "a dog", "a cat" };
+  static const gchar *second[] = { "rain", "a car", "a violin" };
+  Fixture f;
+  guint dim, i;
+  gfloat *t, *e;
+  gdouble cosine[3], prob[3];
+  GstBuffer *out;
+  GstImageBindMatchMeta *mm;
+  GValue v = G_VALUE_INIT;
+
+  if (!need_model ())
+    return;
+  e = probe_embedding (&dim);
+  fixture_setup (&f, first, 2);
+  gst_harness_play (f.h);
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 0, GST_MSECOND));
+  g_assert_cmpuint (gst_buffer_get_imagebind_match_meta (out)->n_results, ==, 2);
+  gst_buffer_unref (out);
+
+  set_prompts (f.element, second, 3);
+  g_value_init (&v, GST_TYPE_ARRAY);
+  g_object_get_property (G_OBJECT (f.element), "prompts", &v);
+  g_assert_cmpuint (gst_value_array_get_size (&v), ==, 3);
+  g_assert_cmpstr (g_value_get_string (gst_value_array_get_value (&v, 2)), ==, "a violin");
+  g_value_unset (&v);
+
+  t = runtime_text_embeddings (second, 3, &dim);
+  reference_scores (e, t, dim, 3, cosine, prob);
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, GST_MSECOND, GST_MSECOND));
+  mm = gst_buffer_get_imagebind_match_meta (out);
+  g_assert_cmpuint (mm->n_results, ==, 3);
+  for (i = 0; i < 3; i++) {
+    g_assert_cmpstr (mm->results[i].label, ==, second[mm->results[i].index]);
+    g_assert_cmpfloat_with_epsilon (mm->results[i].cosine, cosine[mm->results[i].index], TOL);
+    g_assert_cmpfloat_with_epsilon (mm->results[i].probability, prob[mm->results[i].index],
+        TOL);
+  }
+  gst_buffer_unref (out);
+
+  /* No prompts: buffers pass without a result. */
+  set_prompts (f.element, NULL, 0);
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 2 * GST_MSECOND, GST_MSECOND));
+  g_assert_null (gst_buffer_get_imagebind_match_meta (out));
+  gst_buffer_unref (out);
+
+  fixture_teardown (&f);
+  g_free (t);
+  g_free (e);
+}
+
+static void
+test_dimension_mismatch (void)
+{
+  static const gchar *prompts[] = { "a dog" };
+  static const gfloat narrow[3] = { 1, 0, 0 };
+  Fixture f;
+  GstBuffer *out;
+  GstMessage *msg;
+
+  if (!need_model ())
+    return;
+  fixture_setup (&f, prompts, 1);
+  gst_harness_play (f.h);
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (narrow, 3, 0, GST_MSECOND));
+  g_assert_null (gst_buffer_get_imagebind_match_meta (out));
+  gst_buffer_unref (out);
+  msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
+  g_assert_nonnull (msg);
+  gst_message_unref (msg);
+  /* Once per stream. */
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, embedding_buffer (narrow, 3, 1, 1)));
+  g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING));
+  fixture_teardown (&f);
+}
+
+static void
+test_text_pad (void)
+{
+  static const gchar *prompts[] = { "a dog", "a cat", "a car" };
+  Fixture f;
+  GstHarness *th;
+  guint dim;
+  gfloat *e;
+  GstBuffer *out, *text;
+  GstEvent *ev;
+  GstCaps *caps;
+  GstMapInfo map;
+  gchar *label;
+  GstClockTime gap_ts, gap_dur;
+
+  if (!need_model ())
+    return;
+  e = probe_embedding (&dim);
+  fixture_setup (&f, prompts, 3);
+  th = gst_harness_new_with_element (f.element, NULL, "text_src");
+  gst_harness_play (f.h);
+
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 3 * GST_SECOND,
+          50 * GST_MSECOND));
+  label = g_strdup (gst_buffer_get_imagebind_match_meta (out)->top_label);
+  gst_buffer_unref (out);
+
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_STREAM_START);
+  gst_event_unref (ev);
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_CAPS);
+  gst_event_parse_caps (ev, &caps);
+  {
+    GstCaps *want = gst_caps_from_string ("text/x-raw, format=(string)utf8");
+    g_assert_true (gst_caps_is_equal (caps, want));
+    gst_caps_unref (want);
+  }
+  gst_event_unref (ev);
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_SEGMENT);
+  gst_event_unref (ev);
+
+  text = gst_harness_pull (th);
+  g_assert_cmpuint (GST_BUFFER_PTS (text), ==, 3 * GST_SECOND);
+  g_assert_cmpuint (GST_BUFFER_DURATION (text), ==, 50 * GST_MSECOND);
+  g_assert_true (gst_buffer_map (text, &map, GST_MAP_READ));
+  g_assert_cmpmem (map.data, map.size, label, strlen (label));
+  gst_buffer_unmap (text, &map);
+  gst_buffer_unref (text);
+
+  /* A buffer without a result: a gap on the text pad. */
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, embedding_buffer (NULL, dim,
+              4 * GST_SECOND, 20 * GST_MSECOND)));
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_GAP);
+  gst_event_parse_gap (ev, &gap_ts, &gap_dur);
+  g_assert_cmpuint (gap_ts, ==, 4 * GST_SECOND);
+  g_assert_cmpuint (gap_dur, ==, 20 * GST_MSECOND);
+  gst_event_unref (ev);
+
+  /* Flushes and EOS are forwarded; a new segment follows a flush. */
+  gst_harness_push_event (f.h, gst_event_new_flush_start ());
+  gst_harness_push_event (f.h, gst_event_new_flush_stop (TRUE));
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_FLUSH_START);
+  gst_event_unref (ev);
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_FLUSH_STOP);
+  gst_event_unref (ev);
+  {
+    GstSegment seg;
+    gst_segment_init (&seg, GST_FORMAT_TIME);
+    gst_harness_push_event (f.h, gst_event_new_segment (&seg));
+  }
+  gst_harness_push_event (f.h, gst_event_new_eos ());
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_SEGMENT);
+  gst_event_unref (ev);
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_EOS);
+  gst_event_unref (ev);
+
+  /* Only one text_src pad. */
+  g_assert_null (gst_element_request_pad (f.element,
+          gst_element_get_pad_template (f.element, "text_src"), NULL, NULL));
+
+  gst_harness_teardown (th);
+  fixture_teardown (&f);
+  g_free (label);
+  g_free (e);
+}
+
+static void
+test_state_cycling (void)
+{
+  static const gchar *prompts[] = { "a dog", "a cat" };
+  GstElement *element;
+  guint i;
+
+  if (!need_model ())
+    return;
+  element = gst_element_factory_make ("imagebindmatch", NULL);
+  g_object_set (element, "model", model_path, "n-threads", 1, NULL);
+  set_prompts (element, prompts, 2);
+  for (i = 0; i < 10; i++) {
+    g_assert_cmpint (gst_element_set_state (element, GST_STATE_PLAYING), !=,
+        GST_STATE_CHANGE_FAILURE);
+    g_assert_cmpint (gst_element_set_state (element, i % 2 ? GST_STATE_READY :
+            GST_STATE_NULL), ==, GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_element_set_state (element, GST_STATE_NULL);
+  gst_object_unref (element);
+}
+
+static void
+expect_model_error (const gchar * path, GQuark domain, gint code)
+{
+  GstElement *element = gst_element_factory_make ("imagebindmatch", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *err = NULL;
+
+  gst_element_set_bus (element, bus);
+  g_object_set (element, "model", path, NULL);
+  g_assert_cmpint (gst_element_set_state (element, GST_STATE_READY), ==,
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &err, NULL);
+  g_assert_error (err, domain, code);
+  g_assert_nonnull (strstr (err->message, path));
+  g_clear_error (&err);
+  gst_message_unref (msg);
+  gst_element_set_state (element, GST_STATE_NULL);
+  gst_element_set_bus (element, NULL);
+  gst_object_unref (element);
+  gst_object_unref (bus);
+}
+
+static void
+test_bad_model (void)
+{
+  gchar *dir = g_dir_make_tmp ("ib-match-XXXXXX", NULL);
+  gchar *missing = g_build_filename (dir, "missing.gguf", NULL);
+  gchar *corrupt = g_build_filename (dir, "corrupt.gguf", NULL);
+
+  g_assert_true (g_file_set_contents (corrupt, "GGUF\003\0\0\0garbage", 15, NULL));
+  expect_model_error (missing, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND);
+  expect_model_error (corrupt, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_FAILED);
+  g_unlink (corrupt);
+  g_rmdir (dir);
+  g_free (missing);
+  g_free (corrupt);
+  g_free (dir);
+}
+
+static void
+test_meta_api (void)
+{
+  GstImageBindMatchResult results[2] = {
+    {1, (gchar *) "a cat", 0.3, 0.7, TRUE},
+    {0, (gchar *) "a dog", 0.1, 0.3, FALSE},
+  };
+  GstBuffer *buf = gst_buffer_new ();
+  GstImageBindMatchMeta *mm;
+  GstStructure *s;
+  gint top;
+
+  mm = gst_buffer_add_imagebind_match_meta (buf, GST_IMAGE_BIND_MODALITY_AUDIO,
+      GST_IMAGE_BIND_MATCH_MODE_DETECT, results, 2);
+  g_assert_cmpint (mm->top_index, ==, 1);
+  g_assert_cmpstr (mm->top_label, ==, "a cat");
+  g_assert_true (mm->results[0].label != results[0].label);     /* copied */
+  g_assert_true (gst_buffer_get_imagebind_match_meta_by_modality (buf,
+          GST_IMAGE_BIND_MODALITY_AUDIO) == mm);
+  g_assert_null (gst_buffer_get_imagebind_match_meta_by_modality (buf,
+          GST_IMAGE_BIND_MODALITY_VISION));
+  s = gst_imagebind_match_meta_to_structure (mm);
+  g_assert_cmpstr (gst_structure_get_name (s), ==, GST_IMAGEBIND_MATCH_CUSTOM_META_NAME);
+  g_assert_cmpstr (gst_structure_get_string (s, "modality"), ==, "audio");
+  g_assert_cmpstr (gst_structure_get_string (s, "mode"), ==, "detect");
+  g_assert_true (gst_structure_get_int (s, "top-index", &top));
+  g_assert_cmpint (top, ==, 1);
+  g_assert_cmpfloat (array_double (s, "probabilities", 1), ==, 0.3);
+  g_assert_true (g_value_get_boolean (gst_value_array_get_value (gst_structure_get_value (s,
+                  "detected"), 0)));
+  gst_structure_free (s);
+  /* Without prompts */
+  mm = gst_buffer_add_imagebind_match_meta (buf, GST_IMAGE_BIND_MODALITY_VISION,
+      GST_IMAGE_BIND_MATCH_MODE_CLASSIFY, NULL, 0);
+  g_assert_cmpint (mm->top_index, ==, -1);
+  g_assert_null (mm->top_label);
+  s = gst_imagebind_match_meta_to_structure (mm);
+  g_assert_cmpstr (gst_structure_get_string (s, "top-label"), ==, "");
+  gst_structure_free (s);
+  gst_buffer_unref (buf);
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+
+  model_path = argc > 1 ? argv[1] : g_getenv ("IMAGEBIND_TEST_MODEL");
+  if (model_path && !g_file_test (model_path, G_FILE_TEST_IS_REGULAR))
+    model_path = NULL;
+
+  g_test_add_func ("/match/meta-api", test_meta_api);
+  g_test_add_func ("/match/scores", test_scores);
+  g_test_add_func ("/match/top-k-custom-meta", test_top_k_and_custom_meta);
+  g_test_add_func ("/match/detection", test_detection);
+  g_test_add_func ("/match/prompts-while-playing", test_prompts_while_playing);
+  g_test_add_func ("/match/dimension-mismatch", test_dimension_mismatch);
+  g_test_add_func ("/match/text-pad", test_text_pad);
+  g_test_add_func ("/match/state-cycling", test_state_cycling);
+  g_test_add_func ("/match/bad-model", test_bad_model);
+  return g_test_run ();
+}
