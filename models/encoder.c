@@ -34,6 +34,7 @@ struct _ImageBindContext {
   gpointer trace_data;
   float *buf[N_BUFS];
   gsize cap[N_BUFS];
+  gsize max_chunk;      /* samples per pass; 0 = by the memory budget */
 };
 
 ImageBindContextParams
@@ -168,16 +169,15 @@ block_forward (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, 
   linear (ctx, mid, rows, &blk->fc2_w, blk->fc2_b, x, TRUE);
 }
 
-/* Trunk, head, post-processing and clip mean, from the trunk input in BUF_X.
+/* Trunk, head and post-processing of @N samples whose trunk input is in BUF_X; the
+ * normalised, scaled embeddings go to @emb (N x out_dim).
  * @pool: token index each sample's head reads (NULL: 0, the class token). */
 static void
-trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize B, gsize S, const gsize *pool,
-    float *out)
+trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize N, const gsize *pool, float *emb)
 {
-  gsize N = B * S, D = enc->embed_dim, L = enc->num_tokens, O = ctx->model->out_dim;
+  gsize D = enc->embed_dim, L = enc->num_tokens, O = ctx->model->out_dim;
   float *x = ctx->buf[BUF_X];
   float *pooled = ctx->buf[BUF_H];
-  float *emb = scratch (ctx, BUF_HEAD, N * O);
 
   if (enc->ln_pre_w) {
     ib_layer_norm (x, x, N * L, D, enc->ln_pre_w, enc->ln_pre_b, LN_EPS, ctx->n_threads);
@@ -207,7 +207,12 @@ trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize B, gsize S, c
       e[j] = e[j] / norm * enc->logit_scale;
   }
   trace (ctx, "after_postprocessor", emb, 1, N, O);
+}
 
+/* The official clip mean: out[b] = mean over s of emb[b * S + s]. */
+static void
+clip_mean (const float *emb, gsize B, gsize S, gsize O, float *out)
+{
   for (gsize b = 0; b < B; b++) {
     for (gsize j = 0; j < O; j++) {
       double sum = 0;
@@ -216,6 +221,25 @@ trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize B, gsize S, c
       out[b * O + j] = (float) (sum / S);
     }
   }
+}
+
+/* Samples per pass: all of them up to a scratch budget, so that memory stays bounded for any
+ * batch (the MLP hidden layer, N x L x 4D floats, is the largest buffer). */
+static gsize
+chunk_samples (ImageBindContext *ctx, const IbEncoder *enc, gsize N)
+{
+  gsize per_sample = (gsize) (enc->num_tokens + 1) * 4 * enc->embed_dim * sizeof (float);
+  gsize budget = (gsize) 256 << 20;
+  gsize chunk = MAX (budget / per_sample, 1);
+  if (ctx->max_chunk)
+    chunk = MIN (chunk, ctx->max_chunk);
+  return MIN (chunk, N);
+}
+
+void
+ib_context_set_max_chunk (ImageBindContext *ctx, gsize max_samples)
+{
+  ctx->max_chunk = max_samples;
 }
 
 /* ---- stems ---- */
@@ -370,8 +394,8 @@ imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float 
     const gint64 *shape, guint n_dims, float *out, GError **error)
 {
   const IbEncoder *enc;
-  gsize B, S, T_in, N, D, P, K, sample_size, frame_stride;
-  float *cols, *h;
+  gsize B, S, T_in, N, D, P, K, sample_size, frame_stride, chunk;
+  float *cols, *h, *emb;
 
   g_return_val_if_fail (ctx != NULL, FALSE);
   g_return_val_if_fail (out != NULL, FALSE);
@@ -405,22 +429,29 @@ imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float 
   D = enc->embed_dim;
   P = enc->num_patches;
   K = enc->patch_dim;
-  reserve (ctx, enc, N);
-  /* Patches of every sample, then one product with the stem weight. A single frame is read
-   * twice (frame stride 0): the official stem repeats T = 1 to the kernel's 2 frames. */
-  cols = scratch (ctx, BUF_BIG, N * P * K);
+  chunk = chunk_samples (ctx, enc, N);
+  reserve (ctx, enc, chunk);
+  emb = scratch (ctx, BUF_HEAD, N * ctx->model->out_dim);
   frame_stride = T_in == 1 ? 0 : (gsize) enc->in_height * enc->in_width;
-  for (gsize s = 0; s < N; s++)
-    extract_patches (enc, data + s * sample_size, T_in, frame_stride, cols + s * P * K, ctx->n_threads);
-  h = ctx->buf[BUF_H];
-  linear (ctx, cols, N * P, &enc->stem_w, NULL, h, FALSE);
-  if (enc->stem_ln_w)
-    ib_layer_norm (h, h, N * P, D, enc->stem_ln_w, enc->stem_ln_b, STEM_LN_EPS, ctx->n_threads);
-  trace (ctx, "after_stem", h, N, P, D);
+  for (gsize c0 = 0; c0 < N; c0 += chunk) {
+    gsize n = MIN (chunk, N - c0);
+    /* Patches of every sample, then one product with the stem weight. A single frame is read
+     * twice (frame stride 0): the official stem repeats T = 1 to the kernel's 2 frames. */
+    cols = scratch (ctx, BUF_BIG, n * P * K);
+    for (gsize s = 0; s < n; s++)
+      extract_patches (enc, data + (c0 + s) * sample_size, T_in, frame_stride, cols + s * P * K,
+          ctx->n_threads);
+    h = ctx->buf[BUF_H];
+    linear (ctx, cols, n * P, &enc->stem_w, NULL, h, FALSE);
+    if (enc->stem_ln_w)
+      ib_layer_norm (h, h, n * P, D, enc->stem_ln_w, enc->stem_ln_b, STEM_LN_EPS, ctx->n_threads);
+    trace (ctx, "after_stem", h, n, P, D);
 
-  add_positions (ctx, enc, N);
-  trace (ctx, "after_preprocessor", ctx->buf[BUF_X], N, enc->num_tokens, D);
-  trunk_and_head (ctx, enc, B, S, NULL, out);
+    add_positions (ctx, enc, n);
+    trace (ctx, "after_preprocessor", ctx->buf[BUF_X], n, enc->num_tokens, D);
+    trunk_and_head (ctx, enc, n, NULL, emb + c0 * ctx->model->out_dim);
+  }
+  clip_mean (emb, B, S, ctx->model->out_dim, out);
   return TRUE;
 }
 
@@ -429,8 +460,8 @@ imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch, flo
     GError **error)
 {
   const IbEncoder *enc;
-  gsize L, D;
-  float *h;
+  gsize L, D, chunk;
+  float *h, *emb;
   g_autofree gsize *eos = NULL;
 
   g_return_val_if_fail (ctx != NULL, FALSE);
@@ -456,25 +487,31 @@ imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch, flo
     }
   }
 
-  reserve (ctx, enc, batch);
-  h = ctx->buf[BUF_H];
-  eos = g_new (gsize, batch);
-  for (gsize s = 0; s < batch; s++) {
-    const gint32 *seq = ids + s * L;
-    eos[s] = 0;
-    for (gsize t = 0; t < L; t++) {
-      float *dst = h + (s * L + t) * D;
-      if (enc->stem_w.type == IB_GGUF_TENSOR_F32)
-        memcpy (dst, (const float *) enc->stem_w.data + (gsize) seq[t] * D, D * sizeof (float));
-      else
-        ib_f16_to_f32 ((const guint16 *) enc->stem_w.data + (gsize) seq[t] * D, dst, D);
-      if (seq[t] > seq[eos[s]])
-        eos[s] = t;     /* first occurrence of the largest id */
+  chunk = chunk_samples (ctx, enc, batch);
+  reserve (ctx, enc, chunk);
+  emb = scratch (ctx, BUF_HEAD, (gsize) batch * ctx->model->out_dim);
+  eos = g_new (gsize, chunk);
+  for (gsize c0 = 0; c0 < batch; c0 += chunk) {
+    gsize n = MIN (chunk, batch - c0);
+    h = ctx->buf[BUF_H];
+    for (gsize s = 0; s < n; s++) {
+      const gint32 *seq = ids + (c0 + s) * L;
+      eos[s] = 0;
+      for (gsize t = 0; t < L; t++) {
+        float *dst = h + (s * L + t) * D;
+        if (enc->stem_w.type == IB_GGUF_TENSOR_F32)
+          memcpy (dst, (const float *) enc->stem_w.data + (gsize) seq[t] * D, D * sizeof (float));
+        else
+          ib_f16_to_f32 ((const guint16 *) enc->stem_w.data + (gsize) seq[t] * D, dst, D);
+        if (seq[t] > seq[eos[s]])
+          eos[s] = t;     /* first occurrence of the largest id */
+      }
     }
+    trace (ctx, "after_stem", h, n, L, D);
+    add_positions (ctx, enc, n);
+    trace (ctx, "after_preprocessor", ctx->buf[BUF_X], n, L, D);
+    trunk_and_head (ctx, enc, n, eos, emb + c0 * ctx->model->out_dim);
   }
-  trace (ctx, "after_stem", h, batch, L, D);
-  add_positions (ctx, enc, batch);
-  trace (ctx, "after_preprocessor", ctx->buf[BUF_X], batch, L, D);
-  trunk_and_head (ctx, enc, batch, 1, eos, out);
+  clip_mean (emb, batch, 1, ctx->model->out_dim, out);
   return TRUE;
 }

@@ -144,7 +144,9 @@ gboolean imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint b
 /* Optional: called with each intermediate tensor of the next calls (stage names as the
  * conformance fixtures: "after_stem", "after_preprocessor", "after_ln_pre", "after_block0",
  * "after_trunk", "after_head", "after_postprocessor"); data is (n, rows, cols), valid only
- * during the call. For tests and debugging; NULL to switch off. */
+ * during the call. A large batch goes through the encoder in several passes (bounded scratch
+ * memory); each pass reports its own samples, in order. For tests and debugging; NULL to
+ * switch off. */
 typedef void (*ImageBindTraceFunc) (const char *stage, const float *data, guint n, guint rows,
     guint cols, gpointer user_data);
 void imagebind_context_set_trace (ImageBindContext *ctx, ImageBindTraceFunc func, gpointer user_data);

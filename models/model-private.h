@@ -102,6 +102,10 @@ ImageBindModel *ib_model_new_random (const IbModelConfig *config, guint64 seed);
 gboolean ib_model_config_encoder_info (const IbModelConfig *config, ImageBindModality m,
     ImageBindEncoderInfo *info);
 
+/* Tests: at most @max_samples samples per pass through the trunk (0: by the memory budget,
+ * 256 MB of MLP activations), to exercise batches split over several passes. */
+void ib_context_set_max_chunk (ImageBindContext *ctx, gsize max_samples);
+
 /* ---- shared with encoder.c ---- */
 
 /* n_params and gflops of one encoder (spec §6 formulas, from the encoder's sizes). */
