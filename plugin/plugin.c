@@ -16,6 +16,7 @@ GST_ELEMENT_REGISTER_DECLARE (imagebindthermal);
 GST_ELEMENT_REGISTER_DECLARE (imagebindimu);
 /* -- match -- */
 GST_ELEMENT_REGISTER_DECLARE (imagebindmatch);
+GST_ELEMENT_REGISTER_DECLARE (imagebindtext);
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -31,6 +32,7 @@ plugin_init (GstPlugin * plugin)
   any |= GST_ELEMENT_REGISTER (imagebindimu, plugin);
   /* -- match -- */
   any |= GST_ELEMENT_REGISTER (imagebindmatch, plugin);
+  any |= GST_ELEMENT_REGISTER (imagebindtext, plugin);
 
   return any;
 }

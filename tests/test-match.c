@@ -809,6 +809,158 @@ test_meta_api (void)
   gst_buffer_unref (buf);
 }
 
+static GstBuffer *
+text_buffer (const gchar * text, GstClockTime pts)
+{
+  GstBuffer *buf = gst_buffer_new_memdup (text, strlen (text));
+
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = GST_SECOND;
+  return buf;
+}
+
+static void
+assert_text_embedding (GstBuffer * buf, const gchar * expected_text, GstClockTime pts)
+{
+  const gchar *texts[1] = { expected_text };
+  GstImageBindEmbeddingMeta *meta = gst_buffer_get_imagebind_embedding_meta (buf);
+  guint dim, i;
+  gfloat *want = runtime_text_embeddings (texts, 1, &dim);
+  GError *err = NULL;
+  ImageBindModel *model = imagebind_model_load (model_path, &err);
+
+  g_assert_no_error (err);
+  g_assert_nonnull (meta);
+  g_assert_cmpint (meta->modality, ==, GST_IMAGE_BIND_MODALITY_TEXT);
+  g_assert_cmpuint (meta->dim, ==, dim);
+  g_assert_cmpfloat (meta->logit_scale, ==, imagebind_model_logit_scale (model,
+          IMAGEBIND_MODALITY_TEXT));
+  g_assert_cmpuint (meta->pts, ==, pts);
+  g_assert_cmpuint (meta->duration, ==, GST_SECOND);
+  g_assert_cmpuint (meta->stream_time, ==, pts);
+  for (i = 0; i < dim; i++)
+    g_assert_cmpfloat_with_epsilon (meta->vector[i], want[i], TOL);
+  imagebind_model_unref (model);
+  g_free (want);
+}
+
+static GstHarness *
+text_harness (void)
+{
+  GstElement *element = gst_element_factory_make ("imagebindtext", NULL);
+  GstHarness *h;
+
+  g_object_set (element, "model", model_path, "n-threads", 1, NULL);
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_object_unref (element);
+  return h;
+}
+
+static void
+test_text_encoder (void)
+{
+  GstHarness *h;
+  GstBuffer *out;
+  GstMapInfo map;
+
+  if (!need_model ())
+    return;
+  h = text_harness ();
+  gst_harness_set_src_caps_str (h, "text/x-raw, format=(string)utf8");
+  gst_harness_play (h);
+
+  out = gst_harness_push_and_pull (h, text_buffer ("A dog is barking", GST_SECOND));
+  assert_text_embedding (out, "A dog is barking", GST_SECOND);
+  g_assert_true (gst_buffer_map (out, &map, GST_MAP_READ));
+  g_assert_cmpmem (map.data, map.size, "A dog is barking", 16);
+  gst_buffer_unmap (out, &map);
+  gst_buffer_unref (out);
+
+  /* Blank text and gaps: no embedding. */
+  out = gst_harness_push_and_pull (h, text_buffer (" \n ", 2 * GST_SECOND));
+  g_assert_null (gst_buffer_get_imagebind_embedding_meta (out));
+  gst_buffer_unref (out);
+
+  /* interval: 5 s after the last embedded buffer */
+  g_object_set (h->element, "interval", (guint64) 5 * GST_SECOND, NULL);
+  gst_buffer_unref (gst_harness_push_and_pull (h, text_buffer ("one", 10 * GST_SECOND)));
+  out = gst_harness_push_and_pull (h, text_buffer ("two", 12 * GST_SECOND));
+  g_assert_null (gst_buffer_get_imagebind_embedding_meta (out));
+  gst_buffer_unref (out);
+  out = gst_harness_push_and_pull (h, text_buffer ("three", 15 * GST_SECOND));
+  assert_text_embedding (out, "three", 15 * GST_SECOND);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+
+  /* pango-markup: the tags are not part of the text. */
+  h = text_harness ();
+  gst_harness_set_src_caps_str (h, "text/x-raw, format=(string)pango-markup");
+  gst_harness_play (h);
+  out = gst_harness_push_and_pull (h, text_buffer ("<i>a dog</i> <b>barking</b>", 0));
+  assert_text_embedding (out, "a dog barking", 0);
+  gst_buffer_unref (out);
+  /* Invalid UTF-8: a warning, the buffer passes. */
+  out = gst_harness_push_and_pull (h, text_buffer ("bad \xff\xfe text", GST_SECOND));
+  g_assert_null (gst_buffer_get_imagebind_embedding_meta (out));
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+
+  /* Caps other than text are refused. */
+  h = text_harness ();
+  gst_harness_set_src_caps_str (h, "video/x-raw");
+  gst_harness_play (h);
+  g_assert_cmpint (gst_harness_push (h, text_buffer ("a dog", 0)), ==,
+      GST_FLOW_NOT_NEGOTIATED);
+  gst_harness_teardown (h);
+}
+
+/* The text encoder feeding the matcher: subtitle text classified against prompts. */
+static void
+test_text_then_match (void)
+{
+  static const gchar *prompts[] = { "a dog", "a car" };
+  const gchar *probe[1] = { "the dog runs" };
+  GstHarness *h;
+  GstBuffer *out;
+  GstImageBindMatchMeta *mm;
+  gfloat *t, *e;
+  gdouble cosine[2], prob[2];
+  guint dim, i;
+
+  if (!need_model ())
+    return;
+  t = runtime_text_embeddings (prompts, 2, &dim);
+  e = runtime_text_embeddings (probe, 1, &dim);
+  reference_scores (e, t, dim, 2, cosine, prob);
+
+  {
+    gchar *desc = g_strdup_printf ("imagebindtext model=\"%s\" n-threads=1 ! "
+        "imagebindmatch name=m model=\"%s\" n-threads=1", model_path, model_path);
+    GstElement *me;
+
+    h = gst_harness_new_parse (desc);
+    g_free (desc);
+    me = gst_bin_get_by_name (GST_BIN (h->element), "m");
+    set_prompts (me, prompts, 2);
+    gst_object_unref (me);
+  }
+  gst_harness_set_src_caps_str (h, "text/x-raw, format=(string)utf8");
+  gst_harness_play (h);
+  out = gst_harness_push_and_pull (h, text_buffer (probe[0], 0));
+  mm = gst_buffer_get_imagebind_match_meta (out);
+  g_assert_nonnull (mm);
+  g_assert_cmpint (mm->modality, ==, GST_IMAGE_BIND_MODALITY_TEXT);
+  for (i = 0; i < 2; i++) {
+    g_assert_cmpfloat_with_epsilon (mm->results[i].cosine, cosine[mm->results[i].index], TOL);
+    g_assert_cmpfloat_with_epsilon (mm->results[i].probability, prob[mm->results[i].index],
+        TOL);
+  }
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  g_free (t);
+  g_free (e);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -828,5 +980,7 @@ main (int argc, char **argv)
   g_test_add_func ("/match/text-pad", test_text_pad);
   g_test_add_func ("/match/state-cycling", test_state_cycling);
   g_test_add_func ("/match/bad-model", test_bad_model);
+  g_test_add_func ("/text/encoder", test_text_encoder);
+  g_test_add_func ("/text/then-match", test_text_then_match);
   return g_test_run ();
 }
