@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from imagebind_gguf.architecture import (  # noqa: E402
     CONTEXT_LENGTH, IMAGE_SIZE, IMU_NUM_SAMPLES, IMU_WINDOW, MODALITIES, NOT_STORED, PRESETS,
-    VOCAB_SIZE, ConfigError, ModelConfig, gguf_shape, load_config, modality_of, stored_as_f16)
+    ConfigError, ModelConfig, gguf_shape, load_config, modality_of, stored_as_f16)
 from imagebind_gguf.checkpoint import (  # noqa: E402
     FLOAT_DTYPES, Checkpoint, CheckpointError, convert_elements)
 from imagebind_gguf.gguf_writer import GGUFWriter  # noqa: E402
@@ -43,9 +43,12 @@ class ConvertError(Exception):
 
 
 def read_merges(path, count):
-    """The first `count` BPE merges of a CLIP vocabulary file: lines after the header."""
+    """The first `count` BPE merges of a CLIP vocabulary file (gzip or plain text): lines after
+    the header."""
     try:
-        with gzip.open(path, 'rt', encoding='utf-8') as f:
+        with open(path, 'rb') as f:
+            gzipped = f.read(2) == b'\x1f\x8b'
+        with (gzip.open if gzipped else open)(path, 'rt', encoding='utf-8') as f:
             text = f.read()
     except (OSError, EOFError, UnicodeDecodeError) as e:
         raise ConvertError('cannot read BPE vocabulary %s: %s' % (path, e)) from None
@@ -143,7 +146,7 @@ def add_keys(writer, config, modalities, name, merges):
             writer.add_u32('imagebind.vision.video_frames', config.video_frames)
         elif m == 'text':
             writer.add_u32('imagebind.text.context_length', CONTEXT_LENGTH)
-            writer.add_u32('imagebind.text.vocab_size', VOCAB_SIZE)
+            writer.add_u32('imagebind.text.vocab_size', config.vocab_size)
         elif m == 'audio':
             writer.add_u32('imagebind.audio.kernel_size', config.audio_kernel_size)
             writer.add_u32('imagebind.audio.stride', config.audio_stride)
@@ -175,7 +178,9 @@ def parse_args(argv):
     cfg.add_argument('--preset', choices=sorted(PRESETS), help='official configuration')
     ap.add_argument('--dtype', choices=('f32', 'f16'), default='f32',
                     help='type of weight matrices (vectors, tables and scalars stay f32)')
-    ap.add_argument('--bpe', help='CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) to embed')
+    ap.add_argument('--bpe', help='BPE vocabulary to embed: CLIP\'s bpe_simple_vocab_16e6.txt.gz, or '
+                    'a plain-text merges file with a header line (its merges must fill the '
+                    'config\'s vocab_size, default 49408)')
     ap.add_argument('--name', help='general.name (default: preset or checkpoint name)')
     ap.add_argument('--modalities',
                     help='comma-separated subset to convert (default: all in the checkpoint)')
@@ -205,7 +210,7 @@ def convert(args):
         names = validate(ckpt, config, modalities)
         merges = None
         if args.bpe:
-            merges = read_merges(args.bpe, VOCAB_SIZE - BYTE_SYMBOLS - SPECIAL_TOKENS)
+            merges = read_merges(args.bpe, config.vocab_size - BYTE_SYMBOLS - SPECIAL_TOKENS)
 
         writer = GGUFWriter()
         add_keys(writer, config, modalities, args.name or default_name, merges)

@@ -109,6 +109,13 @@ class ModelConfig:
         for key in ('audio_kernel_size', 'audio_stride', 'audio_num_mel_bins',
                     'audio_target_len', 'depth_kernel_size', 'thermal_kernel_size'):
             setattr(self, key, _positive_int(args, key))
+        # Not an official constructor argument (the official vocabulary is fixed): a model with
+        # its own, smaller BPE vocabulary (the shipped default model) says how many rows.
+        self.vocab_size = args.get('vocab_size', VOCAB_SIZE)
+        if (not isinstance(self.vocab_size, int) or isinstance(self.vocab_size, bool)
+                or self.vocab_size < 514):
+            raise ConfigError('config: vocab_size must be an integer >= 514 (512 byte symbols '
+                              'and 2 special tokens), got %r' % (self.vocab_size,))
         self.modalities = collections.OrderedDict()
         for m in MODALITIES:
             if any(k in args for k in (m + '_embed_dim', m + '_num_blocks', m + '_num_heads')):
@@ -147,7 +154,7 @@ class ModelConfig:
         elif m == 'text':
             t[pre + 'pos_embed'] = (1, L, d)
             t[pre + 'mask'] = (L, L)
-            t[pre + 'token_embedding.weight'] = (VOCAB_SIZE, d)
+            t[pre + 'token_embedding.weight'] = (self.vocab_size, d)
         elif m == 'imu':
             t[pre + 'pos_embed'] = (1, L, d)
             t[pre + 'cls_token'] = (1, 1, d)
