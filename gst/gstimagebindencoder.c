@@ -788,6 +788,16 @@ gst_image_bind_encoder_change_state (GstElement * element, GstStateChange transi
   if (transition == GST_STATE_CHANGE_NULL_TO_READY && !load_model (self))
     return GST_STATE_CHANGE_FAILURE;
 
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    /* Deactivating the pads waits for the streaming thread: release it if it waits for the
+     * worker (EOS drain, sync mode) and cut a simulated latency short. */
+    GstImageBindEncoderPrivate *priv = GET_PRIV (self);
+    g_mutex_lock (&priv->lock);
+    priv->stopping = TRUE;
+    g_cond_broadcast (&priv->cond);
+    g_mutex_unlock (&priv->lock);
+  }
+
   ret = GST_ELEMENT_CLASS (gst_image_bind_encoder_parent_class)->change_state (element,
       transition);
   if (ret == GST_STATE_CHANGE_FAILURE && transition == GST_STATE_CHANGE_NULL_TO_READY)

@@ -186,7 +186,11 @@ static void
 gst_image_bind_audio_drain (GstImageBindEncoder * encoder)
 {
   GstImageBindAudio *self = GST_IMAGE_BIND_AUDIO (encoder);
-  guint64 min_frames = (guint64) ceil (FBANK_FRAME_SECONDS * self->window.rate);
+  ImageBindAudioParams params = imagebind_audio_params_from_model (gst_image_bind_encoder_get_model
+      (encoder));
+  /* Resampling may round the length down: keep a 2 ms margin then. */
+  double seconds = FBANK_FRAME_SECONDS + (self->rate != params.sample_rate ? 0.002 : 0.0);
+  guint64 min_frames = (guint64) ceil (seconds * self->window.rate);
 
   gst_image_bind_window_drain (&self->window, min_frames, window_ready, self);
 }
