@@ -8,11 +8,23 @@
  * the right kernels are used even inside a GStreamer plugin loaded by a process that set
  * nothing.
  *
- * Threads: OpenBLAS's thread count is global to the process. ib_sgemm() sets it only when it
- * differs from what the call asks for. Two threads asking for different counts at the same time
- * race for it: a call may then run with the other caller's count (a matter of speed only).
- * Correctness does not depend on it: OpenBLAS serialises its own multi-threaded level-3 driver,
- * and single-threaded calls share no state (tests/test-blas.c checks concurrent callers). */
+ * Threads, by default (built with OpenMP): ib_sgemm() cuts C into one slab of columns (or rows)
+ * per thread and runs a single-threaded OpenBLAS product on each slab in an OpenMP team. The
+ * encoders' LayerNorm, GELU and softmax use OpenMP too, so one pool of threads does all the
+ * work. With OpenBLAS's own pthreads next to OpenMP's, each pool's idle threads busy-wait (GOMP
+ * spins, OpenBLAS calls sched_yield for ~0.1 s) on the cores the other pool needs: on 2 cores
+ * the imagebind_huge vision encoder ran at 108 GFLOP/s that way and at 137 with one pool
+ * (tools/imagebind-bench). OpenBLAS's global thread count is then kept at 1 (also for anyone
+ * else using the same OpenBLAS in this process, e.g. numpy).
+ *
+ * IMAGEBIND_BLAS_THREADS=openblas (or a build without OpenMP) uses OpenBLAS's own threads
+ * instead. Their count is global to the process: ib_sgemm() sets it only when it differs from
+ * what the call asks for; two threads asking for different counts at the same time race for
+ * it, and a call may run with the other caller's count (a matter of speed only).
+ *
+ * Correctness never depends on the thread counts: slabs are disjoint, OpenBLAS serialises its
+ * own multi-threaded level-3 driver, and its single-threaded calls from several threads at once
+ * are independent (tests/test-blas.c checks concurrent callers in both modes). */
 
 #include "blas.h"
 #include "imagebind.h"
@@ -24,6 +36,12 @@
 
 /* The CBLAS enum values, fixed by the CBLAS standard (we have no cblas.h at build time). */
 enum { IB_CBLAS_ROW_MAJOR = 101, IB_CBLAS_NO_TRANS = 111, IB_CBLAS_TRANS = 112 };
+
+/* Products smaller than this many multiply-adds run on the caller's thread alone (OpenBLAS
+ * uses the same threshold, 4 x 65536, for its own threading). */
+#define IB_SPLIT_MIN_MACS (4.0 * 65536)
+/* Slabs of a split product are multiples of this many columns (rows). */
+#define IB_SPLIT_ALIGN 16
 
 typedef void (*CblasSgemmFunc) (int order, int trans_a, int trans_b, int m, int n, int k,
     float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
@@ -40,6 +58,7 @@ typedef struct {
   SetNumThreadsFunc set_num_threads;   /* NULL when the library is not OpenBLAS */
   GetNumThreadsFunc get_num_threads;
   int n_cores;
+  gboolean split_with_openmp;  /* threads are ours (OpenMP), OpenBLAS runs single-threaded */
 } IbBlas;
 
 static IbBlas blas;
@@ -196,9 +215,16 @@ blas_init_once (gpointer unused)
   }
 
   config = g_strstrip (g_strdup (get_config ? get_config () : "unknown BLAS"));
-  blas.info = g_strdup_printf ("%s, core %s (%s), from %s, %d threads by default", config,
+#ifdef _OPENMP
+  blas.split_with_openmp = blas.set_num_threads != NULL
+      && g_strcmp0 (g_getenv ("IMAGEBIND_BLAS_THREADS"), "openblas") != 0;
+#endif
+  if (blas.split_with_openmp)
+    blas.set_num_threads (1);
+  blas.info = g_strdup_printf ("%s, core %s (%s), from %s; threads: %s", config,
       get_corename ? get_corename () : "unknown", reason, name,
-      blas.get_num_threads ? blas.get_num_threads () : 0);
+      blas.split_with_openmp ? "OpenMP slabs over single-threaded OpenBLAS"
+      : blas.set_num_threads ? "OpenBLAS's own" : "the library's own");
   blas.ok = TRUE;
   /* Debug level through the library's log function (default: g_log, domain "imagebind"). */
   ib_log (G_LOG_LEVEL_DEBUG, "BLAS: %s", blas.info);
@@ -246,7 +272,7 @@ imagebind_blas_info (void)
 static void
 use_threads (int n_threads)
 {
-  int want = n_threads <= 0 ? blas.n_cores : MIN (n_threads, blas.n_cores);
+  int want = n_threads;
 
   if (!blas.set_num_threads || blas.get_num_threads () == want)
     return;
@@ -273,12 +299,53 @@ sgemm_reference (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, 
     }
 }
 
+static void
+sgemm_one (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
+    const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc)
+{
+  blas.sgemm (IB_CBLAS_ROW_MAJOR, trans_a ? IB_CBLAS_TRANS : IB_CBLAS_NO_TRANS,
+      trans_b ? IB_CBLAS_TRANS : IB_CBLAS_NO_TRANS, (int) m, (int) n, (int) k, alpha,
+      a, (int) lda, b, (int) ldb, beta, c, (int) ldc);
+}
+
+#ifdef _OPENMP
+/* Splits C into @n_threads slabs of whole columns (or rows, when C is taller than wide), each
+ * computed by one OpenMP thread with a single-threaded OpenBLAS call. The slabs are disjoint,
+ * so the result is exactly what each slab's product gives alone. */
+static void
+sgemm_split (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
+    const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc,
+    int n_threads)
+{
+  gboolean by_columns = n >= m;
+  gsize extent = by_columns ? n : m;
+  gsize chunk = (extent + n_threads - 1) / n_threads;
+  int parts, i;
+
+  /* Whole register tiles per slab, so that no thread gets a ragged edge in the middle. */
+  chunk = MIN (extent, (chunk + IB_SPLIT_ALIGN - 1) / IB_SPLIT_ALIGN * IB_SPLIT_ALIGN);
+  parts = (int) ((extent + chunk - 1) / chunk);
+
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+  for (i = 0; i < parts; i++) {
+    gsize start = (gsize) i * chunk, len = MIN (chunk, extent - start);
+    if (by_columns)
+      sgemm_one (trans_a, trans_b, m, len, k, alpha, a, lda,
+          trans_b ? b + start * ldb : b + start, ldb, beta, c + start, ldc);
+    else
+      sgemm_one (trans_a, trans_b, len, n, k, alpha, trans_a ? a + start : a + start * lda, lda,
+          b, ldb, beta, c + start * ldc, ldc);
+  }
+}
+#endif
+
 void
 ib_sgemm (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
     const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc,
     int n_threads)
 {
   static gsize warned = 0;
+  int want;
 
   /* CBLAS takes int sizes; leading dimensions must cover a row of the stored matrix. */
   g_return_if_fail (m <= INT_MAX && n <= INT_MAX && k <= INT_MAX);
@@ -299,8 +366,17 @@ ib_sgemm (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float a
     return;
   }
 
-  use_threads (n_threads);
-  blas.sgemm (IB_CBLAS_ROW_MAJOR, trans_a ? IB_CBLAS_TRANS : IB_CBLAS_NO_TRANS,
-      trans_b ? IB_CBLAS_TRANS : IB_CBLAS_NO_TRANS, (int) m, (int) n, (int) k, alpha,
-      a, (int) lda, b, (int) ldb, beta, c, (int) ldc);
+  want = n_threads <= 0 ? blas.n_cores : MIN (n_threads, blas.n_cores);
+#ifdef _OPENMP
+  if (blas.split_with_openmp) {
+    use_threads (1);
+    if (want > 1 && (double) m * n * k >= IB_SPLIT_MIN_MACS && MAX (m, n) >= 2 * IB_SPLIT_ALIGN)
+      sgemm_split (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, want);
+    else
+      sgemm_one (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+#endif
+  use_threads (want);
+  sgemm_one (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -94,6 +94,8 @@ test_transposes_and_shapes (void)
   static const gsize shapes[][3] = {
     { 1, 1, 1 }, { 1, 7, 5 }, { 7, 1, 5 }, { 5, 7, 1 }, { 3, 5, 7 }, { 17, 33, 65 },
     { 1, 129, 257 }, { 129, 1, 257 }, { 31, 37, 300 }, { 77, 50, 64 },
+    /* Big enough to be split among threads: by columns, by rows, with ragged last slabs. */
+    { 45, 300, 33 }, { 300, 45, 33 }, { 40, 33, 250 }, { 33, 47, 251 },
   };
   GRand *rand = g_rand_new_with_seed (42);
   guint s, t;
@@ -179,6 +181,21 @@ test_concurrent_callers (void)
   g_assert_cmpuint (jobs[1].failures, ==, 0);
 }
 
+/* The same products with OpenBLAS's own threads instead of OpenMP slabs. */
+static void
+test_openblas_threads (void)
+{
+  if (!g_test_subprocess ()) {
+    g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+    g_test_trap_assert_passed ();
+    return;
+  }
+  g_setenv ("IMAGEBIND_BLAS_THREADS", "openblas", TRUE);
+  g_assert_nonnull (strstr (imagebind_blas_info (), "threads: OpenBLAS's own"));
+  test_transposes_and_shapes ();
+  test_concurrent_callers ();
+}
+
 static gboolean
 cpu_has_avx512 (void)
 {
@@ -222,6 +239,7 @@ test_info_default (void)
   g_assert_nonnull (strstr (info, "OpenBLAS"));
   g_assert_nonnull (strstr (info, ", core "));
   g_assert_null (strstr (info, "core unknown"));
+  g_assert_nonnull (strstr (info, "; threads: "));
   g_assert_null (g_getenv ("OPENBLAS_CORETYPE"));
   if (cpu_has_avx512 ()) {
     g_assert_nonnull (strstr (info, "core SkylakeX (OPENBLAS_CORETYPE=SKYLAKEX chosen"));
@@ -328,6 +346,7 @@ main (int argc, char **argv)
   g_test_add_func ("/blas/sgemm/transposes-and-shapes", test_transposes_and_shapes);
   g_test_add_func ("/blas/sgemm/beta-zero-ignores-c", test_beta_zero_ignores_c);
   g_test_add_func ("/blas/sgemm/concurrent-callers", test_concurrent_callers);
+  g_test_add_func ("/blas/sgemm/openblas-threads", test_openblas_threads);
   g_test_add_func ("/blas/info/default", test_info_default);
   g_test_add_func ("/blas/info/user-choice", test_info_user_choice);
   g_test_add_func ("/blas/info/already-loaded", test_info_already_loaded);
