@@ -11,6 +11,9 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define STEM_LN_EPS 1e-5f     /* the four stem LayerNorms */
 #define LN_EPS 1e-6f          /* ln_pre, blocks, heads */
@@ -118,6 +121,18 @@ linear (ImageBindContext *ctx, const float *x, gsize rows, const IbWeight *w, co
 
 /* ---- transformer ---- */
 
+/* Threads for the per-head products: with OpenMP the (sample, head) pairs run in parallel, one
+ * single-threaded product each (small matrices split badly); without, the products thread. */
+#ifdef _OPENMP
+#define HEAD_GEMM_THREADS(ctx) 1
+#define HEAD_TEAM(ctx) ((ctx)->n_threads)
+#define THREAD_INDEX() omp_get_thread_num ()
+#else
+#define HEAD_GEMM_THREADS(ctx) ((ctx)->n_threads)
+#define HEAD_TEAM(ctx) 1
+#define THREAD_INDEX() 0
+#endif
+
 static void
 attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsize N)
 {
@@ -125,30 +140,37 @@ attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsiz
   gboolean bias_kv = blk->bias_k != NULL;
   gsize Lk = L + (bias_kv ? 1 : 0);
   gsize ld = 3 * D;
+  int team = HEAD_TEAM (ctx);
   float *h = ctx->buf[BUF_H];
   float *attn = ctx->buf[BUF_ATTN];
   float *qkv = scratch (ctx, BUF_BIG, N * Lk * ld);
-  float *scores = scratch (ctx, BUF_SCORES, L * Lk);
+  float *scores = scratch (ctx, BUF_SCORES, (gsize) team * L * Lk);
   IbWeight in_w = wide_weight (ctx, &blk->in_proj_w);
   float alpha = 1.0f / sqrtf ((float) hd);
 
+  /* q, k, v of each sample as (Lk, 3D) rows; the extra key/value row holds bias_k / bias_v as
+   * they are (not projected). */
   for (gsize s = 0; s < N; s++) {
     float *q = qkv + s * Lk * ld;
     ib_linear (h + s * L * D, D, L, &in_w, blk->in_proj_b, q, ld, FALSE, NULL, ctx->n_threads);
     if (bias_kv) {
-      /* One more key and value, bias_k / bias_v as they are (not projected). */
       float *extra = q + L * ld;
       memset (extra, 0, D * sizeof (float));
       memcpy (extra + D, blk->bias_k, D * sizeof (float));
       memcpy (extra + 2 * D, blk->bias_v, D * sizeof (float));
     }
-    for (gsize head = 0; head < H; head++) {
-      const float *qh = q + head * hd, *kh = q + D + head * hd, *vh = q + 2 * D + head * hd;
-      ib_sgemm (FALSE, TRUE, L, Lk, hd, alpha, qh, ld, kh, ld, 0.0f, scores, Lk, ctx->n_threads);
-      ib_softmax_rows (scores, L, Lk, Lk, enc->causal);
-      ib_sgemm (FALSE, FALSE, L, hd, Lk, 1.0f, scores, Lk, vh, ld, 0.0f,
-          attn + s * L * D + head * hd, D, ctx->n_threads);
-    }
+  }
+
+#pragma omp parallel for num_threads(team) schedule(dynamic) if(team > 1 && N * H > 1)
+  for (gsize task = 0; task < N * H; task++) {
+    gsize s = task / H, head = task % H;
+    const float *q = qkv + s * Lk * ld;
+    const float *qh = q + head * hd, *kh = q + D + head * hd, *vh = q + 2 * D + head * hd;
+    float *sc = scores + (gsize) THREAD_INDEX () * L * Lk;
+    ib_sgemm (FALSE, TRUE, L, Lk, hd, alpha, qh, ld, kh, ld, 0.0f, sc, Lk, HEAD_GEMM_THREADS (ctx));
+    ib_softmax_rows (sc, L, Lk, Lk, enc->causal);
+    ib_sgemm (FALSE, FALSE, L, hd, Lk, 1.0f, sc, Lk, vh, ld, 0.0f,
+        attn + s * L * D + head * hd, D, HEAD_GEMM_THREADS (ctx));
   }
 }
 
