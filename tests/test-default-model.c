@@ -1,0 +1,135 @@
+/* The shipped default model through the elements: GStreamer's test sources, with parameters
+ * outside the model's training ranges, go through imagebindvision / imagebindaudio /
+ * imagebinddepth and imagebindmatch, and the top prompt must be the scene's. No `model`
+ * property is set: the elements must find models/imagebind-default.gguf by themselves (source
+ * tree, or installed). A change that breaks the model file, the runtime, a front end or the
+ * default lookup fails here.
+ *
+ * The audio tags are the paper's emergent zero-shot: the audio encoder never saw text. */
+#include <gst/gst.h>
+#include <string.h>
+
+/* The prompts, in the order of models/train/world.py's classes. */
+#define SCENE_PROMPTS "\"<\\\"colour bars\\\", \\\"static noise\\\", \\\"a black screen\\\", " \
+  "\\\"a bouncing ball\\\", \\\"a checkerboard\\\", \\\"circular rings\\\", \\\"a red screen\\\", " \
+  "\\\"a white screen\\\", \\\"a blue screen\\\", \\\"a pinwheel\\\">\""
+#define SOUND_PROMPTS "\"<\\\"a steady tone\\\", \\\"white noise\\\", \\\"silence\\\", " \
+  "\\\"ticking\\\", \\\"a buzzing square wave\\\", \\\"a sawtooth wave\\\", \\\"a low hum\\\", " \
+  "\\\"a high whistle\\\", \\\"a deep rumble\\\", \\\"wind\\\">\""
+
+enum { BARS, SNOW, BLACK, BALL, CHECKERS, RINGS, RED, WHITE, BLUE, PINWHEEL };
+
+typedef struct {
+  const char *source;      /* source and caps, up to the encoder */
+  guint expected;
+} Case;
+
+static gboolean
+have_model (void)
+{
+  if (!g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
+    g_test_skip ("models/imagebind-default.gguf is absent");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Runs @description to EOS; returns the top index of every imagebind-match message. */
+static GArray *
+run_pipeline (const char *description)
+{
+  GError *error = NULL;
+  GstElement *pipeline = gst_parse_launch (description, &error);
+  GArray *tops = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  g_assert_no_error (error);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
+      GST_STATE_CHANGE_FAILURE);
+  for (gboolean done = FALSE; !done;) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+        GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    g_assert_nonnull (msg);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      gst_message_parse_error (msg, &error, NULL);
+      g_assert_no_error (error);
+    } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
+      done = TRUE;
+    } else if (gst_message_has_name (msg, "imagebind-match")) {
+      guint top;
+      g_assert_true (gst_structure_get_uint (gst_message_get_structure (msg), "top-index", &top));
+      g_array_append_val (tops, top);
+    }
+    gst_message_unref (msg);
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  return tops;
+}
+
+static void
+check_cases (const Case *cases, guint n, const char *encoder, const char *prompts)
+{
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *description = g_strdup_printf ("%s ! %s sync=true n-threads=1 ! "
+        "imagebindmatch prompts=%s ! fakesink", cases[i].source, encoder, prompts);
+    GArray *tops = run_pipeline (description);
+    g_test_message ("%s: %u results", cases[i].source, tops->len);
+    g_assert_cmpuint (tops->len, >=, 1);
+    for (guint k = 0; k < tops->len; k++)
+      g_assert_cmpuint (g_array_index (tops, guint, k), ==, cases[i].expected);
+    g_array_unref (tops);
+  }
+}
+
+#define VIDEO(props) "videotestsrc num-buffers=3 " props \
+  " ! video/x-raw,width=320,height=240,framerate=10/1 ! videoconvert"
+
+static void
+test_video_scenes (void)
+{
+  static const Case cases[] = {
+    { VIDEO ("pattern=smpte"), BARS },
+    { VIDEO ("pattern=snow"), SNOW },
+    { VIDEO ("pattern=black"), BLACK },
+    { VIDEO ("pattern=ball foreground-color=0xffffdd00"), BALL },
+    { VIDEO ("pattern=checkers-4"), CHECKERS },
+    { VIDEO ("pattern=zone-plate kx2=28 ky2=28"), RINGS },
+    { VIDEO ("pattern=solid-color foreground-color=0xffff3a10"), RED },
+    { VIDEO ("pattern=solid-color foreground-color=0xff2020f8"), BLUE },
+  };
+  if (!have_model ())
+    return;
+  check_cases (cases, G_N_ELEMENTS (cases), "imagebindvision", SCENE_PROMPTS);
+}
+
+/* 2 s of sound: one window of the audio encoder */
+#define AUDIO(props) "audiotestsrc num-buffers=20 samplesperbuffer=1600 " props \
+  " ! audio/x-raw,format=F32LE,rate=16000,channels=1"
+
+static void
+test_audio_scenes_emergent (void)
+{
+  static const Case cases[] = {
+    { AUDIO ("wave=sine freq=900 volume=0.8"), BARS },
+    { AUDIO ("wave=white-noise volume=0.8"), SNOW },
+    { AUDIO ("wave=silence"), BLACK },
+    { AUDIO ("wave=ticks freq=1800 tick-interval=150000000 volume=0.9"), BALL },
+    { AUDIO ("wave=square freq=175 volume=0.8"), CHECKERS },
+    { AUDIO ("wave=sine freq=4500 volume=0.8"), WHITE },
+  };
+  if (!have_model ())
+    return;
+  check_cases (cases, G_N_ELEMENTS (cases), "imagebindaudio", SOUND_PROMPTS);
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/default-model/video-scenes", test_video_scenes);
+  g_test_add_func ("/default-model/audio-scenes-emergent", test_audio_scenes_emergent);
+  return g_test_run ();
+}
