@@ -186,7 +186,7 @@ imagebind_audio_resample (const float *planar, guint channels, gsize n_in, guint
   g_return_val_if_fail (out_planar != NULL, 0);
   *out_planar = NULL;
   g_return_val_if_fail (channels > 0 && in_rate > 0 && out_rate > 0, 0);
-  g_return_val_if_fail (in_rate <= G_MAXINT && out_rate <= G_MAXINT, 0);
+  g_return_val_if_fail (channels <= G_MAXINT && in_rate <= G_MAXINT && out_rate <= G_MAXINT, 0);
   g_return_val_if_fail (planar != NULL || n_in == 0, 0);
 
   /* torchaudio keeps ceil (n * out / in) samples (with the rates divided by their gcd) */

@@ -91,7 +91,9 @@ void imagebind_audio_clip_bounds (const ImageBindAudioParams *params, gsize n, g
 gboolean imagebind_audio_to_tensor (const ImageBindAudioParams *params, const float *planar,
     guint channels, gsize n, float *out, GError **error);
 
-/* One clip's raw log-mel fbank (mel, target_len), before normalisation (for tests). */
+/* One clip's raw log-mel fbank (mel, target_len), before normalisation (for tests): the Kaldi
+ * fbank of @samples as given (mono; the clip mean is not subtracted here, the per-frame DC
+ * removal makes it irrelevant up to rounding), zero-padded or cut to target_len frames. */
 gboolean imagebind_audio_fbank (const ImageBindAudioParams *params, const float *samples, gsize n,
     float *out, GError **error);
 
