@@ -183,6 +183,13 @@ gst_imagebind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * met
   }
   g_value_unset (&item);
   gst_structure_take_value (s, "vector", &array);
+
+  /* PyGObject without gst-python cannot read a GstValueArray; GBytes it can. */
+  {
+    GBytes *bytes = g_bytes_new (meta->vector, (gsize) meta->dim * sizeof (gfloat));
+    gst_structure_set (s, "vector-f32", G_TYPE_BYTES, bytes, NULL);
+    g_bytes_unref (bytes);
+  }
   return s;
 }
 

@@ -14,9 +14,13 @@
  * `custom-meta` property to TRUE: each embedding is then also attached as a GstCustomMeta named
  * "GstImageBindEmbeddingCustomMeta" whose structure is gst_imagebind_embedding_meta_to_structure():
  *
- *   meta = buf.get_custom_meta("GstImageBindEmbeddingCustomMeta")
- *   s = meta.get_structure() if meta else None
- *   s.get_value("modality"), s.get_value("vector"), ...
+ *   meta = buf.get_custom_meta("GstImageBindEmbeddingCustomMeta")   # in a pad probe
+ *   if meta:
+ *       s = meta.get_structure()
+ *       vector = array.array("f", s.get_value("vector-f32").get_data())
+ *       modality, pts = s.get_string("modality"), s.get_value("pts")
+ *
+ * (with gst-python installed, s.get_value("vector") gives a Gst.ValueArray of the same floats).
  */
 #ifndef __GST_IMAGEBIND_META_H__
 #define __GST_IMAGEBIND_META_H__
@@ -116,6 +120,8 @@ const gfloat *gst_imagebind_embedding_meta_get_vector (const GstImageBindEmbeddi
  *   modality      G_TYPE_STRING   "vision", "audio", ... (the GstImageBindModality nick)
  *   dim           G_TYPE_UINT
  *   vector        GST_TYPE_ARRAY of G_TYPE_FLOAT (dim values)
+ *   vector-f32    G_TYPE_BYTES: the same dim floats, native-endian float32 (for PyGObject
+ *                 without gst-python, which cannot convert GstValueArray)
  *   logit-scale   G_TYPE_FLOAT
  *   pts, duration, stream-time, running-time   G_TYPE_UINT64 (GST_CLOCK_TIME_NONE if unknown)
  *   model-id      G_TYPE_STRING

@@ -143,6 +143,13 @@ test_structure (void)
   g_assert_cmpuint (gst_value_array_get_size (vector), ==, 4);
   for (i = 0; i < 4; i++)
     g_assert_cmpfloat (g_value_get_float (gst_value_array_get_value (vector, i)), ==, vec_b[i]);
+  {
+    GBytes *bytes = NULL;
+    g_assert_true (gst_structure_get (s, "vector-f32", G_TYPE_BYTES, &bytes, NULL));
+    g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), vec_b,
+        sizeof (vec_b));
+    g_bytes_unref (bytes);
+  }
   gst_structure_free (s);
 
   /* The custom-meta mirror carries the same structure and survives copies. */
