@@ -472,7 +472,7 @@ test_bad_inputs (void)
 
 /* ---- partial and inconsistent model files, rebuilt from the tiny one ---- */
 
-typedef enum { EDIT_NONE, EDIT_DROP_TENSOR, EDIT_RESHAPE_TENSOR, EDIT_HEADS } Edit;
+typedef enum { EDIT_NONE, EDIT_DROP_TENSOR, EDIT_RESHAPE_TENSOR, EDIT_HEADS, EDIT_SCALE } Edit;
 
 /* Copies the tiny file's keys and the tensors of @modalities into a new file, with one edit. */
 static char *
@@ -524,6 +524,13 @@ write_subset (const char *const *modalities, Edit edit, const char *edit_name)
       g_assert_cmpuint (tensor->n_dims, ==, 2);
       ne[0] = tensor->ne[1];
       ne[1] = tensor->ne[0];
+    }
+    if (edit == EDIT_SCALE && strcmp (tensor->name, edit_name) == 0) {
+      /* log scale 5: exp(5) = 148.4, which the official postprocessor clamps to 100 */
+      static const float five = 5.0f;
+      g_assert_cmpint (tensor->type, ==, IB_GGUF_TENSOR_F32);
+      ib_gguf_builder_add_tensor (b, tensor->name, tensor->type, tensor->n_dims, ne, &five);
+      continue;
     }
     ib_gguf_builder_add_tensor (b, tensor->name, tensor->type, tensor->n_dims, ne, tensor->data);
   }
@@ -579,6 +586,34 @@ test_partial_model (void)
   g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY);
   g_clear_error (&error);
   imagebind_context_free (ctx);
+  imagebind_model_unref (model);
+  g_unlink (path);
+}
+
+/* exp(log scale) is clamped at 100, and the output is scaled by the clamped value. */
+static void
+test_logit_scale_clamp (void)
+{
+  const char *const subset[] = { "imu", NULL };
+  g_autofree char *path = NULL;
+  ImageBindModel *model;
+  GError *error = NULL;
+  gsize n_out;
+
+  if (!have_tiny (tiny_path))
+    return;
+  path = write_subset (subset, EDIT_SCALE, "modality_postprocessors.imu.1.log_logit_scale");
+  model = imagebind_model_load (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (imagebind_model_logit_scale (model, IMAGEBIND_MODALITY_IMU), ==, 100.0f);
+  {
+    g_autofree float *out = run_case (model, &cases[6], 1, NULL, &n_out);
+    g_autoptr (IbNpy) golden = ib_test_load_npy ("tiny/outputs/imu.npy");
+    /* The golden was scaled by 5: the same directions, 20 times longer. */
+    for (gsize i = 0; i < n_out; i++)
+      ((float *) golden->data)[i] *= 20.0f;
+    assert_close ("imu with the scale clamped at 100", out, n_out, golden, TOLERANCE);
+  }
   imagebind_model_unref (model);
   g_unlink (path);
 }
@@ -726,6 +761,7 @@ main (int argc, char **argv)
   g_test_add_func ("/runtime/bad-inputs", test_bad_inputs);
   g_test_add_func ("/runtime/partial-model", test_partial_model);
   g_test_add_func ("/runtime/inconsistent-model", test_inconsistent_model);
+  g_test_add_func ("/runtime/logit-scale-clamp", test_logit_scale_clamp);
   g_test_add_func ("/runtime/huge-info", test_huge_info);
   g_test_add_func ("/runtime/random-model", test_random_model);
   g_test_add_func ("/runtime/f16-widening", test_f16_widening);
