@@ -321,6 +321,40 @@ test_vision_interval (void)
   gst_harness_teardown (h);
 }
 
+/* The meta's stream-time and running-time come from the segment: start 10 s, time 100 s,
+ * base 5 s; a frame at 12 s is at stream-time 102 s and running-time 7 s. */
+static void
+test_vision_segment_times (void)
+{
+  GstHarness *h;
+  GstSegment segment;
+  GstBuffer *buf, *out;
+  GstImageBindEmbeddingMeta *meta;
+
+  if (!need_model ())
+    return;
+  h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1", "sync", TRUE, NULL);
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  segment.start = 10 * GST_SECOND;
+  segment.time = 100 * GST_SECOND;
+  segment.base = 5 * GST_SECOND;
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  buf = random_buffer (16 * 16, 77);
+  GST_BUFFER_PTS (buf) = 12 * GST_SECOND;
+  GST_BUFFER_DURATION (buf) = 40 * GST_MSECOND;
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  meta = gst_buffer_get_imagebind_embedding_meta (out);
+  g_assert_nonnull (meta);
+  g_assert_cmpuint (meta->pts, ==, 12 * GST_SECOND);
+  g_assert_cmpuint (meta->duration, ==, 40 * GST_MSECOND);
+  g_assert_cmpuint (meta->stream_time, ==, 102 * GST_SECOND);
+  g_assert_cmpuint (meta->running_time, ==, 7 * GST_SECOND);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+
 /* Live mode with a model slower than the stream: every buffer passes at once, the stream does
  * not wait for inference, so fewer embeddings than buffers. */
 static void
@@ -1107,6 +1141,7 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/vision/sync-equals-runtime", test_vision_sync_equals_runtime);
   g_test_add_func ("/encoders/vision/caps", test_vision_caps);
   g_test_add_func ("/encoders/vision/interval", test_vision_interval);
+  g_test_add_func ("/encoders/vision/segment-times", test_vision_segment_times);
   g_test_add_func ("/encoders/vision/live-slow-model", test_vision_live_slow_model);
   g_test_add_func ("/encoders/vision/live-results", test_vision_live_results);
   g_test_add_func ("/encoders/vision/live-flush", test_vision_live_flush);
