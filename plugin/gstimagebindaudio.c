@@ -8,8 +8,9 @@
  *
  * The stream is cut into windows of the model's clip duration (2 s for ImageBind), starting
  * every `hop` nanoseconds (default: one window length, no overlap). Windows are counted in
- * samples from the first buffer after a start, a flush or a discontinuity (DISCONT flag, GAP
- * flag or event), so they do not depend on how the samples are split into buffers. A window
+ * samples from the first buffer after a start, a flush, a discontinuity (DISCONT flag, GAP
+ * flag or event) or a change of sample rate, so they do not depend on how the samples are
+ * split into buffers (a change of format or channels at the same rate keeps the window going). A window
  * of channel 0 (as the official loader uses) is resampled to the model's rate (16 kHz) when
  * needed and turned into a Kaldi log-mel spectrogram (1, 1, 128, 204) exactly as the official
  * loader does for a 2 s file.

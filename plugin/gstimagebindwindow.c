@@ -37,10 +37,18 @@ void
 gst_image_bind_window_configure (GstImageBindWindow * w, guint channels, guint rate,
     guint64 window, guint64 hop)
 {
-  w->channels = MAX (channels, 1);
-  w->rate = MAX (rate, 1);
-  w->window = MAX (window, 1);
-  w->hop = hop ? hop : w->window;
+  channels = MAX (channels, 1);
+  rate = MAX (rate, 1);
+  window = MAX (window, 1);
+  hop = hop ? hop : window;
+  /* Renegotiation to the same geometry (e.g. a format change, the samples are kept as float)
+   * keeps the samples collected so far. */
+  if (w->channels == channels && w->rate == rate && w->window == window && w->hop == hop)
+    return;
+  w->channels = channels;
+  w->rate = rate;
+  w->window = window;
+  w->hop = hop;
   gst_image_bind_window_reset (w);
 }
 

@@ -29,7 +29,7 @@ typedef struct {
 
 G_GNUC_INTERNAL void gst_image_bind_window_init (GstImageBindWindow * w);
 G_GNUC_INTERNAL void gst_image_bind_window_clear (GstImageBindWindow * w);
-/* Sets the geometry and resets; @hop 0 means @window. */
+/* Sets the geometry and resets when it changed; @hop 0 means @window. */
 G_GNUC_INTERNAL void gst_image_bind_window_configure (GstImageBindWindow * w, guint channels,
     guint rate, guint64 window, guint64 hop);
 /* Forgets all samples; the next push starts window 0 at its timestamp. */

@@ -963,6 +963,53 @@ test_audio_short_tail (void)
   g_free (pcm);
 }
 
+/* Caps change mid-stream at the same rate (F32 mono -> S16 stereo): the window under way goes
+ * on across it and equals the front end on the joined samples. */
+static void
+test_audio_caps_change (void)
+{
+  const gsize n_a = 24000, n_b = 16000;
+  gfloat *a = g_new (gfloat, n_a), *mono = g_new (gfloat, n_a + n_b), *ref;
+  gint16 *b = g_new (gint16, 2 * n_b);
+  GstHarness *h;
+  GstBuffer *buf;
+  GArray *got;
+  gsize i;
+
+  if (!need_model () || !have_element ("imagebindaudio"))
+    goto out;
+  for (i = 0; i < n_a; i++)
+    mono[i] = a[i] = (gfloat) (0.5 * sin (i * 0.03));
+  for (i = 0; i < n_b; i++) {
+    b[2 * i] = (gint16) (10000 * cos (i * 0.07));
+    b[2 * i + 1] = 1234;
+    mono[n_a + i] = b[2 * i] / 32768.0f;
+  }
+  h = encoder_harness ("imagebindaudio",
+      "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved", "sync", TRUE, NULL);
+  buf = gst_buffer_new_memdup (a, n_a * sizeof (gfloat));
+  GST_BUFFER_PTS (buf) = 0;
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  gst_harness_set_src_caps_str (h,
+      "audio/x-raw,format=S16LE,rate=16000,channels=2,layout=interleaved,channel-mask=(bitmask)0x3");
+  buf = gst_buffer_new_memdup (b, 2 * n_b * sizeof (gint16));
+  GST_BUFFER_PTS (buf) = 1500 * GST_MSECOND;
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  got = collect_metas (h, NULL);
+  g_assert_cmpuint (got->len, ==, 1);
+  g_assert_cmpuint (g_array_index (got, Got, 0).pts, ==, 0);
+  ref = g_new (gfloat, out_dim);
+  audio_reference (mono, 32000, ref);
+  assert_vector_close (g_array_index (got, Got, 0).vector, ref);
+  g_free (ref);
+  got_free (got);
+  gst_harness_teardown (h);
+out:
+  g_free (a);
+  g_free (b);
+  g_free (mono);
+}
+
 /* ---- states and model files ---- */
 
 static void
@@ -1154,6 +1201,7 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/imu/hop-and-flush", test_imu_hop_and_flush);
   g_test_add_func ("/encoders/audio/windows", test_audio_windows);
   g_test_add_func ("/encoders/audio/short-tail", test_audio_short_tail);
+  g_test_add_func ("/encoders/audio/caps-change", test_audio_caps_change);
   g_test_add_func ("/encoders/state-cycling", test_state_cycling);
   g_test_add_func ("/encoders/all-elements-states", test_all_elements_states);
   g_test_add_func ("/encoders/model-shared", test_model_shared);
