@@ -1,3 +1,38 @@
+/**
+ * SECTION:gstimagebindencoder
+ * @title: GstImageBindEncoder
+ * @short_description: Base class of the ImageBind encoder elements
+ * @see_also: #GstImageBindEmbeddingMeta
+ *
+ * A pass-through #GstBaseTransform: media buffers flow on untouched (no copy of their memory)
+ * and carry a #GstImageBindEmbeddingMeta when an embedding is ready.
+ *
+ * Model: the #GstImageBindEncoder:model file (else $IMAGEBIND_MODEL, else the shipped default
+ * model) is loaded on NULL->READY; a missing, unreadable or invalid file, or one without the
+ * element's modality, fails that state change with a RESOURCE error naming the file and the
+ * reason. Elements of one process using the same file (whatever the path) share one mapping.
+ *
+ * Live mode (#GstImageBindEncoder:sync FALSE, the default): inference runs on a worker thread.
+ * The streaming thread only copies the input of an embedding when one is due
+ * (#GstImageBindEncoder:interval) and the worker is idle, and never waits: due inputs that
+ * arrive while the worker is busy pass without an embedding (work is dropped, never buffers).
+ * A result is attached to the first buffer that passes after it is ready and carries the span
+ * (pts, duration, stream-time, running-time) of the input it describes. The element adds no
+ * latency in this mode and answers latency queries with upstream's latency unchanged.
+ *
+ * Sync mode: the streaming thread embeds every due input and attaches the result to the buffer
+ * that completes it: reproducible, for files and tests. Latency queries then add the inference
+ * time (the longest measured so far, estimated from the model's FLOPs before the first
+ * inference); a latency message is posted when inference turns out slower than reported.
+ *
+ * Flushes drop pending work and results and restart windows; PAUSED->READY stops the worker.
+ * At EOS the partial window (windowed modalities) is embedded, inference in progress is waited
+ * for, and embeddings not yet attached are pushed on an empty buffer flagged GAP and DROPPABLE
+ * just before EOS.
+ *
+ * Since: 0.1
+ */
+
 /* GstImageBindEncoder: pass-through base class of the ImageBind encoder elements.
  *
  * Threads. The streaming thread never waits for inference in live mode: per buffer it decides

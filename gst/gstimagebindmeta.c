@@ -1,3 +1,18 @@
+/**
+ * SECTION:gstimagebindmeta
+ * @title: GstImageBindEmbeddingMeta
+ * @short_description: ImageBind embeddings on buffers
+ *
+ * The encoder elements (imagebindvision, imagebindaudio, imagebinddepth, imagebindthermal,
+ * imagebindimu, imagebindtext) attach a #GstImageBindEmbeddingMeta to the buffers they pass.
+ * C applications read it with gst_buffer_iterate_imagebind_embedding_meta() or
+ * gst_buffer_get_imagebind_embedding_meta_by_modality(); Python applications set the
+ * encoder's `custom-meta` property and read the GstCustomMeta
+ * "GstImageBindEmbeddingCustomMeta" (see gst_imagebind_embedding_meta_to_structure()).
+ *
+ * Since: 0.1
+ */
+
 /* GstImageBindEmbeddingMeta registration, copy and accessors. */
 #include "gstimagebindmeta.h"
 
