@@ -1,10 +1,16 @@
 /* The forward pass of the six encoders (../shared/spec/ARCHITECTURE.md §1-4) and the
  * per-caller context that holds its scratch memory.
  *
- * A batch of N samples (N = batch x clips) goes through every layer together, so that each
+ * The N samples of a call (N = batch x clips) go through every layer together, so that each
  * linear layer is one matrix product over N x L rows and an F16 weight is widened once per
- * call. Attention runs per sample and head on strided views of the packed q/k/v buffer.
- * Every product goes through ib_sgemm(). */
+ * layer and pass (large batches are split into passes under a scratch budget). Attention runs
+ * per sample and head on strided views of the packed q/k/v buffer. Every product goes through
+ * ib_sgemm().
+ *
+ * Scratch per context, for n samples in a pass: 3 n L D floats (residual, LayerNorm output,
+ * attention output) + max(n (L+1) 3D, n L 4D, n P patch_dim) (q/k/v, MLP hidden, patches) +
+ * threads x L (L+1) (attention scores) + for F16 models the largest widened matrix, 4 D^2
+ * floats (26 MB for the imagebind_huge vision encoder). */
 #include "model-private.h"
 #include "blas.h"
 #include "ops.h"
@@ -20,11 +26,11 @@
 #define MAX_SAMPLES 65536
 
 typedef enum {
-  BUF_X,        /* (N, L, D) the residual stream */
+  BUF_X,        /* (n, L, D) the residual stream (n: samples of the pass) */
   BUF_H,        /* (N, L, D) LayerNorm output; stem output */
   BUF_ATTN,     /* (N, L, D) attention output before out_proj */
   BUF_BIG,      /* (N, Lk, 3D) packed q/k/v, or (N, L, 4D) MLP hidden; im2col patches */
-  BUF_SCORES,   /* (L, Lk) one head's attention matrix */
+  BUF_SCORES,   /* (threads, L, Lk) one head's attention matrix per thread */
   BUF_WEIGHT,   /* an F16 weight widened to F32 */
   BUF_HEAD,     /* (N, out) head output and post-processed embeddings */
   N_BUFS

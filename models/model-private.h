@@ -68,7 +68,7 @@ struct _ImageBindModel {
   IbEncoder enc[IMAGEBIND_N_MODALITIES];
   ImageBindInputGeometry geometry;
   GPtrArray *owned;          /* memory the model allocated (widened small tensors, random weights) */
-  gsize max_weight_elems;    /* largest IbWeight: size of the F16 widening scratch */
+  gsize max_weight_elems;    /* largest IbWeight: bound of a context's F16 widening scratch */
   gboolean any_f16;
 
   GOnce tokenizer_once;
