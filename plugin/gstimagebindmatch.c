@@ -83,7 +83,8 @@
  * label (classify mode) or the currently detected labels separated by ", " (detect mode), with
  * the timestamp and duration of the buffer they were matched on, so that `textoverlay`,
  * subtitle encoders and muxers can carry the tags. Buffers without a result become GAP events
- * on that pad, so that a `textoverlay` never waits for text. Its stream (stream-start, caps,
+ * on that pad, so that a `textoverlay` never waits for text; so do buffers of zero duration
+ * (with a 1 ns gap). Its stream (stream-start, caps,
  * segment) follows the sink pad's segment; flushes and EOS are forwarded.
  *
  * On a gst-launch-1.0 command line the array is written `prompts='<dog, cat>'` when no prompt
@@ -281,6 +282,14 @@ text_pad_push (GstImageBindMatch * self, GstBuffer * buffer, const gchar * text)
   if (!pad)
     return;
   if (!GST_CLOCK_TIME_IS_VALID (pts) || !text_pad_prepare (self, pad)) {
+    gst_object_unref (pad);
+    return;
+  }
+  /* An empty span (e.g. the empty buffer that carries an encoder's last results at EOS) has
+   * no room for text. A gap reaching 1 ns past it moves downstream's text position beyond the
+   * buffer: textoverlay would otherwise wait for text to cover it, forever. */
+  if (GST_BUFFER_DURATION (buffer) == 0) {
+    gst_pad_push_event (pad, gst_event_new_gap (pts, 1));
     gst_object_unref (pad);
     return;
   }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Tags a live camera with text prompts: every 0.5 s a frame is embedded (imagebindvision, on a
+# worker thread: the video never waits for the model) and classified against the prompts
+# (imagebindmatch); gst-launch-1.0 -m prints each result as an `imagebind-match` message
+# (labels, cosine scores, softmax probabilities, top label), and the top label is drawn on the
+# video through the matcher's text_src pad and textoverlay.
+#
+#   MODEL=imagebind-huge.gguf pipelines/camera-tagging.sh "a person" "a dog" "a cup of coffee"
+#
+# Environment (see common.sh for MODEL, GST_PLUGIN_PATH, NUM_BUFFERS):
+#   DEVICE    the camera (default /dev/video0). Without a camera, videotestsrc is used instead.
+#   INTERVAL  nanoseconds between embedded frames (default 500000000).
+#   SINK      where the video goes (default fakesink; autovideosink to watch it).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+find_model
+[ $# -gt 0 ] || set -- "a person" "a dog" "a cat" "a test pattern"
+
+DEVICE="${DEVICE:-/dev/video0}"
+INTERVAL="${INTERVAL:-500000000}"
+SINK="${SINK:-fakesink}"
+
+if [ -e "$DEVICE" ]; then
+  source=(v4l2src device="$DEVICE" $(num_buffers_property))
+else
+  say "no camera at $DEVICE: using videotestsrc instead (set DEVICE=... for another camera)"
+  live=true
+  finite_run && live=false
+  source=(videotestsrc is-live=$live pattern=ball $(num_buffers_property))
+fi
+
+# The overlay is optional: textoverlay comes with the pango plugin of gst-plugins-base.
+if gst-inspect-1.0 textoverlay >/dev/null 2>&1; then
+  overlay=(videoconvert ! textoverlay name=overlay valignment=top halignment=left font-desc="Sans 24"
+    ! videoconvert ! $SINK  match.text_src ! overlay.text_sink)
+else
+  overlay=(videoconvert ! $SINK)
+fi
+
+set -x
+exec $GST_LAUNCH -m -e "${source[@]}" ! videoconvert \
+  ! imagebindvision model="$MODEL" interval="$INTERVAL" \
+  ! imagebindmatch name=match model="$MODEL" "$(prompts_property "$@")" \
+  ! "${overlay[@]}"
