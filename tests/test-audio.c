@@ -545,6 +545,27 @@ test_resample_lengths (void)
   g_assert_null (out);
 }
 
+/* Channels are resampled independently: six at once equal each one alone. */
+static void
+test_resample_channels (void)
+{
+  gsize n = 4410, n_out, n_one, c, i;
+  g_autofree float *x = g_new (float, 6 * n);
+  g_autofree float *out = NULL;
+
+  for (c = 0; c < 6; c++)
+    for (i = 0; i < n; i++)
+      x[c * n + i] = sin (0.01 * (c + 1) * i) + 0.1 * c;
+  n_out = imagebind_audio_resample (x, 6, n, 44100, 16000, &out);
+  g_assert_cmpuint (n_out, ==, 1600);
+  for (c = 0; c < 6; c++) {
+    g_autofree float *one = NULL;
+    n_one = imagebind_audio_resample (x + c * n, 1, n, 44100, 16000, &one);
+    g_assert_cmpuint (n_one, ==, n_out);
+    g_assert_cmpfloat (max_abs_diff (one, out + c * n_out, n_out), ==, 0.0);
+  }
+}
+
 /* ---- edge cases ---- */
 
 static float *
@@ -864,6 +885,7 @@ main (int argc, char **argv)
   g_test_add_func ("/audio/fixture-44k1", test_fixture_44k1);
   g_test_add_func ("/audio/resample/tone", test_resample_tone);
   g_test_add_func ("/audio/resample/lengths", test_resample_lengths);
+  g_test_add_func ("/audio/resample/channels", test_resample_channels);
   g_test_add_func ("/audio/resample/vs-torchaudio", test_resample_vs_torchaudio);
   g_test_add_func ("/audio/short-input", test_short_input);
   g_test_add_func ("/audio/silence", test_silence);
