@@ -26,7 +26,7 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 autoaudiosrc ! audioconvert ! imagebindaudio ! imagebindmatch prompts="<a dog barking, speech, music>" ! fakesink
+ * gst-launch-1.0 autoaudiosrc ! audioconvert ! imagebindaudio ! imagebindmatch prompts='"<\"a dog barking\", speech, music>"' ! fakesink
  * ]|
  *
  * Since: 0.1

@@ -20,7 +20,7 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 v4l2src ! videoconvert ! imagebindvision model=imagebind_huge.gguf interval=500000000 ! imagebindmatch prompts="<a dog, a cat>" ! fakesink
+ * gst-launch-1.0 v4l2src ! videoconvert ! imagebindvision model=imagebind_huge.gguf interval=500000000 ! imagebindmatch prompts='"<\"a dog\", \"a cat\">"' ! fakesink
  * ]|
  * Embeds two frames per second of a camera and classifies them.
  *
