@@ -292,10 +292,11 @@ ImageBindTokenizer *
 imagebind_tokenizer_new_from_file (const char *path, gsize max_merges, GError **error)
 {
   GBytes *bytes = NULL;
-  char *text, **lines;
-  gsize n_lines, n_merges, size;
+  GPtrArray *lines;
+  char *text, *p, *end;
+  gsize n_merges, size;
   const char *data;
-  ImageBindTokenizer *tok;
+  ImageBindTokenizer *tok = NULL;
 
   g_return_val_if_fail (path != NULL, NULL);
 
@@ -310,25 +311,32 @@ imagebind_tokenizer_new_from_file (const char *path, gsize max_merges, GError **
   }
   text = g_strndup (data, size);
   g_bytes_unref (bytes);
-  lines = g_strsplit (text, "\n", -1);
-  g_free (text);
-  n_lines = g_strv_length (lines);
-  /* Line 0 is the header; a final newline leaves one empty string at the end. */
-  n_merges = n_lines > 1 ? n_lines - 1 : 0;
-  if (n_merges > 0 && lines[n_lines - 1][0] == '\0')
-    n_merges--;
-  if (max_merges > 0) {
-    if (max_merges > n_merges) {
-      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_FORMAT,
-          "BPE vocabulary %s has %" G_GSIZE_FORMAT " merges, %" G_GSIZE_FORMAT " requested",
-          path, n_merges, max_merges);
-      g_strfreev (lines);
-      return NULL;
-    }
-    n_merges = max_merges;
+
+  /* Lines in place (like str.split("\n")); only as many as needed. */
+  lines = g_ptr_array_new ();
+  for (p = text, end = text + size; ; ) {
+    char *nl = memchr (p, '\n', end - p);
+    g_ptr_array_add (lines, p);
+    if (!nl || (max_merges > 0 && lines->len > max_merges + 1))
+      break;
+    *nl = '\0';
+    p = nl + 1;
   }
-  tok = imagebind_tokenizer_new ((const char *const *) lines + 1, n_merges, error);
-  g_strfreev (lines);
+  /* Line 0 is the header; a final newline leaves one empty string at the end. */
+  n_merges = lines->len - 1;
+  if (n_merges > 0 && ((char *) lines->pdata[lines->len - 1])[0] == '\0')
+    n_merges--;
+  if (max_merges > 0 && max_merges > n_merges) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_FORMAT,
+        "BPE vocabulary %s has %" G_GSIZE_FORMAT " merges, %" G_GSIZE_FORMAT " requested",
+        path, n_merges, max_merges);
+  } else {
+    if (max_merges > 0)
+      n_merges = max_merges;
+    tok = imagebind_tokenizer_new ((const char *const *) lines->pdata + 1, n_merges, error);
+  }
+  g_ptr_array_free (lines, TRUE);
+  g_free (text);
   return tok;
 }
 
@@ -437,10 +445,13 @@ typedef struct {
 static void
 push_pair (const ImageBindTokenizer *tok, BpeWork *w, gint32 pos)
 {
-  gint32 right = w->next[pos];
+  gint32 right;
   const PairEntry *e;
 
-  if (pos < 0 || right < 0)
+  if (pos < 0)
+    return;
+  right = w->next[pos];
+  if (right < 0)
     return;
   e = pair_lookup (tok, w->sym[pos], w->sym[right]);
   if (e) {
