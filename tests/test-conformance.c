@@ -17,9 +17,10 @@
 
 #define TOLERANCE 1e-5
 #define MIN_COSINE 0.999999
-/* F16 weights: measured worst case 1.37e-3 (text, whose 2.5x-sharpened attention amplifies the
- * weight rounding), 0.4e-3..0.9e-3 for the other modalities. */
-#define TOLERANCE_F16 2e-3
+/* F16 files (the converter keeps the attention input projections in F32): measured worst
+ * case 8.6e-4 (text, whose 2.5x-sharpened attention amplifies weight rounding), 3e-4..8e-4
+ * for the other modalities; the issue's bound is 1e-3. */
+#define TOLERANCE_F16 1e-3
 
 static const char *tiny_path, *tiny_f16_path, *embed_tool_path;
 static gsize max_chunk;   /* samples per pass in run_case (0: the library's choice) */
