@@ -13,7 +13,9 @@
 #define MAX_CLIPS 64
 #define MAX_MEL_BINS 1024
 #define MAX_TARGET_LEN 65536
-#define MAX_CLIP_SECONDS 3600.0
+#define MAX_CLIP_SECONDS 600.0
+#define MAX_CLIP_SAMPLES (1 << 24)        /* two scratch buffers of 64 MB each at most */
+#define MAX_TENSOR_FLOATS (1 << 26)       /* 256 MB of output */
 
 struct _ImageBindAudioFrontend {
   ImageBindAudioParams params;
@@ -91,8 +93,10 @@ check_params (const ImageBindAudioParams *params, GError **error)
   else if (params->target_len < 1 || params->target_len > MAX_TARGET_LEN)
     problem = "target length out of range (1 .. 65536 frames)";
   else if (!(params->clip_duration > 0.0f && params->clip_duration <= MAX_CLIP_SECONDS)
-      || clip_length (params) < 1)
+      || clip_length (params) < 1 || clip_length (params) > MAX_CLIP_SAMPLES)
     problem = "clip duration out of range";
+  else if ((guint64) params->clips * params->num_mel_bins * params->target_len > MAX_TENSOR_FLOATS)
+    problem = "tensor too large (clips x mel bins x target length > 2^26)";
   else if (!isfinite (params->mean) || !isfinite (params->std) || params->std == 0.0f)
     problem = "normalisation mean/std not finite or std zero";
 

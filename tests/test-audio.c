@@ -771,6 +771,23 @@ test_bad_params (void)
   g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT);
   g_clear_error (&error);
 
+  /* sizes a corrupt model file could carry: refused, not allocated */
+  params = imagebind_audio_default_params ();
+  params.clip_duration = 500.0f;
+  params.sample_rate = 768000;
+  g_assert_null (imagebind_audio_frontend_new (&params, &error));
+  g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT);
+  g_clear_error (&error);
+  params = imagebind_audio_default_params ();
+  params.clips = 64;
+  params.num_mel_bins = 1024;
+  params.target_len = 65536;
+  g_assert_cmpuint (imagebind_audio_tensor_size (&params), ==, 0);
+  params.clip_duration = NAN;
+  g_assert_null (imagebind_audio_frontend_new (&params, &error));
+  g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT);
+  g_clear_error (&error);
+
   params = imagebind_audio_default_params ();
   g_assert_false (imagebind_audio_to_tensor (&params, x, 0, 1000, out, &error));
   g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT);
