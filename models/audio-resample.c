@@ -25,6 +25,7 @@
 #define ROLLOFF 0.99
 #define ZERO_CROSSINGS 6.0   /* torchaudio's lowpass_filter_width */
 #define FIT_POINTS 200
+#define MAX_RATE 1000000
 
 static guint64
 gcd (guint64 a, guint64 b)
@@ -186,8 +187,12 @@ imagebind_audio_resample (const float *planar, guint channels, gsize n_in, guint
   g_return_val_if_fail (out_planar != NULL, 0);
   *out_planar = NULL;
   g_return_val_if_fail (channels > 0 && in_rate > 0 && out_rate > 0, 0);
-  g_return_val_if_fail (channels <= G_MAXINT && in_rate <= G_MAXINT && out_rate <= G_MAXINT, 0);
+  g_return_val_if_fail (channels <= G_MAXINT, 0);
   g_return_val_if_fail (planar != NULL || n_in == 0, 0);
+  /* Rates come from caps or files: refuse (quietly, the caller sees no output) those whose
+   * filter table (taps x phases) would not fit in memory; 1 MHz gives 64 MB at most. */
+  if (in_rate > MAX_RATE || out_rate > MAX_RATE)
+    return 0;
 
   /* torchaudio keeps ceil (n * out / in) samples (with the rates divided by their gcd) */
   g = gcd (in_rate, out_rate);

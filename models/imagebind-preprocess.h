@@ -75,7 +75,8 @@ ImageBindAudioParams imagebind_audio_params_from_model (const ImageBindModel *mo
  * official loader uses: each channel independently, output k centred on input k * in / out
  * (the resampler's latency is flushed with zeros), ceil (n_in * out / in) frames. The filter
  * is a Kaiser-windowed sinc chosen to come close to torchaudio's (models/AUDIO.md gives the
- * measured difference). 0 and NULL for invalid arguments (no channels, zero rates). */
+ * measured difference). 0 and NULL for invalid arguments (no channels, zero rates, rates
+ * above 1 MHz). */
 gsize imagebind_audio_resample (const float *planar, guint channels, gsize n_in, guint in_rate,
     guint out_rate, float **out_planar);
 

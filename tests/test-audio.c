@@ -543,6 +543,14 @@ test_resample_lengths (void)
   n = imagebind_audio_resample (in, 1, 0, 44100, 16000, &out);
   g_assert_cmpuint (n, ==, 0);
   g_assert_null (out);
+  /* a rate whose filter table would not fit in memory */
+  n = imagebind_audio_resample (in, 1, 10, G_MAXINT, 16000, &out);
+  g_assert_cmpuint (n, ==, 0);
+  g_assert_null (out);
+  /* the largest accepted rate works */
+  n = imagebind_audio_resample (in, 1, 10, 1000000, 16000, &out);
+  g_assert_cmpuint (n, ==, 1);
+  g_clear_pointer (&out, g_free);
 }
 
 /* Channels are resampled independently: six at once equal each one alone. */
