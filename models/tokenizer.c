@@ -799,7 +799,8 @@ imagebind_tokenize (const ImageBindTokenizer *tok, const char *text, gssize len,
   memset (ids, 0, context_length * sizeof (gint32));
   ids[0] = tok->sot;
   keep = MIN (keep, tokens->len);
-  memcpy (ids + 1, tokens->data, keep * sizeof (gint32));
+  if (keep > 0)
+    memcpy (ids + 1, tokens->data, keep * sizeof (gint32));
   ids[1 + keep] = tok->eot;
   g_array_free (tokens, TRUE);
   return TRUE;
