@@ -18,7 +18,8 @@ typedef struct _ImageBindTokenizer ImageBindTokenizer;
 /* From merges "a b" in rank order (no header line). */
 ImageBindTokenizer *imagebind_tokenizer_new (const char *const *merges, gsize n_merges, GError **error);
 /* From a CLIP vocabulary file (bpe_simple_vocab_16e6.txt.gz, gzip or plain text, header line
- * first); @max_merges 0 = all lines (the official tokenizer uses 48894). */
+ * first); @max_merges 0 = all lines (the official tokenizer uses 48894; the official file holds
+ * 262144, so pass 48894 to get the official 49408-id vocabulary). */
 ImageBindTokenizer *imagebind_tokenizer_new_from_file (const char *path, gsize max_merges, GError **error);
 void imagebind_tokenizer_free (ImageBindTokenizer *tok);
 
@@ -34,7 +35,7 @@ gboolean imagebind_tokenize (const ImageBindTokenizer *tok, const char *text, gs
     gint32 *ids, guint context_length, GError **error);
 
 /* The cleaning stage alone (ftfy subset, HTML unescape, whitespace, lower-case): newly
- * allocated UTF-8; for tests against text_details.json. */
+ * allocated UTF-8 (NULL if @text is not valid UTF-8); for tests against text_details.json. */
 char *imagebind_tokenizer_clean (const char *text, gssize len);
 
 /* The tokenizer stored in the model file, or NULL (error IMAGEBIND_ERROR_NO_TOKENIZER). */
