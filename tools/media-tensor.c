@@ -1,0 +1,203 @@
+/* One media file -> one model input tensor. Decoding is GStreamer's (media.c); the numbers are
+ * the runtime's front ends, so what a tool embeds is what the elements embed. */
+#include "media-tensor.h"
+#include "media.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* IMU files larger than this are refused: the model sees one window of a few seconds. */
+#define MAX_IMU_BYTES (256u << 20)
+
+gsize
+ib_media_tensor_shape (const ImageBindInputGeometry *g, ImageBindModality modality,
+    gint64 *shape, guint *n_dims)
+{
+  switch (modality) {
+    case IMAGEBIND_MODALITY_VISION:
+      shape[0] = 3; shape[1] = g->image_size; shape[2] = g->image_size; *n_dims = 3;
+      break;
+    case IMAGEBIND_MODALITY_AUDIO:
+      shape[0] = g->audio_clips; shape[1] = 1; shape[2] = g->audio_num_mel_bins;
+      shape[3] = g->audio_target_len; *n_dims = 4;
+      break;
+    case IMAGEBIND_MODALITY_DEPTH:
+    case IMAGEBIND_MODALITY_THERMAL:
+      shape[0] = 1; shape[1] = g->image_size; shape[2] = g->image_size; *n_dims = 3;
+      break;
+    case IMAGEBIND_MODALITY_IMU:
+      shape[0] = 6; shape[1] = g->imu_num_samples; *n_dims = 2;
+      break;
+    default:
+      *n_dims = 0;
+      return 0;
+  }
+  gsize n = 1;
+  for (guint d = 0; d < *n_dims; d++)
+    n *= (gsize) shape[d];
+  return n;
+}
+
+static gboolean
+audio_to_tensor (const ImageBindInputGeometry *g, const char *path, float *out, GError **error)
+{
+  g_autofree float *planar = NULL, *resampled = NULL;
+  guint channels, rate;
+  gsize n;
+  ImageBindAudioParams params = imagebind_audio_default_params ();
+
+  params.sample_rate = g->audio_sample_rate;
+  params.clip_duration = g->audio_clip_duration;
+  params.clips = g->audio_clips;
+  params.num_mel_bins = g->audio_num_mel_bins;
+  params.target_len = g->audio_target_len;
+  params.mean = g->audio_fbank_mean;
+  params.std = g->audio_fbank_std;
+  if (!ib_media_decode_audio (path, &planar, &channels, &n, &rate, error))
+    return FALSE;
+  if (rate != params.sample_rate) {
+    /* as the official loader: resample every channel, then take clips */
+    n = imagebind_audio_resample (planar, channels, n, rate, params.sample_rate, &resampled);
+    if (!resampled) {
+      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+          "%s: cannot resample %u Hz audio to %u Hz", path, rate, params.sample_rate);
+      return FALSE;
+    }
+  }
+  if (!imagebind_audio_to_tensor (&params, resampled ? resampled : planar, channels, n, out,
+          error)) {
+    g_prefix_error (error, "%s: ", path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Parses one CSV line of 6 (or 7, time first) numbers; FALSE for a line that is not numeric. */
+static gboolean
+parse_imu_line (const char *line, float *sample)
+{
+  double v[7];
+  guint n = 0;
+  const char *p = line;
+
+  while (*p && n < 7) {
+    char *end;
+    while (*p == ' ' || *p == '\t')
+      p++;
+    v[n] = g_ascii_strtod (p, &end);
+    if (end == p)
+      return FALSE;
+    n++;
+    p = end;
+    while (*p == ' ' || *p == '\t' || *p == '\r')
+      p++;
+    if (*p == ',' || *p == ';')
+      p++;
+    else if (*p)
+      return FALSE;
+  }
+  if (*p || (n != 6 && n != 7))
+    return FALSE;
+  for (guint i = 0; i < 6; i++)
+    sample[i] = (float) v[n - 6 + i];
+  return TRUE;
+}
+
+static gboolean
+imu_to_tensor (const ImageBindInputGeometry *g, const char *path, float *out, GError **error)
+{
+  g_autofree char *contents = NULL;
+  gsize len;
+  g_autoptr (GArray) samples = g_array_new (FALSE, FALSE, 6 * sizeof (float));
+
+  if (!g_file_get_contents (path, &contents, &len, error))
+    return FALSE;
+  if (len > MAX_IMU_BYTES) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+        "%s: %" G_GSIZE_FORMAT " bytes is too much IMU data for one window; cut it first", path, len);
+    return FALSE;
+  }
+  if (g_str_has_suffix (path, ".csv") || g_str_has_suffix (path, ".CSV")) {
+    g_auto (GStrv) lines = g_strsplit (contents, "\n", -1);
+    for (guint i = 0; lines[i]; i++) {
+      float s[6];
+      if (!*g_strstrip (lines[i]))
+        continue;
+      if (parse_imu_line (lines[i], s)) {
+        g_array_append_val (samples, s);
+      } else if (samples->len > 0 || i > 0) {
+        /* only the first line may be a header */
+        g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+            "%s:%u: expected 6 numbers (ax,ay,az,gx,gy,gz) or 7 (time first)", path, i + 1);
+        return FALSE;
+      }
+    }
+  } else {
+    if (len % (6 * sizeof (float)) != 0) {
+      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+          "%s: raw IMU data must be float32 samples of 6 channels (%" G_GSIZE_FORMAT
+          " bytes is not a multiple of 24)", path, len);
+      return FALSE;
+    }
+    for (gsize i = 0; i < len / 24; i++) {
+      float s[6];
+      memcpy (s, contents + i * 24, 24);
+      if (G_BYTE_ORDER == G_BIG_ENDIAN)
+        for (guint c = 0; c < 6; c++) {
+          guint32 u;
+          memcpy (&u, &s[c], 4);
+          u = GUINT32_SWAP_LE_BE (u);
+          memcpy (&s[c], &u, 4);
+        }
+      g_array_append_val (samples, s);
+    }
+  }
+  if (!imagebind_imu_to_tensor (g->imu_num_samples, (const float *) samples->data, samples->len,
+          out, error)) {
+    g_prefix_error (error, "%s: ", path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+ib_media_to_tensor (const ImageBindInputGeometry *g, ImageBindModality modality,
+    const IbMediaTensorOptions *options, const char *path, float *out, GError **error)
+{
+  g_autofree guint8 *rgb = NULL;
+  g_autofree void *grey = NULL;
+  guint width, height, bits;
+  gboolean ok = FALSE;
+
+  switch (modality) {
+    case IMAGEBIND_MODALITY_VISION: {
+      ImageBindImageParams params = imagebind_image_default_params ();
+      params.size = g->image_size;
+      ok = ib_media_decode_rgb (path, &rgb, &width, &height, error) &&
+          imagebind_image_to_tensor (&params, rgb, width, height, (gsize) width * 3, out, error);
+      break;
+    }
+    case IMAGEBIND_MODALITY_DEPTH:
+      ok = ib_media_decode_gray (path, &grey, &bits, &width, &height, error) &&
+          imagebind_depth_to_tensor (g->image_size,
+              bits == 8 ? IMAGEBIND_DEPTH_DISPARITY : options->depth_format, grey, bits, width,
+              height, (gsize) width * bits / 8, out, error);
+      break;
+    case IMAGEBIND_MODALITY_THERMAL:
+      ok = ib_media_decode_gray (path, &grey, &bits, &width, &height, error) &&
+          imagebind_thermal_to_tensor (g->image_size, grey, bits, width, height,
+              (gsize) width * bits / 8, out, error);
+      break;
+    case IMAGEBIND_MODALITY_AUDIO:
+      return audio_to_tensor (g, path, out, error);
+    case IMAGEBIND_MODALITY_IMU:
+      return imu_to_tensor (g, path, out, error);
+    default:
+      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+          "%s: text is not read from media files (use --text or --text-file)", path);
+      return FALSE;
+  }
+  if (!ok && error && *error && !g_str_has_prefix ((*error)->message, path))
+    g_prefix_error (error, "%s: ", path);
+  return ok;
+}
