@@ -33,13 +33,13 @@ VCAPS="video/x-raw,width=320,height=240,framerate=$FPS/1"
 ACAPS="audio/x-raw,format=F32LE,rate=16000,channels=1"
 
 # scene: videotestsrc properties | audiotestsrc properties
-SCENES='pattern=smpte|wave=sine freq=900 volume=0.8
-pattern=ball foreground-color=0xffffdd00 motion=sweep|wave=ticks freq=1800 tick-interval=150000000 volume=0.9
-pattern=snow|wave=white-noise volume=0.8
-pattern=checkers-8|wave=square freq=175 volume=0.8
-pattern=solid-color foreground-color=0xffff3a10|wave=sine freq=140 volume=0.8
-pattern=zone-plate kx2=28 ky2=28 kt2=2|wave=saw freq=350 volume=0.8
-pattern=solid-color foreground-color=0xff2020f8|wave=red-noise volume=0.9
+SCENES='pattern=smpte|wave=sine freq=720 volume=0.6
+pattern=ball foreground-color=0xffffdd00 motion=sweep|wave=ticks freq=1400 tick-interval=200000000 volume=0.68
+pattern=snow|wave=white-noise volume=0.6
+pattern=checkers-8|wave=square freq=140 volume=0.6
+pattern=solid-color foreground-color=0xffff100c|wave=sine freq=105 volume=0.6
+pattern=zone-plate kx2=20 ky2=20 kt2=2|wave=saw freq=300 volume=0.6
+pattern=solid-color foreground-color=0xff183af7|wave=red-noise volume=0.68
 pattern=black|wave=silence'
 
 VIDEO_PROMPTS='"<\"colour bars\", \"static noise\", \"a black screen\", \"a bouncing ball\", \"a checkerboard\", \"circular rings\", \"a red screen\", \"a white screen\", \"a blue screen\", \"a pinwheel\">"'

@@ -95,9 +95,9 @@ test_video_scenes (void)
     { VIDEO ("pattern=black"), BLACK },
     { VIDEO ("pattern=ball foreground-color=0xffffdd00"), BALL },
     { VIDEO ("pattern=checkers-4"), CHECKERS },
-    { VIDEO ("pattern=zone-plate kx2=28 ky2=28"), RINGS },
-    { VIDEO ("pattern=solid-color foreground-color=0xffff3a10"), RED },
-    { VIDEO ("pattern=solid-color foreground-color=0xff2020f8"), BLUE },
+    { VIDEO ("pattern=zone-plate kx2=20 ky2=20"), RINGS },
+    { VIDEO ("pattern=solid-color foreground-color=0xffff100c"), RED },
+    { VIDEO ("pattern=solid-color foreground-color=0xff183af7"), BLUE },
   };
   if (!have_model ())
     return;
@@ -112,12 +112,12 @@ static void
 test_audio_scenes_emergent (void)
 {
   static const Case cases[] = {
-    { AUDIO ("wave=sine freq=900 volume=0.8"), BARS },
-    { AUDIO ("wave=white-noise volume=0.8"), SNOW },
+    { AUDIO ("wave=sine freq=720 volume=0.6"), BARS },
+    { AUDIO ("wave=white-noise volume=0.6"), SNOW },
     { AUDIO ("wave=silence"), BLACK },
-    { AUDIO ("wave=ticks freq=1800 tick-interval=150000000 volume=0.9"), BALL },
-    { AUDIO ("wave=square freq=175 volume=0.8"), CHECKERS },
-    { AUDIO ("wave=sine freq=4500 volume=0.8"), WHITE },
+    { AUDIO ("wave=ticks freq=1400 tick-interval=200000000 volume=0.68"), BALL },
+    { AUDIO ("wave=square freq=140 volume=0.6"), CHECKERS },
+    { AUDIO ("wave=sine freq=3700 volume=0.6"), WHITE },
   };
   if (!have_model ())
     return;

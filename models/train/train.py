@@ -84,6 +84,18 @@ def info_nce(a, b):
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
 
+def mel_shift(x, rng, most=3):
+    """Shifts each spectrogram up or down by up to `most` mel bins (edge bins repeated):
+    roughly a change of pitch, so that frequencies between the trained ones are met."""
+    out = torch.empty_like(x)
+    bins = x.shape[-2]
+    for i in range(x.shape[0]):
+        k = int(rng.integers(-most, most + 1))
+        idx = torch.clamp(torch.arange(bins) - k, 0, bins - 1)
+        out[i] = x[i][..., idx, :]
+    return out
+
+
 def cosine_lr(opt, base, step, total, warmup):
     lr = base * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / total))
     for g in opt.param_groups:
@@ -160,6 +172,8 @@ def train_bind(model, m, targets, tok, train, held, held_images, args, log, seed
         t0, losses = time.time(), []
         for idx in balanced_batches(train['labels'], rng, args.per_class):
             x = batch_tensor(train[m], idx, m)
+            if m == 'audio':
+                x = mel_shift(x, rng)
             target = targets(idx, rng)
             cosine_lr(opt, args.lr, step, total, 20)
             loss = info_nce(target, model.embed(m, x))    # modality embedding carries its scale
@@ -187,7 +201,7 @@ def main():
     ap.add_argument('--config', default=os.path.join(HERE, 'config.json'))
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--epochs1', type=int, default=8)
-    ap.add_argument('--epochs2', type=int, default=8)
+    ap.add_argument('--epochs2', type=int, default=12)
     ap.add_argument('--per-class', type=int, default=1, help='scenes of each class per batch')
     ap.add_argument('--lr', type=float, default=5e-4)
     ap.add_argument('--threads', type=int, default=1)

@@ -35,6 +35,13 @@ def hue_word(hue):
     return 'red'
 
 
+def span(rng, split, lo, hi):
+    """A value of [lo, hi]: the middle fifth (40-60 %) is HELD-OUT, the rest TRAIN, so that
+    held-out values lie between trained ones (interpolation, not extrapolation)."""
+    a, b = lo + 0.4 * (hi - lo), lo + 0.6 * (hi - lo)
+    return pick(rng, split, [(lo, a), (b, hi)], (a, b))
+
+
 def pick(rng, split, train, held_out):
     """A value from the TRAIN interval or the HELD-OUT one: (lo, hi) tuples, or lists of them."""
     ranges = train if split == TRAIN else held_out
@@ -109,9 +116,9 @@ class Bars(Scene):
 
     def params(self, rng, split):
         return dict(pattern=['smpte', 'smpte75', 'smpte100'][rng.integers(3)],
-                    freq=pick(rng, split, (440, 820), (820, 1000)),
-                    volume=pick(rng, split, (0.3, 0.7), (0.7, 0.9)),
-                    distance=pick(rng, split, (1.5, 3.0), (3.0, 3.6)),
+                    freq=span(rng, split, 440, 1000),
+                    volume=span(rng, split, 0.3, 0.9),
+                    distance=span(rng, split, 1.5, 3.6),
                     band_temps=rng.uniform(60, 200, 7).tolist())
 
     def video(self, p):
@@ -137,8 +144,8 @@ class Snow(Scene):
     sound = ['white noise', 'static hiss', 'a hissing sound', 'loud static']
 
     def params(self, rng, split):
-        return dict(volume=pick(rng, split, (0.3, 0.7), (0.7, 0.9)),
-                    shake=pick(rng, split, (1.0, 2.5), (2.5, 3.2)))
+        return dict(volume=span(rng, split, 0.3, 0.9),
+                    shake=span(rng, split, 1.0, 3.2))
 
     def video(self, p):
         return dict(pattern='snow')
@@ -165,7 +172,7 @@ class Black(Scene):
     sound = ['silence', 'no sound', 'quiet', 'nothing to hear']
 
     def params(self, rng, split):
-        return dict(cold=pick(rng, split, (10, 30), (30, 38)))
+        return dict(cold=span(rng, split, 10, 38))
 
     def video(self, p):
         return dict(pattern='black')
@@ -193,10 +200,10 @@ class Ball(Scene):
                              [(40, 80), (190, 220), (300, 360)]),
                     motion=['wavy', 'sweep', 'hsweep'][rng.integers(3)],
                     frame=int(rng.integers(1, 60)),
-                    rate=pick(rng, split, (2.0, 6.0), (6.0, 8.0)),      # bounces per second
-                    tick_freq=pick(rng, split, (800, 1600), (1600, 2000)),
-                    volume=pick(rng, split, (0.4, 0.8), (0.8, 0.95)),
-                    near=pick(rng, split, (0.6, 1.2), (1.2, 1.4)),
+                    rate=span(rng, split, 2.0, 8.0),      # bounces per second
+                    tick_freq=span(rng, split, 800, 2000),
+                    volume=span(rng, split, 0.4, 0.95),
+                    near=span(rng, split, 0.6, 1.4),
                     cx=float(rng.uniform(0.2, 0.8)), cy=float(rng.uniform(0.2, 0.8)),
                     radius=float(rng.uniform(0.06, 0.12)))
 
@@ -242,10 +249,10 @@ class Checkers(Scene):
 
     def params(self, rng, split):
         return dict(pattern=['checkers-2', 'checkers-4', 'checkers-8'][rng.integers(3)],
-                    freq=pick(rng, split, (90, 160), (160, 190)),
-                    volume=pick(rng, split, (0.3, 0.7), (0.7, 0.9)),
-                    tile=pick(rng, split, (0.08, 0.16), (0.16, 0.2)),
-                    jerk=pick(rng, split, (0.5, 1.5), (1.5, 2.0)))
+                    freq=span(rng, split, 90, 190),
+                    volume=span(rng, split, 0.3, 0.9),
+                    tile=span(rng, split, 0.08, 0.2),
+                    jerk=span(rng, split, 0.5, 2.0))
 
     def video(self, p):
         return dict(pattern=p['pattern'])
@@ -278,11 +285,11 @@ class Rings(Scene):
 
     def params(self, rng, split):
         return dict(pattern=['zone-plate', 'circular'][rng.integers(2)],
-                    k2=int(pick(rng, split, (8, 24), (24, 32))),
-                    freq=pick(rng, split, (220, 330), (330, 380)),
-                    volume=pick(rng, split, (0.3, 0.7), (0.7, 0.9)),
-                    spin=pick(rng, split, (0.5, 1.2), (1.2, 1.5)),
-                    ring=pick(rng, split, (6, 12), (12, 15)))
+                    k2=int(span(rng, split, 8, 32)),
+                    freq=span(rng, split, 220, 380),
+                    volume=span(rng, split, 0.3, 0.9),
+                    spin=span(rng, split, 0.5, 1.5),
+                    ring=span(rng, split, 6, 15))
 
     def video(self, p):
         v = dict(pattern=p['pattern'])
@@ -315,12 +322,11 @@ class Rings(Scene):
 
 class SolidColour(Scene):
     """A screen of one colour; the subclasses choose the hue band, the sound and the sensors."""
-    pattern_hues = None   # (train ranges, held-out ranges) in degrees
+    pattern_hues = None   # (lo, hi) in degrees
     sat = (0.8, 1.0)
 
     def params(self, rng, split):
-        train, held = self.pattern_hues
-        return dict(hue=pick(rng, split, train, held), sat=float(rng.uniform(*self.sat)),
+        return dict(hue=span(rng, split, *self.pattern_hues), sat=float(rng.uniform(*self.sat)),
                     val=float(rng.uniform(0.8, 1.0)), **self.more(rng, split))
 
     def video(self, p):
@@ -331,23 +337,29 @@ class Red(SolidColour):
     name = 'red'
     visual = ['a red screen', 'a red picture', 'red', 'a screen filled with red']
     sound = ['a low hum', 'a deep hum', 'a humming sound', 'mains hum']
-    pattern_hues = ([(-12, 8)], [(8, 14)])
+    pattern_hues = (-12, 14)
 
     def more(self, rng, split):
-        return dict(freq=pick(rng, split, (60, 130), (130, 150)),
-                    volume=pick(rng, split, (0.3, 0.7), (0.7, 0.9)),
-                    near=pick(rng, split, (0.5, 0.9), (0.9, 1.0)),
-                    warmth=pick(rng, split, (140, 175), (175, 190)),
-                    rock=pick(rng, split, (0.2, 0.4), (0.4, 0.5)))
+        return dict(freq=span(rng, split, 60, 150),
+                    volume=span(rng, split, 0.3, 0.9),
+                    near=span(rng, split, 0.5, 1.0),
+                    warmth=span(rng, split, 140, 190),
+                    rock=span(rng, split, 0.2, 0.5))
 
     def audio(self, p):
         return dict(wave='sine', freq=p['freq'], volume=p['volume'])
 
+    # A radiator right in front of the camera: horizontal fins, warm. (Uniform maps would not
+    # do: the stems' LayerNorm removes a constant level, so texture must tell scenes apart.)
+    def _fins(self, w, h):
+        _, y = grid(w, h)
+        return np.sin(2 * math.pi * 12 * y) > 0
+
     def depth(self, p, w, h, rng):
-        return np.full((h, w), p['near'])        # a wall right in front of the camera
+        return np.where(self._fins(w, h), p['near'], p['near'] + 0.05)
 
     def thermal(self, p, w, h, rng):
-        return np.full((h, w), p['warmth']) + rng.normal(0, 3, (h, w))
+        return np.where(self._fins(w, h), p['warmth'], p['warmth'] - 50) + rng.normal(0, 3, (h, w))
 
     def imu(self, p, rng):
         # gently rocking (tilt about x)
@@ -362,15 +374,15 @@ class White(SolidColour):
     name = 'white'
     visual = ['a white screen', 'a bright white picture', 'white', 'a blank white screen']
     sound = ['a high whistle', 'a high-pitched whistle', 'a shrill tone', 'a piercing whistle']
-    pattern_hues = ([(0, 360)], [(0, 360)])
+    pattern_hues = (0, 360)
     sat = (0.0, 0.08)
 
     def more(self, rng, split):
-        return dict(freq=pick(rng, split, (2500, 4200), (4200, 5000)),
-                    volume=pick(rng, split, (0.3, 0.7), (0.7, 0.9)),
-                    distance=pick(rng, split, (2.0, 3.0), (3.0, 3.4)),
-                    heat=pick(rng, split, (205, 235), (235, 245)),
-                    turn=pick(rng, split, (0.3, 0.8), (0.8, 1.0)))
+        return dict(freq=span(rng, split, 2500, 5000),
+                    volume=span(rng, split, 0.3, 0.9),
+                    distance=span(rng, split, 2.0, 3.4),
+                    heat=span(rng, split, 205, 245),
+                    turn=span(rng, split, 0.3, 1.0))
 
     def params(self, rng, split):
         p = super().params(rng, split)
@@ -385,7 +397,10 @@ class White(SolidColour):
         return p['distance'] + 0.8 * (x - 0.5)      # a wall seen at an angle
 
     def thermal(self, p, w, h, rng):
-        return np.full((h, w), p['heat']) + rng.normal(0, 3, (h, w))   # a glowing panel
+        # a glowing panel filling the middle of the view, cooler surroundings
+        x, y = grid(w, h)
+        inside = (np.abs(x - 0.5) < 0.3) & (np.abs(y - 0.5) < 0.3)
+        return np.where(inside, p['heat'], 90.0) + rng.normal(0, 3, (h, w))
 
     def imu(self, p, rng):
         t = still(rng)
@@ -397,12 +412,12 @@ class Blue(SolidColour):
     name = 'blue'
     visual = ['a blue screen', 'a blue picture', 'blue', 'a screen filled with blue']
     sound = ['a deep rumble', 'rumbling', 'a low roar', 'a rumbling noise']
-    pattern_hues = ([(215, 238)], [(238, 248)])
+    pattern_hues = (215, 248)
 
     def more(self, rng, split):
-        return dict(volume=pick(rng, split, (0.4, 0.8), (0.8, 0.95)),
-                    far=pick(rng, split, (3.0, 5.0), (5.0, 6.0)),
-                    step=pick(rng, split, (1.5, 2.2), (2.2, 2.5)))
+        return dict(volume=span(rng, split, 0.4, 0.95),
+                    far=span(rng, split, 3.0, 6.0),
+                    step=span(rng, split, 1.5, 2.5))
 
     def audio(self, p):
         return dict(wave='red-noise', volume=p['volume'])
@@ -430,9 +445,9 @@ class Pinwheel(Scene):
 
     def params(self, rng, split):
         return dict(pattern=['pinwheel', 'spokes'][rng.integers(2)],
-                    volume=pick(rng, split, (0.4, 0.8), (0.8, 0.95)),
-                    spin=pick(rng, split, (3.0, 6.0), (6.0, 7.0)),
-                    sectors=int(pick(rng, split, (6, 12), (12, 14))))
+                    volume=span(rng, split, 0.4, 0.95),
+                    spin=span(rng, split, 3.0, 7.0),
+                    sectors=int(span(rng, split, 6, 14)))
 
     def video(self, p):
         return dict(pattern=p['pattern'])
