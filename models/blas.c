@@ -8,19 +8,23 @@
  * the right kernels are used even inside a GStreamer plugin loaded by a process that set
  * nothing.
  *
- * Threads, by default (built with OpenMP): ib_sgemm() cuts C into one slab of columns (or rows)
- * per thread and runs a single-threaded OpenBLAS product on each slab in an OpenMP team. The
- * encoders' LayerNorm, GELU and softmax use OpenMP too, so one pool of threads does all the
- * work. With OpenBLAS's own pthreads next to OpenMP's, each pool's idle threads busy-wait (GOMP
- * spins, OpenBLAS calls sched_yield for ~0.1 s) on the cores the other pool needs: on 2 cores
- * the imagebind_huge vision encoder ran at 108 GFLOP/s that way and at 137 with one pool
- * (tools/imagebind-bench). OpenBLAS's global thread count is then kept at 1 (also for anyone
- * else using the same OpenBLAS in this process, e.g. numpy).
+ * Threads, by default: ib_sgemm() cuts C into one slab of columns (or rows) per thread and runs
+ * a single-threaded OpenBLAS product on each slab in imagebind's own worker pool (parallel.h),
+ * whose idle threads sleep. With OpenBLAS's own pthreads next to another pool (OpenMP), each
+ * pool's idle threads busy-wait (OpenBLAS calls sched_yield for ~0.1 s, GOMP spins ~15 ms) on
+ * the cores the other needs. Measured with tools/imagebind-bench on 2 cores (imagebind_huge
+ * vision, GFLOP/s, run at SCHED_FIFO to keep other load out): OpenBLAS threads + OpenMP ops
+ * 108; this pool + OpenMP ops 119; this pool + OpenMP ops with OMP_WAIT_POLICY=passive 153
+ * (86% of plain sgemm on the same shapes), which is what the encoders get once their ops run
+ * in this pool too. OpenBLAS's global thread count is then kept at 1 (also for anyone else
+ * using the same OpenBLAS in this process, e.g. numpy).
  *
- * IMAGEBIND_BLAS_THREADS=openblas (or a build without OpenMP) uses OpenBLAS's own threads
- * instead. Their count is global to the process: ib_sgemm() sets it only when it differs from
- * what the call asks for; two threads asking for different counts at the same time race for
- * it, and a call may run with the other caller's count (a matter of speed only).
+ * IMAGEBIND_BLAS_THREADS=openblas uses OpenBLAS's own threads instead. Their count is global
+ * to the process: ib_sgemm() sets it only when it differs from what the call asks for; two
+ * threads asking for different counts at the same time race for it, and a call may run with
+ * the other caller's count (a matter of speed only). In the pool, concurrent callers do not
+ * wait for each other: while one caller's product uses the pool, another's runs on its own
+ * thread.
  *
  * Correctness never depends on the thread counts: slabs are disjoint, OpenBLAS serialises its
  * own multi-threaded level-3 driver, and its single-threaded calls from several threads at once
@@ -29,6 +33,7 @@
 #include "blas.h"
 #include "imagebind.h"
 #include "model-private.h"   /* ib_log */
+#include "parallel.h"
 
 #include <dlfcn.h>
 #include <gmodule.h>
@@ -58,7 +63,7 @@ typedef struct {
   SetNumThreadsFunc set_num_threads;   /* NULL when the library is not OpenBLAS */
   GetNumThreadsFunc get_num_threads;
   int n_cores;
-  gboolean split_with_openmp;  /* threads are ours (OpenMP), OpenBLAS runs single-threaded */
+  gboolean split_in_pool;      /* threads are ours (parallel.h), OpenBLAS runs single-threaded */
 } IbBlas;
 
 static IbBlas blas;
@@ -215,15 +220,13 @@ blas_init_once (gpointer unused)
   }
 
   config = g_strstrip (g_strdup (get_config ? get_config () : "unknown BLAS"));
-#ifdef _OPENMP
-  blas.split_with_openmp = blas.set_num_threads != NULL
+  blas.split_in_pool = blas.set_num_threads != NULL
       && g_strcmp0 (g_getenv ("IMAGEBIND_BLAS_THREADS"), "openblas") != 0;
-#endif
-  if (blas.split_with_openmp)
+  if (blas.split_in_pool)
     blas.set_num_threads (1);
   blas.info = g_strdup_printf ("%s, core %s (%s), from %s; threads: %s", config,
       get_corename ? get_corename () : "unknown", reason, name,
-      blas.split_with_openmp ? "OpenMP slabs over single-threaded OpenBLAS"
+      blas.split_in_pool ? "imagebind's pool, slabs over single-threaded OpenBLAS"
       : blas.set_num_threads ? "OpenBLAS's own" : "the library's own");
   blas.ok = TRUE;
   /* Debug level through the library's log function (default: g_log, domain "imagebind"). */
@@ -308,36 +311,47 @@ sgemm_one (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float 
       a, (int) lda, b, (int) ldb, beta, c, (int) ldc);
 }
 
-#ifdef _OPENMP
-/* Splits C into @n_threads slabs of whole columns (or rows, when C is taller than wide), each
- * computed by one OpenMP thread with a single-threaded OpenBLAS call. The slabs are disjoint,
- * so the result is exactly what each slab's product gives alone. */
+/* One product cut into slabs of whole columns (or rows, when C is taller than wide), each
+ * computed by a single-threaded OpenBLAS call. The slabs are disjoint, so the result is exactly
+ * what each slab's product gives alone, whichever thread computes it. */
+typedef struct {
+  gboolean trans_a, trans_b, by_columns;
+  gsize m, n, k, lda, ldb, ldc, chunk, extent;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+} Slabs;
+
+static void
+sgemm_slab (guint task, gpointer user_data)
+{
+  const Slabs *p = user_data;
+  gsize start = task * p->chunk, len = MIN (p->chunk, p->extent - start);
+
+  if (p->by_columns)
+    sgemm_one (p->trans_a, p->trans_b, p->m, len, p->k, p->alpha, p->a, p->lda,
+        p->trans_b ? p->b + start * p->ldb : p->b + start, p->ldb, p->beta, p->c + start, p->ldc);
+  else
+    sgemm_one (p->trans_a, p->trans_b, len, p->n, p->k, p->alpha,
+        p->trans_a ? p->a + start : p->a + start * p->lda, p->lda, p->b, p->ldb, p->beta,
+        p->c + start * p->ldc, p->ldc);
+}
+
 static void
 sgemm_split (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
     const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc,
     int n_threads)
 {
-  gboolean by_columns = n >= m;
-  gsize extent = by_columns ? n : m;
-  gsize chunk = (extent + n_threads - 1) / n_threads;
-  int parts, i;
+  Slabs p = { trans_a, trans_b, n >= m, m, n, k, lda, ldb, ldc, 0, 0, alpha, beta, a, b, c };
+  gsize chunk;
 
-  /* Whole register tiles per slab, so that no thread gets a ragged edge in the middle. */
-  chunk = MIN (extent, (chunk + IB_SPLIT_ALIGN - 1) / IB_SPLIT_ALIGN * IB_SPLIT_ALIGN);
-  parts = (int) ((extent + chunk - 1) / chunk);
-
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-  for (i = 0; i < parts; i++) {
-    gsize start = (gsize) i * chunk, len = MIN (chunk, extent - start);
-    if (by_columns)
-      sgemm_one (trans_a, trans_b, m, len, k, alpha, a, lda,
-          trans_b ? b + start * ldb : b + start, ldb, beta, c + start, ldc);
-    else
-      sgemm_one (trans_a, trans_b, len, n, k, alpha, trans_a ? a + start : a + start * lda, lda,
-          b, ldb, beta, c + start * ldc, ldc);
-  }
+  /* One slab per thread, of whole register tiles, so that no thread gets a ragged edge in the
+   * middle of C. */
+  p.extent = p.by_columns ? n : m;
+  chunk = (p.extent + n_threads - 1) / n_threads;
+  p.chunk = MIN (p.extent, (chunk + IB_SPLIT_ALIGN - 1) / IB_SPLIT_ALIGN * IB_SPLIT_ALIGN);
+  ib_parallel_for ((guint) ((p.extent + p.chunk - 1) / p.chunk), n_threads, sgemm_slab, &p);
 }
-#endif
 
 void
 ib_sgemm (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
@@ -367,8 +381,7 @@ ib_sgemm (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float a
   }
 
   want = n_threads <= 0 ? blas.n_cores : MIN (n_threads, blas.n_cores);
-#ifdef _OPENMP
-  if (blas.split_with_openmp) {
+  if (blas.split_in_pool) {
     use_threads (1);
     if (want > 1 && (double) m * n * k >= IB_SPLIT_MIN_MACS && MAX (m, n) >= 2 * IB_SPLIT_ALIGN)
       sgemm_split (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, want);
@@ -376,7 +389,6 @@ ib_sgemm (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float a
       sgemm_one (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-#endif
   use_threads (want);
   sgemm_one (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

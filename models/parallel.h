@@ -1,0 +1,27 @@
+/* A process-wide pool of worker threads that wait passively (internal).
+ *
+ * Why not OpenMP: libgomp's idle threads busy-wait for ~15 ms after every parallel region
+ * (OMP_WAIT_POLICY can only be changed in the environment before libgomp loads, which a
+ * library cannot do). When anything else wants the cores — the other elements of a GStreamer
+ * pipeline, other processes — the spinning threads hold the CPU that the thread they wait for
+ * needs: on 2 loaded cores the imagebind_huge audio encoder ran 2.5-5x slower with spinning
+ * than with passive waiting, and equally fast on idle cores (tools/imagebind-bench). */
+#ifndef IB_PARALLEL_H
+#define IB_PARALLEL_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef void (*IbTaskFunc) (guint task, gpointer user_data);
+
+/* Runs @func (task, @user_data) for task = 0 .. @n_tasks - 1 on up to @n_threads threads (the
+ * caller's included; 0 = all cores) and returns when all are done. Tasks are handed out in
+ * order to whichever thread is free. When the pool is already busy (another caller, or a call
+ * from inside a task) the tasks run on the calling thread, one after the other: results never
+ * depend on the number of threads, only the speed does. */
+void ib_parallel_for (guint n_tasks, int n_threads, IbTaskFunc func, gpointer user_data);
+
+G_END_DECLS
+
+#endif
