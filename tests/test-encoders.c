@@ -14,6 +14,8 @@
 #include "gstimagebindmeta.h"
 #include "gstimagebindencoder.h"
 #include "common.h"
+#include "gguf.h"
+#include "gguf-builder.h"
 
 /* The runtime against itself: only summation order (threads) may differ. */
 #define TOLERANCE 1e-5
@@ -1165,6 +1167,67 @@ test_missing_and_bad_model (void)
   g_free (dir);
 }
 
+/* The tiny model with only its IMU encoder (keys and tensors copied), in a temporary file. */
+static gchar *
+write_imu_only_model (void)
+{
+  static const char *const modalities[] = { "imu", NULL };
+  static const char *const keys[] = { "imagebind.out_embed_dim", "imagebind.imu.kernel_size",
+    "imagebind.imu.num_samples", "imagebind.imu.embed_dim", "imagebind.imu.num_blocks",
+    "imagebind.imu.num_heads", "imagebind.vision.image_size"
+  };
+  GError *err = NULL;
+  IbGguf *src = ib_gguf_open (model_path, &err);
+  IbGgufBuilder *b = ib_gguf_builder_new ();
+  gchar *path = NULL;
+  guint32 u;
+  guint i;
+  int fd;
+
+  g_assert_no_error (err);
+  ib_gguf_builder_add_string (b, "general.architecture", "imagebind");
+  ib_gguf_builder_add_string (b, "general.name", "imu-only");
+  ib_gguf_builder_add_string_array (b, "imagebind.modalities", modalities, 1);
+  for (i = 0; i < G_N_ELEMENTS (keys); i++)
+    if (ib_gguf_get_u32 (src, keys[i], &u))
+      ib_gguf_builder_add_u32 (b, keys[i], u);
+  for (i = 0; i < ib_gguf_n_tensors (src); i++) {
+    const IbGgufTensor *tensor = ib_gguf_tensor (src, i);
+    if (strstr (tensor->name, ".imu."))
+      ib_gguf_builder_add_tensor (b, tensor->name, tensor->type, tensor->n_dims, tensor->ne,
+          tensor->data);
+  }
+  fd = g_file_open_tmp ("ib-plugin-imu-only-XXXXXX.gguf", &path, &err);
+  g_assert_no_error (err);
+  close (fd);
+  g_assert_true (ib_gguf_builder_write_file (b, path, &err));
+  g_assert_no_error (err);
+  ib_gguf_builder_free (b);
+  ib_gguf_free (src);
+  return path;
+}
+
+/* A model without the element's modality fails the state change, saying so; the element of
+ * the modality it has works with it. */
+static void
+test_model_without_modality (void)
+{
+  gchar *path;
+  GstElement *imu;
+
+  if (!need_model ())
+    return;
+  path = write_imu_only_model ();
+  expect_model_error (path, path, "has no vision encoder");
+  imu = gst_element_factory_make ("imagebindimu", NULL);
+  g_object_set (imu, "model", path, NULL);
+  g_assert_cmpint (gst_element_set_state (imu, GST_STATE_READY), ==, GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_state (imu, GST_STATE_NULL);
+  gst_object_unref (imu);
+  g_unlink (path);
+  g_free (path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1206,6 +1269,7 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/all-elements-states", test_all_elements_states);
   g_test_add_func ("/encoders/model-shared", test_model_shared);
   g_test_add_func ("/encoders/missing-and-bad-model", test_missing_and_bad_model);
+  g_test_add_func ("/encoders/model-without-modality", test_model_without_modality);
   ret = g_test_run ();
 
   g_clear_pointer (&ctx, imagebind_context_free);
