@@ -323,7 +323,7 @@ typedef struct {
 } Slabs;
 
 static void
-sgemm_slab (guint task, gpointer user_data)
+sgemm_slab (guint task, guint thread, gpointer user_data)
 {
   const Slabs *p = user_data;
   gsize start = task * p->chunk, len = MIN (p->chunk, p->extent - start);

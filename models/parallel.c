@@ -24,12 +24,12 @@ static struct {
 } pool;
 
 static void
-run_tasks (Job *job)
+run_tasks (Job *job, guint thread)
 {
   guint task;
 
   while ((task = (guint) g_atomic_int_add (&job->next, 1)) < job->n_tasks)
-    job->func (task, job->user_data);
+    job->func (task, thread, job->user_data);
 }
 
 static gpointer
@@ -40,16 +40,17 @@ worker_main (gpointer unused)
   g_mutex_lock (&pool.lock);
   for (;;) {
     Job *job;
+    guint thread;
     while (pool.generation == seen)
       g_cond_wait (&pool.wake, &pool.lock);
     seen = pool.generation;
     job = pool.job;
     if (!job || job->joined >= job->wanted)
       continue;
-    job->joined++;
+    thread = ++job->joined;
     job->running++;
     g_mutex_unlock (&pool.lock);
-    run_tasks (job);
+    run_tasks (job, thread);
     g_mutex_lock (&pool.lock);
     if (--job->running == 0)
       g_cond_signal (&pool.done);
@@ -60,7 +61,7 @@ worker_main (gpointer unused)
 static gpointer
 start_workers (gpointer unused)
 {
-  guint i, n = MAX (1, g_get_num_processors ()) - 1;
+  guint i, n = ib_parallel_max_threads (0) - 1;
 
   for (i = 0; i < n; i++)
     g_thread_unref (g_thread_new ("imagebind-worker", worker_main, NULL));
@@ -68,18 +69,25 @@ start_workers (gpointer unused)
   return NULL;
 }
 
+guint
+ib_parallel_max_threads (int n_threads)
+{
+  guint cores = MAX (1, g_get_num_processors ());
+
+  return n_threads > 0 ? MIN ((guint) n_threads, cores) : cores;
+}
+
 void
 ib_parallel_for (guint n_tasks, int n_threads, IbTaskFunc func, gpointer user_data)
 {
   static GOnce started = G_ONCE_INIT;
   Job job = { func, user_data, n_tasks, 0, 0, 0, 0 };
-  guint threads = n_threads > 0 ? (guint) n_threads : g_get_num_processors ();
+  guint threads = MIN (ib_parallel_max_threads (n_threads), n_tasks);
   guint task;
 
-  threads = MIN (threads, n_tasks);
   if (threads <= 1 || !g_mutex_trylock (&pool.busy)) {
     for (task = 0; task < n_tasks; task++)
-      func (task, user_data);
+      func (task, 0, user_data);
     return;
   }
   g_once (&started, start_workers, NULL);
@@ -91,7 +99,7 @@ ib_parallel_for (guint n_tasks, int n_threads, IbTaskFunc func, gpointer user_da
   g_cond_broadcast (&pool.wake);
   g_mutex_unlock (&pool.lock);
 
-  run_tasks (&job);
+  run_tasks (&job, 0);
 
   /* No worker may join any more; wait for those that did (job lives on this stack). */
   g_mutex_lock (&pool.lock);

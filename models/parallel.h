@@ -13,14 +13,20 @@
 
 G_BEGIN_DECLS
 
-typedef void (*IbTaskFunc) (guint task, gpointer user_data);
+/* @thread: which of the job's threads runs this task, 0 .. ib_parallel_max_threads() - 1 (the
+ * caller is 0); no two threads of one job run with the same index at the same time, so it
+ * can pick per-thread scratch memory of that job. */
+typedef void (*IbTaskFunc) (guint task, guint thread, gpointer user_data);
 
-/* Runs @func (task, @user_data) for task = 0 .. @n_tasks - 1 on up to @n_threads threads (the
- * caller's included; 0 = all cores) and returns when all are done. Tasks are handed out in
- * order to whichever thread is free. When the pool is already busy (another caller, or a call
- * from inside a task) the tasks run on the calling thread, one after the other: results never
- * depend on the number of threads, only the speed does. */
+/* Runs @func (task, thread, @user_data) for task = 0 .. @n_tasks - 1 on up to @n_threads
+ * threads (the caller's included; 0 = all cores) and returns when all are done. Tasks are
+ * handed out in order to whichever thread is free. When the pool is already busy (another
+ * caller, or a call from inside a task) the tasks run on the calling thread, one after the
+ * other, as thread 0: results never depend on the number of threads, only the speed does. */
 void ib_parallel_for (guint n_tasks, int n_threads, IbTaskFunc func, gpointer user_data);
+
+/* The most threads a call with @n_threads (0 = all cores) uses: min(n_threads, cores). */
+guint ib_parallel_max_threads (int n_threads);
 
 G_END_DECLS
 

@@ -5,13 +5,15 @@
 
 typedef struct {
   gint *hits;          /* per task, atomic */
+  gint *busy;          /* per thread index: tasks running with it now (atomic) */
+  guint max_threads;
   guint n_tasks;
   int inner_threads;   /* > 0: each task runs a nested ib_parallel_for of 3 tasks */
   gint inner_hits;
 } Counter;
 
 static void
-count_inner (guint task, gpointer user_data)
+count_inner (guint task, guint thread, gpointer user_data)
 {
   Counter *c = user_data;
 
@@ -19,27 +21,36 @@ count_inner (guint task, gpointer user_data)
 }
 
 static void
-count_task (guint task, gpointer user_data)
+count_task (guint task, guint thread, gpointer user_data)
 {
   Counter *c = user_data;
 
   g_assert_cmpuint (task, <, c->n_tasks);
+  g_assert_cmpuint (thread, <, c->max_threads);
+  /* No other thread of this job uses the same index meanwhile. */
+  g_assert_cmpint (g_atomic_int_add (&c->busy[thread], 1), ==, 0);
   g_atomic_int_inc (&c->hits[task]);
   if (c->inner_threads > 0)
     ib_parallel_for (3, c->inner_threads, count_inner, c);
+  g_atomic_int_add (&c->busy[thread], -1);
 }
 
 static void
 run_and_check (guint n_tasks, int n_threads, int inner_threads)
 {
-  Counter c = { g_new0 (gint, MAX (1, n_tasks)), n_tasks, inner_threads, 0 };
+  guint max_threads = ib_parallel_max_threads (n_threads);
+  Counter c = { g_new0 (gint, MAX (1, n_tasks)), g_new0 (gint, max_threads), max_threads,
+    n_tasks, inner_threads, 0 };
   guint i;
 
+  g_assert_cmpuint (max_threads, >=, 1);
+  g_assert_cmpuint (max_threads, <=, g_get_num_processors ());
   ib_parallel_for (n_tasks, n_threads, count_task, &c);
   for (i = 0; i < n_tasks; i++)
     g_assert_cmpint (c.hits[i], ==, 1);
   g_assert_cmpint (c.inner_hits, ==, inner_threads > 0 ? 3 * (int) n_tasks : 0);
   g_free (c.hits);
+  g_free (c.busy);
 }
 
 static void
