@@ -232,13 +232,15 @@ update_queries (GstImageBindMatch * self, GError ** error)
 
 /* ---- text pad ---- */
 
+/* The text pad (a reference) and which request it came from. */
 static GstPad *
-get_text_pad (GstImageBindMatch * self)
+get_text_pad (GstImageBindMatch * self, guint * generation)
 {
   GstPad *pad;
 
   GST_OBJECT_LOCK (self);
   pad = self->text_pad ? gst_object_ref (self->text_pad) : NULL;
+  *generation = self->text_pad_generation;
   GST_OBJECT_UNLOCK (self);
   return pad;
 }
@@ -247,12 +249,17 @@ get_text_pad (GstImageBindMatch * self)
  * whenever the sink segment changed. FALSE when the sink segment is not in time (no timed
  * text can be made then). */
 static gboolean
-text_pad_prepare (GstImageBindMatch * self, GstPad * pad)
+text_pad_prepare (GstImageBindMatch * self, GstPad * pad, guint generation)
 {
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
 
   if (trans->segment.format != GST_FORMAT_TIME)
     return FALSE;
+  /* A pad requested since the last time starts its own stream. */
+  if (generation != self->text_started_generation) {
+    self->text_started_generation = generation;
+    self->text_need_start = TRUE;
+  }
   if (self->text_need_start) {
     gchar *id = gst_pad_create_stream_id (pad, GST_ELEMENT (self), "text");
     GstCaps *caps = gst_static_pad_template_get_caps (&text_src_template);
@@ -275,13 +282,14 @@ text_pad_prepare (GstImageBindMatch * self, GstPad * pad)
 static void
 text_pad_push (GstImageBindMatch * self, GstBuffer * buffer, const gchar * text)
 {
-  GstPad *pad = get_text_pad (self);
   GstClockTime pts = GST_BUFFER_PTS (buffer);
   GstFlowReturn ret;
+  guint generation;
+  GstPad *pad = get_text_pad (self, &generation);
 
   if (!pad)
     return;
-  if (!GST_CLOCK_TIME_IS_VALID (pts) || !text_pad_prepare (self, pad)) {
+  if (!GST_CLOCK_TIME_IS_VALID (pts) || !text_pad_prepare (self, pad, generation)) {
     gst_object_unref (pad);
     return;
   }
@@ -314,11 +322,12 @@ text_pad_push (GstImageBindMatch * self, GstBuffer * buffer, const gchar * text)
 static void
 text_pad_push_event (GstImageBindMatch * self, GstEvent * event)
 {
-  GstPad *pad = get_text_pad (self);
+  guint generation;
+  GstPad *pad = get_text_pad (self, &generation);
 
   if (pad) {
     if (GST_EVENT_TYPE (event) == GST_EVENT_EOS)
-      text_pad_prepare (self, pad);     /* downstream of the pad must see a stream end */
+      text_pad_prepare (self, pad, generation);     /* downstream of the pad must see a stream end */
     gst_pad_push_event (pad, gst_event_ref (event));
     gst_object_unref (pad);
   }
@@ -817,14 +826,12 @@ gst_image_bind_match_request_new_pad (GstElement * element, GstPadTemplate * tem
   }
   pad = gst_pad_new_from_template (templ, "text_src");
   self->text_pad = pad;
+  /* The streaming thread sees the new generation and starts the pad's stream (stream-start,
+   * caps, segment) before its first data; no lock on the streaming thread is taken here. */
+  self->text_pad_generation++;
   GST_OBJECT_UNLOCK (self);
 
   gst_pad_use_fixed_caps (pad);
-  /* The stream of the new pad starts with its first data. */
-  GST_PAD_STREAM_LOCK (GST_BASE_TRANSFORM_SINK_PAD (self));
-  self->text_need_start = TRUE;
-  self->text_need_segment = TRUE;
-  GST_PAD_STREAM_UNLOCK (GST_BASE_TRANSFORM_SINK_PAD (self));
   if (GST_STATE (element) > GST_STATE_READY || GST_STATE_TARGET (element) > GST_STATE_READY)
     gst_pad_set_active (pad, TRUE);
   gst_element_add_pad (element, pad);

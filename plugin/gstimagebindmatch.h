@@ -44,6 +44,8 @@ struct _GstImageBindMatch {
 
   /* the text_src request pad (under the object lock), and its stream (streaming thread) */
   GstPad *text_pad;
+  guint text_pad_generation;    /* object lock: bumped for every new text_src pad */
+  guint text_started_generation;        /* the pad whose stream was started */
   gboolean text_need_start;     /* stream-start + caps not sent yet */
   gboolean text_need_segment;
 };

@@ -703,6 +703,47 @@ test_text_pad (void)
   g_free (e);
 }
 
+/* A text_src pad requested while PLAYING starts its own stream before its first text. */
+static void
+test_text_pad_while_playing (void)
+{
+  static const gchar *prompts[] = { "a dog", "a cat" };
+  Fixture f;
+  GstHarness *th;
+  guint dim;
+  gfloat *e;
+  GstEvent *ev;
+  GstBuffer *text;
+
+  if (!need_model ())
+    return;
+  e = probe_embedding (&dim);
+  fixture_setup (&f, prompts, 2);
+  gst_harness_play (f.h);
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 0, GST_MSECOND)));
+
+  th = gst_harness_new_with_element (f.element, NULL, "text_src");
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, GST_SECOND,
+              GST_MSECOND)));
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_STREAM_START);
+  gst_event_unref (ev);
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_CAPS);
+  gst_event_unref (ev);
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_SEGMENT);
+  gst_event_unref (ev);
+  text = gst_harness_pull (th);
+  g_assert_cmpuint (GST_BUFFER_PTS (text), ==, GST_SECOND);
+  gst_buffer_unref (text);
+  g_assert_cmpuint (gst_harness_buffers_in_queue (th), ==, 0);
+
+  gst_harness_teardown (th);
+  fixture_teardown (&f);
+  g_free (e);
+}
+
 static void
 test_state_cycling (void)
 {
@@ -978,6 +1019,7 @@ main (int argc, char **argv)
   g_test_add_func ("/match/prompts-while-playing", test_prompts_while_playing);
   g_test_add_func ("/match/dimension-mismatch", test_dimension_mismatch);
   g_test_add_func ("/match/text-pad", test_text_pad);
+  g_test_add_func ("/match/text-pad-while-playing", test_text_pad_while_playing);
   g_test_add_func ("/match/state-cycling", test_state_cycling);
   g_test_add_func ("/match/bad-model", test_bad_model);
   g_test_add_func ("/text/encoder", test_text_encoder);
