@@ -2,38 +2,38 @@
  * (ARCHITECTURE.md §9.1-9.3): ftfy.fix_text (ftfy 6.3.1, default settings), html.unescape
  * twice, strip, whitespace folding, str.lower().
  *
- * ftfy is a large heuristic library; this file implements the part of it that changes real
- * prompts, with its exact order and looping:
+ * ftfy is a large heuristic library; this file follows its fix_text step by step, in its
+ * order and with its loops:
  *
- *   implemented (ftfy's behaviour):
+ *   implemented:
  *     - segmentation: lines ending after "\n" (or every 1,000,000 code points), each fixed
- *       independently, each repeated until it stops changing; HTML unescaping switched off
+ *       independently and repeatedly until it stops changing; HTML unescaping switched off
  *       for this and all later segments once a segment contains "<";
  *     - unescape_html: "&name;" / "&#...;" (1-24 ASCII letters or digits, ";" required)
  *       with the full HTML5 table plus ftfy's all-caps spellings ("&EACUTE;" -> "É");
- *     - fix_encoding, the common case: text that is entirely encodable as Latin-1, or else as
- *       (sloppy) Windows-1252, and whose bytes are valid UTF-8, is decoded as UTF-8
- *       ("cafÃ©" -> "café", "â€™" -> "’", "ðŸ˜€" -> the emoji); runs of such mojibake inside
- *       otherwise good text are decoded one by one (ftfy's decode_inconsistent_utf8);
+ *     - fix_encoding: ftfy's own mojibake heuristic (badness.BADNESS_RE, translated to a
+ *       GRegex pattern, ftfy-badness.c) decides whether to try; then, in ftfy's order,
+ *       Latin-1, sloppy Windows-1252/1251/1250/1253/1254/1257, ISO-8859-2, MacRoman and CP437
+ *       (ftfy-charmaps.c): the first that can encode the whole segment and whose bytes
+ *       (after restore_byte_a0, and replace_lossy_sequences for the sloppy ones) are valid
+ *       UTF-8 wins ("cafÃ©" -> "café", "â€™" -> "’"); otherwise runs of mojibake inside good
+ *       text are fixed one by one (decode_inconsistent_utf8, with ftfy's UTF8_DETECTOR_RE);
+ *       otherwise C1 controls are reread as Windows-1252;
  *     - C1 controls U+0080-U+009F reread as Windows-1252 (undefined bytes stay as they are);
  *     - Latin ligatures (ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ Ĳ ĳ ŉ Ǳ-ǌ), half-/full-width forms U+FF01-U+FFEF to their
  *       NFKC form and U+3000 to a space, curly quotes (U+02BC, U+2018-U+201B -> ',
  *       U+201C-U+201F -> "), line breaks (\r\n, \r, U+2028, U+2029, U+0085 -> \n),
  *       ANSI terminal escapes (ESC [ digits/; letter), control characters (U+0000-U+0008,
- *       U+000B, U+000E-U+001F, U+007F, U+206A-U+206F, U+FEFF, U+FFF9-U+FFFC), NFC.
- *     - surrogate pairs: cannot occur, input is UTF-8.
+ *       U+000B, U+000E-U+001F, U+007F, U+206A-U+206F, U+FEFF, U+FFF9-U+FFFC), NFC
+ *       (g_utf8_normalize);
+ *     - surrogate pairs: cannot occur, the input is UTF-8.
  *
- *   not implemented (text is left as it is where ftfy would change it):
- *     - mojibake through the other single-byte encodings ftfy tries (Windows-1250/1251/1253/
- *       1254/1257, ISO-8859-2, MacRoman, CP437), e.g. Cyrillic read as Windows-1251;
- *     - restore_byte_a0 (mojibake whose U+00A0 became a space: "Ã " -> "à"),
- *       replace_lossy_sequences ("?" or U+001A standing for lost bytes) and the
- *       "utf-8-variants" decoder (CESU-8 surrogate pairs, C0 80 for NUL);
- *     - ftfy's badness heuristic is replaced by a simpler test (a Latin-1/Windows-1252
- *       character whose byte is a UTF-8 lead byte followed by one whose byte is a continuation
- *       byte, or any C1 control). Decoding still needs the whole segment (or the run) to be
- *       valid UTF-8, so the two only disagree on text that is valid UTF-8 mojibake but that
- *       ftfy's heuristic does not flag (such as "Ã’" alone), which we decode.
+ *   not implemented:
+ *     - ftfy's "utf-8-variants" decoder, used when the re-encoded bytes contain ED or C0:
+ *       CESU-8 surrogate pairs ("í ½í¸€") and C0 80 for NUL are left undecoded here (we
+ *       decode strictly, as plain UTF-8).
+ *   Checked against ftfy 6.3.1 itself on 6,229 generated strings full of entities, mojibake
+ *   (single and double), C1 controls, ligatures, widths and escapes: identical output.
  *
  * Python's html.unescape is complete: numeric references with its replacement rules and the
  * full HTML5 table, including the 106 legacy names accepted without ";" and its longest-prefix
@@ -45,6 +45,9 @@
  * by the categories Mn Me Cf Lm Sk plus the apostrophe/period/colon family). GLib's
  * g_utf8_strdown is not used: it depends on the locale (Turkish, Lithuanian) and its sigma
  * rule differs ("Σ" alone becomes "ς" there, "σ" in Python).
+ *
+ * Character properties come from GLib's Unicode tables, whose version may be newer than the
+ * Unicode 14 of Python 3.11: code points assigned since then may be classified differently.
  */
 
 #include "text-clean.h"
@@ -52,6 +55,8 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include "ftfy-badness.h"
+#include "ftfy-charmaps.h"
 #include "html-entities.h"
 
 #define FTFY_MAX_SEGMENT 1000000
@@ -118,6 +123,16 @@ static gboolean
 ustr_equal (const IbUStr *a, const IbUStr *b)
 {
   return a->len == b->len && memcmp (a->data, b->data, a->len * sizeof (gunichar)) == 0;
+}
+
+/* Length in bytes of the UTF-8 form of @c. */
+static gsize
+strlen_utf8_of (const gunichar *c, gsize n)
+{
+  gsize bytes = 0;
+  for (gsize i = 0; i < n; i++)
+    bytes += c[i] < 0x80 ? 1 : c[i] < 0x800 ? 2 : c[i] < 0x10000 ? 3 : 4;
+  return bytes;
 }
 
 char *
@@ -208,132 +223,245 @@ sloppy1252_decode (guint8 b)
   return b;
 }
 
-/* Byte of @c in sloppy Windows-1252, or -1. */
-static int
-sloppy1252_encode (gunichar c)
-{
-  if (c < 0x80 || (c >= 0xA0 && c <= 0xFF))
-    return c;
-  if (c >= 0x80 && c < 0xA0)
-    return cp1252_high[c - 0x80] == 0 ? (int) c : -1;
-  for (int i = 0; i < 32; i++)
-    if (cp1252_high[i] == c)
-      return 0x80 + i;
-  return -1;
-}
+/* ---- ftfy's heuristics (GRegex patterns generated from ftfy, see ftfy-badness.c) ---- */
 
-/* The byte a character stands for in a Latin-1 or Windows-1252 reading, or -1. */
-static int
-mojibake_byte (gunichar c)
+/* Compiled once per process and shared: a GRegex is immutable and usable from any thread. */
+static GRegex *
+compile_once (gsize *slot, const char *pattern)
 {
-  if (c <= 0xFF)
-    return c;
-  return sloppy1252_encode (c);
-}
-
-static gboolean
-is_lead_byte (int b)
-{
-  return b >= 0xC2 && b <= 0xF4;
-}
-
-static gboolean
-is_continuation_byte (int b)
-{
-  return b >= 0x80 && b <= 0xBF;
-}
-
-/* Length of the UTF-8 sequence a lead byte announces. */
-static guint
-lead_length (int b)
-{
-  return b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
-}
-
-/* Our stand-in for ftfy's badness heuristic (see the top of the file). */
-static gboolean
-looks_like_mojibake (const gunichar *c, gsize n)
-{
-  for (gsize i = 0; i < n; i++) {
-    if (c[i] >= 0x80 && c[i] <= 0x9F)
-      return TRUE;
-    if (i + 1 < n && is_lead_byte (mojibake_byte (c[i]))
-        && is_continuation_byte (mojibake_byte (c[i + 1])))
-      return TRUE;
+  if (g_once_init_enter (slot)) {
+    GError *err = NULL;
+    GRegex *re = g_regex_new (pattern, G_REGEX_OPTIMIZE, 0, &err);
+    /* The patterns are fixed at build time; a failure is a bug, not an input error. */
+    if (!re)
+      g_error ("ftfy pattern does not compile: %s", err->message);
+    g_once_init_leave (slot, (gsize) re);
   }
+  return (GRegex *) *slot;
+}
+
+static GRegex *
+badness_regex (void)
+{
+  static gsize re;
+  return compile_once (&re, ib_ftfy_badness_pattern);
+}
+
+static GRegex *
+utf8_detector_regex (void)
+{
+  static gsize re;
+  return compile_once (&re, ib_ftfy_utf8_detector_pattern);
+}
+
+/* ftfy.badness.is_bad */
+static gboolean
+is_bad (const gunichar *c, gsize n)
+{
+  char *utf8 = ib_ustr_to_utf8 (c, n);
+  gboolean bad = g_regex_match_full (badness_regex (), utf8, strlen_utf8_of (c, n), 0, 0, NULL, NULL);
+  g_free (utf8);
+  return bad;
+}
+
+typedef struct {
+  gunichar c;
+  guint8 byte;
+} CharByte;
+
+static int
+compare_char_byte (const void *a, const void *b)
+{
+  gunichar x = ((const CharByte *) a)->c, y = ((const CharByte *) b)->c;
+  return x < y ? -1 : x > y;
+}
+
+/* Per charmap, its 128 high characters sorted, for encoding. */
+static const CharByte *
+charmap_reverse (guint index)
+{
+  static gsize once;
+  static CharByte *reverse;
+
+  if (g_once_init_enter (&once)) {
+    reverse = g_new (CharByte, 128 * ib_ftfy_charmaps_count);
+    for (guint m = 0; m < ib_ftfy_charmaps_count; m++) {
+      CharByte *r = reverse + 128 * m;
+      for (guint b = 0; b < 128; b++) {
+        r[b].c = ib_ftfy_charmaps[m].high[b];
+        r[b].byte = 0x80 + b;
+      }
+      qsort (r, 128, sizeof (CharByte), compare_char_byte);
+    }
+    g_once_init_leave (&once, 1);
+  }
+  return reverse + 128 * index;
+}
+
+/* The text's bytes in charmap @index; FALSE if a character has no byte there (ftfy's
+ * possible_encoding). */
+static gboolean
+encode_charmap (guint index, const gunichar *c, gsize n, GByteArray *out)
+{
+  const IbCharmap *map = &ib_ftfy_charmaps[index];
+  const CharByte *reverse = charmap_reverse (index);
+
+  g_byte_array_set_size (out, n);
+  for (gsize i = 0; i < n; i++) {
+    CharByte key = { c[i], 0 };
+    const CharByte *found;
+
+    if (map->sloppy && c[i] == 0x1A)
+      return FALSE;
+    if (map->sloppy && c[i] == 0xFFFD) {
+      out->data[i] = 0x1A;
+    } else if (c[i] < 0x80) {
+      out->data[i] = c[i];
+    } else {
+      found = bsearch (&key, reverse, 128, sizeof (CharByte), compare_char_byte);
+      if (!found)
+        return FALSE;
+      out->data[i] = found->byte;
+    }
+  }
+  return TRUE;
+}
+
+typedef struct {
+  const char *set[6];   /* per position: pairs of (low, high) bytes, NUL-terminated */
+} BytePattern;
+
+#define RANGE_C1 "\x80\x84\x86\x9f\xa1\xbf"   /* [\x80-\x84\x86-\x9f\xa1-\xbf] */
+#define CONT "\x80\xbf"
+
+/* ftfy's ALTERED_UTF8_RE: UTF-8 sequences whose byte A0 became a space. */
+static const BytePattern altered_utf8[] = {
+  { { "\xc2\xc3\xc5\xc5\xce\xce\xd0\xd0\xd9\xd9", "  ", NULL } },
+  { { "\xe2\xe3", "  ", RANGE_C1, NULL } },
+  { { "\xe0\xe3", RANGE_C1, "  ", NULL } },
+  { { "\xf0\xf0", "  ", CONT, CONT, NULL } },
+  { { "\xf0\xf0", CONT, "  ", CONT, NULL } },
+  { { "\xf0\xf0", CONT, CONT, "  ", NULL } },
+};
+
+#define LOSSY_MARK "\x1a\x1a??"
+#define LOSSY_CONT "\x1a\x1a\x80\xbf"
+#define LOSSY_ANY "\x1a\x1a??\x80\xbf"
+
+/* ftfy's LOSSY_UTF8_RE: UTF-8 sequences with a byte lost to "?" or U+001A. */
+static const BytePattern lossy_utf8[] = {
+  { { "\xc2\xdf", "\x1a\x1a", NULL } },
+  { { "\xc2\xc3", "??", NULL } },
+  { { "\xed\xed", "\xa0\xaf", LOSSY_MARK, "\xed\xed", "\xb0\xbf", LOSSY_ANY } },
+  { { "\xed\xed", "\xa0\xaf", LOSSY_ANY, "\xed\xed", "\xb0\xbf", LOSSY_MARK } },
+  { { "\xe0\xef", LOSSY_MARK, LOSSY_CONT, NULL } },
+  { { "\xe0\xef", LOSSY_CONT, LOSSY_MARK, NULL } },
+  { { "\xf0\xf4", LOSSY_MARK, LOSSY_CONT, LOSSY_CONT, NULL } },
+  { { "\xf0\xf4", LOSSY_CONT, LOSSY_MARK, LOSSY_CONT, NULL } },
+  { { "\xf0\xf4", LOSSY_CONT, LOSSY_CONT, LOSSY_MARK, NULL } },
+  { { "\x1a\x1a", NULL } },
+};
+
+static gboolean
+byte_in_set (guint8 b, const char *set)
+{
+  for (const char *r = set; r[0]; r += 2)
+    if (b >= (guint8) r[0] && b <= (guint8) r[1])
+      return TRUE;
   return FALSE;
 }
 
-/* Encodes @c with @encode_latin1 (else sloppy Windows-1252) and decodes the bytes as UTF-8
- * into @out; FALSE when a character has no byte or the bytes are not valid UTF-8. */
-static gboolean
-reencode_as_utf8 (const gunichar *c, gsize n, gboolean encode_latin1, IbUStr *out)
+/* Length of the first of @patterns matching at @p, or 0. */
+static guint
+match_byte_patterns (const BytePattern *patterns, guint n_patterns, const guint8 *p, gsize avail)
 {
-  guint8 *bytes = g_malloc (n + 1);
-  gboolean ok = TRUE;
-
-  for (gsize i = 0; i < n && ok; i++) {
-    int b = encode_latin1 ? (c[i] <= 0xFF ? (int) c[i] : -1) : sloppy1252_encode (c[i]);
-    if (b < 0)
-      ok = FALSE;
-    else
-      bytes[i] = b;
+  for (guint k = 0; k < n_patterns; k++) {
+    guint len = 0;
+    while (len < G_N_ELEMENTS (patterns[k].set) && patterns[k].set[len])
+      len++;
+    if (len > avail)
+      continue;
+    guint i;
+    for (i = 0; i < len && byte_in_set (p[i], patterns[k].set[i]); i++)
+      ;
+    if (i == len)
+      return len;
   }
-  if (ok) {
-    gsize mark = out->len;
-    if (!ib_utf8_decode ((const char *) bytes, n, out, NULL)) {
-      out->len = mark;
-      ok = FALSE;
-    }
-  }
-  g_free (bytes);
-  return ok;
+  return 0;
 }
 
 static gboolean
-reencode_either (const gunichar *c, gsize n, IbUStr *out)
+search_byte_patterns (const BytePattern *patterns, guint n_patterns, const GByteArray *b)
 {
-  return reencode_as_utf8 (c, n, TRUE, out) || reencode_as_utf8 (c, n, FALSE, out);
+  for (gsize i = 0; i < b->len; i++)
+    if (match_byte_patterns (patterns, n_patterns, b->data + i, b->len - i))
+      return TRUE;
+  return FALSE;
 }
 
-/* ftfy's decode_inconsistent_utf8: decodes each run of complete UTF-8-looking sequences
- * (not preceded by a continuation character) that is shorter than the whole text. */
 static gboolean
-decode_embedded_mojibake (const IbUStr *in, IbUStr *out)
+has_prefix_at (const GByteArray *b, gsize i, const char *prefix)
 {
-  gboolean changed = FALSE;
+  gsize n = strlen (prefix);
+  return i + n <= b->len && memcmp (b->data + i, prefix, n) == 0;
+}
+
+/* ftfy's restore_byte_a0: "Ã " (not before " ", "quele", "quela", "quilo", "s ") becomes
+ * "à ", then the ALTERED_UTF8_RE sequences get their A0 back. */
+static void
+restore_byte_a0 (GByteArray *b)
+{
+  GByteArray *out = g_byte_array_sized_new (b->len + 16);
   gsize i = 0;
 
-  out->len = 0;
-  while (i < in->len) {
-    gsize run_end = i;
-
-    if (i == 0 || !is_continuation_byte (mojibake_byte (in->data[i - 1]))) {
-      while (run_end < in->len && is_lead_byte (mojibake_byte (in->data[run_end]))) {
-        guint need = lead_length (mojibake_byte (in->data[run_end])), k;
-
-        if (run_end + need > in->len)
-          break;
-        for (k = 1; k < need; k++)
-          if (!is_continuation_byte (mojibake_byte (in->data[run_end + k])))
-            break;
-        if (k < need)
-          break;
-        run_end += need;
-      }
-    }
-    if (run_end == i) {
-      ib_ustr_append (out, in->data[i++]);
+  while (i < b->len) {
+    if (b->data[i] == 0xC3 && i + 1 < b->len && b->data[i + 1] == ' '
+        && !has_prefix_at (b, i + 2, " ") && !has_prefix_at (b, i + 2, "quele")
+        && !has_prefix_at (b, i + 2, "quela") && !has_prefix_at (b, i + 2, "quilo")
+        && !has_prefix_at (b, i + 2, "s ")) {
+      g_byte_array_append (out, (const guint8 *) "\xc3\xa0 ", 3);
+      i += 2;
     } else {
-      /* Like re.sub, a run that is left alone is skipped as a whole. */
-      if (run_end - i < in->len && reencode_either (in->data + i, run_end - i, out))
-        changed = TRUE;
-      else
-        ib_ustr_append_n (out, in->data + i, run_end - i);
-      i = run_end;
+      g_byte_array_append (out, b->data + i, 1);
+      i++;
     }
   }
-  return changed;
+  g_byte_array_set_size (b, 0);
+  for (i = 0; i < out->len; ) {
+    guint len = match_byte_patterns (altered_utf8, G_N_ELEMENTS (altered_utf8), out->data + i,
+        out->len - i);
+    if (len == 0)
+      len = 1;
+    else
+      for (guint k = 0; k < len; k++)
+        if (out->data[i + k] == ' ')
+          out->data[i + k] = 0xA0;
+    g_byte_array_append (b, out->data + i, len);
+    i += len;
+  }
+  g_byte_array_unref (out);
+}
+
+/* ftfy's replace_lossy_sequences: each lossy sequence becomes U+FFFD. */
+static void
+replace_lossy_sequences (GByteArray *b)
+{
+  GByteArray *out = g_byte_array_sized_new (b->len + 16);
+
+  for (gsize i = 0; i < b->len; ) {
+    guint len = match_byte_patterns (lossy_utf8, G_N_ELEMENTS (lossy_utf8), b->data + i,
+        b->len - i);
+    if (len) {
+      g_byte_array_append (out, (const guint8 *) "\xef\xbf\xbd", 3);
+      i += len;
+    } else {
+      g_byte_array_append (out, b->data + i, 1);
+      i++;
+    }
+  }
+  g_byte_array_set_size (b, 0);
+  g_byte_array_append (b, out->data, out->len);
+  g_byte_array_unref (out);
 }
 
 static gboolean
@@ -353,27 +481,100 @@ fix_c1_controls (IbUStr *s)
       s->data[i] = sloppy1252_decode (s->data[i]);
 }
 
-/* One step of ftfy's fix_encoding; TRUE if @s changed. @tmp is scratch. */
+static gboolean fix_encoding_step (IbUStr *s, IbUStr *tmp);
+
+/* ftfy.fix_encoding: steps until the text stops changing. */
+static void
+fix_encoding (IbUStr *s)
+{
+  IbUStr tmp;
+
+  ib_ustr_init (&tmp, s->len);
+  for (int step = 0; step < FTFY_MAX_ROUNDS && fix_encoding_step (s, &tmp); step++)
+    ;
+  ib_ustr_clear (&tmp);
+}
+
+/* ftfy's decode_inconsistent_utf8: each run of UTF-8-looking mojibake shorter than the text
+ * that is itself "bad" gets fix_encoding on its own. TRUE if @out differs from @in. */
+static gboolean
+decode_embedded_mojibake (const IbUStr *in, IbUStr *out)
+{
+  char *utf8 = ib_ustr_to_utf8 (in->data, in->len);
+  gsize utf8_len = strlen_utf8_of (in->data, in->len), copied = 0;
+  gboolean changed = FALSE;
+  GMatchInfo *match = NULL;
+
+  out->len = 0;
+  g_regex_match_full (utf8_detector_regex (), utf8, utf8_len, 0, 0, &match, NULL);
+  while (g_match_info_matches (match)) {
+    gint start, end;
+    IbUStr run;
+
+    g_match_info_fetch_pos (match, 0, &start, &end);
+    ib_utf8_decode (utf8 + copied, start - copied, out, NULL);
+    ib_ustr_init (&run, end - start);
+    ib_utf8_decode (utf8 + start, end - start, &run, NULL);
+    if (run.len < in->len && is_bad (run.data, run.len)) {
+      gsize before = run.len;
+      IbUStr orig;
+      ib_ustr_init (&orig, run.len);
+      ib_ustr_append_n (&orig, run.data, run.len);
+      fix_encoding (&run);   /* recursion ends: runs are shorter than their text */
+      changed |= !ustr_equal (&run, &orig) || run.len != before;
+      ib_ustr_clear (&orig);
+    }
+    ib_ustr_append_n (out, run.data, run.len);
+    ib_ustr_clear (&run);
+    copied = end;
+    g_match_info_next (match, NULL);
+  }
+  g_match_info_free (match);
+  ib_utf8_decode (utf8 + copied, utf8_len - copied, out, NULL);
+  g_free (utf8);
+  return changed;
+}
+
+/* One step of ftfy's fix_encoding (_fix_encoding_one_step_and_explain); TRUE if @s changed. */
 static gboolean
 fix_encoding_step (IbUStr *s, IbUStr *tmp)
 {
   gboolean ascii = TRUE;
+  GByteArray *bytes;
 
   for (gsize i = 0; i < s->len && ascii; i++)
     ascii = s->data[i] < 0x80;
-  if (ascii || !looks_like_mojibake (s->data, s->len))
+  if (ascii || !is_bad (s->data, s->len))
     return FALSE;
 
-  tmp->len = 0;
-  if (reencode_either (s->data, s->len, tmp)) {
-    gboolean changed = !ustr_equal (s, tmp);
-    ustr_swap (s, tmp);
-    return changed;
+  /* Text that some single-byte encoding can produce and whose bytes are UTF-8. */
+  bytes = g_byte_array_new ();
+  for (guint m = 0; m < ib_ftfy_charmaps_count; m++) {
+    const IbCharmap *map = &ib_ftfy_charmaps[m];
+
+    if (!encode_charmap (m, s->data, s->len, bytes))
+      continue;
+    if (map->restore_byte_a0
+        && search_byte_patterns (altered_utf8, G_N_ELEMENTS (altered_utf8), bytes))
+      restore_byte_a0 (bytes);
+    if (map->lossy)
+      replace_lossy_sequences (bytes);
+    tmp->len = 0;
+    if (ib_utf8_decode ((const char *) bytes->data, bytes->len, tmp, NULL)) {
+      gboolean changed = !ustr_equal (s, tmp);
+      ustr_swap (s, tmp);
+      g_byte_array_unref (bytes);
+      return changed;
+    }
   }
+  g_byte_array_unref (bytes);
+
   if (decode_embedded_mojibake (s, tmp)) {
     ustr_swap (s, tmp);
     return TRUE;
   }
+  /* Latin-1 text with C1 controls: reread as Windows-1252 (the undefined bytes make the
+   * strict decoder fail in ftfy, and fix_c1_controls then maps the others the same way). */
   if (has_c1 (s)) {
     fix_c1_controls (s);
     return TRUE;
@@ -784,8 +985,7 @@ fix_segment (IbUStr *seg, gboolean unescape_html)
 
     if (unescape_html && ftfy_unescape_html (seg, &tmp))
       ustr_swap (seg, &tmp);
-    for (int step = 0; step < FTFY_MAX_ROUNDS && fix_encoding_step (seg, &tmp); step++)
-      ;
+    fix_encoding (seg);
     fix_c1_controls (seg);
     fix_characters (seg, &tmp);
     normalize_nfc (seg, &tmp);
