@@ -26,7 +26,8 @@
  * detected when its score has stayed above `threshold` for `min-duration` (measured in stream
  * time from the start of the first embedded input above the threshold to the end of the current
  * one), and the detection ends when the score has stayed at or below the threshold for
- * `cooldown`. Detections still open at EOS end there.
+ * `cooldown`. Detections still open at EOS, at a flushing seek or when the prompts change end
+ * there.
  *
  * The model is found as the encoders find theirs (`model`, else $IMAGEBIND_MODEL, else the
  * shipped default) and the file is shared with them: one copy in memory. Embeddings of another
@@ -72,7 +73,8 @@
  *   began (for "start", when the score first rose above the threshold; for "stop", when it
  *   first fell to or below it)
  *
- * A detection still open at EOS ends with an `imagebind-detection` "stop" message whose
+ * A detection still open at EOS, at a flush (seek) or when the prompts change ends with an
+ * `imagebind-detection` "stop" message whose
  * `stream-time` and `since` are the end of the last embedding, `score` the last score, with
  * `timestamp`, `running-time` and `duration` GST_CLOCK_TIME_NONE, empty lists and no `top-*`
  * fields.
@@ -188,6 +190,8 @@ reset_detectors (GstImageBindMatch * self)
     gst_image_bind_detector_reset (&self->detectors[i]);
 }
 
+static void stop_open_detections (GstImageBindMatch * self);
+
 /* Embeds the prompts if they changed since the last time. Runs where nothing else uses the
  * text model: in start(), or on the streaming thread. */
 static gboolean
@@ -219,6 +223,8 @@ update_queries (GstImageBindMatch * self, GError ** error)
         (g_get_monotonic_time () - start) / 1000);
   }
 
+  /* Detections of the old prompts end here, so that every "start" has its "stop". */
+  stop_open_detections (self);
   clear_queries (self);
   self->query_labels = prompts;
   self->n_queries = n;
@@ -658,7 +664,7 @@ gst_image_bind_match_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   return GST_FLOW_OK;
 }
 
-/* At EOS, detections still open end with the stream. */
+/* Detections still open end with the stream (EOS, flush) or with their prompts. */
 static void
 stop_open_detections (GstImageBindMatch * self)
 {
@@ -702,8 +708,6 @@ gst_image_bind_match_sink_event (GstBaseTransform * trans, GstEvent * event)
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_STOP:
-      reset_detectors (self);
-      break;
     case GST_EVENT_EOS:
       stop_open_detections (self);
       break;

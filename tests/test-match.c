@@ -515,16 +515,42 @@ test_detection (void)
   s = pop_element_message (f.bus, "imagebind-detection");
   g_assert_cmpstr (gst_structure_get_string (s, "event"), ==, "start");
   gst_structure_free (s);
+
+  /* New prompts: the old detection stops (at the end of its last input), the new one starts. */
+  set_prompts (f.element, prompts, 1);
+  {
+    gfloat *e = with_cosine (u, w, dim, 0.9);
+    gst_buffer_unref (gst_harness_push_and_pull (f.h,
+            embedding_buffer (e, dim, 2 * GST_SECOND + 100 * GST_MSECOND, 100 * GST_MSECOND)));
+    g_free (e);
+  }
+  {
+    static const gchar *events[] = { "stop", "start" };
+    static const guint64 sinces[] = { 2100 * GST_MSECOND, 2100 * GST_MSECOND };
+    guint k;
+    for (k = 0; k < 2; k++) {
+      guint64 since;
+      s = pop_element_message (f.bus, "imagebind-detection");
+      g_assert_nonnull (s);
+      g_assert_cmpstr (gst_structure_get_string (s, "event"), ==, events[k]);
+      g_assert_true (gst_structure_get_uint64 (s, "since", &since));
+      g_assert_cmpuint (since, ==, sinces[k]);
+      gst_structure_free (s);
+    }
+  }
+
   gst_harness_push_event (f.h, gst_event_new_eos ());
   s = pop_element_message (f.bus, "imagebind-detection");
   g_assert_nonnull (s);
   g_assert_cmpstr (gst_structure_get_string (s, "event"), ==, "stop");
+  g_assert_cmpstr (gst_structure_get_string (s, "label"), ==, "a dog");
   {
     guint64 since;
     g_assert_true (gst_structure_get_uint64 (s, "since", &since));
-    g_assert_cmpuint (since, ==, 2 * GST_SECOND + 100 * GST_MSECOND);
+    g_assert_cmpuint (since, ==, 2 * GST_SECOND + 200 * GST_MSECOND);
   }
   gst_structure_free (s);
+  g_assert_null (pop_element_message (f.bus, "imagebind-detection"));
 
   fixture_teardown (&f);
   g_free (t);
