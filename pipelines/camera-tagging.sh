@@ -37,8 +37,9 @@ else
   overlay=(videoconvert ! $SINK)
 fi
 
+prompts=$(prompts_property "$@")
 set -x
 exec $GST_LAUNCH -m -e "${source[@]}" ! videoconvert \
   ! imagebindvision model="$MODEL" interval="$INTERVAL" \
-  ! imagebindmatch name=match model="$MODEL" "$(prompts_property "$@")" \
+  ! imagebindmatch name=match model="$MODEL" "$prompts" \
   ! "${overlay[@]}"

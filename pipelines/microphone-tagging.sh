@@ -44,9 +44,10 @@ else
   source=(autoaudiosrc)
 fi
 
+prompts=$(prompts_property "$@")
 set -x
 exec $GST_LAUNCH -m -e "${source[@]}" ! audioconvert ! audioresample \
   ! imagebindaudio model="$MODEL" hop="$HOP" \
   ! imagebindmatch model="$MODEL" mode="$MODE" threshold="$THRESHOLD" \
-      min-duration="$MIN_DURATION" cooldown="$COOLDOWN" "$(prompts_property "$@")" \
+      min-duration="$MIN_DURATION" cooldown="$COOLDOWN" "$prompts" \
   ! fakesink
