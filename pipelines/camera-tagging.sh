@@ -14,7 +14,7 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 find_model
-[ $# -gt 0 ] || set -- "a person" "a dog" "a cat" "a test pattern"
+[ $# -gt 0 ] || set -- "a bouncing ball" "colour bars" "static noise" "a person" "a dog"
 
 DEVICE="${DEVICE:-/dev/video0}"
 INTERVAL="${INTERVAL:-500000000}"

@@ -21,7 +21,7 @@ find_model
 
 file="${1:--}"
 [ $# -gt 0 ] && shift
-[ $# -gt 0 ] || set -- "a test pattern" "a dog" "a beeping sound" "music"
+[ $# -gt 0 ] || set -- "colour bars" "a bouncing ball" "a steady tone" "white noise" "music"
 
 INTERVAL="${INTERVAL:-1000000000}"
 HOP="${HOP:-2000000000}"

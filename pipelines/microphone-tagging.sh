@@ -16,7 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 find_model
-[ $# -gt 0 ] || set -- "a dog barking" "speech" "music" "a beeping sound"
+[ $# -gt 0 ] || set -- "a steady tone" "white noise" "ticking" "speech" "a dog barking"
 
 SOURCE="${SOURCE:-auto}"
 HOP="${HOP:-1000000000}"
