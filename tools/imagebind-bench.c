@@ -132,29 +132,32 @@ time_shape (GemmBuffers *buf, const GemmShape *s, int runs)
   return t;
 }
 
-/* The products of one transformer block of width @d over @l tokens with @heads heads; @extra_kv
- * is 1 when the modality appends bias_k/bias_v (one more key and value). */
+/* The products of one transformer block of width @d over @samples sequences of @l tokens with
+ * @heads heads: the linear layers see all samples' tokens as rows (as the official batched
+ * forward does, clips included), attention runs per sample and head. @extra_kv is 1 when the
+ * modality appends bias_k/bias_v (one more key and value). */
 static guint
-block_shapes (GemmShape *shapes, guint d, guint l, guint heads, guint extra_kv)
+block_shapes (GemmShape *shapes, guint d, guint l, guint samples, guint heads, guint extra_kv)
 {
-  guint hd = d / heads, n = 0;
+  guint hd = d / heads, n = 0, rows = samples * l;
 
-  shapes[n++] = (GemmShape) { "qkv", l, 3 * d, d, TRUE, 1 };
-  shapes[n++] = (GemmShape) { "q k^T (per head)", l, l + extra_kv, hd, TRUE, heads };
-  shapes[n++] = (GemmShape) { "p v (per head)", l, hd, l + extra_kv, FALSE, heads };
-  shapes[n++] = (GemmShape) { "out_proj", l, d, d, TRUE, 1 };
-  shapes[n++] = (GemmShape) { "fc1", l, 4 * d, d, TRUE, 1 };
-  shapes[n++] = (GemmShape) { "fc2", l, d, 4 * d, TRUE, 1 };
+  shapes[n++] = (GemmShape) { "qkv", rows, 3 * d, d, TRUE, 1 };
+  shapes[n++] = (GemmShape) { "q k^T (per head)", l, l + extra_kv, hd, TRUE, samples * heads };
+  shapes[n++] = (GemmShape) { "p v (per head)", l, hd, l + extra_kv, FALSE, samples * heads };
+  shapes[n++] = (GemmShape) { "out_proj", rows, d, d, TRUE, 1 };
+  shapes[n++] = (GemmShape) { "fc1", rows, 4 * d, d, TRUE, 1 };
+  shapes[n++] = (GemmShape) { "fc2", rows, d, 4 * d, TRUE, 1 };
   return n;
 }
 
 /* Times every product of a block and returns GFLOP/s over the whole block: total GFLOP over
  * total time, as the encoder would see them. Prints one line per product when @verbose. */
 static double
-bench_block (GemmBuffers *buf, guint d, guint l, guint heads, guint extra_kv, gboolean verbose)
+bench_block (GemmBuffers *buf, guint d, guint l, guint samples, guint heads, guint extra_kv,
+    gboolean verbose)
 {
   GemmShape shapes[8];
-  guint n = block_shapes (shapes, d, l, heads, extra_kv), i;
+  guint n = block_shapes (shapes, d, l, samples, heads, extra_kv), i;
   double total_gflop = 0.0, total_seconds = 0.0;
 
   for (i = 0; i < n; i++) {
@@ -168,17 +171,18 @@ bench_block (GemmBuffers *buf, guint d, guint l, guint heads, guint extra_kv, gb
   return total_gflop / total_seconds;
 }
 
-/* imagebind_huge's trunks (spec section 6): width, heads, tokens, bias_k/v. */
+/* imagebind_huge's trunks (spec section 6): width, heads, tokens, bias_k/v, and the samples a
+ * batch-1 forward runs (audio: the official loader's 3 clips). */
 static const struct {
   ImageBindModality modality;
-  guint d, heads, tokens, extra_kv;
+  guint d, heads, tokens, extra_kv, samples;
 } huge_trunks[] = {
-  { IMAGEBIND_MODALITY_VISION, 1280, 16, 257, 0 },
-  { IMAGEBIND_MODALITY_TEXT, 1024, 16, 77, 0 },
-  { IMAGEBIND_MODALITY_AUDIO, 768, 12, 229, 1 },
-  { IMAGEBIND_MODALITY_DEPTH, 384, 8, 197, 1 },
-  { IMAGEBIND_MODALITY_THERMAL, 768, 12, 197, 1 },
-  { IMAGEBIND_MODALITY_IMU, 512, 8, 251, 1 },
+  { IMAGEBIND_MODALITY_VISION, 1280, 16, 257, 0, 1 },
+  { IMAGEBIND_MODALITY_TEXT, 1024, 16, 77, 0, 1 },
+  { IMAGEBIND_MODALITY_AUDIO, 768, 12, 229, 1, 3 },
+  { IMAGEBIND_MODALITY_DEPTH, 384, 8, 197, 1, 1 },
+  { IMAGEBIND_MODALITY_THERMAL, 768, 12, 197, 1, 1 },
+  { IMAGEBIND_MODALITY_IMU, 512, 8, 251, 1, 1 },
 };
 
 static int
@@ -193,10 +197,11 @@ run_sgemm (gboolean have_modality, ImageBindModality only)
     double rate;
     if (have_modality && huge_trunks[i].modality != only)
       continue;
-    g_print ("  %s block (D=%u, L=%u, %u heads):\n", imagebind_modality_name (huge_trunks[i].modality),
-        huge_trunks[i].d, huge_trunks[i].tokens, huge_trunks[i].heads);
-    rate = bench_block (&buf, huge_trunks[i].d, huge_trunks[i].tokens, huge_trunks[i].heads,
-        huge_trunks[i].extra_kv, TRUE);
+    g_print ("  %s block (D=%u, L=%u, %u heads, %u sample%s):\n",
+        imagebind_modality_name (huge_trunks[i].modality), huge_trunks[i].d, huge_trunks[i].tokens,
+        huge_trunks[i].heads, huge_trunks[i].samples, huge_trunks[i].samples == 1 ? "" : "s");
+    rate = bench_block (&buf, huge_trunks[i].d, huge_trunks[i].tokens, huge_trunks[i].samples,
+        huge_trunks[i].heads, huge_trunks[i].extra_kv, TRUE);
     g_print ("    %-18s %48.1f GFLOP/s\n", "whole block", rate);
   }
   t = time_shape (&buf, &square, opt_runs);
@@ -320,7 +325,7 @@ bench_encoder (ImageBindModel *model, ImageBindModality modality, GError **error
   achieved = gflop / seconds;
   extra_kv = model->enc[modality].blocks && model->enc[modality].blocks[0].bias_k ? 1 : 0;
   ceiling = opt_no_reference ? NAN
-      : bench_block (&buf, info.embed_dim, info.num_tokens, info.num_heads, extra_kv, FALSE);
+      : bench_block (&buf, info.embed_dim, info.num_tokens, clips, info.num_heads, extra_kv, FALSE);
   buffers_clear (&buf);
   g_print ("%-8s D=%-4u L=%-3u x%u blocks, %u clip%s: %9.1f ms  %7.2f GFLOP  %6.1f GFLOP/s"
       "   sgemm same shapes %6.1f GFLOP/s   ratio %3.0f%%\n",
