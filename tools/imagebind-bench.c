@@ -23,6 +23,7 @@
 #include "blas.h"
 #include "imagebind.h"
 #include "model-private.h"
+#include "parallel.h"
 
 /* The tokenizer's <|endoftext|>, the largest id: where the text head pools. */
 #define IB_BENCH_EOT_ID 49407
@@ -72,7 +73,9 @@ typedef struct {
 static void
 buffers_ensure (GemmBuffers *buf, const GemmShape *s)
 {
-  gsize a_len = s->m * s->k, b_len = s->k * s->n, c_len = s->m * s->n, i;
+  /* One C per thread: independent products (attention heads) run side by side. */
+  gsize a_len = s->m * s->k, b_len = s->k * s->n, i;
+  gsize c_len = s->m * s->n * ib_parallel_max_threads (opt_threads);
 
   if (a_len > buf->a_len) {
     g_free (buf->a);
@@ -110,20 +113,39 @@ shape_gflop (const GemmShape *s)
   return 2.0 * s->m * s->n * s->k * s->count / 1e9;
 }
 
-/* Median seconds of @count consecutive products of shape @s, after one warm-up. */
+typedef struct {
+  const GemmShape *shape;
+  GemmBuffers *buf;
+} ShapeJob;
+
+/* One of @count independent products, single-threaded, into this thread's C. */
+static void
+one_product (guint task, guint thread, gpointer user_data)
+{
+  const ShapeJob *job = user_data;
+  const GemmShape *s = job->shape;
+
+  ib_sgemm (FALSE, s->trans_b, s->m, s->n, s->k, 1.0f, job->buf->a, s->k, job->buf->b,
+      s->trans_b ? s->k : s->n, 0.0f, job->buf->c + thread * s->m * s->n, s->n, 1);
+}
+
+/* Median seconds of @count products of shape @s, after one warm-up: one product threaded, or
+ * several side by side, one per thread (as an encoder runs its attention heads). */
 static double
 time_shape (GemmBuffers *buf, const GemmShape *s, int runs)
 {
   double *times = g_new (double, runs), t;
+  ShapeJob job = { s, buf };
   int r;
-  guint i;
 
   buffers_ensure (buf, s);
   for (r = -1; r < runs; r++) {
     double start = now_seconds ();
-    for (i = 0; i < s->count; i++)
+    if (s->count == 1)
       ib_sgemm (FALSE, s->trans_b, s->m, s->n, s->k, 1.0f, buf->a, s->k, buf->b,
           s->trans_b ? s->k : s->n, 0.0f, buf->c, s->n, opt_threads);
+    else
+      ib_parallel_for (s->count, opt_threads, one_product, &job);
     if (r >= 0)
       times[r] = now_seconds () - start;
   }
@@ -463,7 +485,8 @@ main (int argc, char **argv)
       opt_runs, load[0]);
 
   if (opt_sgemm) {
-    g_print ("sgemm, C = A B^T as the linear layers (PyTorch weights) compute it:\n");
+    g_print ("sgemm, C = A B^T as the linear layers (PyTorch weights) compute it; xN: N\n"
+        "independent products side by side, one single-threaded product per thread:\n");
     status |= run_sgemm (opt_modality != NULL, only);
   }
   if (opt_preset)
