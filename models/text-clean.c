@@ -535,6 +535,29 @@ decode_embedded_mojibake (const IbUStr *in, IbUStr *out)
   return changed;
 }
 
+/* Whether any fix_encoding branch could change @s, whatever the badness heuristic says:
+ * some charmap encodes it, or the mojibake-run detector matches, or it has C1 controls.
+ * Cheaper than the heuristic on long text (its character classes are long lists). */
+static gboolean
+could_fix_encoding (const IbUStr *s)
+{
+  GByteArray *bytes;
+  gboolean possible = has_c1 (s);
+  char *utf8;
+
+  bytes = g_byte_array_new ();
+  for (guint m = 0; m < ib_ftfy_charmaps_count && !possible; m++)
+    possible = encode_charmap (m, s->data, s->len, bytes);
+  g_byte_array_unref (bytes);
+  if (possible)
+    return TRUE;
+  utf8 = ib_ustr_to_utf8 (s->data, s->len);
+  possible = g_regex_match_full (utf8_detector_regex (), utf8, strlen_utf8_of (s->data, s->len),
+      0, 0, NULL, NULL);
+  g_free (utf8);
+  return possible;
+}
+
 /* One step of ftfy's fix_encoding (_fix_encoding_one_step_and_explain); TRUE if @s changed. */
 static gboolean
 fix_encoding_step (IbUStr *s, IbUStr *tmp)
@@ -544,7 +567,7 @@ fix_encoding_step (IbUStr *s, IbUStr *tmp)
 
   for (gsize i = 0; i < s->len && ascii; i++)
     ascii = s->data[i] < 0x80;
-  if (ascii || !is_bad (s->data, s->len))
+  if (ascii || !could_fix_encoding (s) || !is_bad (s->data, s->len))
     return FALSE;
 
   /* Text that some single-byte encoding can produce and whose bytes are UTF-8. */
