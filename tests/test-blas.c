@@ -296,6 +296,30 @@ test_info_already_loaded (void)
   g_rand_free (rand);
 }
 
+/* libimagebind must not pull OpenBLAS in when it loads (no DT_NEEDED): its constructor would
+ * choose the kernels before ib_blas_init() could set OPENBLAS_CORETYPE. */
+static void
+test_not_linked (void)
+{
+  void *handle;
+
+  if (!g_test_subprocess ()) {
+    g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+    g_test_trap_assert_passed ();
+    return;
+  }
+  g_unsetenv ("IMAGEBIND_BLAS_LIBRARY");
+  g_assert_null (dlopen ("libopenblas.so.0", RTLD_LAZY | RTLD_NOLOAD));
+  g_assert_true (ib_blas_init (NULL));
+  if (!strstr (imagebind_blas_info (), "from libopenblas.so.0")) {
+    g_test_skip ("OpenBLAS came from another file");
+    return;
+  }
+  handle = dlopen ("libopenblas.so.0", RTLD_LAZY | RTLD_NOLOAD);
+  g_assert_nonnull (handle);
+  dlclose (handle);
+}
+
 /* A library without cblas_sgemm: a clear error, and ib_sgemm still computes right (slowly). */
 static void
 test_missing_sgemm (void)
@@ -350,6 +374,7 @@ main (int argc, char **argv)
   g_test_add_func ("/blas/info/default", test_info_default);
   g_test_add_func ("/blas/info/user-choice", test_info_user_choice);
   g_test_add_func ("/blas/info/already-loaded", test_info_already_loaded);
+  g_test_add_func ("/blas/init/not-linked", test_not_linked);
   g_test_add_func ("/blas/init/missing-sgemm", test_missing_sgemm);
   g_test_add_func ("/blas/init/no-library", test_no_library);
   return g_test_run ();
