@@ -372,6 +372,17 @@ test_clean_rules (void)
     { "na\u00efve caf\u00c3\u00a9", "na\u00efve caf\u00e9" },       /* embedded mojibake */
     { "\u00f0\u0178\u02dc\u20ac", "\U0001F600" },                   /* Windows-1252 reading */
     { "price \xc2\x80 5", "price \u20ac 5" },
+    /* (expected values computed with ftfy 6.3.1) */
+    { "voil\u00c3 le travail", "voil\u00e0 le travail" },         /* restore_byte_a0 */
+    { "\u00e2\u20ac\u00a6 and \u00f0\u0178\u2018 ", "\u2026 and \U0001F460" },
+    { "\u0420\u0457\u0421\u0402\u0420\u0451\u0420\u0406\u0420\u00b5\u0421\u201a "
+      "\u00d0\u00bf\u00d1\u20ac\u00d0\u00b8\u00d0\u00b2\u00d0\u00b5\u00d1\u201a",
+      "\u043f\u0440\u0438\u0432\u0435\u0442 \u043f\u0440\u0438\u0432\u0435\u0442" },  /* 1251, 1252 */
+    { "\u00c3\u0192\u00c2\u00a9t\u00c3\u0192\u00c2\u00a9", "\u00e9t\u00e9" },   /* twice */
+    { "the \u00c3\u00a2\u00e2\u201a\u00ac\u00c5\u201cdouble mojibake\u00c3\u00a2\u00e2\u201a\u00ac\u00c2\xc2\x9d",
+      "the \"double mojibake\"" },
+    { "\xef\xac\x82\u00c9", "\u07c3" },                         /* MacRoman: ﬂÉ -> DF 83 */
+    { "caf\u00c3? ok", "caf\u00e3? ok" },                          /* not bad enough */
     /* ligatures, widths, quotes, breaks, escapes, controls, NFC */
     { "\ufb03 \uff21\uff42\uff43\uff01 \uff76\u3000x", "ffi abc! \u30ab x" },
     { "\u201cq\u201d \u2018s\u2019 \u02bcx", "\"q\" 's' 'x" },
