@@ -235,7 +235,41 @@ gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
   gst_structure_take_value (s, "scores", &scores);
   gst_structure_take_value (s, "probabilities", &probs);
   gst_structure_take_value (s, "detected", &detected);
+  gst_imagebind_match_results_add_plain_fields (s, meta->results, meta->n_results);
   return s;
+}
+
+void
+gst_imagebind_match_results_add_plain_fields (GstStructure * s,
+    const GstImageBindMatchResult * results, guint n_results)
+{
+  const gchar **labels = g_new0 (const gchar *, n_results + 1);
+  guint32 *indices = g_new (guint32, MAX (n_results, 1));
+  gdouble *scores = g_new (gdouble, MAX (n_results, 1));
+  gdouble *probs = g_new (gdouble, MAX (n_results, 1));
+  GBytes *b;
+  guint i;
+
+  g_return_if_fail (s != NULL);
+  g_return_if_fail (results != NULL || n_results == 0);
+
+  for (i = 0; i < n_results; i++) {
+    labels[i] = results[i].label;
+    indices[i] = results[i].index;
+    scores[i] = results[i].cosine;
+    probs[i] = results[i].probability;
+  }
+  gst_structure_set (s, "labels-strv", G_TYPE_STRV, labels, NULL);
+  b = g_bytes_new_take (indices, (gsize) n_results * sizeof (guint32));
+  gst_structure_set (s, "indices-u32", G_TYPE_BYTES, b, NULL);
+  g_bytes_unref (b);
+  b = g_bytes_new_take (scores, (gsize) n_results * sizeof (gdouble));
+  gst_structure_set (s, "scores-f64", G_TYPE_BYTES, b, NULL);
+  g_bytes_unref (b);
+  b = g_bytes_new_take (probs, (gsize) n_results * sizeof (gdouble));
+  gst_structure_set (s, "probabilities-f64", G_TYPE_BYTES, b, NULL);
+  g_bytes_unref (b);
+  g_free (labels);
 }
 
 const GstMetaInfo *

@@ -16,9 +16,16 @@
  * `custom-meta` property to TRUE: each match meta is then also attached as a GstCustomMeta
  * named "GstImageBindMatchCustomMeta" whose structure is gst_imagebind_match_meta_to_structure():
  *
- *   meta = buf.get_custom_meta("GstImageBindMatchCustomMeta")
- *   s = meta.get_structure() if meta else None
- *   s.get_value("top-label"), s.get_value("labels"), s.get_value("probabilities"), ...
+ *   meta = buf.get_custom_meta("GstImageBindMatchCustomMeta")   # in a pad probe
+ *   if meta:
+ *       s = meta.get_structure()
+ *       top, p = s.get_string("top-label"), s.get_value("top-probability")
+ *       labels = s.get_value("labels-strv")
+ *       scores = array.array("d", s.get_value("scores-f64").get_data())
+ *
+ * (PyGObject alone cannot convert GstValueArray fields such as "labels": hence the plain
+ * copies; with gst-python installed, s.get_value("labels") works too.) The matcher's bus
+ * messages carry the same plain fields.
  */
 #ifndef __GST_IMAGEBIND_MATCH_META_H__
 #define __GST_IMAGEBIND_MATCH_META_H__
@@ -168,8 +175,20 @@ const GstImageBindMatchResult *gst_imagebind_match_meta_find_result (
  *   top-label       G_TYPE_STRING   "" without prompts
  *   top-probability G_TYPE_DOUBLE
  *   pts, duration, stream-time, running-time   G_TYPE_UINT64 (GST_CLOCK_TIME_NONE if unknown)
+ * and the lists again in types PyGObject reads without gst-python (which alone converts
+ * GstValueArray), see gst_imagebind_match_results_add_plain_fields().
  * Free with gst_structure_free(). */
 GstStructure *gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta * meta);
+
+/* Adds the result lists to @s in plain GLib types (for PyGObject without gst-python):
+ *   labels-strv         G_TYPE_STRV    the labels, best first
+ *   indices-u32         G_TYPE_BYTES   their prompt positions, native-endian uint32
+ *   scores-f64          G_TYPE_BYTES   their cosines, native-endian float64
+ *   probabilities-f64   G_TYPE_BYTES   their probabilities, native-endian float64
+ * In Python: s.get_value("labels-strv"),
+ *   array.array("d", s.get_value("scores-f64").get_data()). */
+void gst_imagebind_match_results_add_plain_fields (GstStructure * s,
+    const GstImageBindMatchResult * results, guint n_results);
 
 /* Registers the GstCustomMeta mirror (idempotent, thread-safe); returns its info. */
 const GstMetaInfo *gst_imagebind_match_custom_meta_register (void);

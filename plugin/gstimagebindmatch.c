@@ -60,6 +60,9 @@
  * - `top-index` (G_TYPE_UINT): its position in `prompts`
  * - `top-probability` (G_TYPE_DOUBLE): its probability
  * - `top-score` (G_TYPE_DOUBLE): its cosine score
+ * - `labels-strv` (G_TYPE_STRV), `indices-u32`, `scores-f64`, `probabilities-f64`
+ *   (G_TYPE_BYTES, native-endian uint32 / float64): the same lists in types that PyGObject
+ *   reads without gst-python, e.g. `array.array("d", s.get_value("scores-f64").get_data())`
  *
  * In detect mode an element message named `imagebind-detection` is posted whenever a detection
  * starts or stops (regardless of `post-messages`), with all the fields above, describing the
@@ -395,6 +398,7 @@ results_structure (const gchar * name, GstImageBindModality modality,
   gst_structure_take_value (s, "scores", &scores);
   gst_structure_take_value (s, "probabilities", &probs);
   gst_structure_take_value (s, "detected", &detected);
+  gst_imagebind_match_results_add_plain_fields (s, results, n_results);
 
   if (n_results > 0)
     gst_structure_set (s,

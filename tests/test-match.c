@@ -299,6 +299,25 @@ test_scores (void)
     g_assert_cmpfloat_with_epsilon (array_double (s, "scores", i), cosine[idx], TOL);
     g_assert_cmpfloat_with_epsilon (array_double (s, "probabilities", i), prob[idx], TOL);
   }
+  /* The plain copies for PyGObject */
+  {
+    const gchar *const *strv = g_value_get_boxed (gst_structure_get_value (s, "labels-strv"));
+    GBytes *scores = g_value_get_boxed (gst_structure_get_value (s, "scores-f64"));
+    GBytes *probs = g_value_get_boxed (gst_structure_get_value (s, "probabilities-f64"));
+    GBytes *idx = g_value_get_boxed (gst_structure_get_value (s, "indices-u32"));
+    const gdouble *sv = g_bytes_get_data (scores, NULL), *pv = g_bytes_get_data (probs, NULL);
+    const guint32 *iv = g_bytes_get_data (idx, NULL);
+
+    g_assert_cmpuint (g_strv_length ((gchar **) strv), ==, n);
+    g_assert_cmpuint (g_bytes_get_size (scores), ==, n * sizeof (gdouble));
+    g_assert_cmpuint (g_bytes_get_size (idx), ==, n * sizeof (guint32));
+    for (i = 0; i < n; i++) {
+      g_assert_cmpstr (strv[i], ==, array_string (s, "labels", i));
+      g_assert_cmpstr (strv[i], ==, prompts[iv[i]]);
+      g_assert_cmpfloat (sv[i], ==, array_double (s, "scores", i));
+      g_assert_cmpfloat (pv[i], ==, array_double (s, "probabilities", i));
+    }
+  }
   g_assert_cmpstr (gst_structure_get_string (s, "top-label"), ==, prompts[best]);
   {
     gdouble d;
