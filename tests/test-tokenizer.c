@@ -534,6 +534,44 @@ test_huge_input (void)
   }
 }
 
+static const char *const thread_texts[] = {
+  "a dog playing in the park", "caf\u00c3\u00a9 &amp;amp; \u201cquotes\u201d", "\u6771\u4eac 2024!!",
+  "\u0130STANBUL \u03a3\u039f\u03a3", "\xef\xac\x81ne \uff26\uff35\uff2c\uff2c <|endoftext|> x",
+};
+
+static gpointer
+tokenize_in_thread (gpointer data)
+{
+  const ImageBindTokenizer *tok = data;
+  gint32 *ids = g_new (gint32, CONTEXT * G_N_ELEMENTS (thread_texts));
+
+  for (guint round = 0; round < 50; round++)
+    for (guint i = 0; i < G_N_ELEMENTS (thread_texts); i++)
+      g_assert_true (imagebind_tokenize (tok, thread_texts[i], -1, ids + i * CONTEXT, CONTEXT, NULL));
+  return ids;
+}
+
+/* One tokenizer shared by several threads gives the single-thread ids. */
+static void
+test_threads (void)
+{
+  const ImageBindTokenizer *tok = get_official ();
+  gint32 want[CONTEXT * G_N_ELEMENTS (thread_texts)];
+  GThread *threads[4];
+
+  if (!tok)
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (thread_texts); i++)
+    g_assert_true (imagebind_tokenize (tok, thread_texts[i], -1, want + i * CONTEXT, CONTEXT, NULL));
+  for (guint t = 0; t < G_N_ELEMENTS (threads); t++)
+    threads[t] = g_thread_new ("tokenize", tokenize_in_thread, (gpointer) tok);
+  for (guint t = 0; t < G_N_ELEMENTS (threads); t++) {
+    gint32 *got = g_thread_join (threads[t]);
+    g_assert_cmpmem (got, sizeof want, want, sizeof want);
+    g_free (got);
+  }
+}
+
 /* Not a timed assertion: reports the speed of 1,000 prompts. */
 static void
 test_benchmark (void)
@@ -575,6 +613,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer/clean-rules", test_clean_rules);
   g_test_add_func ("/tokenizer/small-vocabulary", test_small_vocabulary);
   g_test_add_func ("/tokenizer/vocab-files", test_vocab_files);
+  g_test_add_func ("/tokenizer/threads", test_threads);
   g_test_add_func ("/tokenizer/huge-input", test_huge_input);
   g_test_add_func ("/tokenizer/benchmark", test_benchmark);
   ret = g_test_run ();
