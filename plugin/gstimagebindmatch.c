@@ -116,6 +116,7 @@
 #include "gstimagebindmatch.h"
 #include "gstimagebindmeta.h"
 
+#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_image_bind_match_debug);
@@ -496,6 +497,13 @@ match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
     GST_WARNING_OBJECT (self, "embedding from model %s matched with prompts of model %s",
         emeta->model_id, gst_image_bind_text_model_get_id (self->tm));
     self->warned_model = TRUE;
+  }
+
+  for (i = 0; i < dim; i++) {
+    if (!isfinite (emeta->vector[i])) {
+      GST_WARNING_OBJECT (self, "embedding with a non-finite value at %u: not matched", i);
+      return NULL;
+    }
   }
 
   span = embedding_span (self, buffer, emeta);

@@ -649,6 +649,22 @@ test_dimension_mismatch (void)
   msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
   g_assert_nonnull (msg);
   gst_message_unref (msg);
+  /* Non-finite values: not matched (no NaN in messages). */
+  {
+    guint d, k;
+    gfloat *e = probe_embedding (&d);
+    e[d / 2] = NAN;
+    out = gst_harness_push_and_pull (f.h, embedding_buffer (e, d, 2, 1));
+    g_assert_null (gst_buffer_get_imagebind_match_meta (out));
+    gst_buffer_unref (out);
+    for (k = 0; k < d; k++)
+      e[k] = k == 0 ? INFINITY : 0.0f;
+    out = gst_harness_push_and_pull (f.h, embedding_buffer (e, d, 3, 1));
+    g_assert_null (gst_buffer_get_imagebind_match_meta (out));
+    gst_buffer_unref (out);
+    g_free (e);
+    g_assert_null (pop_element_message (f.bus, "imagebind-match"));
+  }
   /* Once per stream. */
   gst_buffer_unref (gst_harness_push_and_pull (f.h, embedding_buffer (narrow, 3, 1, 1)));
   g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING));
