@@ -195,6 +195,8 @@ imagebind_tokenizer_new (const char *const *merges, gsize n_merges, GError **err
   for (gsize r = 0; r < n_merges; r++)
     g_hash_table_insert (ids, g_strconcat (left[r], right[r], NULL),
         GINT_TO_POINTER ((gint) (512 + r + 1)));
+  g_hash_table_insert (ids, g_strdup (SOT_TEXT), GINT_TO_POINTER (tok->sot + 1));
+  g_hash_table_insert (ids, g_strdup (EOT_TEXT), GINT_TO_POINTER (tok->eot + 1));
 
   while (table_size < 2 * n_merges)
     table_size *= 2;
