@@ -6,9 +6,20 @@ indices-u32) and checks them against each other and the softmax / cosine ranges.
 
 Usage: test_match_python.py <model.gguf>; exits 77 (skipped) without PyGObject or a model."""
 import array
-import math
 import os
+import subprocess
 import sys
+
+# In a -Db_sanitize=address build the plugin needs the ASan runtime loaded before Python:
+# run again with it preloaded (leaks are checked by the C tests, not here).
+plugin = os.path.join(os.environ.get("GST_PLUGIN_PATH_1_0", ""), "libgstimagebind.so")
+if os.path.exists(plugin) and "libasan" not in os.environ.get("LD_PRELOAD", ""):
+    ldd = subprocess.run(["ldd", plugin], capture_output=True, text=True).stdout
+    asan = [line.split()[2] for line in ldd.splitlines() if "libasan" in line and "=>" in line]
+    if asan:
+        env = dict(os.environ, LD_PRELOAD=asan[0],
+                   ASAN_OPTIONS="detect_leaks=0:" + os.environ.get("ASAN_OPTIONS", ""))
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 # The scripts need videotestsrc and fakesink too, in a registry of their own.
 os.environ.pop("GST_PLUGIN_SYSTEM_PATH_1_0", None)
