@@ -4,8 +4,8 @@
  *
  * Symbols are handled as vocabulary ids rather than strings: the id of a byte symbol is its
  * position in the byte table, the id of a merged symbol is 512 + the rank of the merge that
- * first spells it (later duplicates win, as in the official dict). A hash table maps a pair of
- * ids to the rank of its merge and the id of the result.
+ * spells it (the last one if several do, as in the official vocabulary dict). A hash table
+ * maps a pair of ids to the rank of its merge and the id of the result.
  */
 
 #include "tokenizer-internal.h"
@@ -483,15 +483,17 @@ compare_pos (gconstpointer a, gconstpointer b)
  * only then are the new neighbour pairs queued: the same passes in O(n log n).
  *
  * A piece longer than BPE_MAX_PIECE_BYTES (a run of letters or symbols without any space) is
- * cut to its first BPE_MAX_PIECE_BYTES bytes, without the end-of-word mark: at most 75 ids are
- * kept, which come from the first few hundred bytes, and merges only interact with their
- * neighbours, so the kept ids are those of the whole piece. This bounds the work. */
+ * cut to its first BPE_MAX_PIECE_BYTES bytes, without the end-of-word mark. At most 75 ids are
+ * kept, which come from the first few hundred bytes; a merge decision depends on its
+ * neighbours only, so for the cut to change one of them a chain of conflicting merges would
+ * have to run over thousands of bytes, which the CLIP merges do not produce (the official
+ * code would take minutes on such a piece anyway). This bounds the work. */
 static void
 bpe_piece (const ImageBindTokenizer *tok, const guint8 *bytes, gsize n, GArray *out,
     BpeWork *w, GArray *batch)
 {
   gboolean cut = n > BPE_MAX_PIECE_BYTES;
-  gint32 count, first = 0;
+  gint32 count;
 
   if (cut)
     n = BPE_MAX_PIECE_BYTES;
@@ -545,7 +547,8 @@ bpe_piece (const ImageBindTokenizer *tok, const guint8 *bytes, gsize n, GArray *
     }
   }
 
-  for (gint32 i = first; i >= 0; i = w->next[i])
+  /* Symbol 0 stays first: a merge keeps the position of its left symbol. */
+  for (gint32 i = 0; i >= 0; i = w->next[i])
     g_array_append_val (out, w->sym[i]);
 }
 
