@@ -14,12 +14,10 @@
 #include "model-private.h"
 #include "blas.h"
 #include "ops.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define STEM_LN_EPS 1e-5f     /* the four stem LayerNorms */
 #define LN_EPS 1e-6f          /* ln_pre, blocks, heads */
@@ -127,17 +125,24 @@ linear (ImageBindContext *ctx, const float *x, gsize rows, const IbWeight *w, co
 
 /* ---- transformer ---- */
 
-/* Threads for the per-head products: with OpenMP the (sample, head) pairs run in parallel, one
- * single-threaded product each (small matrices split badly); without, the products thread. */
-#ifdef _OPENMP
-#define HEAD_GEMM_THREADS(ctx) 1
-#define HEAD_TEAM(ctx) ((ctx)->n_threads)
-#define THREAD_INDEX() omp_get_thread_num ()
-#else
-#define HEAD_GEMM_THREADS(ctx) ((ctx)->n_threads)
-#define HEAD_TEAM(ctx) 1
-#define THREAD_INDEX() 0
-#endif
+typedef struct {
+  const IbEncoder *enc; const float *qkv; float *scores, *attn;
+  gsize D, L, Lk, H, hd, ld; float alpha;
+} HeadJob;
+
+static void
+head_task (guint task, guint thread, gpointer data)
+{
+  const HeadJob *j = data;
+  gsize s = task / j->H, head = task % j->H;
+  const float *q = j->qkv + s * j->Lk * j->ld;
+  const float *qh = q + head * j->hd, *kh = q + j->D + head * j->hd, *vh = q + 2 * j->D + head * j->hd;
+  float *sc = j->scores + (gsize) thread * j->L * j->Lk;
+  ib_sgemm (FALSE, TRUE, j->L, j->Lk, j->hd, j->alpha, qh, j->ld, kh, j->ld, 0.0f, sc, j->Lk, 1);
+  ib_softmax_rows (sc, j->L, j->Lk, j->Lk, j->enc->causal);
+  ib_sgemm (FALSE, FALSE, j->L, j->hd, j->Lk, 1.0f, sc, j->Lk, vh, j->ld, 0.0f,
+      j->attn + s * j->L * j->D + head * j->hd, j->D, 1);
+}
 
 static void
 attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsize N)
@@ -146,7 +151,7 @@ attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsiz
   gboolean bias_kv = blk->bias_k != NULL;
   gsize Lk = L + (bias_kv ? 1 : 0);
   gsize ld = 3 * D;
-  int team = HEAD_TEAM (ctx);
+  int team = (int) ib_parallel_max_threads (ctx->n_threads);
   float *h = ctx->buf[BUF_H];
   float *attn = ctx->buf[BUF_ATTN];
   float *qkv = scratch (ctx, BUF_BIG, N * Lk * ld);
@@ -167,16 +172,9 @@ attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsiz
     }
   }
 
-#pragma omp parallel for num_threads(team) schedule(dynamic) if(team > 1 && N * H > 1)
-  for (gsize task = 0; task < N * H; task++) {
-    gsize s = task / H, head = task % H;
-    const float *q = qkv + s * Lk * ld;
-    const float *qh = q + head * hd, *kh = q + D + head * hd, *vh = q + 2 * D + head * hd;
-    float *sc = scores + (gsize) THREAD_INDEX () * L * Lk;
-    ib_sgemm (FALSE, TRUE, L, Lk, hd, alpha, qh, ld, kh, ld, 0.0f, sc, Lk, HEAD_GEMM_THREADS (ctx));
-    ib_softmax_rows (sc, L, Lk, Lk, enc->causal);
-    ib_sgemm (FALSE, FALSE, L, hd, Lk, 1.0f, sc, Lk, vh, ld, 0.0f,
-        attn + s * L * D + head * hd, D, HEAD_GEMM_THREADS (ctx));
+  {
+    HeadJob job = { enc, qkv, scores, attn, D, L, Lk, H, hd, ld, alpha };
+    ib_parallel_for (N * H, ctx->n_threads, head_task, &job);
   }
 }
 
@@ -285,7 +283,6 @@ extract_patches (const IbEncoder *enc, const float *sample, gsize T_in, gsize fr
   gsize st = enc->stride[0], sh = enc->stride[1], sw = enc->stride[2];
   gsize K = enc->patch_dim, P = gt * gh * gw;
 
-#pragma omp parallel for num_threads(n_threads) schedule(static) if(P >= 64)
   for (gsize p = 0; p < P; p++) {
     gsize t = p / (gh * gw), i = (p / gw) % gh, j = p % gw;
     float *row = cols + p * K;

@@ -2,6 +2,7 @@
  * them; rows are spread over threads with OpenMP where a call has enough of them. */
 #include "ops.h"
 #include "blas.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <string.h>
@@ -54,6 +55,16 @@ ib_f32_to_f16 (float f)
   return sign | h;
 }
 
+typedef struct { const guint16 *src; float *dst; gsize n, chunk; } WidenJob;
+
+static void
+widen_chunk (guint c, guint thread, gpointer data)
+{
+  const WidenJob *j = data;
+  gsize start = c * j->chunk;
+  ib_f16_to_f32 (j->src + start, j->dst + start, MIN (j->chunk, j->n - start));
+}
+
 const float *
 ib_weight_f32 (const IbWeight *w, float *scratch, int n_threads)
 {
@@ -64,11 +75,9 @@ ib_weight_f32 (const IbWeight *w, float *scratch, int n_threads)
 
   if (w->type == IB_GGUF_TENSOR_F32)
     return w->data;
-#pragma omp parallel for num_threads(n_threads) schedule(static) if(n_chunks > 4)
-  for (gsize c = 0; c < n_chunks; c++) {
-    gsize start = c * chunk;
-    gsize len = MIN (chunk, n - start);
-    ib_f16_to_f32 (src + start, scratch + start, len);
+  {
+    WidenJob job = { src, scratch, n, chunk };
+    ib_parallel_for (n_chunks, n_chunks > 4 ? n_threads : 1, widen_chunk, &job);
   }
   return scratch;
 }
@@ -92,27 +101,43 @@ layer_norm_row (const float *x, float *y, gsize cols, const float *w, const floa
     y[j] = (x[j] - fmean) * finv * w[j] + b[j];
 }
 
+typedef struct { const float *x; float *y; gsize rows, cols, per; const float *w, *b; float eps; } LnJob;
+
+static void
+ln_task (guint t, guint thread, gpointer data)
+{
+  const LnJob *j = data;
+  gsize r0 = t * j->per, r1 = MIN (j->rows, r0 + j->per);
+  for (gsize r = r0; r < r1; r++)
+    layer_norm_row (j->x + r * j->cols, j->y + r * j->cols, j->cols, j->w, j->b, j->eps);
+}
+
 void
 ib_layer_norm (const float *x, float *y, gsize rows, gsize cols, const float *w, const float *b,
     float eps, int n_threads)
 {
-#pragma omp parallel for num_threads(n_threads) schedule(static) if(rows >= IB_OMP_MIN_ROWS)
-  for (gsize r = 0; r < rows; r++)
-    layer_norm_row (x + r * cols, y + r * cols, cols, w, b, eps);
+  LnJob job = { x, y, rows, cols, 16, w, b, eps };
+  ib_parallel_for ((rows + 15) / 16, rows >= IB_OMP_MIN_ROWS ? n_threads : 1, ln_task, &job);
+}
+
+typedef struct { float *x; gsize n, chunk; } GeluJob;
+
+static void
+gelu_task (guint c, guint thread, gpointer data)
+{
+  const GeluJob *j = data;
+  float *p = j->x + c * j->chunk;
+  gsize len = MIN (j->chunk, j->n - c * j->chunk);
+  for (gsize i = 0; i < len; i++)
+    p[i] = 0.5f * p[i] * (1.0f + erff (p[i] * (float) M_SQRT1_2));
 }
 
 void
 ib_gelu (float *x, gsize n, int n_threads)
 {
-  gsize chunk = 4096;
-  gsize n_chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(n_threads) schedule(static) if(n_chunks > 4)
-  for (gsize c = 0; c < n_chunks; c++) {
-    float *p = x + c * chunk;
-    gsize len = MIN (chunk, n - c * chunk);
-    for (gsize i = 0; i < len; i++)
-      p[i] = 0.5f * p[i] * (1.0f + erff (p[i] * (float) M_SQRT1_2));
-  }
+  GeluJob job = { x, n, 16384 };
+  gsize n_chunks = (n + job.chunk - 1) / job.chunk;
+  ib_parallel_for (n_chunks, n_chunks > 4 ? n_threads : 1, gelu_task, &job);
 }
 
 void
