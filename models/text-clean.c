@@ -935,7 +935,8 @@ fix_characters (IbUStr *s, IbUStr *tmp)
   for (gsize i = 0; i < s->len; i++) {
     if (s->data[i] == 0x1B && i + 1 < s->len && s->data[i + 1] == '[') {
       gsize j = i + 2;
-      while (j < s->len && ((s->data[j] >= '0' && s->data[j] <= '9') || s->data[j] == ';'))
+      /* Python's \d: any decimal digit (Nd), not only ASCII */
+      while (j < s->len && (g_unichar_isdigit (s->data[j]) || s->data[j] == ';'))
         j++;
       if (j < s->len && s->data[j] < 0x80 && g_ascii_isalpha (s->data[j])) {
         i = j;

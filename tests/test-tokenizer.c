@@ -387,6 +387,7 @@ test_clean_rules (void)
     { "\ufb03 \uff21\uff42\uff43\uff01 \uff76\u3000x", "ffi abc! \u30ab x" },
     { "\u201cq\u201d \u2018s\u2019 \u02bcx", "\"q\" 's' 'x" },
     { "\x1b[31mred\x1b[0m\u2028next", "red next" },
+    { "a\x1b[\u0663;1mb", "ab" },                                 /* \d is any Nd digit */
     { "e\u0301 \u212b", "\u00e9 \u00e5" },                           /* NFC (Å -> å) */
     { "zero\u200bwidth", "zero\u200bwidth" },                       /* U+200B stays */
     /* lower-casing as str.lower(), which also maps Roman numerals and circled letters */
