@@ -14,7 +14,8 @@ CC=clang meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false 
   -Dfuzzing=true --reconfigure >/dev/null 2>&1 || \
   CC=clang meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dfuzzing=true
 meson compile -C build-asan
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+# GST_REGISTRY_FORK=no: the uninstrumented plugin scanner cannot load ASan-built plugins
+GST_REGISTRY_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --print-errorlogs --num-processes "$jobs" --suite gguf --suite tokenizer \
   --suite preprocess --suite runtime
 
