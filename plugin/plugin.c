@@ -7,6 +7,25 @@
 #endif
 
 #include <gst/gst.h>
+#include "imagebind.h"
+
+/* libimagebind's own log lines (model loading, the BLAS kernels it chose) go to this category,
+ * so GST_DEBUG=imagebind-runtime:5 shows them like the elements' own. */
+GST_DEBUG_CATEGORY_STATIC (imagebind_runtime_debug);
+
+static void
+runtime_log (GLogLevelFlags level, const char *message, gpointer user_data)
+{
+  GstDebugLevel gst_level = GST_LEVEL_DEBUG;
+
+  if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+    gst_level = GST_LEVEL_ERROR;
+  else if (level & G_LOG_LEVEL_WARNING)
+    gst_level = GST_LEVEL_WARNING;
+  else if (level & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO))
+    gst_level = GST_LEVEL_INFO;
+  GST_CAT_LEVEL_LOG (imagebind_runtime_debug, gst_level, NULL, "%s", message);
+}
 
 /* -- encoders -- */
 GST_ELEMENT_REGISTER_DECLARE (imagebindvision);
@@ -22,6 +41,10 @@ static gboolean
 plugin_init (GstPlugin * plugin)
 {
   gboolean any = FALSE;
+
+  GST_DEBUG_CATEGORY_INIT (imagebind_runtime_debug, "imagebind-runtime", 0,
+      "libimagebind: model files, BLAS kernels");
+  imagebind_set_log_func (runtime_log, NULL);
 
   /* As gst-plugins-good does: the plugin loads if at least one element registered. */
   /* -- encoders -- */
