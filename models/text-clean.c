@@ -28,12 +28,13 @@
  *       (g_utf8_normalize);
  *     - surrogate pairs: cannot occur, the input is UTF-8.
  *
- *   not implemented:
- *     - ftfy's "utf-8-variants" decoder, used when the re-encoded bytes contain ED or C0:
- *       CESU-8 surrogate pairs ("í ½í¸€") and C0 80 for NUL are left undecoded here (we
- *       decode strictly, as plain UTF-8).
- *   Checked against ftfy 6.3.1 itself on 6,229 generated strings full of entities, mojibake
- *   (single and double), C1 controls, ligatures, widths and escapes: identical output.
+ *       the re-encoded bytes are decoded as ftfy's "utf-8-variants" (UTF-8 plus CESU-8
+ *       surrogate pairs and C0 80 for NUL);
+ *   Not implemented: nothing of what fix_text does by default, as far as we know; its
+ *   optional fixers (decode_escapes, fix_latin_ligatures off, ...) are not used by CLIP.
+ *   Checked against ftfy 6.3.1 itself with tools/check-tokenizer.py (tens of thousands of
+ *   generated strings full of entities, mojibake in every code page, double mojibake, C1
+ *   controls, ligatures, widths and escapes): identical ids.
  *
  * Python's html.unescape is complete: numeric references with its replacement rules and the
  * full HTML5 table, including the 106 legacy names accepted without ";" and its longest-prefix
@@ -199,6 +200,42 @@ ib_utf8_decode (const char *text, gsize len, IbUStr *out, gsize *bad_offset)
       return FALSE;
     }
     out->data[out->len++] = c;
+    i += n;
+  }
+  return TRUE;
+}
+
+/* ftfy's "utf-8-variants" decoding: UTF-8 plus Java's C0 80 for U+0000 and CESU-8 surrogate
+ * pairs (ED A0-AF xx ED B0-BF xx); anything else invalid fails. On valid UTF-8 it is plain
+ * UTF-8, so ftfy's choice (variants only when the bytes contain C0 or ED) needs no test. */
+static gboolean
+decode_utf8_variants (const guint8 *p, gsize len, IbUStr *out)
+{
+  gsize mark = out->len, i = 0;
+
+  while (i < len) {
+    gunichar c;
+    guint n;
+
+    if (p[i] == 0xC0 && i + 1 < len && p[i + 1] == 0x80) {
+      ib_ustr_append (out, 0);
+      i += 2;
+      continue;
+    }
+    if (p[i] == 0xED && i + 5 < len && p[i + 1] >= 0xA0 && p[i + 1] <= 0xAF
+        && (p[i + 2] & 0xC0) == 0x80 && p[i + 3] == 0xED && p[i + 4] >= 0xB0 && p[i + 4] <= 0xBF
+        && (p[i + 5] & 0xC0) == 0x80) {
+      ib_ustr_append (out, (((p[i + 1] & 0x0F) << 16) | ((p[i + 2] & 0x3F) << 10)
+          | ((p[i + 4] & 0x0F) << 6) | (p[i + 5] & 0x3F)) + 0x10000);
+      i += 6;
+      continue;
+    }
+    n = utf8_decode_one (p + i, len - i, &c);
+    if (n == 0) {
+      out->len = mark;
+      return FALSE;
+    }
+    ib_ustr_append (out, c);
     i += n;
   }
   return TRUE;
@@ -583,7 +620,7 @@ fix_encoding_step (IbUStr *s, IbUStr *tmp)
     if (map->lossy)
       replace_lossy_sequences (bytes);
     tmp->len = 0;
-    if (ib_utf8_decode ((const char *) bytes->data, bytes->len, tmp, NULL)) {
+    if (decode_utf8_variants (bytes->data, bytes->len, tmp)) {
       gboolean changed = !ustr_equal (s, tmp);
       ustr_swap (s, tmp);
       g_byte_array_unref (bytes);

@@ -383,6 +383,8 @@ test_clean_rules (void)
       "the \"double mojibake\"" },
     { "\xef\xac\x82\u00c9", "\u07c3" },                         /* MacRoman: ﬂÉ -> DF 83 */
     { "caf\u00c3? ok", "caf\u00e3? ok" },                          /* not bad enough */
+    { "\u00ed\u00a0\u00bd\u00ed\u00b8\xc2\x80 ok", "\U0001F600 ok" },      /* CESU-8 */
+    { "x\u00c3\xc2\x80\u00c2\xc2\x80 y", "x y" },                      /* C0 80: NUL */
     /* ligatures, widths, quotes, breaks, escapes, controls, NFC */
     { "\ufb03 \uff21\uff42\uff43\uff01 \uff76\u3000x", "ffi abc! \u30ab x" },
     { "\u201cq\u201d \u2018s\u2019 \u02bcx", "\"q\" 's' 'x" },
