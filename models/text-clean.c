@@ -42,8 +42,9 @@
  *
  * Lower-casing follows str.lower(): per-character lower-case mapping (GLib's tables, which
  * only cover letters, plus the Roman numerals and circled capitals that Python also maps),
- * U+0130 -> "i" U+0307, and Python's final-sigma rule (case-ignorable characters approximated
- * by the categories Mn Me Cf Lm Sk plus the apostrophe/period/colon family). GLib's
+ * U+0130 -> "i" U+0307, and Python's final-sigma rule (Cased and Case_Ignorable from GLib's
+ * categories plus the few extra characters Unicode lists; checked against Python 3.11 on
+ * every assigned code point below U+30000 in and around "AΣ"). GLib's
  * g_utf8_strdown is not used: it depends on the locale (Turkish, Lithuanian) and its sigma
  * rule differs ("Σ" alone becomes "ς" there, "σ" in Python).
  *
@@ -1171,7 +1172,9 @@ is_cased (gunichar c)
       || c == 0x2071 || c == 0x207F || (c >= 0x2090 && c <= 0x209C)
       || (c >= 0x2160 && c <= 0x217F) || (c >= 0x24B6 && c <= 0x24E9)
       || c == 0x2C7C || c == 0x2C7D || c == 0xA69C || c == 0xA69D || c == 0xA770
-      || c == 0xA7F8 || c == 0xA7F9 || (c >= 0xAB5C && c <= 0xAB5F);
+      || c == 0xA7F8 || c == 0xA7F9 || (c >= 0xAB5C && c <= 0xAB5F)
+      || (c >= 0x1F130 && c <= 0x1F149) || (c >= 0x1F150 && c <= 0x1F169)
+      || (c >= 0x1F170 && c <= 0x1F189);
 }
 
 /* str.lower() of one character other than U+0130 and U+03A3. GLib maps only letters; Python
