@@ -150,35 +150,20 @@ result_free (Result * result)
 
 /* ---- model loading ---- */
 
-/* The path to load: the property, else $IMAGEBIND_MODEL, else the shipped default (installed,
- * then in the source tree). NULL with a message naming what was tried when none exists. */
+/* The path to load (gst_image_bind_model_path_resolve's rules); NULL with a message naming what
+ * was tried when none exists. */
 static gchar *
 resolve_model_path (GstImageBindEncoder * self, gchar ** tried)
 {
   GstImageBindEncoderPrivate *priv = GET_PRIV (self);
-  const gchar *env;
-  gchar *path;
+  gchar *property, *path;
 
   GST_OBJECT_LOCK (self);
-  path = g_strdup (priv->model_path);
+  property = g_strdup (priv->model_path);
   GST_OBJECT_UNLOCK (self);
-  if (path && *path)
-    return path;
-  g_free (path);
-
-  env = g_getenv ("IMAGEBIND_MODEL");
-  if (env && *env)
-    return g_strdup (env);
-
-  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR))
-    return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED);
-  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR))
-    return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
-
-  *tried = g_strdup_printf ("the 'model' property and $IMAGEBIND_MODEL are unset, and neither "
-      "%s nor %s exists", GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED,
-      GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
-  return NULL;
+  path = gst_image_bind_model_path_resolve (property, tried);
+  g_free (property);
+  return path;
 }
 
 static gboolean

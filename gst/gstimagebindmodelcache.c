@@ -19,6 +19,26 @@ cache_entry_free (CacheEntry * entry)
   g_free (entry);
 }
 
+gchar *
+gst_image_bind_model_path_resolve (const gchar * property, gchar ** tried)
+{
+  const gchar *env = g_getenv ("IMAGEBIND_MODEL");
+
+  if (property && *property)
+    return g_strdup (property);
+  if (env && *env)
+    return g_strdup (env);
+  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR))
+    return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED);
+  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR))
+    return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
+  if (tried)
+    *tried = g_strdup_printf ("the 'model' property and $IMAGEBIND_MODEL are unset, and "
+        "neither %s nor %s exists", GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED,
+        GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
+  return NULL;
+}
+
 ImageBindModel *
 gst_image_bind_model_cache_acquire (const gchar * path, gchar ** canonical_path, GError ** error)
 {

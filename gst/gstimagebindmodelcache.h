@@ -16,6 +16,12 @@ G_GNUC_INTERNAL
 ImageBindModel *gst_image_bind_model_cache_acquire (const gchar * path, gchar ** canonical_path,
     GError ** error);
 
+/* The model file an element loads: @property when set, else $IMAGEBIND_MODEL, else the
+ * shipped default model (installed, then in the source tree). NULL when none exists; then
+ * @tried (optional) receives a sentence naming what was tried (g_free). */
+G_GNUC_INTERNAL
+gchar *gst_image_bind_model_path_resolve (const gchar * property, gchar ** tried);
+
 /* Gives back a model from gst_image_bind_model_cache_acquire(). */
 G_GNUC_INTERNAL
 void gst_image_bind_model_cache_release (ImageBindModel * model);

@@ -18,27 +18,18 @@ struct _GstImageBindTextModel {
   gfloat logit_scale;
 };
 
-/* The same rules as the encoder elements (gstimagebindencoder.c): property, $IMAGEBIND_MODEL,
- * installed default, default in the source tree. */
+/* The same rules as the encoder elements: gst_image_bind_model_path_resolve(). */
 static gchar *
 resolve_path (const gchar * path, GError ** error)
 {
-  const gchar *env;
+  gchar *tried = NULL;
+  gchar *resolved = gst_image_bind_model_path_resolve (path, &tried);
 
-  if (path && *path)
-    return g_strdup (path);
-  env = g_getenv ("IMAGEBIND_MODEL");
-  if (env && *env)
-    return g_strdup (env);
-  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR))
-    return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED);
-  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR))
-    return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
-  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-      "No ImageBind model: set the 'model' property to a .gguf file (see README); the 'model' "
-      "property and $IMAGEBIND_MODEL are unset, and neither %s nor %s exists",
-      GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
-  return NULL;
+  if (!resolved)
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+        "No ImageBind model: set the 'model' property to a .gguf file (see README); %s", tried);
+  g_free (tried);
+  return resolved;
 }
 
 GstImageBindTextModel *
