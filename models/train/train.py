@@ -84,6 +84,16 @@ def info_nce(a, b):
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
 
+def translate(x, rng, most=32):
+    """Moves each image by up to `most` pixels in x and y (wrapping around): things may be
+    anywhere in the frame (the ball is, the patterns repeat)."""
+    out = torch.empty_like(x)
+    for i in range(x.shape[0]):
+        dy, dx = (int(v) for v in rng.integers(-most, most + 1, 2))
+        out[i] = torch.roll(x[i], (dy, dx), (-2, -1))
+    return out
+
+
 def mel_shift(x, rng, most=3):
     """Shifts each spectrogram up or down by up to `most` mel bins (edge bins repeated):
     roughly a change of pitch, so that frequencies between the trained ones are met."""
@@ -144,6 +154,7 @@ def train_stage1(model, tok, train, held, args, log):
             x = batch_tensor(train['vision'], idx, 'vision')
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             x[flip] = x[flip].flip(-1)               # mirror images: cheap augmentation
+            x = translate(x, rng)
             ids = torch.tensor([captions[i][rng.integers(len(captions[i]))] for i in idx])
             cosine_lr(opt, args.lr, step, total, 20)
             loss = info_nce(model.embed('vision', x), model.embed('text', ids))
@@ -200,7 +211,7 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--config', default=os.path.join(HERE, 'config.json'))
     ap.add_argument('--seed', type=int, default=1)
-    ap.add_argument('--epochs1', type=int, default=8)
+    ap.add_argument('--epochs1', type=int, default=10)
     ap.add_argument('--epochs2', type=int, default=12)
     ap.add_argument('--per-class', type=int, default=1, help='scenes of each class per batch')
     ap.add_argument('--lr', type=float, default=5e-4)
