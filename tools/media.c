@@ -17,6 +17,7 @@ typedef struct {
   GstElement *convert;
   GstElement *sink;
   gboolean linked;   /* decodebin found a stream of the wanted kind */
+  gint no_more_pads; /* decodebin has exposed all its streams (atomic) */
   GstMessage *error; /* the first ERROR message, once seen */
 } Decoder;
 
@@ -34,6 +35,22 @@ on_pad_added (GstElement *decodebin, GstPad *pad, gpointer user_data)
   if (caps)
     gst_caps_unref (caps);
   gst_object_unref (sinkpad);
+}
+
+static void
+on_no_more_pads (GstElement *decodebin, gpointer user_data)
+{
+  Decoder *dec = user_data;
+  g_atomic_int_set (&dec->no_more_pads, 1);
+}
+
+/* TRUE once it is certain that the file has no stream of the wanted kind. Checked directly,
+ * rather than waited for as an error: how soon an unlinked stream errors out depends on the
+ * demuxer and on the machine's load. */
+static gboolean
+decoder_has_no_stream (Decoder *dec)
+{
+  return g_atomic_int_get (&dec->no_more_pads) && !dec->linked;
 }
 
 static gboolean
@@ -68,22 +85,24 @@ decoder_start (Decoder *dec, const char *path, gboolean video, const char *caps_
   gst_element_link (src, decodebin);
   gst_element_link (dec->convert, dec->sink);
   g_signal_connect (decodebin, "pad-added", G_CALLBACK (on_pad_added), dec);
+  g_signal_connect (decodebin, "no-more-pads", G_CALLBACK (on_no_more_pads), dec);
   if (gst_element_set_state (dec->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     /* the error message on the bus says why; read it below */
   }
   return TRUE;
 }
 
-/* Turns an ERROR message on the bus (if any) into @error; returns TRUE if there was one. */
+/* Turns the reason decoding stopped (an ERROR on the bus, or no stream of the wanted kind) into
+ * @error; returns TRUE if there was one. */
 static gboolean
 decoder_bus_error (Decoder *dec, const char *path, GError **error)
 {
   GstBus *bus = gst_element_get_bus (dec->pipeline);
   GstMessage *msg = dec->error ? dec->error : gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  gboolean had = msg != NULL;
+  gboolean had = msg != NULL || decoder_has_no_stream (dec);
 
   dec->error = NULL;
-  if (msg && !dec->linked) {
+  if (had && !dec->linked) {
     g_set_error (error, IB_MEDIA_ERROR, 2, "%s: no %s stream in this file", path,
         strstr (GST_OBJECT_NAME (dec->convert), "video") ? "video or image" : "audio");
   } else if (msg) {
@@ -91,8 +110,9 @@ decoder_bus_error (Decoder *dec, const char *path, GError **error)
     gst_message_parse_error (msg, &err, NULL);
     g_set_error (error, IB_MEDIA_ERROR, 1, "%s: cannot decode: %s", path, err->message);
     g_error_free (err);
-    gst_message_unref (msg);
   }
+  if (msg)
+    gst_message_unref (msg);
   gst_object_unref (bus);
   return had;
 }
@@ -105,7 +125,8 @@ decoder_pull (Decoder *dec)
   GstBus *bus = gst_element_get_bus (dec->pipeline);
   GstSample *sample = NULL;
 
-  for (int waited = 0; waited < 600 && !sample && !dec->error; waited++) {
+  for (int waited = 0; waited < 600 && !sample && !dec->error && !decoder_has_no_stream (dec);
+      waited++) {
     sample = gst_app_sink_try_pull_sample (GST_APP_SINK (dec->sink), GST_SECOND / 10);
     if (sample || gst_app_sink_is_eos (GST_APP_SINK (dec->sink)))
       break;
