@@ -11,14 +11,26 @@
  *       for this and all later segments once a segment contains "<";
  *     - unescape_html: "&name;" / "&#...;" (1-24 ASCII letters or digits, ";" required)
  *       with the full HTML5 table plus ftfy's all-caps spellings ("&EACUTE;" -> "É");
- *     - fix_encoding: ftfy's own mojibake heuristic (badness.BADNESS_RE, translated to a
- *       GRegex pattern, ftfy-badness.c) decides whether to try; then, in ftfy's order,
- *       Latin-1, sloppy Windows-1252/1251/1250/1253/1254/1257, ISO-8859-2, MacRoman and CP437
- *       (ftfy-charmaps.c): the first that can encode the whole segment and whose bytes
- *       (after restore_byte_a0, and replace_lossy_sequences for the sloppy ones) are valid
- *       UTF-8 wins ("cafÃ©" -> "café", "â€™" -> "’"); otherwise runs of mojibake inside good
- *       text are fixed one by one (decode_inconsistent_utf8, with ftfy's UTF8_DETECTOR_RE);
- *       otherwise C1 controls are reread as Windows-1252;
+ *     - fix_encoding, with a mojibake detector of our own (ftfy's heuristic is not used):
+ *       mojibake is UTF-8 read with a single-byte code page, so a character whose byte is a
+ *       UTF-8 lead (C2-F4) followed by the right number of characters whose bytes are
+ *       continuations (80-BF), in one of the code pages ftfy tries (Latin-1, sloppy
+ *       Windows-1252/1251/1250/1253/1254/1257, ISO-8859-2, MacRoman, CP437; tables in
+ *       ftfy-charmaps.c, facts from Python's codecs), may be one. In ftfy's order: the
+ *       first code page that can encode the whole segment and whose bytes (after
+ *       restore_byte_a0, and replace_lossy_sequences for the sloppy ones) are valid UTF-8
+ *       (ftfy's "utf-8-variants": also CESU-8 surrogate pairs and C0 80 for NUL) gives its
+ *       reading ("cafÃ©" -> "café", "â€™" -> "’"); otherwise runs of such
+ *       sequences inside good text are re-decoded one by one; otherwise C1 controls are
+ *       reread as Windows-1252. A re-reading is taken only when our "weirdness" score
+ *       (broken characters, symbols glued to letters, a lower-case letter before a
+ *       capital, script changes inside a word, letters foreign to the text around) drops;
+ *       on a tie, runs of two or more sequences, and single ones that give everyday Latin
+ *       letters or signs in Latin text ("Ãœber"), are repaired. See "our mojibake
+ *       detector" below. It decides like ftfy on ordinary mojibake but is not ftfy's
+ *       heuristic: on borderline text the two differ (ours repairs more mojibake of
+ *       non-Latin scripts and of Windows-1251; ftfy repairs a few lone sequences ours
+ *       leaves, such as "Ã " at the start of a word, "Ð—" alone, "ìƒˆ");
  *     - C1 controls U+0080-U+009F reread as Windows-1252 (undefined bytes stay as they are);
  *     - Latin ligatures (ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ Ĳ ĳ ŉ Ǳ-ǌ), half-/full-width forms U+FF01-U+FFEF to their
  *       NFKC form and U+3000 to a space, curly quotes (U+02BC, U+2018-U+201B -> ',
@@ -27,14 +39,11 @@
  *       U+000B, U+000E-U+001F, U+007F, U+206A-U+206F, U+FEFF, U+FFF9-U+FFFC), NFC
  *       (g_utf8_normalize);
  *     - surrogate pairs: cannot occur, the input is UTF-8.
- *
- *       the re-encoded bytes are decoded as ftfy's "utf-8-variants" (UTF-8 plus CESU-8
- *       surrogate pairs and C0 80 for NUL);
- *   Not implemented: nothing of what fix_text does by default, as far as we know; its
+ *   Not implemented: ftfy's own badness heuristic and mojibake-run detector (replaced by
+ *   ours, above); of the rest of what fix_text does by default, nothing that we know of. Its
  *   optional fixers (decode_escapes, fix_latin_ligatures off, ...) are not used by CLIP.
- *   Checked against ftfy 6.3.1 itself with tools/check-tokenizer.py (tens of thousands of
- *   generated strings full of entities, mojibake in every code page, double mojibake, C1
- *   controls, ligatures, widths and escapes): identical ids.
+ *   tools/check-tokenizer.py compares our ids with ftfy 6.3.1 itself on generated text:
+ *   expect differences on mojibake (see above), not elsewhere.
  *
  * Python's html.unescape is complete: numeric references with its replacement rules and the
  * full HTML5 table, including the 106 legacy names accepted without ";" and its longest-prefix
@@ -57,7 +66,6 @@
 #include <string.h>
 #include <stdlib.h>
 
-#include "ftfy-badness.h"
 #include "ftfy-charmaps.h"
 #include "html-entities.h"
 
@@ -125,16 +133,6 @@ static gboolean
 ustr_equal (const IbUStr *a, const IbUStr *b)
 {
   return a->len == b->len && memcmp (a->data, b->data, a->len * sizeof (gunichar)) == 0;
-}
-
-/* Length in bytes of the UTF-8 form of @c. */
-static gsize
-strlen_utf8_of (const gunichar *c, gsize n)
-{
-  gsize bytes = 0;
-  for (gsize i = 0; i < n; i++)
-    bytes += c[i] < 0x80 ? 1 : c[i] < 0x800 ? 2 : c[i] < 0x10000 ? 3 : 4;
-  return bytes;
 }
 
 char *
@@ -259,47 +257,6 @@ sloppy1252_decode (guint8 b)
   if (b >= 0x80 && b < 0xA0 && cp1252_high[b - 0x80])
     return cp1252_high[b - 0x80];
   return b;
-}
-
-/* ---- ftfy's heuristics (GRegex patterns generated from ftfy, see ftfy-badness.c) ---- */
-
-/* Compiled once per process and shared: a GRegex is immutable and usable from any thread. */
-static GRegex *
-compile_once (gsize *slot, const char *pattern)
-{
-  if (g_once_init_enter (slot)) {
-    GError *err = NULL;
-    GRegex *re = g_regex_new (pattern, G_REGEX_OPTIMIZE, 0, &err);
-    /* The patterns are fixed at build time; a failure is a bug, not an input error. */
-    if (!re)
-      g_error ("ftfy pattern does not compile: %s", err->message);
-    g_once_init_leave (slot, (gsize) re);
-  }
-  return (GRegex *) *slot;
-}
-
-static GRegex *
-badness_regex (void)
-{
-  static gsize re;
-  return compile_once (&re, ib_ftfy_badness_pattern);
-}
-
-static GRegex *
-utf8_detector_regex (void)
-{
-  static gsize re;
-  return compile_once (&re, ib_ftfy_utf8_detector_pattern);
-}
-
-/* ftfy.badness.is_bad */
-static gboolean
-is_bad (const gunichar *c, gsize n)
-{
-  char *utf8 = ib_ustr_to_utf8 (c, n);
-  gboolean bad = g_regex_match_full (badness_regex (), utf8, strlen_utf8_of (c, n), 0, 0, NULL, NULL);
-  g_free (utf8);
-  return bad;
 }
 
 typedef struct {
@@ -533,70 +490,395 @@ fix_encoding (IbUStr *s)
   ib_ustr_clear (&tmp);
 }
 
-/* ftfy's decode_inconsistent_utf8: each run of UTF-8-looking mojibake shorter than the text
- * that is itself "bad" gets fix_encoding on its own. TRUE if @out differs from @in. */
-static gboolean
-decode_embedded_mojibake (const IbUStr *in, IbUStr *out)
+/* ---- our mojibake detector ----
+ *
+ * Mojibake is UTF-8 read with a single-byte code page: a character of two to four UTF-8
+ * bytes becomes two to four characters, the first standing for a lead byte (C2-DF, E0-EF,
+ * F0-F4), the others for continuation bytes (80-BF). Re-encoding them in that code page
+ * gives the original bytes back. Whether to do so is a judgement: legitimate text can also
+ * contain such sequences ("Сё" is D1 B8 in Windows-1251, the UTF-8 of "Ѹ"). We judge by
+ * comparing how odd the text looks before and after (weirdness below), and repair only when
+ * the re-decoded text is less odd. This is our own scoring, not ftfy's: it decides like ftfy
+ * on ordinary mojibake, and may differ on borderline text. */
+
+typedef enum {
+  KIND_NEUTRAL,   /* ASCII digits, punctuation and spaces; all spaces */
+  KIND_LOWER,     /* lower-case letters */
+  KIND_UPPER,     /* upper- and title-case letters */
+  KIND_LETTER,    /* uncased letters, marks, non-ASCII digits */
+  KIND_OPEN,      /* opening brackets, which ordinary text puts before a word */
+  KIND_CLOSE,     /* closing brackets, which ordinary text puts after a word */
+  KIND_PUNCT,     /* other punctuation, quotation marks included (languages disagree on
+                   * which of them open and which close: „…“, »…«, ”…”) */
+  KIND_SYMBOL,    /* symbols, other numbers, modifiers, format characters */
+  KIND_BROKEN,    /* controls, U+FFFD, unassigned and private-use code points */
+} CharKind;
+
+static CharKind
+char_kind (gunichar c)
 {
-  char *utf8 = ib_ustr_to_utf8 (in->data, in->len);
-  gsize utf8_len = strlen_utf8_of (in->data, in->len), copied = 0;
+  if (c < 0x80) {
+    if (g_ascii_islower (c))
+      return KIND_LOWER;
+    if (g_ascii_isupper (c))
+      return KIND_UPPER;
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)
+      return KIND_BROKEN;
+    return KIND_NEUTRAL;
+  }
+  /* The ordinal indicators and the micro sign are letters to Unicode but symbols in use;
+   * the inverted marks open a sentence. */
+  switch (c) {
+    case 0xAA: case 0xBA: case 0xB5: return KIND_SYMBOL;
+    case 0xA1: case 0xBF: return KIND_OPEN;
+    case 0xFFFD: return KIND_BROKEN;
+    default: break;
+  }
+  switch (g_unichar_type (c)) {
+    case G_UNICODE_LOWERCASE_LETTER:
+      return KIND_LOWER;
+    case G_UNICODE_UPPERCASE_LETTER:
+    case G_UNICODE_TITLECASE_LETTER:
+      return KIND_UPPER;
+    case G_UNICODE_OTHER_LETTER:
+    case G_UNICODE_NON_SPACING_MARK:
+    case G_UNICODE_SPACING_MARK:
+    case G_UNICODE_ENCLOSING_MARK:
+    case G_UNICODE_DECIMAL_NUMBER:
+    case G_UNICODE_LETTER_NUMBER:
+    case G_UNICODE_MODIFIER_LETTER:   /* ʻ ʼ ˆ: apostrophes and accents inside words */
+      return KIND_LETTER;
+    case G_UNICODE_SPACE_SEPARATOR:
+    case G_UNICODE_LINE_SEPARATOR:
+    case G_UNICODE_PARAGRAPH_SEPARATOR:
+      return KIND_NEUTRAL;
+    case G_UNICODE_OPEN_PUNCTUATION:
+      return KIND_OPEN;
+    case G_UNICODE_CLOSE_PUNCTUATION:
+      return KIND_CLOSE;
+    case G_UNICODE_INITIAL_PUNCTUATION:
+    case G_UNICODE_FINAL_PUNCTUATION:
+    case G_UNICODE_CONNECT_PUNCTUATION:
+    case G_UNICODE_DASH_PUNCTUATION:
+    case G_UNICODE_OTHER_PUNCTUATION:
+      return KIND_PUNCT;
+    case G_UNICODE_CONTROL:
+    case G_UNICODE_UNASSIGNED:
+    case G_UNICODE_PRIVATE_USE:
+    case G_UNICODE_SURROGATE:
+      return KIND_BROKEN;
+    default:   /* symbols, other numbers, format characters */
+      return KIND_SYMBOL;
+  }
+}
+
+static gboolean
+kind_is_letter (CharKind k)
+{
+  return k == KIND_LOWER || k == KIND_UPPER || k == KIND_LETTER;
+}
+
+/* The script of a letter for the "script changes inside a word" clue; Japanese mixes three
+ * scripts legitimately, so they count as one. */
+static GUnicodeScript
+letter_script (gunichar c)
+{
+  GUnicodeScript s = g_unichar_get_script (c);
+  if (s == G_UNICODE_SCRIPT_HIRAGANA || s == G_UNICODE_SCRIPT_KATAKANA)
+    return G_UNICODE_SCRIPT_HAN;
+  return s;
+}
+
+/* Whether ordinary writing rarely puts @a (kind @ka) right before @b (kind @kb). */
+static gboolean
+odd_pair (gunichar a, CharKind ka, gunichar b, CharKind kb)
+{
+  if (ka == KIND_BROKEN || kb == KIND_BROKEN)
+    return ka != KIND_NEUTRAL && kb != KIND_NEUTRAL;
+  /* a symbol against a letter or punctuation ("Ã©", "â€"); symbols among themselves are
+   * ordinary (box drawing, emoji sequences) */
+  if (ka == KIND_SYMBOL || kb == KIND_SYMBOL)
+    return ka != KIND_NEUTRAL && kb != KIND_NEUTRAL && ka != kb;
+  if (g_unichar_ismark (b) && !kind_is_letter (ka))
+    return TRUE;   /* a combining mark with no letter to combine with */
+  if (kind_is_letter (ka) && kb == KIND_OPEN)
+    return TRUE;
+  if (ka == KIND_CLOSE && kind_is_letter (kb))
+    return TRUE;
+  if (ka == KIND_LOWER && kb == KIND_UPPER)
+    return TRUE;
+  if (kind_is_letter (ka) && kind_is_letter (kb)) {
+    GUnicodeScript sa = letter_script (a), sb = letter_script (b);
+    return sa != sb && sa != G_UNICODE_SCRIPT_COMMON && sa != G_UNICODE_SCRIPT_INHERITED
+        && sb != G_UNICODE_SCRIPT_COMMON && sb != G_UNICODE_SCRIPT_INHERITED;
+  }
+  return FALSE;
+}
+
+/* How odd @c looks: 3 per broken character, plus 1 per pair of neighbours (one of them not
+ * ASCII) that ordinary writing rarely puts together: a symbol against a letter or
+ * punctuation, a letter before an opening bracket or after a closing one, a combining mark
+ * after anything but a letter, a lower-case letter before a capital, letters of two
+ * scripts, anything against a broken character. Mojibake scores high ("Ã©", "â€™",
+ * "Ð¿Ñ€", "РїСЂ", "Ã\x81"); its repair removes the oddities. */
+static guint
+weirdness (const gunichar *c, gsize n)
+{
+  guint score = 0;
+  CharKind prev = KIND_NEUTRAL;
+
+  for (gsize i = 0; i < n; i++) {
+    CharKind k = char_kind (c[i]);
+
+    if (k == KIND_BROKEN)
+      score += 3;
+    if (i == 0 && g_unichar_ismark (c[0]))
+      score++;
+    if (i > 0 && (c[i] >= 0x80 || c[i - 1] >= 0x80) && odd_pair (c[i - 1], prev, c[i], k))
+      score++;
+    prev = k;
+  }
+  return score;
+}
+
+/* The byte of @c (not ASCII) in charmap @index, or -1. */
+static int
+charmap_byte (guint index, gunichar c)
+{
+  CharByte key = { c, 0 };
+  const CharByte *found = bsearch (&key, charmap_reverse (index), 128, sizeof (CharByte),
+      compare_char_byte);
+  return found ? found->byte : -1;
+}
+
+/* A UTF-8 character written as single-byte characters at c[0..]: the first code page (in
+ * the order of ib_ftfy_charmaps) in which c[0] is a lead byte, the next characters are
+ * continuation bytes and the bytes are valid UTF-8. Returns the number of characters used
+ * (2-4) and the decoded character, or 0. */
+static guint
+match_mojibake_char (const gunichar *c, gsize avail, gunichar *decoded)
+{
+  if (c[0] < 0x80 || avail < 2)
+    return 0;
+  for (guint m = 0; m < ib_ftfy_charmaps_count; m++) {
+    guint8 bytes[4];
+    int lead = charmap_byte (m, c[0]);
+    guint need, k;
+
+    if (lead < 0xC2 || lead > 0xF4)
+      continue;
+    need = lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    if (need > avail)
+      continue;
+    bytes[0] = lead;
+    for (k = 1; k < need; k++) {
+      int b = c[k] < 0x80 ? -1 : charmap_byte (m, c[k]);
+      if (b < 0x80 || b > 0xBF)
+        break;
+      bytes[k] = b;
+    }
+    if (k == need && utf8_decode_one (bytes, need, decoded) == need)
+      return need;
+  }
+  return 0;
+}
+
+/* Whether @c is one of the characters of the single-byte code pages: the letters and signs
+ * that languages written with them use every day (unlike "Ѹ" or "ӣ"). */
+static gboolean
+in_some_charmap (gunichar c)
+{
+  if (c < 0x100 || (c >= 0x1EA0 && c <= 0x1EF9))
+    return TRUE;   /* Latin-1; Vietnamese, whose code page composes its letters */
+  for (guint m = 0; m < ib_ftfy_charmaps_count; m++)
+    if (charmap_byte (m, c) >= 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The script of the nearest non-ASCII letter of a definite script among @n characters from
+ * @c (backwards when @step is -1), or G_UNICODE_SCRIPT_INVALID_CODE. ASCII letters tell
+ * nothing: every script's text quotes names, codes and words in them. Forwards, the text is
+ * not repaired yet: mojibake characters are skipped, they say nothing of the script. */
+static GUnicodeScript
+nearest_script (const gunichar *c, gsize n, int step)
+{
+  for (gsize k = 0; k < n && k < 16; k++) {
+    gunichar x = step < 0 ? *(c - k) : c[k], d;
+    guint used;
+    if (step > 0 && (used = match_mojibake_char (c + k, n - k, &d))) {
+      k += used - 1;
+      continue;
+    }
+    if (x >= 0x80 && kind_is_letter (char_kind (x))) {
+      GUnicodeScript s = letter_script (x);
+      if (s != G_UNICODE_SCRIPT_COMMON && s != G_UNICODE_SCRIPT_INHERITED)
+        return s;
+    }
+  }
+  return G_UNICODE_SCRIPT_INVALID_CODE;
+}
+
+/* The scripts of the nearest non-ASCII letters before a run and after it. */
+typedef struct {
+  GUnicodeScript left, right;   /* G_UNICODE_SCRIPT_INVALID_CODE: none */
+} RunContext;
+
+/* @before is the text before the run, already repaired; the run ends at in[end]. */
+static RunContext
+run_context (const IbUStr *before, const IbUStr *in, gsize end)
+{
+  RunContext ctx;
+
+  ctx.left = before->len ? nearest_script (before->data + before->len - 1, before->len, -1)
+      : G_UNICODE_SCRIPT_INVALID_CODE;
+  ctx.right = nearest_script (in->data + end, in->len - end, 1);
+  return ctx;
+}
+
+/* Whether letters of script @s fit the text around a run: the nearest letters on both sides
+ * are of that script, when there are any. */
+static gboolean
+script_fits (GUnicodeScript s, RunContext ctx)
+{
+  return (ctx.left == G_UNICODE_SCRIPT_INVALID_CODE || ctx.left == s)
+      && (ctx.right == G_UNICODE_SCRIPT_INVALID_CODE || ctx.right == s);
+}
+
+/* When the score cannot tell, the common cases decide. Several UTF-8 characters in a row
+ * are no accident of good text: a run of two or more that re-decodes to letters of one
+ * script is repaired ("å§”å†…ç‘žæ‹‰" for "委内瑞拉"). A single one is repaired when it is
+ * mojibake of Western text, whose repair gives letters and signs of the code pages, in the
+ * Latin script of the text around ("Ãœber" for "Über", "ÅŸehir" for "şehir", "â–‘" for
+ * "░"). Other single letters need evidence: "Рік" is good Ukrainian although "Рі" reads
+ * as "г". */
+static gboolean
+run_tie_repairs (gunichar first, const IbUStr *decoded, RunContext ctx)
+{
+  if (decoded->len >= 2) {
+    GUnicodeScript script = G_UNICODE_SCRIPT_INVALID_CODE;
+    gboolean one_script = TRUE;
+
+    for (gsize k = 0; k < decoded->len && one_script; k++) {
+      gunichar d = decoded->data[k];
+      GUnicodeScript s = letter_script (d);
+      if (char_kind (d) == KIND_BROKEN)
+        one_script = FALSE;
+      else if (kind_is_letter (char_kind (d)) && s != G_UNICODE_SCRIPT_COMMON
+          && s != G_UNICODE_SCRIPT_INHERITED) {
+        one_script = script == G_UNICODE_SCRIPT_INVALID_CODE || script == s;
+        script = s;
+      }
+    }
+    if (one_script)
+      return TRUE;
+  }
+  for (gsize k = 0; k < decoded->len; k++) {
+    gunichar d = decoded->data[k];
+    GUnicodeScript s = g_unichar_get_script (d);
+
+    if (char_kind (d) == KIND_BROKEN || !in_some_charmap (d))
+      return FALSE;
+    if (s == G_UNICODE_SCRIPT_COMMON || s == G_UNICODE_SCRIPT_INHERITED)
+      continue;
+    if (s != G_UNICODE_SCRIPT_LATIN || !script_fits (s, ctx))
+      return FALSE;
+  }
+  /* with no letters around, the run's own first letter must be Latin ("Её" is "her") */
+  if (ctx.left == G_UNICODE_SCRIPT_INVALID_CODE && ctx.right == G_UNICODE_SCRIPT_INVALID_CODE
+      && kind_is_letter (char_kind (first)))
+    return g_unichar_get_script (first) == G_UNICODE_SCRIPT_LATIN;
+  return TRUE;
+}
+
+/* 1 when @c has a letter whose script is not the one of the non-ASCII letters around (the
+ * window of run_is_mojibake sees only the nearest neighbours): "ФОРМАТ“" is no mojibake of
+ * "ФОРМАғ", "Ñƒ" in Ukrainian text is "у". */
+static guint
+foreign_letters (const gunichar *c, gsize n, RunContext ctx)
+{
+  for (gsize k = 0; k < n; k++) {
+    GUnicodeScript s = letter_script (c[k]);
+    if (kind_is_letter (char_kind (c[k])) && s != G_UNICODE_SCRIPT_COMMON
+        && s != G_UNICODE_SCRIPT_INHERITED && !script_fits (s, ctx))
+      return 1;
+  }
+  return 0;
+}
+
+/* Decides on a run of mojibake characters in[start..end) whose re-decoding is @decoded,
+ * @before being the text before it (already repaired): repair when the run with one
+ * neighbour on each side is less weird re-decoded, or as odd and run_tie_repairs. */
+static gboolean
+run_is_mojibake (const IbUStr *before, const IbUStr *in, gsize start, gsize end,
+    const IbUStr *decoded)
+{
+  gsize after_end = end < in->len ? end + 1 : end;
+  RunContext ctx = run_context (before, in, end);
+  guint odd_now, odd_repaired;
+  IbUStr w;
+
+  ib_ustr_init (&w, end - start + 2);
+  if (before->len > 0)
+    ib_ustr_append (&w, before->data[before->len - 1]);
+  ib_ustr_append_n (&w, in->data + start, after_end - start);
+  odd_now = weirdness (w.data, w.len) + foreign_letters (in->data + start, end - start, ctx);
+  w.len = before->len > 0 ? 1 : 0;
+  ib_ustr_append_n (&w, decoded->data, decoded->len);
+  ib_ustr_append_n (&w, in->data + end, after_end - end);
+  odd_repaired = weirdness (w.data, w.len);
+  /* Two or more UTF-8 characters in a row are their own context ("æ–‡ä»¶" in English text
+   * is "文件"); a single one must fit the text around. */
+  if (decoded->len == 1)
+    odd_repaired += foreign_letters (decoded->data, decoded->len, ctx);
+  ib_ustr_clear (&w);
+  return odd_repaired < odd_now
+      || (odd_repaired == odd_now && run_tie_repairs (in->data[start], decoded, ctx));
+}
+
+/* Mojibake inside otherwise good text (which no single code page can encode as a whole):
+ * each run of consecutive mojibake characters is repaired on its own when run_is_mojibake
+ * says so. TRUE if @out differs from @in. */
+static gboolean
+repair_mojibake_runs (const IbUStr *in, IbUStr *out)
+{
   gboolean changed = FALSE;
-  GMatchInfo *match = NULL;
+  IbUStr decoded;
+  gsize i = 0;
 
   out->len = 0;
-  g_regex_match_full (utf8_detector_regex (), utf8, utf8_len, 0, 0, &match, NULL);
-  while (g_match_info_matches (match)) {
-    gint start, end;
-    IbUStr run;
+  ib_ustr_init (&decoded, 16);
+  while (i < in->len) {
+    gsize j = i;
+    gunichar d;
+    guint used;
 
-    g_match_info_fetch_pos (match, 0, &start, &end);
-    ib_utf8_decode (utf8 + copied, start - copied, out, NULL);
-    ib_ustr_init (&run, end - start);
-    ib_utf8_decode (utf8 + start, end - start, &run, NULL);
-    if (run.len < in->len && is_bad (run.data, run.len)) {
-      gsize before = run.len;
-      IbUStr orig;
-      ib_ustr_init (&orig, run.len);
-      ib_ustr_append_n (&orig, run.data, run.len);
-      fix_encoding (&run);   /* recursion ends: runs are shorter than their text */
-      changed |= !ustr_equal (&run, &orig) || run.len != before;
-      ib_ustr_clear (&orig);
+    decoded.len = 0;
+    while (j < in->len && (used = match_mojibake_char (in->data + j, in->len - j, &d))) {
+      ib_ustr_append (&decoded, d);
+      j += used;
     }
-    ib_ustr_append_n (out, run.data, run.len);
-    ib_ustr_clear (&run);
-    copied = end;
-    g_match_info_next (match, NULL);
+    if (j == i) {
+      ib_ustr_append (out, in->data[i++]);
+      continue;
+    }
+    if (run_is_mojibake (out, in, i, j, &decoded)) {
+      ib_ustr_append_n (out, decoded.data, decoded.len);
+      changed = TRUE;
+    } else {
+      ib_ustr_append_n (out, in->data + i, j - i);
+    }
+    i = j;
   }
-  g_match_info_free (match);
-  ib_utf8_decode (utf8 + copied, utf8_len - copied, out, NULL);
-  g_free (utf8);
+  ib_ustr_clear (&decoded);
   return changed;
 }
 
-/* Whether any fix_encoding branch could change @s, whatever the badness heuristic says:
- * some charmap encodes it, or the mojibake-run detector matches, or it has C1 controls.
- * Cheaper than the heuristic on long text (its character classes are long lists). */
-static gboolean
-could_fix_encoding (const IbUStr *s)
-{
-  GByteArray *bytes;
-  gboolean possible = has_c1 (s);
-  char *utf8;
-
-  bytes = g_byte_array_new ();
-  for (guint m = 0; m < ib_ftfy_charmaps_count && !possible; m++)
-    possible = encode_charmap (m, s->data, s->len, bytes);
-  g_byte_array_unref (bytes);
-  if (possible)
-    return TRUE;
-  utf8 = ib_ustr_to_utf8 (s->data, s->len);
-  possible = g_regex_match_full (utf8_detector_regex (), utf8, strlen_utf8_of (s->data, s->len),
-      0, 0, NULL, NULL);
-  g_free (utf8);
-  return possible;
-}
-
-/* One step of ftfy's fix_encoding (_fix_encoding_one_step_and_explain); TRUE if @s changed. */
+/* One step of fix_encoding; TRUE if @s changed. Like ftfy: the whole text re-read through the
+ * first code page (ftfy's order) that can encode it and whose bytes are UTF-8 (after
+ * restore_byte_a0, and replace_lossy_sequences for the sloppy ones); else mojibake runs
+ * inside good text; else C1 controls reread as Windows-1252. Unlike ftfy, our weirdness
+ * score decides whether the re-reading is taken. */
 static gboolean
 fix_encoding_step (IbUStr *s, IbUStr *tmp)
 {
@@ -605,10 +887,9 @@ fix_encoding_step (IbUStr *s, IbUStr *tmp)
 
   for (gsize i = 0; i < s->len && ascii; i++)
     ascii = s->data[i] < 0x80;
-  if (ascii || !could_fix_encoding (s) || !is_bad (s->data, s->len))
+  if (ascii)
     return FALSE;
 
-  /* Text that some single-byte encoding can produce and whose bytes are UTF-8. */
   bytes = g_byte_array_new ();
   for (guint m = 0; m < ib_ftfy_charmaps_count; m++) {
     const IbCharmap *map = &ib_ftfy_charmaps[m];
@@ -622,15 +903,26 @@ fix_encoding_step (IbUStr *s, IbUStr *tmp)
       replace_lossy_sequences (bytes);
     tmp->len = 0;
     if (decode_utf8_variants (bytes->data, bytes->len, tmp)) {
-      gboolean changed = !ustr_equal (s, tmp);
-      ustr_swap (s, tmp);
+      guint odd_now = weirdness (s->data, s->len), odd_repaired;
+      gboolean better = FALSE;
+      if (!ustr_equal (s, tmp)) {
+        odd_repaired = weirdness (tmp->data, tmp->len);
+        better = odd_repaired < odd_now;
+      }
       g_byte_array_unref (bytes);
-      return changed;
+      if (better) {
+        ustr_swap (s, tmp);
+        return TRUE;
+      }
+      /* Not an improvement as a whole; its mojibake runs may still be. */
+      bytes = NULL;
+      break;
     }
   }
-  g_byte_array_unref (bytes);
+  if (bytes)
+    g_byte_array_unref (bytes);
 
-  if (decode_embedded_mojibake (s, tmp)) {
+  if (repair_mojibake_runs (s, tmp)) {
     ustr_swap (s, tmp);
     return TRUE;
   }

@@ -403,6 +403,64 @@ test_clean_rules (void)
   }
 }
 
+/* Our mojibake detector (text-clean.c), which is not ftfy's heuristic: repairs that need its
+ * tie rules or its context clues, and good text in which single-byte code pages see UTF-8
+ * sequences but that must stay as it is. Expected values: our documented behaviour. ftfy
+ * 6.3.1 agrees on all but two: it leaves "kataloÄŸunu" and the Windows-1251 mojibake of
+ * Latin text ("CrГЁme") as they are. */
+static void
+test_mojibake_detector (void)
+{
+  static const struct { const char *in; const char *out; } cases[] = {
+    /* repaired */
+    /* Ãœber alles, StraÃŸe => über alles, straße: single Windows-1252 sequences: Latin letters in Latin text (a tie) */
+    { "\u00c3\u0153ber alles, Stra\u00c3\u0178e",
+      "\u00fcber alles, stra\u00dfe" },
+    /* Caption: Ð¿Ñ€Ð¸Ð²ÐµÑ‚ world => caption: привет world: Cyrillic read as Windows-1252 in English text */
+    { "Caption: \u00d0\u00bf\u00d1\u20ac\u00d0\u00b8\u00d0\u00b2\u00d0\u00b5\u00d1\u201a world",
+      "caption: \u043f\u0440\u0438\u0432\u0435\u0442 world" },
+    /* æ–‡ä»¶ file 🍕 => 文件 file 🍕: two sequences in a row re-decode to one script */
+    { "\u00e6\u2013\u2021\u00e4\u00bb\u00b6 file \U0001f355",
+      "\u6587\u4ef6 file \U0001f355" },
+    /* Bir Ã§eviri kataloÄŸunu 🍕 => bir çeviri kataloğunu 🍕: Turkish letters of Latin Extended-A */
+    { "Bir \u00c3\u00a7eviri katalo\u00c4\u0178unu \U0001f355",
+      "bir \u00e7eviri katalo\u011funu \U0001f355" },
+    /* різні масштаби Ñƒ записах => різні масштаби у записах: Latin letters in Ukrainian text, "у" fits */
+    { "\u0440\u0456\u0437\u043d\u0456 \u043c\u0430\u0441\u0448\u0442\u0430\u0431\u0438 \u00d1\u0192 \u0437\u0430\u043f\u0438\u0441\u0430\u0445",
+      "\u0440\u0456\u0437\u043d\u0456 \u043c\u0430\u0441\u0448\u0442\u0430\u0431\u0438 \u0443 \u0437\u0430\u043f\u0438\u0441\u0430\u0445" },
+    /* Î— ÏƒÏ<8D>Î½Î´ÎµÏƒÎ· Î­ÎºÎ»ÎµÎ¹ÏƒÎµ 🍕 => η σύνδεση έκλεισε 🍕: Greek, with an undefined Windows-1252 byte */
+    { "\u00ce\u2014 \u00cf\u0192\u00cf\302\215\u00ce\u00bd\u00ce\u00b4\u00ce\u00b5\u00cf\u0192\u00ce\u00b7 \u00ce\u00ad\u00ce\u00ba\u00ce\u00bb\u00ce\u00b5\u00ce\u00b9\u00cf\u0192\u00ce\u00b5 \U0001f355",
+      "\u03b7 \u03c3\u03cd\u03bd\u03b4\u03b5\u03c3\u03b7 \u03ad\u03ba\u03bb\u03b5\u03b9\u03c3\u03b5 \U0001f355" },
+    /* CrГЁme brГ»lГ©e => crème brûlée: Latin text read as Windows-1251, the whole line */
+    { "Cr\u0413\u0401me br\u0413\u00bbl\u0413\u00a9e",
+      "cr\u00e8me br\u00fbl\u00e9e" },
+    /* left alone */
+    /* Сёмга и Её дом => сёмга и её дом: "Сё" is the UTF-8 of "Ѹ" in Windows-1251, "Её" of "Ÿ" */
+    { "\u0421\u0451\u043c\u0433\u0430 \u0438 \u0415\u0451 \u0434\u043e\u043c",
+      "\u0441\u0451\u043c\u0433\u0430 \u0438 \u0435\u0451 \u0434\u043e\u043c" },
+    /* Рік 2024, Рівне => рік 2024, рівне: "Рі" is the UTF-8 of "г" */
+    { "\u0420\u0456\u043a 2024, \u0420\u0456\u0432\u043d\u0435",
+      "\u0440\u0456\u043a 2024, \u0440\u0456\u0432\u043d\u0435" },
+    /* RÓŻA, WÓŁ => róża, wół: Windows-1250: "ӯ", "ӣ" */
+    { "R\u00d3\u017bA, W\u00d3\u0141",
+      "r\u00f3\u017ca, w\u00f3\u0142" },
+    /* et puis…également, mot—élan => et puis…également, mot—élan: MacRoman: "ɏ"; "ю" */
+    { "et puis\u2026\u00e9galement, mot\u2014\u00e9lan",
+      "et puis\u2026\u00e9galement, mot\u2014\u00e9lan" },
+    /* АСКРИ „Е“ означава, ФОРМАТ“ => аскри "е" означава, формат": "Е“" is "œ" in Windows-1251, "Т“" is "ғ" */
+    { "\u0410\u0421\u041a\u0420\u0418 \u201e\u0415\u201c \u043e\u0437\u043d\u0430\u0447\u0430\u0432\u0430, \u0424\u041e\u0420\u041c\u0410\u0422\u201c",
+      "\u0430\u0441\u043a\u0440\u0438 \042\u0435\042 \u043e\u0437\u043d\u0430\u0447\u0430\u0432\u0430, \u0444\u043e\u0440\u043c\u0430\u0442\042" },
+    /* %.2f ГіБ пам'яті => %.2f гіб пам'яті: "Гі" is "ó" */
+    { "%.2f \u0413\u0456\u0411 \u043f\u0430\u043c'\u044f\u0442\u0456",
+      "%.2f \u0433\u0456\u0431 \u043f\u0430\u043c'\u044f\u0442\u0456" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *got = imagebind_tokenizer_clean (cases[i].in, -1);
+    g_assert_cmpstr (got, ==, cases[i].out);
+  }
+}
+
 static void
 test_small_vocabulary (void)
 {
@@ -614,6 +672,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer/truncation", test_truncation);
   g_test_add_func ("/tokenizer/split-rules", test_split_rules);
   g_test_add_func ("/tokenizer/clean-rules", test_clean_rules);
+  g_test_add_func ("/tokenizer/mojibake-detector", test_mojibake_detector);
   g_test_add_func ("/tokenizer/small-vocabulary", test_small_vocabulary);
   g_test_add_func ("/tokenizer/vocab-files", test_vocab_files);
   g_test_add_func ("/tokenizer/threads", test_threads);
