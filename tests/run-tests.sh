@@ -29,7 +29,7 @@ unset GST_REGISTRY_FORK ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 
 # Fuzzing, bounded in time.
 for f in build-asan/tests/fuzz-*; do
-  [ -x "$f" ] || continue
+  [ -f "$f" ] && [ -x "$f" ] || continue
   name=$(basename "$f")
   corpus="tests/fuzz/corpus-${name#fuzz-}"
   mkdir -p "build-asan/$name-corpus"
