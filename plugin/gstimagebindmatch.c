@@ -1182,6 +1182,15 @@ gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
       "Scores the ImageBind embeddings on buffers against text prompts (zero-shot "
       "classification and detection); attaches GstImageBindMatchMeta, posts messages",
       "gst-imagebind developers");
+  /* gst-inspect-1.0 prints extra metadata keys: the bus messages, where a user looks first */
+  gst_element_class_add_static_metadata (element_class, "messages",
+      "imagebind-match (every result, if post-messages) and imagebind-detection (start/stop, "
+      "detect mode). Fields: timestamp, stream-time, running-time, duration (guint64 ns), "
+      "modality, mode (string), labels (array of string), indices (array of guint), scores "
+      "(array of double, cosine), probabilities (array of double, softmax), detected (array of "
+      "boolean), top-label (string), top-index (guint), top-probability, top-score (double). "
+      "imagebind-detection adds label (string), index (guint), event (start or stop), score "
+      "(double), since (guint64 ns). Details in the element documentation");
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_image_bind_match_change_state);
   element_class->request_new_pad = GST_DEBUG_FUNCPTR (gst_image_bind_match_request_new_pad);
