@@ -138,7 +138,8 @@ main (int argc, char **argv)
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "text: the model whose vocabulary to use",
       "FILE" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Output .npy", "FILE" },
-    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &inputs, NULL, "INPUT..." },
+    /* FILENAME_ARRAY: no conversion from the locale, so texts stay the UTF-8 they are */
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &inputs, NULL, "INPUT..." },
     { NULL }
   };
   g_autoptr (GOptionContext) octx =

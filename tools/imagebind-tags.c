@@ -79,7 +79,7 @@ main (int argc, char **argv)
   g_auto (GStrv) rest = NULL;
   GOptionEntry entries[] = {
     { "all", 'a', 0, G_OPTION_ARG_NONE, &all, "Print every result, not only changes", NULL },
-    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &rest, NULL, "PIPELINE" },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, "PIPELINE" },
     { NULL }
   };
   g_autoptr (GOptionContext) octx = g_option_context_new ("PIPELINE - print ImageBind tags as they change");
@@ -99,14 +99,18 @@ main (int argc, char **argv)
   }
   tags.all = all;
   g_autofree char *description = g_strjoinv (" ", rest);
-  GstElement *pipeline = gst_parse_launch (description, &error);
+  /* Strict: a missing element or property is an error, not a half-built pipeline. */
+  GstElement *pipeline = gst_parse_launch_full (description, NULL, GST_PARSE_FLAG_FATAL_ERRORS |
+      GST_PARSE_FLAG_PLACE_IN_BIN, &error);
   if (!pipeline) {
-    g_printerr ("imagebind-tags: %s\n", error->message);
+    g_printerr ("imagebind-tags: %s\n", error ? error->message : "cannot build the pipeline");
+    g_clear_error (&error);
     return 2;
   }
-  if (error) {             /* a recoverable parse problem, e.g. a missing property */
-    g_printerr ("imagebind-tags: warning: %s\n", error->message);
-    g_clear_error (&error);
+  if (!GST_IS_PIPELINE (pipeline)) {      /* a single element or bin: give it a bus */
+    GstElement *bin = gst_pipeline_new (NULL);
+    gst_bin_add (GST_BIN (bin), pipeline);
+    pipeline = bin;
   }
   GstBus *bus = gst_element_get_bus (pipeline);
   if (gst_element_set_state (pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
