@@ -1,5 +1,6 @@
 #!/bin/sh
-# The results table of the default model (RESULTS.md), computed by the C runtime.
+# The results table of the default model (RESULTS.md), computed by the C runtime: through
+# imagebind-preprocess + imagebind-embed, and through the elements (encoders + imagebindmatch).
 #
 #   models/train/evaluate.sh BUILD DATA TRAIN_OUT [MODEL]
 #
@@ -18,4 +19,4 @@ python3 "$HERE/../convert.py" "$OUT/supervised-audio.pth" "$OUT/supervised-audio
   --config "$HERE/config.json" --bpe "$OUT/merges.txt" --modalities vision,text,audio \
   --name imagebind-default-supervised-audio >/dev/null
 /usr/bin/python3 "$HERE/evaluate.py" --build "$BUILD" --data "$DATA" --model "$MODEL" \
-  --supervised "$OUT/supervised-audio.gguf" --json "$OUT/results.json" --markdown
+  --supervised "$OUT/supervised-audio.gguf" --json "$OUT/results.json" --markdown --elements
