@@ -132,9 +132,10 @@ int
 main (int argc, char **argv)
 {
   /* The test sources and converters are system plugins, which the test environment hides:
-   * scan GStreamer's plugin directory (argv[1]) into a registry of this test's own. */
-  g_autofree char *registry = g_build_filename (g_get_tmp_dir (), "imagebind-default-model-registry.bin",
-      NULL);
+   * scan GStreamer's plugin directory (argv[1]) into a registry of this test's own, next to
+   * the test program (one per build directory). */
+  g_autofree char *dir = g_path_get_dirname (argv[0]);
+  g_autofree char *registry = g_build_filename (dir, "registry-default-model.bin", NULL);
   g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
   gst_init (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
