@@ -1,4 +1,4 @@
-/* The shipped default model through the elements: GStreamer's test sources, with parameters
+/* The shipped default model: its tokenizer, and the elements: GStreamer's test sources, with parameters
  * outside the model's training ranges, go through imagebindvision / imagebindaudio /
  * imagebinddepth and imagebindmatch, and the top prompt must be the scene's. No `model`
  * property is set: the elements must find models/imagebind-default.gguf by themselves (source
@@ -7,6 +7,8 @@
  *
  * The audio tags are the paper's emergent zero-shot: the audio encoder never saw text. */
 #include <gst/gst.h>
+#include <imagebind.h>
+#include <imagebind-tokenizer.h>
 #include <string.h>
 
 /* The prompts, in the order of models/train/world.py's classes. */
@@ -128,6 +130,49 @@ test_audio_scenes_emergent (void)
   check_cases (cases, G_N_ELEMENTS (cases), "imagebindaudio", SOUND_PROMPTS);
 }
 
+/* The model file's tokenizer (its own 320 merges) gives the ids models/train/bpe.py gives: the
+ * ids the text encoder was trained on. Expected ids from bpe.py with models/train/merges.txt. */
+static void
+test_tokenizer_matches_training (void)
+{
+  static const struct {
+    const char *text;
+    gint32 ids[24];
+  } cases[] = {
+    { "a video of colour bars", { 832, 320, 528, 514, 656, 614, 833 } },
+    { "the sound of a high-pitched whistle",
+      { 832, 560, 564, 514, 320, 700, 268, 824, 635, 833 } },
+    { "a bouncing yellow ball with a clock ticking",
+      { 832, 320, 542, 695, 522, 517, 320, 592, 550, 833 } },
+    /* words the grammar never made fall back to bytes and short merges */
+    { "an unseen word: zebra 42!", { 832, 570, 84, 77, 82, 68, 529, 86, 78, 81, 323, 281, 89,
+        68, 65, 81, 320, 275, 273, 256, 833 } },
+  };
+  GError *error = NULL;
+  ImageBindModel *model;
+  const ImageBindTokenizer *tok;
+
+  if (!have_model ())
+    return;
+  model = imagebind_model_load (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, &error);
+  g_assert_no_error (error);
+  tok = imagebind_model_get_tokenizer (model, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (imagebind_tokenizer_vocab_size (tok), ==, 834);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    gint32 ids[77];
+    guint n = 0;
+    g_assert_true (imagebind_tokenize (tok, cases[i].text, -1, ids, 77, &error));
+    g_assert_no_error (error);
+    while (cases[i].ids[n] != 833)
+      n++;
+    g_assert_cmpmem (ids, (n + 1) * sizeof (gint32), cases[i].ids, (n + 1) * sizeof (gint32));
+    for (guint k = n + 1; k < 77; k++)
+      g_assert_cmpint (ids[k], ==, 0);
+  }
+  imagebind_model_unref (model);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -141,6 +186,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   if (argc > 1)
     gst_registry_scan_path (gst_registry_get (), argv[1]);
+  g_test_add_func ("/default-model/tokenizer-matches-training", test_tokenizer_matches_training);
   g_test_add_func ("/default-model/video-scenes", test_video_scenes);
   g_test_add_func ("/default-model/audio-scenes-emergent", test_audio_scenes_emergent);
   return g_test_run ();
