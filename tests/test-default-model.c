@@ -1,11 +1,13 @@
-/* The shipped default model: its tokenizer, and the elements: GStreamer's test sources, with parameters
- * outside the model's training ranges, go through imagebindvision / imagebindaudio /
- * imagebinddepth and imagebindmatch, and the top prompt must be the scene's. No `model`
- * property is set: the elements must find models/imagebind-default.gguf by themselves (source
- * tree, or installed). A change that breaks the model file, the runtime, a front end or the
- * default lookup fails here.
+/* The shipped default model (models/imagebind-default.gguf, models/train/):
  *
- * The audio tags are the paper's emergent zero-shot: the audio encoder never saw text. */
+ * - its tokenizer gives the ids the text encoder was trained on;
+ * - through the elements, GStreamer's test sources with held-out parameters (values the model
+ *   never trained on) go through imagebindvision / imagebindaudio and imagebindmatch, and the
+ *   top prompt must be the scene's. No `model` property is set: the elements must find the
+ *   shipped file by themselves (source tree, or installed).
+ *
+ * A change that breaks the model file, the runtime, a front end or the default lookup fails
+ * here. The audio tags are the paper's emergent zero-shot: the audio encoder never saw text. */
 #include <gst/gst.h>
 #include <imagebind.h>
 #include <imagebind-tokenizer.h>
