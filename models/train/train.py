@@ -125,7 +125,8 @@ def zero_shot(model, tok, emb, labels):
     """Top-1 accuracy of text prompts (image and sound prompts of every class) on embeddings."""
     model.eval()
     accs = {}
-    for kind, prompt in (('image prompts', world.image_prompt), ('sound prompts', world.sound_prompt)):
+    for kind, prompt in (('image prompts', world.image_prompt),
+                         ('sound prompts', world.sound_prompt)):
         ids = torch.tensor([tok.encode(prompt(s)) for s in world.SCENES])
         t = model.embed('text', ids, normalize_only=True)
         pred = (F.normalize(emb, dim=-1) @ t.t()).argmax(1).numpy()

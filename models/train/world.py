@@ -111,7 +111,8 @@ def band_depth(w, h, values):
 
 class Bars(Scene):
     name = 'bars'
-    visual = ['colour bars', 'color bars', 'a test card', 'smpte bars', 'vertical stripes of colour']
+    visual = ['colour bars', 'color bars', 'a test card', 'smpte bars',
+              'vertical stripes of colour']
     sound = ['a steady tone', 'a test tone', 'a beep', 'a sine tone']
 
     def params(self, rng, split):
@@ -140,7 +141,8 @@ class Bars(Scene):
 
 class Snow(Scene):
     name = 'snow'
-    visual = ['static noise', 'television snow', 'random noise', 'a noisy screen', 'snow on a screen']
+    visual = ['static noise', 'television snow', 'random noise', 'a noisy screen',
+              'snow on a screen']
     sound = ['white noise', 'static hiss', 'a hissing sound', 'loud static']
 
     def params(self, rng, split):
