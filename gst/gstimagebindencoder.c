@@ -574,15 +574,14 @@ gst_image_bind_encoder_prepare_output_buffer (GstBaseTransform * trans, GstBuffe
   GList *results;
 
   if (klass->collect) {
-    if (GST_BUFFER_FLAG_IS_SET (inbuf, GST_BUFFER_FLAG_DISCONT) ||
-        GST_BUFFER_FLAG_IS_SET (inbuf, GST_BUFFER_FLAG_GAP)) {
-      GST_DEBUG_OBJECT (self, "discontinuity or gap at %" GST_TIME_FORMAT ": new window",
+    if (GST_BUFFER_FLAG_IS_SET (inbuf, GST_BUFFER_FLAG_DISCONT)) {
+      GST_DEBUG_OBJECT (self, "discontinuity at %" GST_TIME_FORMAT ": new window",
           GST_TIME_ARGS (pts));
       if (klass->reset)
         klass->reset (self);
     }
-    if (!GST_BUFFER_FLAG_IS_SET (inbuf, GST_BUFFER_FLAG_GAP))
-      ret = klass->collect (self, inbuf);
+    /* GAP buffers too: what they mean is the modality's business (audio: silence) */
+    ret = klass->collect (self, inbuf);
   } else if (interval_due (self, pts) && (is_sync (self) || worker_idle (priv))) {
     GDestroyNotify free_func = NULL;
     gpointer input = klass->copy_input (self, inbuf, &free_func);

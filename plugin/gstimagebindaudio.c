@@ -8,8 +8,8 @@
  *
  * The stream is cut into windows of the model's clip duration (2 s for ImageBind), starting
  * every `hop` nanoseconds (default: one window length, no overlap). Windows are counted in
- * samples from the first buffer after a start, a flush, a discontinuity (DISCONT flag, GAP
- * flag or event) or a change of sample rate, so they do not depend on how the samples are
+ * samples from the first buffer after a start, a flush, a discontinuity (DISCONT flag or GAP
+ * event) or a change of sample rate; buffers flagged GAP are silence and are embedded as such, so they do not depend on how the samples are
  * split into buffers (a change of format or channels at the same rate keeps the window going). A window
  * of channel 0 (as the official loader uses) is resampled to the model's rate (16 kHz) when
  * needed and turned into a Kaldi log-mel spectrogram (1, 1, 128, 204) exactly as the official
@@ -163,8 +163,11 @@ gst_image_bind_audio_collect (GstImageBindEncoder * encoder, GstBuffer * buffer)
     return GST_FLOW_ERROR;
   }
   n = map.size / (channels * (self->is_float ? 4 : 2));
-  mono = g_new (gfloat, MAX (n, 1));
-  if (self->is_float) {
+  mono = g_new0 (gfloat, MAX (n, 1));
+  if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_GAP)) {
+    /* A GAP buffer holds neutral data: silence, whatever its bytes are. Silence is a sound
+     * like any other (a prompt "silence" must be able to match it), so it is embedded. */
+  } else if (self->is_float) {
     const gfloat *s = (const gfloat *) map.data;
     for (i = 0; i < n; i++)
       mono[i] = float_from_le (s[i * channels]);

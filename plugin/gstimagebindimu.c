@@ -118,6 +118,11 @@ gst_image_bind_imu_collect (GstImageBindEncoder * encoder, GstBuffer * buffer)
   GstMapInfo map;
   gsize n;
 
+  if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_GAP)) {
+    /* no motion data: zeros would be a device in free fall, so start a new window instead */
+    gst_image_bind_window_reset (&self->window);
+    return GST_FLOW_OK;
+  }
   if (!gst_buffer_map (buffer, &map, GST_MAP_READ)) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map the IMU buffer."), (NULL));
     return GST_FLOW_ERROR;

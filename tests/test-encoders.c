@@ -965,6 +965,46 @@ test_audio_short_tail (void)
   g_free (pcm);
 }
 
+/* Buffers flagged GAP are silence (their bytes are not read): a window of GAP buffers with
+ * garbage in them is embedded, and equals the front end on zeros. audiotestsrc wave=silence
+ * produces such buffers. */
+static void
+test_audio_gap_is_silence (void)
+{
+  const guint n = 32000;
+  gfloat *garbage, *zeros, *ref;
+  GstHarness *h;
+  GArray *got;
+  guint i;
+
+  if (!need_model () || !have_element ("imagebindaudio"))
+    return;
+  garbage = g_new (gfloat, n);
+  zeros = g_new0 (gfloat, n);
+  ref = g_new (gfloat, out_dim);
+  for (i = 0; i < n; i++)
+    garbage[i] = (gfloat) sin (i * 0.3);
+  h = encoder_harness ("imagebindaudio",
+      "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved", "sync", TRUE, NULL);
+  for (i = 0; i < 4; i++) {
+    GstBuffer *buf = gst_buffer_new_memdup (garbage + i * (n / 4), n / 4 * sizeof (gfloat));
+    GST_BUFFER_PTS (buf) = i * GST_SECOND / 2;
+    GST_BUFFER_DURATION (buf) = GST_SECOND / 2;
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_GAP);
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  }
+  got = collect_metas (h, NULL);
+  g_assert_cmpuint (got->len, ==, 1);
+  g_assert_cmpuint (g_array_index (got, Got, 0).pts, ==, 0);
+  audio_reference (zeros, n, ref);
+  assert_vector_close (g_array_index (got, Got, 0).vector, ref);
+  got_free (got);
+  gst_harness_teardown (h);
+  g_free (garbage);
+  g_free (zeros);
+  g_free (ref);
+}
+
 /* Caps change mid-stream at the same rate (F32 mono -> S16 stereo): the window under way goes
  * on across it and equals the front end on the joined samples. */
 static void
@@ -1264,6 +1304,7 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/imu/hop-and-flush", test_imu_hop_and_flush);
   g_test_add_func ("/encoders/audio/windows", test_audio_windows);
   g_test_add_func ("/encoders/audio/short-tail", test_audio_short_tail);
+  g_test_add_func ("/encoders/audio/gap-is-silence", test_audio_gap_is_silence);
   g_test_add_func ("/encoders/audio/caps-change", test_audio_caps_change);
   g_test_add_func ("/encoders/state-cycling", test_state_cycling);
   g_test_add_func ("/encoders/all-elements-states", test_all_elements_states);
