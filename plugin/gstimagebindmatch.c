@@ -115,6 +115,7 @@
 
 #include "gstimagebindmatch.h"
 #include "gstimagebindmeta.h"
+#include "gstimagebindmatchqueries.h"
 
 #include <math.h>
 #include <string.h>
@@ -196,14 +197,43 @@ reset_detectors (GstImageBindMatch * self)
 
 static void stop_open_detections (GstImageBindMatch * self);
 
-/* Embeds the prompts if they changed since the last time. Runs where nothing else uses the
- * text model: in start(), or on the streaming thread. */
+/* The queries: one per entry of `prompts` (parsed: gst_image_bind_query_parse()), then the
+ * application's. Reference media files are decoded and embedded only when @allow_media (on
+ * READY->PAUSED): on the streaming thread a file not embedded yet is an error. */
+static GPtrArray *
+collect_queries (GstImageBindMatch * self, gchar ** prompts, GPtrArray * app_queries,
+    GError ** error)
+{
+  GPtrArray *queries = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_image_bind_query_unref);
+  guint i;
+
+  for (i = 0; prompts && prompts[i]; i++) {
+    GstImageBindQuery *q = gst_image_bind_query_parse (prompts[i], error);
+
+    if (!q) {
+      g_prefix_error (error, "prompts entry %u: ", i);
+      g_ptr_array_free (queries, TRUE);
+      return NULL;
+    }
+    g_ptr_array_add (queries, q);
+  }
+  for (i = 0; i < app_queries->len; i++)
+    g_ptr_array_add (queries, gst_image_bind_query_ref (app_queries->pdata[i]));
+  return queries;
+}
+
+/* Embeds the queries if they changed since the last time. Runs where nothing else uses the
+ * text model: in start(), or on the streaming thread (then @allow_media is FALSE). */
 static gboolean
-update_queries (GstImageBindMatch * self, GError ** error)
+update_queries (GstImageBindMatch * self, gboolean allow_media, GError ** error)
 {
   gchar **prompts;
-  guint cookie, n;
+  GPtrArray *app_queries, *queries;
+  guint cookie, n, i;
+  gint n_threads;
   gfloat *emb = NULL;
+  gchar **labels;
 
   GST_OBJECT_LOCK (self);
   cookie = self->prompts_cookie;
@@ -212,25 +242,44 @@ update_queries (GstImageBindMatch * self, GError ** error)
     return TRUE;
   }
   prompts = g_strdupv (self->prompts);
+  app_queries = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_image_bind_query_unref);
+  for (i = 0; i < self->app_queries->len; i++)
+    g_ptr_array_add (app_queries, gst_image_bind_query_ref (self->app_queries->pdata[i]));
+  n_threads = self->n_threads;
   GST_OBJECT_UNLOCK (self);
 
-  n = prompts ? g_strv_length (prompts) : 0;
+  queries = collect_queries (self, prompts, app_queries, error);
+  g_strfreev (prompts);
+  g_ptr_array_free (app_queries, TRUE);
+  if (!queries)
+    return FALSE;
+  if (allow_media && !gst_image_bind_media_cache_fill (self->media_cache, self->tm, n_threads,
+          queries, error)) {
+    g_ptr_array_free (queries, TRUE);
+    return FALSE;
+  }
+
+  n = queries->len;
   if (n > 0) {
     gint64 start = g_get_monotonic_time ();
 
-    emb = gst_image_bind_text_model_embed (self->tm, (const gchar * const *) prompts, n, error);
+    emb = gst_image_bind_match_embed_queries (self->tm, self->media_cache, queries, error);
     if (!emb) {
-      g_strfreev (prompts);
+      g_ptr_array_free (queries, TRUE);
       return FALSE;
     }
-    GST_INFO_OBJECT (self, "embedded %u prompts in %" G_GINT64_FORMAT " ms", n,
+    GST_INFO_OBJECT (self, "embedded %u queries in %" G_GINT64_FORMAT " ms", n,
         (g_get_monotonic_time () - start) / 1000);
   }
+  labels = g_new0 (gchar *, n + 1);
+  for (i = 0; i < n; i++)
+    labels[i] = g_strdup (gst_image_bind_query_get_label (queries->pdata[i]));
+  g_ptr_array_free (queries, TRUE);
 
-  /* Detections of the old prompts end here, so that every "start" has its "stop". */
+  /* Detections of the old queries end here, so that every "start" has its "stop". */
   stop_open_detections (self);
   clear_queries (self);
-  self->query_labels = prompts;
+  self->query_labels = labels;
   self->n_queries = n;
   self->query_embeddings = emb;
   self->detectors = g_new (GstImageBindDetector, MAX (n, 1) * GST_IMAGE_BIND_N_MODALITIES);
@@ -633,11 +682,15 @@ gst_image_bind_match_prepare_output_buffer (GstBaseTransform * trans, GstBuffer 
 
   *outbuf = inbuf;
 
-  if (!update_queries (self, &err)) {
+  if (!update_queries (self, FALSE, &err)) {
     /* Keep matching with the previous prompts: a bad prompt must not stop a live stream. */
-    GST_ELEMENT_WARNING (self, LIBRARY, FAILED,
-        ("Could not embed the prompts: %s. The previous prompts stay in use.", err->message),
-        (NULL));
+    if (err->domain == GST_IMAGE_BIND_QUERY_ERROR)
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+          ("Invalid query: %s. The previous prompts stay in use.", err->message), (NULL));
+    else
+      GST_ELEMENT_WARNING (self, LIBRARY, FAILED,
+          ("Could not embed the prompts: %s. The previous prompts stay in use.",
+              err->message), (NULL));
     g_clear_error (&err);
     GST_OBJECT_LOCK (self);
     self->query_cookie = self->prompts_cookie;
@@ -762,9 +815,13 @@ gst_image_bind_match_start (GstBaseTransform * trans)
     return FALSE;
   }
   /* Embedding the prompts now keeps the delay off the first buffer. */
-  if (!update_queries (self, &err)) {
-    GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Could not embed the prompts: %s.",
-            err->message), ("model %s", gst_image_bind_text_model_get_path (self->tm)));
+  if (!update_queries (self, TRUE, &err)) {
+    if (err->domain == GST_IMAGE_BIND_QUERY_ERROR)
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid query: %s.", err->message),
+          ("model %s", gst_image_bind_text_model_get_path (self->tm)));
+    else
+      GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Could not embed the prompts: %s.",
+              err->message), ("model %s", gst_image_bind_text_model_get_path (self->tm)));
     g_clear_error (&err);
     return FALSE;
   }
@@ -820,6 +877,7 @@ gst_image_bind_match_change_state (GstElement * element, GstStateChange transiti
   if (transition == GST_STATE_CHANGE_READY_TO_NULL ||
       (transition == GST_STATE_CHANGE_NULL_TO_READY && ret == GST_STATE_CHANGE_FAILURE)) {
     clear_queries (self);
+    g_hash_table_remove_all (self->media_cache);
     g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
   }
   return ret;
@@ -888,6 +946,27 @@ set_prompts (GstImageBindMatch * self, const GValue * array)
   g_strfreev (self->prompts);
   self->prompts = prompts;
   self->prompts_cookie++;
+}
+
+/* "add-query" and "clear-queries": the application's queries, matched after the prompts.
+ * Embedded as the prompts are (on READY->PAUSED, or on the next buffer). */
+static void
+gst_image_bind_match_add_query (GstImageBindMatch * self, GstImageBindQuery * query)
+{
+  g_return_if_fail (query != NULL);
+  GST_OBJECT_LOCK (self);
+  g_ptr_array_add (self->app_queries, gst_image_bind_query_ref (query));
+  self->prompts_cookie++;
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_image_bind_match_clear_queries (GstImageBindMatch * self)
+{
+  GST_OBJECT_LOCK (self);
+  g_ptr_array_set_size (self->app_queries, 0);
+  self->prompts_cookie++;
+  GST_OBJECT_UNLOCK (self);
 }
 
 static void
@@ -992,6 +1071,8 @@ gst_image_bind_match_finalize (GObject * object)
   g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
   g_free (self->model_path);
   g_strfreev (self->prompts);
+  g_ptr_array_unref (self->app_queries);
+  g_hash_table_unref (self->media_cache);
   G_OBJECT_CLASS (gst_image_bind_match_parent_class)->finalize (object);
 }
 
@@ -1010,6 +1091,9 @@ gst_image_bind_match_init (GstImageBindMatch * self)
   self->custom_meta = DEFAULT_CUSTOM_META;
   self->text_need_start = TRUE;
   self->text_need_segment = TRUE;
+  self->app_queries = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_image_bind_query_unref);
+  self->media_cache = gst_image_bind_media_cache_new ();
 
   gst_base_transform_set_passthrough (trans, TRUE);
   gst_base_transform_set_in_place (trans, TRUE);
@@ -1173,6 +1257,35 @@ gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
           "Also attach each match as a GstCustomMeta \"GstImageBindMatchCustomMeta\" "
           "(a GstStructure, readable from Python)", DEFAULT_CUSTOM_META,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindMatch::add-query:
+   * @match: the element
+   * @query: a #GstImageBindQuery (the element takes a reference)
+   *
+   * Action signal: adds a query built with the #GstImageBindQuery API, matched after the
+   * entries of `prompts` (its index is the number of prompts plus the number of queries added
+   * before it). Embedded as the prompts are: on READY->PAUSED, or on the next buffer when
+   * added later; queries naming media files must be added before READY->PAUSED.
+   *
+   * Since: 0.1
+   */
+  g_signal_new_class_handler ("add-query", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION, G_CALLBACK (gst_image_bind_match_add_query),
+      NULL, NULL, NULL, G_TYPE_NONE, 1, GST_TYPE_IMAGE_BIND_QUERY);
+
+  /**
+   * GstImageBindMatch::clear-queries:
+   * @match: the element
+   *
+   * Action signal: removes the queries added with #GstImageBindMatch::add-query (the
+   * `prompts` stay).
+   *
+   * Since: 0.1
+   */
+  g_signal_new_class_handler ("clear-queries", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION, G_CALLBACK (gst_image_bind_match_clear_queries),
+      NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);

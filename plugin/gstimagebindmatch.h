@@ -6,6 +6,7 @@
 #include "gstimagebindmatchmeta.h"
 #include "gstimagebindtextmodel.h"
 #include "gstimagebindmatchscore.h"
+#include "gstimagebindquery.h"
 
 G_BEGIN_DECLS
 
@@ -19,7 +20,8 @@ struct _GstImageBindMatch {
   /* properties, under the object lock */
   gchar *model_path;
   gchar **prompts;
-  guint prompts_cookie;         /* bumped whenever `prompts` is set */
+  guint prompts_cookie;         /* bumped whenever `prompts` or the application queries change */
+  GPtrArray *app_queries;       /* GstImageBindQuery from "add-query", after the prompts */
   GstImageBindMatchMode mode;
   guint top_k;
   gdouble threshold;
@@ -38,6 +40,7 @@ struct _GstImageBindMatch {
   gfloat *query_embeddings;     /* n_queries x dim, as the model outputs them */
   guint query_cookie;           /* the prompts_cookie they were computed for */
   gboolean have_queries;
+  GHashTable *media_cache;      /* reference media embeddings, filled on READY->PAUSED */
   GstImageBindDetector *detectors;      /* GST_IMAGE_BIND_N_MODALITIES x n_queries */
   gboolean warned_dim;
   gboolean warned_model;

@@ -1,0 +1,200 @@
+/* Query embeddings of imagebindmatch: media cache, text batch, composition. */
+#include "gstimagebindmatchqueries.h"
+
+#include <imagebind.h>
+#include <media-tensor.h>
+#include <string.h>
+
+GHashTable *
+gst_image_bind_media_cache_new (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
+static gchar *
+media_key (const GstImageBindQueryTerm * t)
+{
+  return g_strdup_printf ("%s:%s", gst_image_bind_modality_to_string (t->modality), t->text);
+}
+
+/* One file -> its embedding (dim floats), through the runtime's front ends. */
+static gfloat *
+embed_media (ImageBindContext * ctx, ImageBindModel * model, const GstImageBindQueryTerm * t,
+    GError ** error)
+{
+  ImageBindModality modality = (ImageBindModality) t->modality;
+  ImageBindInputGeometry geo;
+  IbMediaTensorOptions options = { IMAGEBIND_DEPTH_DISPARITY };
+  gint64 shape[8];
+  guint n_dims;
+  gsize n;
+  gfloat *tensor, *out;
+
+  if (!imagebind_model_has_modality (model, modality)) {
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY,
+        "%s: the model has no %s encoder", t->text, imagebind_modality_name (modality));
+    return NULL;
+  }
+  imagebind_model_input_geometry (model, &geo);
+  shape[0] = 1;                 /* the batch */
+  n = ib_media_tensor_shape (&geo, modality, shape + 1, &n_dims);
+  g_assert (n > 0);
+  tensor = g_new (gfloat, n);
+  if (!ib_media_to_tensor (&geo, modality, &options, t->text, tensor, error)) {
+    g_free (tensor);
+    return NULL;
+  }
+  out = g_new (gfloat, imagebind_model_out_dim (model));
+  if (!imagebind_embed (ctx, modality, tensor, shape, n_dims + 1, out, error)) {
+    g_free (tensor);
+    g_free (out);
+    return NULL;
+  }
+  g_free (tensor);
+  return out;
+}
+
+gboolean
+gst_image_bind_media_cache_fill (GHashTable * cache, GstImageBindTextModel * tm,
+    gint n_threads, GPtrArray * queries, GError ** error)
+{
+  ImageBindModel *model = gst_image_bind_text_model_get_model (tm);
+  ImageBindContext *ctx = NULL;
+  gboolean ok = TRUE;
+  guint i, k;
+
+  for (i = 0; ok && i < queries->len; i++) {
+    GstImageBindQuery *q = queries->pdata[i];
+
+    for (k = 0; ok && k < gst_image_bind_query_get_n_terms (q); k++) {
+      const GstImageBindQueryTerm *t = gst_image_bind_query_get_term (q, k);
+      gchar *key;
+      gfloat *emb;
+
+      if (t->kind != GST_IMAGE_BIND_QUERY_TERM_MEDIA)
+        continue;
+      key = media_key (t);
+      if (g_hash_table_contains (cache, key)) {
+        g_free (key);
+        continue;
+      }
+      if (!ctx) {
+        ImageBindContextParams params = imagebind_context_default_params ();
+
+        params.n_threads = n_threads;
+        ctx = imagebind_context_new (model, &params);
+      }
+      emb = embed_media (ctx, model, t, error);
+      if (emb)
+        g_hash_table_insert (cache, key, emb);
+      else {
+        g_free (key);
+        ok = FALSE;
+      }
+    }
+  }
+  g_clear_pointer (&ctx, imagebind_context_free);
+  return ok;
+}
+
+gfloat *
+gst_image_bind_match_embed_queries (GstImageBindTextModel * tm, GHashTable * cache,
+    GPtrArray * queries, GError ** error)
+{
+  guint dim = gst_image_bind_text_model_get_dim (tm);
+  gfloat scale = gst_image_bind_text_model_get_logit_scale (tm);
+  GPtrArray *texts = g_ptr_array_new ();
+  gfloat *text_emb = NULL, *out;
+  guint i, k, next_text = 0;
+
+  /* All texts of all queries in one batch, in order. */
+  for (i = 0; i < queries->len; i++) {
+    GstImageBindQuery *q = queries->pdata[i];
+
+    for (k = 0; k < gst_image_bind_query_get_n_terms (q); k++) {
+      const GstImageBindQueryTerm *t = gst_image_bind_query_get_term (q, k);
+
+      if (t->kind == GST_IMAGE_BIND_QUERY_TERM_TEXT)
+        g_ptr_array_add (texts, t->text);
+    }
+  }
+  if (texts->len > 0) {
+    text_emb = gst_image_bind_text_model_embed (tm, (const gchar * const *) texts->pdata,
+        texts->len, error);
+    if (!text_emb) {
+      g_ptr_array_free (texts, TRUE);
+      return NULL;
+    }
+  }
+  g_ptr_array_free (texts, TRUE);
+
+  out = g_new0 (gfloat, (gsize) MAX (queries->len, 1) * dim);
+  for (i = 0; i < queries->len; i++) {
+    GstImageBindQuery *q = queries->pdata[i];
+    guint n = gst_image_bind_query_get_n_terms (q);
+    const gfloat **vectors = g_new0 (const gfloat *, MAX (n, 1));
+    gdouble *weights = g_new0 (gdouble, MAX (n, 1));
+    gboolean ok = TRUE;
+
+    if (gst_image_bind_query_is_plain_text (q)) {
+      /* Unchanged: the text encoder's output is the query, bit for bit. */
+      memcpy (out + (gsize) i * dim, text_emb + (gsize) next_text * dim, dim * sizeof (gfloat));
+      next_text++;
+      g_free (vectors);
+      g_free (weights);
+      continue;
+    }
+    for (k = 0; ok && k < n; k++) {
+      const GstImageBindQueryTerm *t = gst_image_bind_query_get_term (q, k);
+      gchar *key;
+
+      weights[k] = t->weight;
+      switch (t->kind) {
+        case GST_IMAGE_BIND_QUERY_TERM_TEXT:
+          vectors[k] = text_emb + (gsize) next_text++ * dim;
+          break;
+        case GST_IMAGE_BIND_QUERY_TERM_MEDIA:
+          key = media_key (t);
+          vectors[k] = g_hash_table_lookup (cache, key);
+          g_free (key);
+          if (!vectors[k]) {
+            g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
+                "query \"%s\": the %s file \"%s\" was not embedded: reference files are "
+                "embedded on READY->PAUSED, so queries naming new files must be set before "
+                "the element leaves READY", gst_image_bind_query_get_label (q),
+                gst_image_bind_modality_to_string (t->modality), t->text);
+            ok = FALSE;
+          }
+          break;
+        case GST_IMAGE_BIND_QUERY_TERM_VECTOR:
+          if (t->dim != dim) {
+            g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
+                "query \"%s\": a vector of %u floats cannot be added to the model's %u-wide "
+                "embeddings", gst_image_bind_query_get_label (q), t->dim, dim);
+            ok = FALSE;
+          }
+          vectors[k] = t->vector;
+          break;
+      }
+    }
+    if (ok && n == 0) {
+      g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
+          "query \"%s\" has no terms", gst_image_bind_query_get_label (q));
+      ok = FALSE;
+    }
+    if (ok && !gst_image_bind_query_compose (vectors, weights, n, dim, scale,
+            out + (gsize) i * dim, error)) {
+      g_prefix_error (error, "query \"%s\": ", gst_image_bind_query_get_label (q));
+      ok = FALSE;
+    }
+    g_free (vectors);
+    g_free (weights);
+    if (!ok) {
+      g_free (out);
+      g_free (text_emb);
+      return NULL;
+    }
+  }
+  g_free (text_emb);
+  return out;
+}

@@ -1,0 +1,35 @@
+/* The query embeddings of imagebindmatch, apart from the element: reference media files
+ * embedded into a cache (on READY->PAUSED, never on the streaming thread), text terms embedded
+ * as one batch, and each query composed from its terms (gst_image_bind_query_compose()). */
+#ifndef __GST_IMAGE_BIND_MATCH_QUERIES_H__
+#define __GST_IMAGE_BIND_MATCH_QUERIES_H__
+
+#include <gst/gst.h>
+#include "gstimagebindquery.h"
+#include "gstimagebindtextmodel.h"
+
+G_BEGIN_DECLS
+
+/* A cache of media embeddings: key "<modality>:<path>", value dim floats as the model outputs
+ * them (g_free). */
+GHashTable *gst_image_bind_media_cache_new (void);
+
+/* Decodes and embeds every media term of @queries (GstImageBindQuery) not yet in @cache, with
+ * the model of @tm and a context of @n_threads threads. Slow (decoding, an encoder pass per
+ * file): call it where waiting is allowed (a state change). FALSE and @error naming the file
+ * when one cannot be read or the model lacks its modality. */
+gboolean gst_image_bind_media_cache_fill (GHashTable * cache, GstImageBindTextModel * tm,
+    gint n_threads, GPtrArray * queries, GError ** error);
+
+/* The embeddings of @queries: a newly allocated array of n x dim floats (g_free), dim the
+ * model's. A plain text query (gst_image_bind_query_is_plain_text()) is the text encoder's
+ * output as is (L2-normalised times the text logit scale); any other query is composed from
+ * its terms (texts embedded now, media from @cache, vectors as given) and multiplied by the
+ * text logit scale. NULL and @error when a media term is not in @cache (say so), a vector has
+ * another width than the model's, the terms cancel out, or the text encoder fails. */
+gfloat *gst_image_bind_match_embed_queries (GstImageBindTextModel * tm, GHashTable * cache,
+    GPtrArray * queries, GError ** error);
+
+G_END_DECLS
+
+#endif
