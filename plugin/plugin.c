@@ -36,6 +36,8 @@ GST_ELEMENT_REGISTER_DECLARE (imagebindimu);
 /* -- match -- */
 GST_ELEMENT_REGISTER_DECLARE (imagebindmatch);
 GST_ELEMENT_REGISTER_DECLARE (imagebindtext);
+/* -- issue 6 -- */
+GST_ELEMENT_REGISTER_DECLARE (imagebindav);
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -56,6 +58,8 @@ plugin_init (GstPlugin * plugin)
   /* -- match -- */
   any |= GST_ELEMENT_REGISTER (imagebindmatch, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindtext, plugin);
+  /* -- issue 6 -- */
+  any |= GST_ELEMENT_REGISTER (imagebindav, plugin);
 
   return any;
 }
