@@ -9,7 +9,8 @@
  * A single .npy input is a tensor in the layout the official forward takes: vision
  * (B,3,224,224) or (B,S,3,T,224,224), audio (B,S,1,128,204), depth/thermal (B,1,224,224),
  * imu (B,6,2000), text (B,77) int64 ids. Anything else is a media file decoded by GStreamer
- * and preprocessed by the runtime's front ends (tools/media-tensor.h). */
+ * and preprocessed by the runtime's front ends (tools/media-tensor.h); a video file given as
+ * vision goes through the official video loader (5 clips x 3 crops, averaged by the model). */
 #include "imagebind.h"
 #include "imagebind-tokenizer.h"
 #include "media-tensor.h"
@@ -94,17 +95,12 @@ embed_media (ImageBindContext *ctx, const ImageBindModel *model, const EmbedJob 
   ImageBindInputGeometry geometry;
   gint64 shape[8];
   guint n_dims;
-  gsize n;
   g_autofree float *tensor = NULL, *out = g_new (float, result->dim);
 
   imagebind_model_input_geometry (model, &geometry);
-  n = ib_media_tensor_shape (&geometry, job->modality, shape + 1, &n_dims);
-  shape[0] = 1;
-  tensor = g_new (float, n);
-  if (!ib_media_to_tensor (&geometry, job->modality, &job->media, path, tensor, error))
-    return FALSE;
-  /* audio tensors are (clips, ...): give them the official (B, S, ...) layout */
-  if (!imagebind_embed (ctx, job->modality, tensor, shape, n_dims + 1, out, error))
+  tensor = ib_media_load_tensor (&geometry, job->modality, &job->media, path, shape, &n_dims,
+      error);
+  if (!tensor || !imagebind_embed (ctx, job->modality, tensor, shape, n_dims, out, error))
     return FALSE;
   g_ptr_array_add (result->names, g_strdup (path));
   g_array_append_vals (result->vectors, out, result->dim);

@@ -3,6 +3,7 @@
 #include "media-tensor.h"
 #include "media.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,23 @@ ib_media_tensor_shape (const ImageBindInputGeometry *g, ImageBindModality modali
   for (guint d = 0; d < *n_dims; d++)
     n *= (gsize) shape[d];
   return n;
+}
+
+/* Sets @shape (batch 1 first) and returns the number of floats. */
+static gsize
+set_shape (gint64 *shape, guint *n_dims, guint n, ...)
+{
+  va_list ap;
+  gsize total = 1;
+
+  va_start (ap, n);
+  for (guint d = 0; d < n; d++) {
+    shape[d] = va_arg (ap, gint64);
+    total *= (gsize) shape[d];
+  }
+  va_end (ap);
+  *n_dims = n;
+  return total;
 }
 
 static gboolean
@@ -160,44 +178,124 @@ imu_to_tensor (const ImageBindInputGeometry *g, const char *path, float *out, GE
   return TRUE;
 }
 
+/* An image through the image path; a video through the official video loader's clips. */
+static float *
+vision_to_tensor (const ImageBindInputGeometry *g, const char *path, gint64 *shape,
+    guint *n_dims, GError **error)
+{
+  ImageBindImageParams params = imagebind_image_default_params ();
+  IbMediaFrames frames;
+  float *out = NULL;
+  gsize sample;
+
+  params.size = g->image_size;
+  if (!ib_media_decode_clip_frames (path, IB_MEDIA_VIDEO_CLIP_SECONDS, IB_MEDIA_VIDEO_CLIPS,
+          &frames, error))
+    return NULL;
+  if (!frames.is_video) {
+    out = g_new (float, set_shape (shape, n_dims, 4, (gint64) 1, (gint64) 3,
+            (gint64) g->image_size, (gint64) g->image_size));
+    if (!imagebind_image_to_tensor (&params, frames.frames[0], frames.width, frames.height,
+            (gsize) frames.width * 3, out, error))
+      g_clear_pointer (&out, g_free);
+    ib_media_frames_clear (&frames);
+    return out;
+  }
+  out = g_new (float, set_shape (shape, n_dims, 6, (gint64) 1,
+          (gint64) (IB_MEDIA_VIDEO_CLIPS * IB_MEDIA_VIDEO_CROPS), (gint64) 3, (gint64) 2,
+          (gint64) g->image_size, (gint64) g->image_size));
+  sample = (gsize) 3 * 2 * g->image_size * g->image_size;
+  /* data.py's order: for each clip its three crops */
+  for (guint k = 0; k < IB_MEDIA_VIDEO_CLIPS; k++)
+    for (guint c = 0; c < IB_MEDIA_VIDEO_CROPS; c++)
+      if (!imagebind_video_clip_to_tensor (&params, (const guint8 *const *) frames.frames + 2 * k,
+              2, frames.width, frames.height, (gsize) frames.width * 3, c,
+              out + (k * IB_MEDIA_VIDEO_CROPS + c) * sample, error)) {
+        g_clear_pointer (&out, g_free);
+        goto done;
+      }
+done:
+  ib_media_frames_clear (&frames);
+  return out;
+}
+
+float *
+ib_media_load_tensor (const ImageBindInputGeometry *g, ImageBindModality modality,
+    const IbMediaTensorOptions *options, const char *path, gint64 *shape, guint *n_dims,
+    GError **error)
+{
+  g_autofree void *grey = NULL;
+  guint width, height, bits;
+  float *out = NULL;
+  gboolean ok = FALSE;
+
+  switch (modality) {
+    case IMAGEBIND_MODALITY_VISION:
+      out = vision_to_tensor (g, path, shape, n_dims, error);
+      ok = out != NULL;
+      break;
+    case IMAGEBIND_MODALITY_DEPTH:
+    case IMAGEBIND_MODALITY_THERMAL:
+      out = g_new (float, set_shape (shape, n_dims, 4, (gint64) 1, (gint64) 1,
+              (gint64) g->image_size, (gint64) g->image_size));
+      ok = ib_media_decode_gray (path, &grey, &bits, &width, &height, error) &&
+          (modality == IMAGEBIND_MODALITY_DEPTH ?
+          imagebind_depth_to_tensor (g->image_size,
+              bits == 8 ? IMAGEBIND_DEPTH_DISPARITY : options->depth_format, grey, bits, width,
+              height, (gsize) width * bits / 8, out, error) :
+          imagebind_thermal_to_tensor (g->image_size, grey, bits, width, height,
+              (gsize) width * bits / 8, out, error));
+      break;
+    case IMAGEBIND_MODALITY_AUDIO:
+      out = g_new (float, set_shape (shape, n_dims, 5, (gint64) 1, (gint64) g->audio_clips,
+              (gint64) 1, (gint64) g->audio_num_mel_bins, (gint64) g->audio_target_len));
+      ok = audio_to_tensor (g, path, out, error);
+      break;
+    case IMAGEBIND_MODALITY_IMU:
+      out = g_new (float, set_shape (shape, n_dims, 3, (gint64) 1, (gint64) 6,
+              (gint64) g->imu_num_samples));
+      ok = imu_to_tensor (g, path, out, error);
+      break;
+    default:
+      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
+          "%s: text is not read from media files (use --text or --text-file)", path);
+      return NULL;
+  }
+  if (!ok) {
+    g_clear_pointer (&out, g_free);
+    if (error && *error && !g_str_has_prefix ((*error)->message, path))
+      g_prefix_error (error, "%s: ", path);
+  }
+  return out;
+}
+
 gboolean
 ib_media_to_tensor (const ImageBindInputGeometry *g, ImageBindModality modality,
     const IbMediaTensorOptions *options, const char *path, float *out, GError **error)
 {
-  g_autofree guint8 *rgb = NULL;
-  g_autofree void *grey = NULL;
-  guint width, height, bits;
-  gboolean ok = FALSE;
+  gint64 shape[8];
+  guint n_dims;
+  gsize n = ib_media_tensor_shape (g, modality, shape, &n_dims);
+  g_autofree float *tensor = NULL;
 
-  switch (modality) {
-    case IMAGEBIND_MODALITY_VISION: {
-      ImageBindImageParams params = imagebind_image_default_params ();
-      params.size = g->image_size;
-      ok = ib_media_decode_rgb (path, &rgb, &width, &height, error) &&
-          imagebind_image_to_tensor (&params, rgb, width, height, (gsize) width * 3, out, error);
-      break;
-    }
-    case IMAGEBIND_MODALITY_DEPTH:
-      ok = ib_media_decode_gray (path, &grey, &bits, &width, &height, error) &&
-          imagebind_depth_to_tensor (g->image_size,
-              bits == 8 ? IMAGEBIND_DEPTH_DISPARITY : options->depth_format, grey, bits, width,
-              height, (gsize) width * bits / 8, out, error);
-      break;
-    case IMAGEBIND_MODALITY_THERMAL:
-      ok = ib_media_decode_gray (path, &grey, &bits, &width, &height, error) &&
-          imagebind_thermal_to_tensor (g->image_size, grey, bits, width, height,
-              (gsize) width * bits / 8, out, error);
-      break;
-    case IMAGEBIND_MODALITY_AUDIO:
-      return audio_to_tensor (g, path, out, error);
-    case IMAGEBIND_MODALITY_IMU:
-      return imu_to_tensor (g, path, out, error);
-    default:
-      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
-          "%s: text is not read from media files (use --text or --text-file)", path);
+  if (modality == IMAGEBIND_MODALITY_VISION) {
+    /* first frame only: the caller's buffer holds one image */
+    ImageBindImageParams params = imagebind_image_default_params ();
+    g_autofree guint8 *rgb = NULL;
+    guint width, height;
+
+    params.size = g->image_size;
+    if (!ib_media_decode_rgb (path, &rgb, &width, &height, error))
       return FALSE;
+    if (!imagebind_image_to_tensor (&params, rgb, width, height, (gsize) width * 3, out, error)) {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
+    return TRUE;
   }
-  if (!ok && error && *error && !g_str_has_prefix ((*error)->message, path))
-    g_prefix_error (error, "%s: ", path);
-  return ok;
+  tensor = ib_media_load_tensor (g, modality, options, path, shape, &n_dims, error);
+  if (!tensor)
+    return FALSE;
+  memcpy (out, tensor, n * sizeof (float));
+  return TRUE;
 }

@@ -13,18 +13,31 @@ typedef struct {
   ImageBindDepthFormat depth_format;   /* for 16-bit depth images; 8-bit ones are disparity */
 } IbMediaTensorOptions;
 
-/* Shape of one sample's tensor (without the batch axis) and its number of floats. */
+/* The official video loader's clip sampling (data.py: 5 clips of 2 s, 3 spatial crops each). */
+#define IB_MEDIA_VIDEO_CLIPS 5
+#define IB_MEDIA_VIDEO_CLIP_SECONDS 2.0
+#define IB_MEDIA_VIDEO_CROPS 3
+
+/* Decodes @path and returns one sample of @modality as a newly allocated tensor (g_free) in
+ * the layout imagebind_embed() takes, batch 1 included, shape in @shape (up to 6 dims):
+ *   vision   an image                                  -> (1, 3, size, size)
+ *            a video: the official video loader, 5 clips x 3 crops of 2 frames
+ *                                                      -> (1, 15, 3, 2, size, size)
+ *   audio    any audio (resampled to the model's rate) -> (1, clips, 1, mel, frames)
+ *   depth    a 16-bit (millimetres, or disparity) or 8-bit (disparity) grey image
+ *   thermal  an 8- or 16-bit grey image                -> (1, 1, size, size)
+ *   imu      .csv (6 columns ax,ay,az,gx,gy,gz or 7 with a leading time column; a header line
+ *            is skipped) or raw little-endian float32 interleaved 6-channel samples
+ *                                                      -> (1, 6, 2000)
+ * Text is not a media file. */
+float *ib_media_load_tensor (const ImageBindInputGeometry *geometry, ImageBindModality modality,
+    const IbMediaTensorOptions *options, const char *path, gint64 *shape, guint *n_dims,
+    GError **error);
+
+/* One sample without the batch axis into caller memory of ib_media_tensor_shape() floats; as
+ * ib_media_load_tensor(), except that a video gives its first frame as an image. */
 gsize ib_media_tensor_shape (const ImageBindInputGeometry *geometry, ImageBindModality modality,
     gint64 *shape, guint *n_dims);
-
-/* Decodes @path and writes one sample of @modality to @out (ib_media_tensor_shape() floats):
- *   vision   an image, or the first frame of a video     -> (3, size, size)
- *   audio    any audio (resampled to the model's rate)    -> (clips, 1, mel, frames)
- *   depth    a 16-bit (millimetres, or disparity) or 8-bit (disparity) grey image
- *   thermal  an 8- or 16-bit grey image                   -> (1, size, size)
- *   imu      .csv (6 columns ax,ay,az,gx,gy,gz or 7 with a leading time column; a header line
- *            is skipped) or raw little-endian float32 interleaved 6-channel samples -> (6, 2000)
- * Text is not a media file. */
 gboolean ib_media_to_tensor (const ImageBindInputGeometry *geometry, ImageBindModality modality,
     const IbMediaTensorOptions *options, const char *path, float *out, GError **error);
 

@@ -161,33 +161,165 @@ decoder_first_frame (Decoder *dec, const char *path, const char *caps_str, GErro
   return sample;
 }
 
+/* Packed RGB copy of a decoded frame; NULL if it cannot be mapped or changes size. */
+static guint8 *
+copy_rgb (GstSample *sample, guint *width, guint *height)
+{
+  GstVideoInfo info;
+  GstVideoFrame frame;
+  guint8 *rgb;
+
+  if (!gst_video_info_from_caps (&info, gst_sample_get_caps (sample)) ||
+      (*width && ((guint) GST_VIDEO_INFO_WIDTH (&info) != *width ||
+          (guint) GST_VIDEO_INFO_HEIGHT (&info) != *height)) ||
+      !gst_video_frame_map (&frame, &info, gst_sample_get_buffer (sample), GST_MAP_READ))
+    return NULL;
+  *width = GST_VIDEO_INFO_WIDTH (&info);
+  *height = GST_VIDEO_INFO_HEIGHT (&info);
+  rgb = g_malloc ((gsize) *width * *height * 3);
+  for (guint y = 0; y < *height; y++)
+    memcpy (rgb + (gsize) y * *width * 3, (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&frame, 0) +
+        y * GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0), (gsize) *width * 3);
+  gst_video_frame_unmap (&frame);
+  return rgb;
+}
+
 gboolean
 ib_media_decode_rgb (const char *path, guint8 **rgb, guint *width, guint *height, GError **error)
 {
   Decoder dec = { 0 };
   GstSample *sample = decoder_first_frame (&dec, path, "video/x-raw,format=RGB", error);
-  GstVideoInfo info;
-  GstVideoFrame frame;
-  gboolean ok = FALSE;
 
-  if (sample && gst_video_info_from_caps (&info, gst_sample_get_caps (sample)) &&
-      gst_video_frame_map (&frame, &info, gst_sample_get_buffer (sample), GST_MAP_READ)) {
-    guint w = GST_VIDEO_INFO_WIDTH (&info), h = GST_VIDEO_INFO_HEIGHT (&info);
-    gsize stride = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0);
-    const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA (&frame, 0);
-    *rgb = g_malloc ((gsize) w * h * 3);
-    for (guint y = 0; y < h; y++)
-      memcpy (*rgb + (gsize) y * w * 3, src + y * stride, (gsize) w * 3);
-    *width = w;
-    *height = h;
-    gst_video_frame_unmap (&frame);
-    ok = TRUE;
-  } else if (sample) {
+  *width = *height = 0;
+  *rgb = sample ? copy_rgb (sample, width, height) : NULL;
+  if (sample && !*rgb)
     g_set_error (error, IB_MEDIA_ERROR, 3, "%s: cannot map the decoded frame", path);
-  }
   if (sample)
     gst_sample_unref (sample);
   decoder_stop (&dec);
+  return *rgb != NULL;
+}
+
+/* Keeps @sample as the first (if none yet) and the last frame of every clip whose time span
+ * [start, start + clip) holds its timestamp. */
+static void
+assign_to_clips (GstSample *sample, double clip, double latest, guint n_clips,
+    GstSample **clip_first, GstSample **clip_last)
+{
+  GstBuffer *buf = gst_sample_get_buffer (sample);
+  double t;
+
+  if (!GST_BUFFER_PTS_IS_VALID (buf))
+    return;
+  t = gst_segment_to_stream_time (gst_sample_get_segment (sample), GST_FORMAT_TIME,
+      GST_BUFFER_PTS (buf)) / 1e9;
+  for (guint k = 0; k < n_clips; k++) {
+    double start = n_clips > 1 ? k * latest / (n_clips - 1) : 0.0;
+    if (t < start || t >= start + clip)
+      continue;
+    if (!clip_first[k])
+      clip_first[k] = gst_sample_ref (sample);
+    if (clip_last[k])
+      gst_sample_unref (clip_last[k]);
+    clip_last[k] = gst_sample_ref (sample);
+  }
+}
+
+void
+ib_media_frames_clear (IbMediaFrames *frames)
+{
+  for (guint i = 0; frames->frames && i < frames->n_frames; i++)
+    g_free (frames->frames[i]);
+  g_clear_pointer (&frames->frames, g_free);
+  frames->n_frames = 0;
+}
+
+gboolean
+ib_media_decode_clip_frames (const char *path, double clip_duration, guint n_clips,
+    IbMediaFrames *out, GError **error)
+{
+  Decoder dec = { 0 };
+  GstSample *first = decoder_first_frame (&dec, path, "video/x-raw,format=RGB", error);
+  GstSample **clip_first = NULL, **clip_last = NULL;
+  GstSample *sample;
+  gint64 duration_ns = -1;
+  double duration, latest;
+  gboolean ok = FALSE;
+  guint64 n_decoded = 0;
+
+  memset (out, 0, sizeof (*out));
+  if (!first)
+    goto done;
+  /* after the first frame the pipeline is prerolled: the duration is known if there is one */
+  if (!gst_element_query_duration (dec.pipeline, GST_FORMAT_TIME, &duration_ns))
+    duration_ns = -1;
+  sample = duration_ns > 0 ? decoder_pull (&dec) : NULL;
+  if (!sample) {
+    /* one frame, or no duration: a still image */
+    if (decoder_bus_error (&dec, path, error))
+      goto done;
+    out->frames = g_new0 (guint8 *, 1);
+    out->frames[0] = copy_rgb (first, &out->width, &out->height);
+    out->n_frames = 1;
+    ok = out->frames[0] != NULL;
+    goto done;
+  }
+
+  /* the official sampler: clip k starts at k * max(d - clip, 0) / (n_clips - 1) */
+  duration = duration_ns / 1e9;
+  latest = MAX (duration - clip_duration, 0.0);
+  clip_first = g_new0 (GstSample *, n_clips);
+  clip_last = g_new0 (GstSample *, n_clips);
+  assign_to_clips (first, clip_duration, latest, n_clips, clip_first, clip_last);
+  if (first) {
+    gst_sample_unref (first);
+    first = NULL;
+  }
+  n_decoded = 1;
+  for (; sample; sample = decoder_pull (&dec)) {
+    assign_to_clips (sample, clip_duration, latest, n_clips, clip_first, clip_last);
+    gst_sample_unref (sample);
+    n_decoded++;
+  }
+  if (decoder_bus_error (&dec, path, error))
+    goto done;
+
+  out->is_video = TRUE;
+  out->n_frames = 2 * n_clips;
+  out->frames = g_new0 (guint8 *, out->n_frames);
+  for (guint k = 0; k < n_clips; k++) {
+    if (!clip_first[k]) {
+      g_set_error (error, IB_MEDIA_ERROR, 5, "%s: no frame between %.3f s and %.3f s (the file "
+          "says it lasts %.3f s; %" G_GUINT64_FORMAT " frames decoded)", path,
+          n_clips > 1 ? k * latest / (n_clips - 1) : 0.0,
+          (n_clips > 1 ? k * latest / (n_clips - 1) : 0.0) + clip_duration, duration, n_decoded);
+      goto done;
+    }
+    out->frames[2 * k] = copy_rgb (clip_first[k], &out->width, &out->height);
+    out->frames[2 * k + 1] = copy_rgb (clip_last[k], &out->width, &out->height);
+    if (!out->frames[2 * k] || !out->frames[2 * k + 1]) {
+      g_set_error (error, IB_MEDIA_ERROR, 3, "%s: frames change size or cannot be mapped", path);
+      goto done;
+    }
+  }
+  ok = TRUE;
+
+done:
+  for (guint k = 0; clip_first && k < n_clips; k++) {
+    if (clip_first[k])
+      gst_sample_unref (clip_first[k]);
+    if (clip_last[k])
+      gst_sample_unref (clip_last[k]);
+  }
+  g_free (clip_first);
+  g_free (clip_last);
+  if (first) {
+    gst_sample_unref (first);
+    first = NULL;
+  }
+  decoder_stop (&dec);
+  if (!ok)
+    ib_media_frames_clear (out);
   return ok;
 }
 

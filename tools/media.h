@@ -11,6 +11,23 @@ G_BEGIN_DECLS
 gboolean ib_media_decode_rgb (const char *path, guint8 **rgb, guint *width, guint *height,
     GError **error);
 
+/* The frames the official video loader (load_and_transform_video_data) reads from @path: the
+ * file's duration d is cut into @n_clips clips of @clip_duration seconds starting at
+ * k * max(d - clip_duration, 0) / (n_clips - 1), and of each clip the first and the last decoded
+ * frame whose timestamp lies in [start, start + clip_duration) is kept. A still image (one
+ * frame, or no known duration) gives is_video FALSE and its one frame. Frames are packed RGB
+ * of width * 3 bytes per row. */
+typedef struct {
+  gboolean is_video;
+  guint width, height;
+  guint n_frames;        /* 1 (image) or 2 * n_clips: first and last frame of every clip */
+  guint8 **frames;
+} IbMediaFrames;
+
+gboolean ib_media_decode_clip_frames (const char *path, double clip_duration, guint n_clips,
+    IbMediaFrames *frames, GError **error);
+void ib_media_frames_clear (IbMediaFrames *frames);
+
 /* The first frame of @path as one grey plane: 16 bits per pixel (native endian) if the file has
  * more than 8 bits per sample, else 8. */
 gboolean ib_media_decode_gray (const char *path, gpointer *pixels, guint *bits, guint *width,
