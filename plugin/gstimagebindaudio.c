@@ -211,6 +211,7 @@ static gboolean
 gst_image_bind_audio_prepare (GstImageBindEncoder * encoder, gpointer data, gfloat ** tensor,
     gint64 * shape, guint * n_dims, GError ** error)
 {
+  GstImageBindAudio *self = GST_IMAGE_BIND_AUDIO (encoder);
   AudioInput *input = data;
   ImageBindAudioParams params =
       imagebind_audio_params_from_model (gst_image_bind_encoder_get_model (encoder));
@@ -228,7 +229,15 @@ gst_image_bind_audio_prepare (GstImageBindEncoder * encoder, gpointer data, gflo
 
   clip_size = (gsize) params.num_mel_bins * params.target_len;
   *tensor = g_new (gfloat, params.clips * clip_size);
-  ok = imagebind_audio_to_tensor (&params, wave, 1, n, *tensor, error);
+  g_mutex_lock (&self->frontend_lock);
+  if (self->frontend && memcmp (imagebind_audio_frontend_get_params (self->frontend), &params,
+          sizeof (params)) != 0)
+    g_clear_pointer (&self->frontend, imagebind_audio_frontend_free);   /* another model */
+  if (!self->frontend)
+    self->frontend = imagebind_audio_frontend_new (&params, error);
+  ok = self->frontend &&
+      imagebind_audio_frontend_to_tensor (self->frontend, wave, 1, n, *tensor, error);
+  g_mutex_unlock (&self->frontend_lock);
   g_free (resampled);
   if (!ok) {
     g_clear_pointer (tensor, g_free);
@@ -295,6 +304,8 @@ gst_image_bind_audio_finalize (GObject * object)
   GstImageBindAudio *self = GST_IMAGE_BIND_AUDIO (object);
 
   gst_image_bind_window_clear (&self->window);
+  g_clear_pointer (&self->frontend, imagebind_audio_frontend_free);
+  g_mutex_clear (&self->frontend_lock);
   G_OBJECT_CLASS (gst_image_bind_audio_parent_class)->finalize (object);
 }
 
@@ -303,6 +314,7 @@ gst_image_bind_audio_init (GstImageBindAudio * self)
 {
   self->hop = DEFAULT_HOP;
   gst_image_bind_window_init (&self->window);
+  g_mutex_init (&self->frontend_lock);
 }
 
 static void

@@ -5,6 +5,7 @@
 #include <gst/audio/audio.h>
 #include "gstimagebindencoder.h"
 #include "gstimagebindwindow.h"
+#include <imagebind-preprocess.h>
 
 G_BEGIN_DECLS
 
@@ -21,6 +22,11 @@ struct _GstImageBindAudio {
   guint rate, channels;
   gboolean is_float;            /* F32LE, else S16LE */
   GstImageBindWindow window;    /* channel 0 as float, at the input rate */
+
+  /* where windows become spectrograms (worker thread, or streaming thread in sync mode):
+   * the window, mel filters and FFT plan built once per model, not per window */
+  GMutex frontend_lock;
+  ImageBindAudioFrontend *frontend;
 };
 
 GST_ELEMENT_REGISTER_DECLARE (imagebindaudio);
