@@ -1,0 +1,791 @@
+/* Embedding arithmetic queries (issue 6): the GstImageBindQuery syntax (valid and invalid
+ * entries), gst_image_bind_query_compose() on hand-computed vectors, and imagebindmatch with
+ * composed queries (texts, a reference image, a reference sound, negative weights, vectors
+ * from the application), whose scores and probabilities are checked against values computed
+ * here from the runtime directly (imagebind_embed / imagebind_embed_text on the same inputs);
+ * plain prompts give the text encoder's output as before; errors reach the bus.
+ *
+ * argv[1]: the tiny conformance model (or $IMAGEBIND_TEST_MODEL), argv[2]: GStreamer's plugin
+ * directory (decoders of the reference files). Tests skip without the model or fixtures. */
+#include <gst/gst.h>
+#include <gst/check/gstharness.h>
+#include <imagebind.h>
+#include <imagebind-tokenizer.h>
+#include <math.h>
+#include <string.h>
+
+#include "common.h"
+#include "media-tensor.h"
+#include "gstimagebindmeta.h"
+#include "gstimagebindmatchmeta.h"
+#include "gstimagebindquery.h"
+
+static const gchar *model_path;
+
+#define TOL 1e-5
+
+static gboolean
+need_model (void)
+{
+  if (!model_path) {
+    g_test_skip ("no test model: pass the tiny GGUF as argv[1] or set $IMAGEBIND_TEST_MODEL");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- parsing ---- */
+
+typedef struct {
+  const gchar *entry;
+  const gchar *label;
+  guint n_terms;
+  /* per term: kind, weight, modality, text */
+  struct {
+    GstImageBindQueryTermKind kind;
+    gdouble weight;
+    GstImageBindModality modality;
+    const gchar *text;
+  } terms[3];
+} ParseCase;
+
+#define T GST_IMAGE_BIND_QUERY_TERM_TEXT
+#define M GST_IMAGE_BIND_QUERY_TERM_MEDIA
+#define MT GST_IMAGE_BIND_MODALITY_TEXT
+#define MV GST_IMAGE_BIND_MODALITY_VISION
+#define MA GST_IMAGE_BIND_MODALITY_AUDIO
+
+static const ParseCase parse_cases[] = {
+  /* plain prompts stay what they were */
+  {"a dog", "a dog", 1, {{T, 1, MT, "a dog"}}},
+  {"  a dog ", "  a dog ", 1, {{T, 1, MT, "  a dog "}}},
+  {"2 dogs", "2 dogs", 1, {{T, 1, MT, "2 dogs"}}},
+  {"x = 1", "x = 1", 1, {{T, 1, MT, "x = 1"}}},
+  {"rock - paper", "rock - paper", 1, {{T, 1, MT, "rock - paper"}}},
+  {"text:a +", NULL, 1, {{T, 1, MT, "a +"}}},
+  {"texts: many", "texts: many", 1, {{T, 1, MT, "texts: many"}}},
+  /* expressions */
+  {"text:a dog", "text:a dog", 1, {{T, 1, MT, "a dog"}}},
+  {"image:/a b.png + 0.5 * text:at night - audio:/b.wav", NULL, 3,
+      {{M, 1, MV, "/a b.png"}, {T, 0.5, MT, "at night"}, {M, -1, MA, "/b.wav"}}},
+  {"night = image:/a.png+0.25*text:at night", "night", 2,
+      {{M, 1, MV, "/a.png"}, {T, 0.25, MT, "at night"}}},
+  {"-2 vision:/x.png + .5 TEXT:y", NULL, 2, {{M, -2, MV, "/x.png"}, {T, 0.5, MT, "y"}}},
+  {"text:rock - paper + text:scissors", NULL, 2,
+      {{T, 1, MT, "rock - paper"}, {T, 1, MT, "scissors"}}},
+  {"text:\"a + text:b\" - 3*text:c", NULL, 2, {{T, 1, MT, "a + text:b"}, {T, -3, MT, "c"}}},
+  {"depth:/d.png + thermal:/t.png - imu:/i.csv", NULL, 3,
+      {{M, 1, GST_IMAGE_BIND_MODALITY_DEPTH, "/d.png"},
+       {M, 1, GST_IMAGE_BIND_MODALITY_THERMAL, "/t.png"},
+       {M, -1, GST_IMAGE_BIND_MODALITY_IMU, "/i.csv"}}},
+};
+
+static void
+test_parse_valid (void)
+{
+  guint c, k;
+
+  for (c = 0; c < G_N_ELEMENTS (parse_cases); c++) {
+    const ParseCase *pc = &parse_cases[c];
+    GError *err = NULL;
+    GstImageBindQuery *q = gst_image_bind_query_parse (pc->entry, &err);
+
+    g_test_message ("entry: %s", pc->entry);
+    g_assert_no_error (err);
+    g_assert_nonnull (q);
+    g_assert_cmpstr (gst_image_bind_query_get_label (q), ==,
+        pc->label ? pc->label : g_strstrip (g_strdup (pc->entry)));
+    g_assert_cmpuint (gst_image_bind_query_get_n_terms (q), ==, pc->n_terms);
+    for (k = 0; k < pc->n_terms; k++) {
+      const GstImageBindQueryTerm *t = gst_image_bind_query_get_term (q, k);
+
+      g_assert_cmpint (t->kind, ==, pc->terms[k].kind);
+      g_assert_cmpfloat (t->weight, ==, pc->terms[k].weight);
+      g_assert_cmpint (t->modality, ==, pc->terms[k].modality);
+      g_assert_cmpstr (t->text, ==, pc->terms[k].text);
+    }
+    /* A plain prompt is a plain text query: its embedding is the encoder's output as is. */
+    g_assert_cmpint (gst_image_bind_query_is_plain_text (q), ==,
+        pc->n_terms == 1 && pc->terms[0].kind == T && pc->terms[0].weight == 1.0);
+    gst_image_bind_query_unref (q);
+  }
+}
+
+static void
+test_parse_invalid (void)
+{
+  static const struct {
+    const gchar *entry, *message;
+  } cases[] = {
+    {"image:", "character 7: empty text or file path"},
+    {"text:\"a\" +", "character 11: a sign must be followed by a term"},
+    {"text:a + dog", "text:a + dog"},   /* not a term after '+': read as one text, see below */
+    {"= text:a", "character 1: empty label"},
+    {"text:\"abc", "unterminated double quote"},
+    {"text:\"abc\" dog", "character 12: expected '+', '-' or the end after a quoted payload"},
+    {"text:a + 1e999 * text:b", "not a finite number"},
+    {"text:\"a\" - - text:b", "character 12: expected a term"},
+  };
+  guint c;
+
+  for (c = 0; c < G_N_ELEMENTS (cases); c++) {
+    GError *err = NULL;
+    GstImageBindQuery *q = gst_image_bind_query_parse (cases[c].entry, &err);
+
+    g_test_message ("entry: %s", cases[c].entry);
+    if (c == 2) {
+      /* "+ dog" does not start a term, so it is part of the text. */
+      g_assert_no_error (err);
+      g_assert_cmpstr (gst_image_bind_query_get_term (q, 0)->text, ==, "a + dog");
+      gst_image_bind_query_unref (q);
+      continue;
+    }
+    g_assert_null (q);
+    g_assert_error (err, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_SYNTAX);
+    g_test_message ("  -> %s", err->message);
+    g_assert_nonnull (strstr (err->message, cases[c].message));
+    g_assert_nonnull (strstr (err->message, cases[c].entry));
+    g_error_free (err);
+  }
+}
+
+static void
+test_to_string (void)
+{
+  GstImageBindQuery *q = gst_image_bind_query_new (NULL);
+  const gfloat v[2] = { 1, 2 };
+  gchar *s;
+
+  gst_image_bind_query_add_media (q, -1.0, GST_IMAGE_BIND_MODALITY_VISION, "/a.png");
+  gst_image_bind_query_add_text (q, 0.5, "at night");
+  gst_image_bind_query_add_vector (q, -2.0, GST_IMAGE_BIND_MODALITY_AUDIO, v, 2);
+  s = gst_image_bind_query_to_string (q);
+  g_assert_cmpstr (s, ==, "-image:/a.png + 0.5 * text:at night - 2 * vector:audio[2]");
+  g_assert_cmpstr (gst_image_bind_query_get_label (q), ==, s);
+  g_free (s);
+  gst_image_bind_query_unref (q);
+}
+
+/* ---- arithmetic ---- */
+
+static void
+test_compose (void)
+{
+  const gfloat a[3] = { 3, 4, 0 }, b[3] = { 0, 0, 2 }, c[3] = { 0, 0, 0 };
+  const gfloat *vectors[3] = { a, b, a };
+  gdouble weights[3] = { 1.0, -0.5, 0.0 };
+  gfloat out[3];
+  GError *err = NULL;
+  gdouble n;
+
+  /* (0.6, 0.8, 0) - 0.5 (0, 0, 1) = (0.6, 0.8, -0.5); norm sqrt(1.25); times 20 */
+  g_assert_true (gst_image_bind_query_compose (vectors, weights, 2, 3, 20.0f, out, &err));
+  g_assert_no_error (err);
+  n = sqrt (1.25);
+  g_assert_cmpfloat_with_epsilon (out[0], 0.6 / n * 20, 1e-5);
+  g_assert_cmpfloat_with_epsilon (out[1], 0.8 / n * 20, 1e-5);
+  g_assert_cmpfloat_with_epsilon (out[2], -0.5 / n * 20, 1e-5);
+
+  /* Scale of a term does not matter: 2a and a are the same term. */
+  {
+    const gfloat a2[3] = { 6, 8, 0 };
+    const gfloat *v2[2] = { a2, b };
+    gfloat out2[3];
+
+    g_assert_true (gst_image_bind_query_compose (v2, weights, 2, 3, 20.0f, out2, &err));
+    g_assert_cmpfloat_with_epsilon (out2[0], out[0], 1e-5);
+    g_assert_cmpfloat_with_epsilon (out2[2], out[2], 1e-5);
+  }
+
+  /* a - a: nothing left */
+  weights[0] = 1.0;
+  weights[1] = -1.0;
+  vectors[1] = a;
+  g_assert_false (gst_image_bind_query_compose (vectors, weights, 2, 3, 1.0f, out, &err));
+  g_assert_error (err, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE);
+  g_assert_nonnull (strstr (err->message, "cancel"));
+  g_clear_error (&err);
+
+  /* a zero term */
+  vectors[1] = c;
+  g_assert_false (gst_image_bind_query_compose (vectors, weights, 2, 3, 1.0f, out, &err));
+  g_assert_error (err, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE);
+  g_assert_nonnull (strstr (err->message, "term 2"));
+  g_clear_error (&err);
+}
+
+/* ---- the element, against the runtime ---- */
+
+typedef struct {
+  ImageBindModel *model;
+  ImageBindContext *ctx;
+  guint dim;
+  gfloat text_scale;
+} Runtime;
+
+static void
+runtime_open (Runtime * rt)
+{
+  GError *err = NULL;
+  ImageBindContextParams params = imagebind_context_default_params ();
+
+  rt->model = imagebind_model_load (model_path, &err);
+  g_assert_no_error (err);
+  params.n_threads = 1;
+  rt->ctx = imagebind_context_new (rt->model, &params);
+  rt->dim = imagebind_model_out_dim (rt->model);
+  rt->text_scale = imagebind_model_logit_scale (rt->model, IMAGEBIND_MODALITY_TEXT);
+}
+
+static void
+runtime_close (Runtime * rt)
+{
+  imagebind_context_free (rt->ctx);
+  imagebind_model_unref (rt->model);
+}
+
+static gfloat *
+runtime_text (Runtime * rt, const gchar * text)
+{
+  GError *err = NULL;
+  ImageBindInputGeometry geo;
+  const ImageBindTokenizer *tok = imagebind_model_get_tokenizer (rt->model, &err);
+  gint32 *ids;
+  gfloat *out = g_new (gfloat, rt->dim);
+
+  g_assert_no_error (err);
+  imagebind_model_input_geometry (rt->model, &geo);
+  ids = g_new0 (gint32, geo.context_length);
+  imagebind_tokenize (tok, text, -1, ids, geo.context_length, &err);
+  g_assert_no_error (err);
+  g_assert_true (imagebind_embed_text (rt->ctx, ids, 1, out, &err));
+  g_assert_no_error (err);
+  g_free (ids);
+  return out;
+}
+
+static gfloat *
+runtime_media (Runtime * rt, ImageBindModality modality, const gchar * path)
+{
+  GError *err = NULL;
+  ImageBindInputGeometry geo;
+  IbMediaTensorOptions options = { IMAGEBIND_DEPTH_DISPARITY };
+  gint64 shape[8];
+  guint n_dims;
+  gsize n;
+  gfloat *tensor, *out = g_new (gfloat, rt->dim);
+
+  imagebind_model_input_geometry (rt->model, &geo);
+  shape[0] = 1;
+  n = ib_media_tensor_shape (&geo, modality, shape + 1, &n_dims);
+  tensor = g_new (gfloat, n);
+  g_assert_true (ib_media_to_tensor (&geo, modality, &options, path, tensor, &err));
+  g_assert_no_error (err);
+  g_assert_true (imagebind_embed (rt->ctx, modality, tensor, shape, n_dims + 1, out, &err));
+  g_assert_no_error (err);
+  g_free (tensor);
+  return out;
+}
+
+/* The reference query: sum of w_k v_k / |v_k|, normalised, times the text logit scale. */
+static gfloat *
+reference_query (Runtime * rt, guint n, const gfloat * const *v, const gdouble * w)
+{
+  gdouble *sum = g_new0 (gdouble, rt->dim), norm = 0;
+  gfloat *q = g_new (gfloat, rt->dim);
+  guint i, k;
+
+  for (k = 0; k < n; k++) {
+    gdouble vn = 0;
+    for (i = 0; i < rt->dim; i++)
+      vn += (gdouble) v[k][i] * v[k][i];
+    for (i = 0; i < rt->dim; i++)
+      sum[i] += w[k] * v[k][i] / sqrt (vn);
+  }
+  for (i = 0; i < rt->dim; i++)
+    norm += sum[i] * sum[i];
+  for (i = 0; i < rt->dim; i++)
+    q[i] = (gfloat) (sum[i] / sqrt (norm) * rt->text_scale);
+  g_free (sum);
+  return q;
+}
+
+/* Cosines and softmax of @e against @n queries (rows of @q), in double. */
+static void
+reference_scores (const gfloat * e, gfloat ** q, guint dim, guint n, gdouble * cosine,
+    gdouble * prob)
+{
+  gdouble en = 0, mx = -1e300, sum = 0;
+  guint i, j;
+
+  for (i = 0; i < dim; i++)
+    en += (gdouble) e[i] * e[i];
+  for (j = 0; j < n; j++) {
+    gdouble dot = 0, qn = 0;
+    for (i = 0; i < dim; i++) {
+      dot += (gdouble) e[i] * q[j][i];
+      qn += (gdouble) q[j][i] * q[j][i];
+    }
+    cosine[j] = dot / sqrt (en * qn);
+    prob[j] = dot;
+    mx = MAX (mx, dot);
+  }
+  for (j = 0; j < n; j++)
+    sum += (prob[j] = exp (prob[j] - mx));
+  for (j = 0; j < n; j++)
+    prob[j] /= sum;
+}
+
+static void
+set_prompts (GstElement * element, const gchar * const *prompts, guint n)
+{
+  GValue array = G_VALUE_INIT, v = G_VALUE_INIT;
+  guint i;
+
+  g_value_init (&array, GST_TYPE_ARRAY);
+  for (i = 0; i < n; i++) {
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, prompts[i]);
+    gst_value_array_append_and_take_value (&array, &v);
+  }
+  g_object_set_property (G_OBJECT (element), "prompts", &array);
+  g_value_unset (&array);
+}
+
+static GstElement *
+new_match (const gchar * const *prompts, guint n, GstBus ** bus)
+{
+  GstElement *element = gst_element_factory_make ("imagebindmatch", NULL);
+
+  g_assert_nonnull (element);
+  g_object_set (element, "model", model_path, "n-threads", 1, NULL);
+  set_prompts (element, prompts, n);
+  *bus = gst_bus_new ();
+  gst_element_set_bus (element, *bus);
+  return element;
+}
+
+static void
+free_match (GstElement * element, GstBus * bus)
+{
+  gst_element_set_bus (element, NULL);
+  gst_object_unref (element);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+/* The first warning match_once() saw. */
+static GstMessage *last_warning;
+
+/* Pushes one buffer carrying @e (a vision embedding) through @element and returns its
+ * `imagebind-match` message, whose lists are in prompt order (top-k 0, sorted by probability:
+ * the caller reads them by index). */
+static GstStructure *
+match_once (GstHarness * h, GstBus * bus, const gfloat * e, guint dim)
+{
+  GstBuffer *buf = gst_buffer_new_memdup ("abcd", 4);
+  GstMessage *msg;
+  GstStructure *s = NULL;
+
+  GST_BUFFER_PTS (buf) = 0;
+  GST_BUFFER_DURATION (buf) = GST_SECOND;
+  gst_buffer_add_imagebind_embedding_meta (buf, GST_IMAGE_BIND_MODALITY_VISION, e, dim, 1.0f,
+      "test");
+  gst_buffer_unref (gst_harness_push_and_pull (h, buf));
+  /* gst_bus_pop_filtered() would drop the warnings: they are kept for the caller. */
+  while (!s && (msg = gst_bus_pop (bus))) {
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT &&
+        gst_structure_has_name (gst_message_get_structure (msg), "imagebind-match"))
+      s = gst_structure_copy (gst_message_get_structure (msg));
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING && !last_warning)
+      last_warning = gst_message_ref (msg);
+    gst_message_unref (msg);
+  }
+  g_assert_nonnull (s);
+  return s;
+}
+
+/* Checks the message's score and probability of every query against the references. */
+static void
+check_scores (const GstStructure * s, guint n, const gchar * const *labels,
+    const gdouble * cosine, const gdouble * prob)
+{
+  const GValue *li = gst_structure_get_value (s, "indices");
+  const GValue *ll = gst_structure_get_value (s, "labels");
+  const GValue *ls = gst_structure_get_value (s, "scores");
+  const GValue *lp = gst_structure_get_value (s, "probabilities");
+  guint r;
+
+  g_assert_cmpuint (gst_value_array_get_size (li), ==, n);
+  for (r = 0; r < n; r++) {
+    guint j = g_value_get_uint (gst_value_array_get_value (li, r));
+
+    g_assert_cmpuint (j, <, n);
+    g_test_message ("query %u \"%s\": score %.6f (ref %.6f), p %.6f (ref %.6f)", j,
+        labels[j], g_value_get_double (gst_value_array_get_value (ls, r)), cosine[j],
+        g_value_get_double (gst_value_array_get_value (lp, r)), prob[j]);
+    g_assert_cmpstr (g_value_get_string (gst_value_array_get_value (ll, r)), ==, labels[j]);
+    g_assert_cmpfloat_with_epsilon (g_value_get_double (gst_value_array_get_value (ls, r)),
+        cosine[j], TOL);
+    g_assert_cmpfloat_with_epsilon (g_value_get_double (gst_value_array_get_value (lp, r)),
+        prob[j], TOL);
+  }
+}
+
+static gchar *image_a, *image_b, *sound;
+
+static gboolean
+need_fixtures (void)
+{
+  if (!need_model ())
+    return FALSE;
+  if (!image_a) {
+    g_test_skip ("no conformance fixtures (preprocess/*.png, *.wav)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Composed queries with texts, two images, a sound and negative weights, and plain prompts
+ * next to them: every score and probability as computed from the runtime directly. */
+static void
+test_element_arithmetic (void)
+{
+  Runtime rt;
+  gchar *prompts[5];
+  const gchar *labels[5] = { "a dog", "night", NULL, "diff", "text:a dog" };
+  gfloat *q[5], *ta, *tn, *tc, *ia, *ib, *au, *e;
+  gdouble cosine[5], prob[5];
+  GstElement *element;
+  GstHarness *h;
+  GstBus *bus;
+  GstStructure *s;
+
+  if (!need_fixtures ())
+    return;
+  runtime_open (&rt);
+  prompts[0] = g_strdup ("a dog");
+  prompts[1] = g_strdup_printf ("night = image:%s + 0.5 * text:at night", image_a);
+  prompts[2] = g_strdup_printf ("-text:a cat + 2 * audio:%s", sound);
+  prompts[3] = g_strdup_printf ("diff = image:%s - 0.75*image:%s", image_b, image_a);
+  prompts[4] = g_strdup ("text:a dog");
+  labels[2] = prompts[2];
+
+  ta = runtime_text (&rt, "a dog");
+  tn = runtime_text (&rt, "at night");
+  tc = runtime_text (&rt, "a cat");
+  ia = runtime_media (&rt, IMAGEBIND_MODALITY_VISION, image_a);
+  ib = runtime_media (&rt, IMAGEBIND_MODALITY_VISION, image_b);
+  au = runtime_media (&rt, IMAGEBIND_MODALITY_AUDIO, sound);
+  q[0] = g_memdup2 (ta, rt.dim * sizeof (gfloat));     /* a plain prompt: the output as is */
+  {
+    const gfloat *v1[2] = { ia, tn }, *v2[2] = { tc, au }, *v3[2] = { ib, ia }, *v4[1] = { ta };
+    const gdouble w1[2] = { 1, 0.5 }, w2[2] = { -1, 2 }, w3[2] = { 1, -0.75 }, w4[1] = { 1 };
+
+    q[1] = reference_query (&rt, 2, v1, w1);
+    q[2] = reference_query (&rt, 2, v2, w2);
+    q[3] = reference_query (&rt, 2, v3, w3);
+    q[4] = reference_query (&rt, 1, v4, w4);
+  }
+  /* The input: the runtime's embedding of a third picture... here the second image plus a
+   * little of the sound, so that no query is trivially perfect. */
+  {
+    const gfloat *v[2] = { ib, au };
+    const gdouble w[2] = { 1, 0.3 };
+    guint i;
+
+    e = reference_query (&rt, 2, v, w);
+    for (i = 0; i < rt.dim; i++)
+      e[i] /= rt.text_scale;    /* unit length, as a vision embedding has */
+  }
+  reference_scores (e, q, rt.dim, 5, cosine, prob);
+  /* The probabilities must be informative for the check to mean something. */
+  g_assert_cmpfloat (fabs (prob[1] - prob[3]) + fabs (prob[0] - prob[2]), >, 1e-3);
+
+  element = new_match ((const gchar * const *) prompts, 5, &bus);
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_harness_set_src_caps_str (h, "application/x-test");
+  gst_harness_play (h);
+  s = match_once (h, bus, e, rt.dim);
+  check_scores (s, 5, labels, cosine, prob);
+  /* "text:a dog" composes a single text: the same direction as the plain prompt "a dog" */
+  g_assert_cmpfloat_with_epsilon (cosine[4], cosine[0], 1e-6);
+  gst_structure_free (s);
+
+  gst_harness_teardown (h);
+  free_match (element, bus);
+  for (guint i = 0; i < 5; i++) {
+    g_free (q[i]);
+    g_free (prompts[i]);
+  }
+  g_free (ta);
+  g_free (tn);
+  g_free (tc);
+  g_free (ia);
+  g_free (ib);
+  g_free (au);
+  g_free (e);
+  runtime_close (&rt);
+}
+
+/* A reference image as the query: the image's own embedding scores 1, and wins the softmax
+ * over text prompts. */
+static void
+test_reference_image (void)
+{
+  Runtime rt;
+  gchar *prompts[3];
+  const gchar *labels[3];
+  gfloat *q[3], *ia;
+  gdouble cosine[3], prob[3];
+  GstElement *element;
+  GstHarness *h;
+  GstBus *bus;
+  GstStructure *s;
+
+  if (!need_fixtures ())
+    return;
+  runtime_open (&rt);
+  prompts[0] = g_strdup_printf ("same picture = image:%s", image_a);
+  prompts[1] = g_strdup ("a dog");
+  prompts[2] = g_strdup ("a cat");
+  labels[0] = "same picture";
+  labels[1] = "a dog";
+  labels[2] = "a cat";
+  ia = runtime_media (&rt, IMAGEBIND_MODALITY_VISION, image_a);
+  {
+    const gfloat *v[1] = { ia };
+    const gdouble w[1] = { 1 };
+    q[0] = reference_query (&rt, 1, v, w);
+  }
+  q[1] = runtime_text (&rt, "a dog");
+  q[2] = runtime_text (&rt, "a cat");
+  reference_scores (ia, q, rt.dim, 3, cosine, prob);
+  g_assert_cmpfloat_with_epsilon (cosine[0], 1.0, 1e-6);
+
+  element = new_match ((const gchar * const *) prompts, 3, &bus);
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_harness_set_src_caps_str (h, "application/x-test");
+  gst_harness_play (h);
+  s = match_once (h, bus, ia, rt.dim);
+  check_scores (s, 3, labels, cosine, prob);
+  g_assert_cmpstr (gst_structure_get_string (s, "top-label"), ==, "same picture");
+  g_assert_cmpfloat_with_epsilon (g_value_get_double (gst_value_array_get_value
+          (gst_structure_get_value (s, "scores"), 0)), 1.0, 1e-5);
+  gst_structure_free (s);
+  gst_harness_teardown (h);
+  free_match (element, bus);
+  for (guint i = 0; i < 3; i++) {
+    g_free (q[i]);
+    g_free (prompts[i]);
+  }
+  g_free (ia);
+  runtime_close (&rt);
+}
+
+/* Queries from the application (the add-query action signal): a vector minus a text, after
+ * the prompts; clear-queries removes them. */
+static void
+test_add_query (void)
+{
+  static const gchar *prompts[] = { "a dog" };
+  Runtime rt;
+  const gchar *labels[2] = { "a dog", "app" };
+  gfloat *q[2], *tc, *v, *e;
+  gdouble cosine[2], prob[2];
+  GstImageBindQuery *query;
+  GstElement *element;
+  GstHarness *h;
+  GstBus *bus;
+  GstStructure *s;
+  guint i;
+
+  if (!need_model ())
+    return;
+  runtime_open (&rt);
+  tc = runtime_text (&rt, "a cat");
+  v = runtime_text (&rt, "a red car");
+  for (i = 0; i < rt.dim; i++)
+    v[i] *= 3.0f;               /* any scale: vectors are normalised */
+  e = runtime_text (&rt, "a small animal");
+  q[0] = runtime_text (&rt, "a dog");
+  {
+    const gfloat *vv[2] = { v, tc };
+    const gdouble w[2] = { 1.5, -0.5 };
+    q[1] = reference_query (&rt, 2, vv, w);
+  }
+  reference_scores (e, q, rt.dim, 2, cosine, prob);
+
+  element = new_match (prompts, 1, &bus);
+  query = gst_image_bind_query_new ("app");
+  g_assert_true (gst_image_bind_query_add_vector (query, 1.5, GST_IMAGE_BIND_MODALITY_TEXT, v,
+          rt.dim));
+  g_assert_true (gst_image_bind_query_add_text (query, -0.5, "a cat"));
+  g_signal_emit_by_name (element, "add-query", query);
+  gst_image_bind_query_unref (query);
+
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_harness_set_src_caps_str (h, "application/x-test");
+  gst_harness_play (h);
+  s = match_once (h, bus, e, rt.dim);
+  check_scores (s, 2, labels, cosine, prob);
+  gst_structure_free (s);
+
+  /* Removed while PLAYING: the next buffer is matched against the prompts alone. */
+  g_signal_emit_by_name (element, "clear-queries");
+  s = match_once (h, bus, e, rt.dim);
+  g_assert_cmpuint (gst_value_array_get_size (gst_structure_get_value (s, "labels")), ==, 1);
+  g_assert_cmpstr (gst_structure_get_string (s, "top-label"), ==, "a dog");
+  gst_structure_free (s);
+
+  gst_harness_teardown (h);
+  free_match (element, bus);
+  for (i = 0; i < 2; i++)
+    g_free (q[i]);
+  g_free (tc);
+  g_free (v);
+  g_free (e);
+  runtime_close (&rt);
+}
+
+/* The first error message on @bus, as "<message>\n<debug>". */
+static gchar *
+pop_error (GstBus * bus)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  GError *err = NULL;
+  gchar *debug = NULL, *text;
+
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &err, &debug);
+  text = g_strdup_printf ("%s\n%s", err->message, debug ? debug : "");
+  g_error_free (err);
+  g_free (debug);
+  gst_message_unref (msg);
+  return text;
+}
+
+/* Invalid entries and unreadable files fail READY->PAUSED with an error that says what. */
+static void
+test_errors_on_bus (void)
+{
+  const gchar *cases[][2] = {
+    {"text:\"a\" + ", "a sign must be followed by a term"},
+    {"night = image:", "empty text or file path"},
+    {"image:/nonexistent/reference.png", "/nonexistent/reference.png"},
+    {"text:a dog - text:a dog", "cancel out"},
+  };
+  guint c;
+
+  if (!need_model ())
+    return;
+  for (c = 0; c < G_N_ELEMENTS (cases); c++) {
+    const gchar *prompts[2] = { "a dog", cases[c][0] };
+    GstBus *bus;
+    GstElement *element = new_match (prompts, 2, &bus);
+    gchar *text;
+
+    g_assert_cmpint (gst_element_set_state (element, GST_STATE_PAUSED), ==,
+        GST_STATE_CHANGE_FAILURE);
+    text = pop_error (bus);
+    g_test_message ("%s -> %s", cases[c][0], text);
+    g_assert_nonnull (strstr (text, cases[c][1]));
+    g_free (text);
+    gst_element_set_state (element, GST_STATE_NULL);
+    free_match (element, bus);
+  }
+}
+
+/* While PLAYING, an invalid entry or a new reference file is refused with a warning and the
+ * previous queries stay: media are not decoded on the streaming thread. */
+static void
+test_playing_changes (void)
+{
+  static const gchar *prompts[] = { "a dog", "a cat" };
+  Runtime rt;
+  GstElement *element;
+  GstHarness *h;
+  GstBus *bus;
+  GstStructure *s;
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *debug = NULL, *entry;
+  const gchar *changed[2];
+  gfloat *e;
+
+  if (!need_fixtures ())
+    return;
+  runtime_open (&rt);
+  e = runtime_text (&rt, "a small animal");
+  element = new_match (prompts, 2, &bus);
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_harness_set_src_caps_str (h, "application/x-test");
+  gst_harness_play (h);
+  gst_structure_free (match_once (h, bus, e, rt.dim));
+  g_assert_null (last_warning);
+
+  entry = g_strdup_printf ("image:%s", image_b);
+  changed[0] = "a bird";
+  changed[1] = entry;
+  set_prompts (element, changed, 2);
+  s = match_once (h, bus, e, rt.dim);
+  /* still the old prompts */
+  {
+    const GValue *l = gst_structure_get_value (s, "labels");
+    gboolean has_dog = FALSE;
+    for (guint i = 0; i < gst_value_array_get_size (l); i++)
+      has_dog |= g_strcmp0 (g_value_get_string (gst_value_array_get_value (l, i)),
+          "a dog") == 0;
+    g_assert_true (has_dog);
+  }
+  gst_structure_free (s);
+  msg = g_steal_pointer (&last_warning);
+  g_assert_nonnull (msg);
+  gst_message_parse_warning (msg, &err, &debug);
+  g_test_message ("warning: %s", err->message);
+  g_assert_nonnull (strstr (err->message, image_b));
+  g_assert_nonnull (strstr (err->message, "READY->PAUSED"));
+  g_clear_error (&err);
+  g_free (debug);
+  gst_message_unref (msg);
+
+  gst_harness_teardown (h);
+  free_match (element, bus);
+  g_free (entry);
+  g_free (e);
+  runtime_close (&rt);
+}
+
+int
+main (int argc, char **argv)
+{
+  /* The decoders of the reference files are system plugins, which the test environment
+   * hides: scan GStreamer's plugin directory (argv[2]) into a registry of this test's own. */
+  g_autofree char *dir = g_path_get_dirname (argv[0]);
+  g_autofree char *registry = g_build_filename (dir, "registry-queries.bin", NULL);
+
+  g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+  if (argc > 2)
+    gst_registry_scan_path (gst_registry_get (), argv[2]);
+  model_path = argc > 1 ? argv[1] : g_getenv ("IMAGEBIND_TEST_MODEL");
+  if (model_path && !*model_path)
+    model_path = NULL;
+  if (ib_test_conformance_dir ()) {
+    image_a = ib_test_fixture ("preprocess/image_landscape_320x241.png");
+    image_b = ib_test_fixture ("preprocess/image_portrait_181x292.png");
+    sound = ib_test_fixture ("preprocess/audio_16k_mono_3s.wav");
+  }
+
+  g_test_add_func ("/issue6/queries/parse-valid", test_parse_valid);
+  g_test_add_func ("/issue6/queries/parse-invalid", test_parse_invalid);
+  g_test_add_func ("/issue6/queries/to-string", test_to_string);
+  g_test_add_func ("/issue6/queries/compose", test_compose);
+  g_test_add_func ("/issue6/queries/element-arithmetic", test_element_arithmetic);
+  g_test_add_func ("/issue6/queries/reference-image", test_reference_image);
+  g_test_add_func ("/issue6/queries/add-query", test_add_query);
+  g_test_add_func ("/issue6/queries/errors-on-bus", test_errors_on_bus);
+  g_test_add_func ("/issue6/queries/playing-changes", test_playing_changes);
+  return g_test_run ();
+}
