@@ -4,7 +4,8 @@
  * @see_also: imagebindvision, imagebindaudio, imagebindtext, #GstImageBindMatchMeta
  *
  * Matches the ImageBind embeddings that upstream encoders attach to buffers
- * (#GstImageBindEmbeddingMeta) against text prompts, and attaches the result to the same buffer
+ * (#GstImageBindEmbeddingMeta) against text prompts, or queries composed of texts, reference
+ * images and sounds (see "Queries" below), and attaches the result to the same buffer
  * as a #GstImageBindMatchMeta. Buffers of any caps pass through untouched; buffers without an
  * embedding pass without a result.
  *
@@ -29,6 +30,48 @@
  * `cooldown`. Detections still open at EOS, at a flushing seek or when the prompts change end
  * there.
  *
+ * ## Queries: composing modalities
+ *
+ * Each entry of `prompts` is a query. A plain text ("a dog") is a text prompt, as above. An
+ * entry may also be an expression: a weighted sum of texts, reference media files and (from
+ * the application) vectors, as the paper composes modalities (an image plus the text "at
+ * night" finds night versions of the scene):
+ *
+ * |[
+ * night street = image:/data/street.png + 0.5 * text:at night - audio:/data/traffic.wav
+ * ]|
+ *
+ * Grammar (gst_image_bind_query_parse()): `[label =] [sign] term {sign term}`, with sign `+`
+ * or `-`, term `[weight [*]] kind:payload`, kind one of `text`, `image` (or `vision`),
+ * `audio`, `depth`, `thermal`, `imu`, and the payload a text or a file path. Spaces around
+ * signs, weights, `*` and `=` are optional; a payload runs to the next sign that is followed
+ * by a term, so texts and paths may contain spaces, `+` and `-` ("text:rock - paper" is one
+ * text); a payload may also be written in double quotes (`\"` and `\\` inside). The label
+ * (what the results call the query) is the part before `=`, else the entry as written. An
+ * entry that does not start with a term (nor with `label =` and a term) is a plain prompt,
+ * unchanged: to match a text that itself starts with `image:`, write `text:image: ...`.
+ * Invalid entries fail READY->PAUSED with a RESOURCE SETTINGS error naming the entry, the
+ * character position and what was expected.
+ *
+ * Reference files are decoded with the installed GStreamer decoders and embedded by their
+ * modality's encoder with the runtime's front ends (as imagebind-embed does), once, on
+ * READY->PAUSED (the state change waits; the streaming thread never decodes). They stay
+ * embedded until READY->NULL; a query naming a file that was not embedded, set while PAUSED or
+ * PLAYING, is refused with a warning (the previous queries stay in use): set it in READY.
+ * Texts are embedded with the prompts.
+ *
+ * The embedding of a composed query is `q = s_text * n(sum_k w_k n(v_k))`, where `v_k` is
+ * term k's embedding, `w_k` its weight, `n(x) = x / |x|` and `s_text` the text logit scale.
+ * Its score is the cosine `e · q / (|e| |q|)`, its logit `e · q`, exactly as for a text
+ * prompt (whose embedding is `s_text * n(t)`): in the softmax a composed query counts as a
+ * prompt would. A plain prompt is the text encoder's output as is. A query whose terms
+ * cancel out (`text:a - text:a`) is an error.
+ *
+ * Applications build queries with the #GstImageBindQuery API (libgstimagebind,
+ * gstimagebindquery.h) and add them with the #GstImageBindMatch::add-query action signal; they
+ * come after the `prompts` in the results' indices. #GstImageBindMatch::clear-queries removes
+ * them.
+ *
  * The model is found as the encoders find theirs (`model`, else $IMAGEBIND_MODEL, else the
  * shipped default) and the file is shared with them: one copy in memory. Embeddings of another
  * width than the model's are not matched (a warning is posted once).
@@ -49,7 +92,7 @@
  *   "depth", "thermal" or "imu"
  * - `mode` (G_TYPE_STRING): "classify" or "detect"
  * - `labels` (GstValueArray of G_TYPE_STRING): the `top-k` prompts (all of them when `top-k`
- *   is 0), most probable first
+ *   is 0), most probable first; a composed query is named by its label
  * - `indices` (GstValueArray of G_TYPE_UINT): their positions in `prompts`
  * - `scores` (GstValueArray of G_TYPE_DOUBLE): their cosine scores, in [-1, 1]
  * - `probabilities` (GstValueArray of G_TYPE_DOUBLE): their softmax probabilities over all
@@ -101,6 +144,14 @@
  * gst-launch-1.0 -m videotestsrc num-buffers=5 ! videoconvert ! imagebindvision sync=true ! imagebindmatch prompts='"<\"a test pattern\", \"a dog\", \"a cat\">"' ! fakesink
  * ]|
  * Classifies five frames and prints an `imagebind-match` message for each.
+ *
+ * |[
+ * gst-launch-1.0 -q videotestsrc pattern=ball num-buffers=1 ! pngenc ! filesink location=/tmp/ref-ball.png
+ * gst-launch-1.0 -q audiotestsrc wave=ticks num-buffers=40 ! wavenc ! filesink location=/tmp/ref-ticks.wav
+ * gst-launch-1.0 -m videotestsrc pattern=ball num-buffers=3 ! videoconvert ! imagebindvision ! imagebindmatch top-k=2 prompts='"<\"like my picture = image:/tmp/ref-ball.png\", \"ticks not bars = audio:/tmp/ref-ticks.wav - 0.5 * text:colour bars\", \"colour bars\", snow>"' ! fakesink
+ * ]|
+ * With the shipped default model: a reference picture, a reference sound minus a text, and two
+ * plain prompts; the first frame scores 1 against its own picture.
  *
  * |[
  * gst-launch-1.0 -m v4l2src ! videoconvert ! imagebindvision interval=500000000 ! imagebindmatch mode=detect threshold=0.25 min-duration=1000000000 prompts='<person, dog, cat>' ! fakesink
@@ -1132,8 +1183,10 @@ gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
   /**
    * GstImageBindMatch:prompts:
    *
-   * The text prompts (queries), e.g. `prompts='<"a dog", "a cat">'` in gst-launch. Embedded
-   * once on READY->PAUSED and again on the first buffer after a change.
+   * The text prompts (queries), e.g. `prompts='<"a dog", "a cat">'` in gst-launch. Each
+   * may also be a composed query, `label = image:/a.png + 0.5 * text:at night` (see the
+   * element documentation). Embedded once on READY->PAUSED and again on the first buffer
+   * after a change (reference files only on READY->PAUSED).
    *
    * Since: 0.1
    */
@@ -1141,7 +1194,10 @@ gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
       gst_param_spec_array ("prompts", "Prompts",
           "Text prompts to match the embeddings against; gst-launch: prompts='<dog, cat>', or "
           "prompts='\"<\\\"a dog\\\", \\\"a cat\\\">\"' when prompts have spaces; "
-          "embedded once (on READY->PAUSED, and on the next buffer after a change)",
+          "each may be a composed query: 'label = image:/a.png + 0.5 * text:at night - "
+          "audio:/b.wav' (terms text:, image:, audio:, depth:, thermal:, imu:; weights; + and -); "
+          "embedded once (on READY->PAUSED, and on the next buffer after a change; reference "
+          "files only on READY->PAUSED)",
           g_param_spec_string ("prompt", "Prompt", "One text prompt (UTF-8)", NULL,
               G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS),
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
