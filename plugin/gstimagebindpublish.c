@@ -44,7 +44,7 @@
  *   points. The collection must exist (vector size = the model's width).
  * - `location=file:///path/out.jsonl`: no network; each record is appended as one line
  *   (JSON lines; `format=qdrant` writes points instead). The file is created or truncated at
- *   READY->PAUSED.
+ *   READY->PAUSED. Without `location` (or with `location=-`) the lines go to standard output.
  *
  * ## Delivery
  *
@@ -908,13 +908,11 @@ gst_image_bind_publish_start (GstBaseTransform * trans)
   }
   GST_OBJECT_UNLOCK (self);
 
-  if (!location) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No `location` to publish to."),
-        ("Set location=http://host:port/path (a webhook or a Qdrant server) or "
-            "location=file:///path/out.jsonl"));
-    return FALSE;
-  }
-  if (g_str_has_prefix (location, "file:")) {
+  if (!location || g_str_equal (location, "-")) {
+    /* the default: JSON lines on standard output (e.g. piped into jq) */
+    self->cfg.path = g_strdup ("<stdout>");
+    self->file = stdout;
+  } else if (g_str_has_prefix (location, "file:")) {
     self->cfg.path = g_filename_from_uri (location, NULL, &err);
     if (!self->cfg.path) {
       GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Invalid file URI '%s'.", location),
@@ -945,7 +943,8 @@ gst_image_bind_publish_start (GstBaseTransform * trans)
       self->cfg.url = g_strdup (location);
   } else {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Unsupported location '%s'.", location),
-        ("Use an http:// or https:// URL, or file:///path/out.jsonl"));
+        ("Use an http:// or https:// URL, file:///path/out.jsonl, or - for standard "
+            "output"));
     g_free (location);
     return FALSE;
   }
@@ -994,7 +993,8 @@ gst_image_bind_publish_stop (GstBaseTransform * trans)
   g_clear_pointer (&context, g_main_context_unref);
   g_clear_object (&self->cancellable);
   if (self->file) {
-    fclose (self->file);
+    if (self->file != stdout)
+      fclose (self->file);
     self->file = NULL;
   }
   config_clear (&self->cfg);
@@ -1297,7 +1297,8 @@ gst_image_bind_publish_class_init (GstImageBindPublishClass * klass)
   g_object_class_install_property (gobject_class, PROP_LOCATION,
       g_param_spec_string ("location", "Location",
           "Where to publish: an http:// or https:// URL (webhook, or the Qdrant server's base "
-          "URL with format=qdrant), or file:///path/out.jsonl for JSON lines", NULL, rw));
+          "URL with format=qdrant), or file:///path/out.jsonl for JSON lines; NULL or \"-\": "
+          "JSON lines on standard output", NULL, rw));
   g_object_class_install_property (gobject_class, PROP_FORMAT,
       g_param_spec_enum ("format", "Format", "Body of the requests",
           GST_TYPE_IMAGE_BIND_PUBLISH_FORMAT, DEFAULT_FORMAT, rw));
