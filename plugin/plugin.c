@@ -37,6 +37,7 @@ GST_ELEMENT_REGISTER_DECLARE (imagebindimu);
 GST_ELEMENT_REGISTER_DECLARE (imagebindmatch);
 GST_ELEMENT_REGISTER_DECLARE (imagebindtext);
 /* -- issue 6 -- */
+GST_ELEMENT_REGISTER_DECLARE (imagebindindexsink);
 GST_ELEMENT_REGISTER_DECLARE (imagebindav);
 GST_ELEMENT_REGISTER_DECLARE (imagebindpublish);
 
@@ -60,6 +61,7 @@ plugin_init (GstPlugin * plugin)
   any |= GST_ELEMENT_REGISTER (imagebindmatch, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindtext, plugin);
   /* -- issue 6 -- */
+  any |= GST_ELEMENT_REGISTER (imagebindindexsink, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindav, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindpublish, plugin);
 
