@@ -52,6 +52,8 @@
 #include "gstimagebindmeta.h"
 #include "gstimagebindmodelcache.h"
 
+#include <imagebind-tokenizer.h>
+
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_image_bind_encoder_debug);
@@ -217,6 +219,18 @@ load_model (GstImageBindEncoder * self)
     return FALSE;
   }
 
+  if (modality == IMAGEBIND_MODALITY_TEXT && !imagebind_model_get_tokenizer (priv->model, &err)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
+        ("ImageBind model \"%s\" cannot tokenise text: %s.", path, err->message),
+        ("the model has a text encoder but no tokenizer"));
+    g_clear_error (&err);
+    gst_image_bind_model_cache_release (priv->model);
+    priv->model = NULL;
+    g_free (canonical);
+    g_free (path);
+    return FALSE;
+  }
+
   GST_OBJECT_LOCK (self);
   params.n_threads = priv->n_threads;
   GST_OBJECT_UNLOCK (self);
@@ -273,14 +287,17 @@ run_job (GstImageBindEncoder * self, Job * job, GError ** error)
   gboolean ok;
 
   start = g_get_monotonic_time ();
-  if (!klass->prepare (self, job->input, &tensor, shape, &n_dims, error))
-    return NULL;
-
   result = g_new0 (Result, 1);
   result->vector = g_new0 (gfloat, priv->out_dim);
-  ok = imagebind_embed (priv->ctx, (ImageBindModality) klass->modality, tensor, shape, n_dims,
-      result->vector, error);
-  g_free (tensor);
+  if (klass->modality == GST_IMAGE_BIND_MODALITY_TEXT) {
+    /* Text has no float tensor: the input is one sequence of token ids. */
+    ok = imagebind_embed_text (priv->ctx, job->input, 1, result->vector, error);
+  } else {
+    ok = klass->prepare (self, job->input, &tensor, shape, &n_dims, error) &&
+        imagebind_embed (priv->ctx, (ImageBindModality) klass->modality, tensor, shape, n_dims,
+        result->vector, error);
+    g_free (tensor);
+  }
   if (!ok) {
     result_free (result);
     return NULL;

@@ -15,6 +15,10 @@
  *  - prepare(): input copy -> model tensor. It runs on the worker thread (live mode) or the
  *    streaming thread (sync mode), never on both at once, and must use only its input and
  *    gst_image_bind_encoder_get_model().
+ * The text modality (imagebindtext) is a windowed modality of one buffer per window: its
+ * collect() tokenises each buffer (cheap) and submits the token ids (context_length gint32 as
+ * imagebind_tokenize() writes them, freed with g_free), which the base class embeds with
+ * imagebind_embed_text(); prepare() is not used. A text encoder's model must hold a tokenizer.
  */
 #ifndef __GST_IMAGE_BIND_ENCODER_H__
 #define __GST_IMAGE_BIND_ENCODER_H__
@@ -41,7 +45,7 @@ G_DECLARE_DERIVABLE_TYPE (GstImageBindEncoder, gst_image_bind_encoder, GST, IMAG
  * @drain: (windowed modalities) at EOS: submit the partial window, if any
  * @reset: forget accumulated samples (flush, discontinuity, caps change, stop)
  * @prepare: input copy -> newly allocated float tensor (g_free) laid out as imagebind_embed()
- *     takes it, with its shape
+ *     takes it, with its shape (not used by the text modality, whose inputs are token ids)
  *
  * Since: 0.1
  */

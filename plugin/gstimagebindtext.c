@@ -11,20 +11,21 @@
  * model's CLIP tokenizer, cut to the model's context length (77 tokens) as the official
  * tokenizer does, and embedded by the text encoder: the vector is L2-normalised and multiplied
  * by the text logit scale, as the official model outputs it. Buffers whose text is empty or
- * blank, and gaps, pass without an embedding.
+ * blank, and gaps, pass without an embedding. A buffer holding invalid UTF-8 passes without an
+ * embedding and a warning is posted.
  *
- * Inference runs on the streaming thread (there is no live/worker mode as in the other
- * encoders): text streams are sparse, and each embedding describes exactly its own buffer. With
- * the huge model one embedding takes a few hundred milliseconds; use `interval` to bound the
- * rate on dense text streams. A buffer holding invalid UTF-8 passes without an embedding and a
- * warning is posted.
- *
- * The model is found as the other encoders find theirs (`model`, else $IMAGEBIND_MODEL, else
- * the shipped default), and the file is shared with them: one copy in memory.
+ * The model, `n-threads`, `interval`, `custom-meta` and the inference modes are those of the
+ * other encoders (#GstImageBindEncoder), with one difference: `sync` defaults to TRUE here.
+ * Text streams are sparse and each embedding then describes, and travels with, exactly its own
+ * buffer; with the huge model one embedding takes a few hundred milliseconds of the streaming
+ * thread (use `interval` to bound the rate on dense text streams). With `sync=false` inference
+ * runs on a worker thread: the stream never waits, text arriving while the worker is busy
+ * passes without an embedding, and an embedding travels on the next buffer that passes after
+ * it is ready (or on an empty GAP buffer at EOS), carrying its own text's timestamps.
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 -m filesrc location=movie.srt ! subparse ! imagebindtext sync=true ! imagebindmatch prompts='<dog, cat, car>' ! fakesink
+ * gst-launch-1.0 -m filesrc location=movie.srt ! subparse ! imagebindtext ! imagebindmatch prompts='<dog, cat, car>' ! fakesink
  * ]|
  * Classifies every subtitle of a SubRip file and prints an `imagebind-match` message for each.
  *
@@ -35,24 +36,17 @@
 #endif
 
 #include "gstimagebindtext.h"
-#include "gstimagebindmeta.h"
 
-#include <string.h>
+#include <imagebind-tokenizer.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_image_bind_text_debug);
 #define GST_CAT_DEFAULT gst_image_bind_text_debug
 
-#define DEFAULT_N_THREADS 0
-#define DEFAULT_INTERVAL 0
-#define DEFAULT_CUSTOM_META FALSE
+#define DEFAULT_SYNC TRUE
 
 enum {
   PROP_0,
-  PROP_MODEL,
-  PROP_N_THREADS,
-  PROP_INTERVAL,
   PROP_SYNC,
-  PROP_CUSTOM_META,
 };
 
 #define TEXT_CAPS "text/x-raw, format = (string) { utf8, pango-markup }"
@@ -63,7 +57,7 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (TEXT_CAPS));
 
-G_DEFINE_TYPE (GstImageBindText, gst_image_bind_text, GST_TYPE_BASE_TRANSFORM);
+G_DEFINE_TYPE (GstImageBindText, gst_image_bind_text, GST_TYPE_IMAGE_BIND_ENCODER);
 GST_ELEMENT_REGISTER_DEFINE (imagebindtext, "imagebindtext", GST_RANK_NONE,
     GST_TYPE_IMAGE_BIND_TEXT);
 
@@ -100,75 +94,44 @@ buffer_text (GstBuffer * buffer, gboolean markup)
   return text;
 }
 
-static gboolean
-interval_due (GstImageBindText * self, GstClockTime pts)
-{
-  return !GST_CLOCK_TIME_IS_VALID (pts) || !GST_CLOCK_TIME_IS_VALID (self->next_due) ||
-      pts >= self->next_due;
-}
-
-/* Embeds in prepare_output_buffer, where the buffer is made writable only when a meta is
- * added (a shallow copy when shared). */
+/* Every buffer is a window of its own. Tokenising is cheap enough for the streaming thread and
+ * finds invalid UTF-8 here, where it can be reported as the stream's problem (a warning)
+ * rather than as an inference failure. The base class decides whether the ids are embedded
+ * (interval, worker busy) and embeds them with imagebind_embed_text(). */
 static GstFlowReturn
-gst_image_bind_text_prepare_output_buffer (GstBaseTransform * trans, GstBuffer * inbuf,
-    GstBuffer ** outbuf)
+gst_image_bind_text_collect (GstImageBindEncoder * encoder, GstBuffer * buffer)
 {
-  GstImageBindText *self = GST_IMAGE_BIND_TEXT (trans);
-  GstClockTime pts = GST_BUFFER_PTS (inbuf);
-  GstImageBindEmbeddingMeta *meta;
+  GstImageBindText *self = GST_IMAGE_BIND_TEXT (encoder);
+  ImageBindModel *model = gst_image_bind_encoder_get_model (encoder);
+  GstClockTime pts = GST_BUFFER_PTS (buffer);
+  ImageBindInputGeometry geometry;
   GError *err = NULL;
+  gint32 *ids;
   gchar *text;
-  const gchar *texts[1];
-  gfloat *emb;
-  guint64 interval;
-  gboolean custom;
 
-  *outbuf = inbuf;
-  if (GST_BUFFER_FLAG_IS_SET (inbuf, GST_BUFFER_FLAG_GAP) || !interval_due (self, pts))
+  if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_GAP))
     return GST_FLOW_OK;
-  text = buffer_text (inbuf, self->markup);
+  text = buffer_text (buffer, self->markup);
   if (!text)
     return GST_FLOW_OK;
 
-  texts[0] = text;
-  emb = gst_image_bind_text_model_embed (self->tm, texts, 1, &err);
-  if (!emb) {
-    /* Bad text is the stream's problem, not a reason to stop it. */
+  /* The base class checked on NULL->READY that the model has a tokenizer. */
+  imagebind_model_input_geometry (model, &geometry);
+  ids = g_new0 (gint32, geometry.context_length);
+  if (!imagebind_tokenize (imagebind_model_get_tokenizer (model, NULL), text, -1, ids,
+          geometry.context_length, &err)) {
     GST_ELEMENT_WARNING (self, STREAM, DECODE, ("Text at %" GST_TIME_FORMAT
             " cannot be embedded: %s.", GST_TIME_ARGS (pts), err->message), (NULL));
     g_clear_error (&err);
+    g_free (ids);
     g_free (text);
     return GST_FLOW_OK;
   }
-  GST_LOG_OBJECT (self, "embedded \"%s\" at %" GST_TIME_FORMAT, text, GST_TIME_ARGS (pts));
+  GST_LOG_OBJECT (self, "text at %" GST_TIME_FORMAT ": \"%s\"", GST_TIME_ARGS (pts), text);
   g_free (text);
 
-  GST_OBJECT_LOCK (self);
-  interval = self->interval;
-  custom = self->custom_meta;
-  GST_OBJECT_UNLOCK (self);
-  self->next_due = GST_CLOCK_TIME_IS_VALID (pts) ? pts + interval : GST_CLOCK_TIME_NONE;
-
-  *outbuf = gst_buffer_is_writable (inbuf) ? inbuf : gst_buffer_copy (inbuf);
-  meta = gst_buffer_add_imagebind_embedding_meta (*outbuf, GST_IMAGE_BIND_MODALITY_TEXT, emb,
-      gst_image_bind_text_model_get_dim (self->tm),
-      gst_image_bind_text_model_get_logit_scale (self->tm),
-      gst_image_bind_text_model_get_id (self->tm));
-  g_free (emb);
-  meta->pts = pts;
-  meta->duration = GST_BUFFER_DURATION (inbuf);
-  if (GST_CLOCK_TIME_IS_VALID (pts) && trans->segment.format == GST_FORMAT_TIME) {
-    meta->stream_time = gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME, pts);
-    meta->running_time = gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, pts);
-  }
-  if (custom)
-    gst_buffer_add_imagebind_embedding_custom_meta (*outbuf, meta);
-  return GST_FLOW_OK;
-}
-
-static GstFlowReturn
-gst_image_bind_text_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
-{
+  gst_image_bind_encoder_submit_input (encoder, ids, g_free, pts,
+      GST_BUFFER_DURATION (buffer));
   return GST_FLOW_OK;
 }
 
@@ -182,155 +145,47 @@ gst_image_bind_text_set_caps (GstBaseTransform * trans, GstCaps * incaps, GstCap
   return TRUE;
 }
 
-static gboolean
-gst_image_bind_text_sink_event (GstBaseTransform * trans, GstEvent * event)
-{
-  GstImageBindText *self = GST_IMAGE_BIND_TEXT (trans);
-
-  /* A new segment may start earlier (seek): restart the interval. */
-  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP || GST_EVENT_TYPE (event) ==
-      GST_EVENT_SEGMENT)
-    self->next_due = GST_CLOCK_TIME_NONE;
-  return GST_BASE_TRANSFORM_CLASS (gst_image_bind_text_parent_class)->sink_event (trans, event);
-}
-
-static gboolean
-gst_image_bind_text_start (GstBaseTransform * trans)
-{
-  GstImageBindText *self = GST_IMAGE_BIND_TEXT (trans);
-
-  if (!self->tm) {
-    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("No ImageBind model loaded."), (NULL));
-    return FALSE;
-  }
-  self->next_due = GST_CLOCK_TIME_NONE;
-  return TRUE;
-}
-
-static gboolean
-gst_image_bind_text_stop (GstBaseTransform * trans)
-{
-  GST_IMAGE_BIND_TEXT (trans)->next_due = GST_CLOCK_TIME_NONE;
-  return TRUE;
-}
-
-static GstStateChangeReturn
-gst_image_bind_text_change_state (GstElement * element, GstStateChange transition)
-{
-  GstImageBindText *self = GST_IMAGE_BIND_TEXT (element);
-  GstStateChangeReturn ret;
-
-  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
-    GError *err = NULL;
-    gchar *path;
-    gint n_threads;
-
-    GST_OBJECT_LOCK (self);
-    path = g_strdup (self->model_path);
-    n_threads = self->n_threads;
-    GST_OBJECT_UNLOCK (self);
-    self->tm = gst_image_bind_text_model_open (path, n_threads, &err);
-    g_free (path);
-    if (!self->tm) {
-      gst_image_bind_text_model_post_error (element, err);
-      g_clear_error (&err);
-      return GST_STATE_CHANGE_FAILURE;
-    }
-  }
-
-  ret = GST_ELEMENT_CLASS (gst_image_bind_text_parent_class)->change_state (element,
-      transition);
-
-  if (transition == GST_STATE_CHANGE_READY_TO_NULL ||
-      (transition == GST_STATE_CHANGE_NULL_TO_READY && ret == GST_STATE_CHANGE_FAILURE))
-    g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
-  return ret;
-}
-
+/* `sync` is the base class's property with another default: this element's own pspec (it
+ * shadows the base class's) forwards to the base class's. */
 static void
 gst_image_bind_text_set_property (GObject * object, guint prop_id, const GValue * value,
     GParamSpec * pspec)
 {
-  GstImageBindText *self = GST_IMAGE_BIND_TEXT (object);
+  GObjectClass *parent_class = G_OBJECT_CLASS (gst_image_bind_text_parent_class);
+  GParamSpec *base;
 
-  GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      break;
-    case PROP_N_THREADS:
-      self->n_threads = g_value_get_int (value);
-      break;
-    case PROP_INTERVAL:
-      self->interval = g_value_get_uint64 (value);
-      break;
     case PROP_SYNC:
-      /* Always synchronous; accepted so that pipelines written for the other encoders work. */
-      break;
-    case PROP_CUSTOM_META:
-      self->custom_meta = g_value_get_boolean (value);
+      base = g_object_class_find_property (parent_class, "sync");
+      parent_class->set_property (object, base->param_id, value, base);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
-  GST_OBJECT_UNLOCK (self);
 }
 
 static void
 gst_image_bind_text_get_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
 {
-  GstImageBindText *self = GST_IMAGE_BIND_TEXT (object);
+  GObjectClass *parent_class = G_OBJECT_CLASS (gst_image_bind_text_parent_class);
+  GParamSpec *base;
 
-  GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string (value, self->model_path);
-      break;
-    case PROP_N_THREADS:
-      g_value_set_int (value, self->n_threads);
-      break;
-    case PROP_INTERVAL:
-      g_value_set_uint64 (value, self->interval);
-      break;
     case PROP_SYNC:
-      g_value_set_boolean (value, TRUE);
-      break;
-    case PROP_CUSTOM_META:
-      g_value_set_boolean (value, self->custom_meta);
+      base = g_object_class_find_property (parent_class, "sync");
+      parent_class->get_property (object, base->param_id, value, base);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
-  GST_OBJECT_UNLOCK (self);
-}
-
-static void
-gst_image_bind_text_finalize (GObject * object)
-{
-  GstImageBindText *self = GST_IMAGE_BIND_TEXT (object);
-
-  g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
-  g_free (self->model_path);
-  G_OBJECT_CLASS (gst_image_bind_text_parent_class)->finalize (object);
 }
 
 static void
 gst_image_bind_text_init (GstImageBindText * self)
 {
-  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
-
-  self->n_threads = DEFAULT_N_THREADS;
-  self->interval = DEFAULT_INTERVAL;
-  self->custom_meta = DEFAULT_CUSTOM_META;
-  self->next_due = GST_CLOCK_TIME_NONE;
-
-  gst_base_transform_set_passthrough (trans, TRUE);
-  gst_base_transform_set_in_place (trans, TRUE);
-  gst_base_transform_set_gap_aware (trans, TRUE);
 }
 
 static void
@@ -339,84 +194,31 @@ gst_image_bind_text_class_init (GstImageBindTextClass * klass)
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstImageBindEncoderClass *encoder_class = GST_IMAGE_BIND_ENCODER_CLASS (klass);
 
   GST_DEBUG_CATEGORY_INIT (gst_image_bind_text_debug, "imagebindtext", 0,
       "ImageBind text encoder");
 
   gobject_class->set_property = gst_image_bind_text_set_property;
   gobject_class->get_property = gst_image_bind_text_get_property;
-  gobject_class->finalize = gst_image_bind_text_finalize;
-
-  /**
-   * GstImageBindText:model:
-   *
-   * The model file. When unset: $IMAGEBIND_MODEL, else the shipped default model. Read when
-   * the element goes from NULL to READY.
-   *
-   * Since: 0.1
-   */
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model",
-          "Path of the ImageBind model file (.gguf). When unset: $IMAGEBIND_MODEL, else the "
-          "shipped default model. Loaded on NULL->READY; elements using the same file share "
-          "one copy in memory", NULL,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
-
-  /**
-   * GstImageBindText:n-threads:
-   *
-   * Threads per inference; 0 uses all cores. Read on NULL->READY.
-   *
-   * Since: 0.1
-   */
-  g_object_class_install_property (gobject_class, PROP_N_THREADS,
-      g_param_spec_int ("n-threads", "Threads",
-          "Threads used by one inference (0 = all cores); applied on NULL->READY",
-          0, 1024, DEFAULT_N_THREADS,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
-
-  /**
-   * GstImageBindText:interval:
-   *
-   * Minimum time between two embedded buffers, in nanoseconds of buffer time; 0 embeds every
-   * buffer that holds text.
-   *
-   * Since: 0.1
-   */
-  g_object_class_install_property (gobject_class, PROP_INTERVAL,
-      g_param_spec_uint64 ("interval", "Interval",
-          "Minimum buffer time between two embedded buffers in nanoseconds "
-          "(0 = every buffer; min 0, max 18446744073709551615, default 0)",
-          0, G_MAXUINT64, DEFAULT_INTERVAL,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
   /**
    * GstImageBindText:sync:
    *
-   * Always TRUE: text is embedded on the streaming thread. Present so that pipelines written
-   * for the other encoders (`sync=true`) work unchanged.
+   * TRUE (the default here): the streaming thread embeds every due buffer and the embedding
+   * travels on that buffer. FALSE: live mode of #GstImageBindEncoder:sync, inference on a
+   * worker thread that never blocks the stream; text arriving while it is busy passes without
+   * an embedding, and an embedding travels on the next buffer that passes after it is ready.
    *
    * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_SYNC,
       g_param_spec_boolean ("sync", "Synchronous",
-          "Always TRUE: text is embedded on the streaming thread (text streams are sparse); "
-          "setting it has no effect", TRUE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
-
-  /**
-   * GstImageBindText:custom-meta:
-   *
-   * Also attach every embedding as a GstCustomMeta named "GstImageBindEmbeddingCustomMeta",
-   * readable from Python.
-   *
-   * Since: 0.1
-   */
-  g_object_class_install_property (gobject_class, PROP_CUSTOM_META,
-      g_param_spec_boolean ("custom-meta", "Custom meta",
-          "Also attach each embedding as a GstCustomMeta \"GstImageBindEmbeddingCustomMeta\" "
-          "(a GstStructure, readable from Python)", DEFAULT_CUSTOM_META,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+          "Embed every due buffer on the streaming thread, the embedding travelling with its "
+          "own buffer (adds the inference time to the latency), instead of on a worker thread "
+          "that never blocks the stream", DEFAULT_SYNC,
+          G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -425,15 +227,8 @@ gst_image_bind_text_class_init (GstImageBindTextClass * klass)
       "Attaches the ImageBind embedding of text buffers (subtitles, captions) as "
       "GstImageBindEmbeddingMeta", "gst-imagebind developers");
 
-  element_class->change_state = GST_DEBUG_FUNCPTR (gst_image_bind_text_change_state);
-
-  trans_class->passthrough_on_same_caps = FALSE;
-  trans_class->transform_ip_on_passthrough = FALSE;
-  trans_class->prepare_output_buffer =
-      GST_DEBUG_FUNCPTR (gst_image_bind_text_prepare_output_buffer);
-  trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_image_bind_text_transform_ip);
   trans_class->set_caps = GST_DEBUG_FUNCPTR (gst_image_bind_text_set_caps);
-  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_image_bind_text_sink_event);
-  trans_class->start = GST_DEBUG_FUNCPTR (gst_image_bind_text_start);
-  trans_class->stop = GST_DEBUG_FUNCPTR (gst_image_bind_text_stop);
+
+  encoder_class->modality = GST_IMAGE_BIND_MODALITY_TEXT;
+  encoder_class->collect = GST_DEBUG_FUNCPTR (gst_image_bind_text_collect);
 }
