@@ -94,11 +94,16 @@
  * ## Example launch line
  * |[
  * gst-launch-1.0 -m imagebindav name=av prompts='"<\"ticking\", \"a steady tone\">"' ! fakesink \
- *   videotestsrc num-buffers=60 pattern=ball ! video/x-raw,framerate=10/1 ! videoconvert ! imagebindvision ! av.video \
- *   audiotestsrc num-buffers=96 samplesperbuffer=1000 wave=ticks ! audio/x-raw,rate=16000,channels=1 ! imagebindaudio ! av.audio
+ *   videotestsrc num-buffers=60 pattern=ball ! video/x-raw,framerate=10/1 ! videoconvert ! imagebindvision sync=true ! av.video \
+ *   audiotestsrc num-buffers=96 samplesperbuffer=1000 wave=ticks ! audio/x-raw,rate=16000,channels=1 ! imagebindaudio sync=true ! av.audio
  * ]|
- * Prints `imagebind-av` and `imagebind-av-fused` messages for every frame and an
- * `imagebind-av-event` for the ticking (pipelines/av-events.sh runs this over a file).
+ * With the shipped default model: 60 `imagebind-av` and 60 `imagebind-av-fused` messages (one
+ * per frame: the encoders in sync mode embed every frame and window) and one
+ * `imagebind-av-event` for the ticking. pipelines/av-events.sh does the same over a file.
+ *
+ * In a live pipeline the output is delayed by one audio window (2 s) plus `latency`; with no
+ * audio at all (e.g. `valve drop=true` on the audio branch) the video still flows, without
+ * results, after that delay.
  *
  * Since: 0.1
  */

@@ -427,6 +427,71 @@ test_alignment_absent_audio (void)
   check_alignment (&c);
 }
 
+/* Live, and the audio is late: nothing arrives on the audio pad until the video is 4 s in.
+ * GstAggregator's timeout (on a test clock) lets the video go on once it is one audio window
+ * (2 s) ahead of a frame: at least 20 of the 40 frames come out before any audio, without an
+ * audio partner; all of them in order by EOS. */
+static gpointer
+push_eos_later (gpointer data)
+{
+  GstHarness *ha = data;
+  /* refused when the element already ended: a live video that ended need not wait for audio */
+  gst_harness_push_event (ha, gst_event_new_eos ());
+  return NULL;
+}
+
+static void
+test_live_late_audio (void)
+{
+  const guint dim = 16, n_frames = 40;
+  GRand *rand = g_rand_new_with_seed (5);
+  gfloat *vvecs[40];
+  Stream video = stream_new (GST_IMAGE_BIND_MODALITY_VISION, 1.0f, dim);
+  Fixture f;
+  GThread *tv, *ta;
+  GstEvent *ev;
+  guint before;
+
+  for (guint k = 0; k < n_frames; k++)
+    vvecs[k] = random_vector (rand, dim, 1.0);
+  add_video (&video, 0, n_frames, vvecs);
+  fixture_setup (&f, NULL, 0, NULL);
+  gst_harness_set_live (f.hv, TRUE);
+  gst_harness_set_live (f.ha, TRUE);
+  gst_harness_use_testclock (f.hv);
+  video.h = f.hv;
+  tv = g_thread_new ("video", push_stream, &video);
+  /* the aggregator waits on the clock for the audio: let the time pass */
+  while (gst_harness_buffers_received (f.hv) < n_frames / 2)
+    g_assert_true (gst_harness_crank_single_clock_wait (f.hv));
+  before = gst_harness_buffers_received (f.hv);
+  g_test_message ("%u frames out before any audio", before);
+  ta = g_thread_new ("audio", push_eos_later, f.ha);
+  g_thread_join (ta);
+  g_thread_join (tv);
+  while ((ev = gst_harness_pull_event (f.hv))) {
+    gboolean eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+    if (eos)
+      break;
+  }
+  g_assert_cmpuint (before, >=, n_frames / 2);
+  g_assert_cmpuint (gst_harness_buffers_in_queue (f.hv), ==, n_frames);
+  for (guint k = 0; k < n_frames; k++) {
+    GstBuffer *buf = gst_harness_pull (f.hv);
+    g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, k * 100 * MS);
+    g_assert_null (gst_buffer_get_custom_meta (buf, "GstImageBindAVCustomMeta"));
+    gst_buffer_unref (buf);
+  }
+  g_assert_null (messages (&f, "imagebind-av"));
+
+  fixture_teardown (&f);
+  g_array_unref (video.items);
+  for (guint k = 0; k < n_frames; k++)
+    g_free (vvecs[k]);
+  g_rand_free (rand);
+}
+
 /* ---- fused scores ---- */
 
 static void
@@ -713,6 +778,7 @@ main (int argc, char **argv)
   g_test_add_func ("/av/alignment/overlap", test_alignment_overlap);
   g_test_add_func ("/av/alignment/late-audio", test_alignment_late_audio);
   g_test_add_func ("/av/alignment/absent-audio", test_alignment_absent_audio);
+  g_test_add_func ("/av/alignment/live-late-audio", test_live_late_audio);
   g_test_add_func ("/av/fused-scores", test_fused_scores);
   g_test_add_func ("/av/event-window", test_event_window);
   g_test_add_func ("/av/default-model-ticks", test_default_model_ticks);
