@@ -29,17 +29,19 @@
  * - detection records (detect mode): `event` ("start" or "stop"), `label`, `index`, `score`:
  *   the same events as imagebindmatch's `imagebind-detection` messages, derived from the
  *   `detected` flags of successive match metas of one modality (so a prompt outside the
- *   matcher's `top-k` is not followed)
+ *   matcher's `top-k` is not followed). Detections still open at EOS or at a flush end with
+ *   a "stop" record whose timestamps and `score` are null.
  *
  * ## Formats
  *
  * - `format=json`: each batch is POSTed to `location` as a JSON array of records
  *   (Content-Type: application/json), webhook style.
  * - `format=qdrant`: each batch is a Qdrant points upsert: PUT
- *   `{location}/collections/{collection}/points` with `{"points": [{"id": ..., "vector":
+ *   `{location}/collections/{collection}/points?wait=true` (answered once stored) with `{"points": [{"id": ..., "vector":
  *   [...], "payload": {...}}]}`. Only embeddings become points (a point needs a vector): the
  *   payload is the embedding record without its vector, plus `labels`, `scores`, `top_label`
- *   of a match meta of the same modality and pts on the same buffer. The id is a UUID derived
+ *   of a match meta of the same modality and pts on the same buffer; match and detection
+ *   records are not sent (and not counted). The id is a UUID derived
  *   from source, model, modality and pts, so a retried or replayed batch overwrites the same
  *   points. The collection must exist (vector size = the model's width).
  * - `location=file:///path/out.jsonl`: no network; each record is appended as one line
@@ -190,7 +192,7 @@ struct _GstImageBindPublish {
   gchar *cur_source;
   gboolean cur_include_vector;
   GstImageBindPublishFormat cur_format;
-  GHashTable *detected;         /* "modality/index" -> itself, prompts currently detected */
+  GHashTable *detected;         /* "modality/index" -> label, prompts currently detected */
 
   /* shared between the streaming thread and the worker, under `lock` */
   GMutex lock;
@@ -903,8 +905,11 @@ gst_image_bind_publish_start (GstBaseTransform * trans)
   if (location && self->format == GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT
       && (g_str_has_prefix (location, "http://") || g_str_has_prefix (location, "https://"))) {
     const gchar *slash = g_str_has_suffix (location, "/") ? "" : "/";
+    gchar *collection = g_uri_escape_string (self->collection ? self->collection :
+        DEFAULT_COLLECTION, NULL, FALSE);
     self->cfg.url = g_strdup_printf ("%s%scollections/%s/points?wait=true", location, slash,
-        self->collection ? self->collection : DEFAULT_COLLECTION);
+        collection);
+    g_free (collection);
   }
   GST_OBJECT_UNLOCK (self);
 
@@ -1023,12 +1028,48 @@ follow_detections (GstImageBindPublish * self, const GstImageBindMatchMeta * m)
     if (r->detected != was) {
       enqueue (self, detection_record (self, m, r, r->detected), NULL);
       if (r->detected)
-        g_hash_table_add (self->detected, g_strdup (key));
+        g_hash_table_insert (self->detected, g_strdup (key), g_strdup (r->label ? r->label :
+                ""));
       else
         g_hash_table_remove (self->detected, key);
     }
     g_free (key);
   }
+}
+
+/* EOS or flush: the detections still open end, as imagebindmatch ends them; the record has
+ * no span and no score (null), as its message has none. */
+static void
+close_detections (GstImageBindPublish * self)
+{
+  GHashTableIter iter;
+  gpointer key, label;
+
+  g_hash_table_iter_init (&iter, self->detected);
+  while (g_hash_table_iter_next (&iter, &key, &label)) {
+    gint modality = 0;
+    guint index = 0;
+    JsonBuilder *b;
+
+    if (sscanf (key, "%d/%u", &modality, &index) != 2)
+      continue;
+    b = json_builder_new_immutable ();
+    json_builder_begin_object (b);
+    add_common (self, b, "detection", modality, GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE,
+        GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE);
+    json_builder_set_member_name (b, "event");
+    json_builder_add_string_value (b, "stop");
+    json_builder_set_member_name (b, "label");
+    json_builder_add_string_value (b, label);
+    json_builder_set_member_name (b, "index");
+    json_builder_add_int_value (b, index);
+    json_builder_set_member_name (b, "score");
+    json_builder_add_null_value (b);
+    json_builder_end_object (b);
+    enqueue (self, json_builder_get_root (b), NULL);
+    g_object_unref (b);
+  }
+  g_hash_table_remove_all (self->detected);
 }
 
 static GstFlowReturn
@@ -1052,6 +1093,8 @@ gst_image_bind_publish_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     }
     enqueue (self, embedding_record (self, e), point);
   }
+  if (qdrant)
+    return GST_FLOW_OK;         /* only embeddings become points */
   state = NULL;
   while ((m = gst_buffer_iterate_imagebind_match_meta (buf, &state))) {
     enqueue (self, match_record (self, m), NULL);
@@ -1094,10 +1137,25 @@ gst_image_bind_publish_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   GstImageBindPublish *self = GST_IMAGE_BIND_PUBLISH (trans);
 
-  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && self->thread)
-    drain (self);
-  else if (GST_EVENT_TYPE (event) == GST_EVENT_STREAM_START)
-    g_hash_table_remove_all (self->detected);
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_EOS:
+      if (self->cur_format != GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT)
+        close_detections (self);
+      if (self->thread)
+        drain (self);
+      break;
+    case GST_EVENT_FLUSH_STOP:
+    case GST_EVENT_STREAM_START:
+      if (self->cur_format != GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT)
+        close_detections (self);
+      /* a new stream after EOS (or a seek): batches are full ones again */
+      g_mutex_lock (&self->lock);
+      self->flush_all = FALSE;
+      g_mutex_unlock (&self->lock);
+      break;
+    default:
+      break;
+  }
   return GST_BASE_TRANSFORM_CLASS (gst_image_bind_publish_parent_class)->sink_event (trans,
       event);
 }
@@ -1269,7 +1327,7 @@ gst_image_bind_publish_init (GstImageBindPublish * self)
   self->request_timeout = DEFAULT_REQUEST_TIMEOUT;
   self->eos_timeout = DEFAULT_EOS_TIMEOUT;
   self->stats_interval = DEFAULT_STATS_INTERVAL;
-  self->detected = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->detected = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->batch = g_ptr_array_new_with_free_func ((GDestroyNotify) record_free);
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);

@@ -539,8 +539,12 @@ test_qdrant (void)
   guint i;
 
   fixture_setup (&f, url, "format", 1, "collection", "clips", "batch-size", 100, NULL);
-  push_range (f.h, 0, 3);
+  for (i = 0; i < 3; i++) {
+    g_assert_cmpint (gst_harness_push (f.h, make_buffer (i, TRUE, i == 1)), ==, GST_FLOW_OK);
+    gst_buffer_unref (gst_harness_pull (f.h));
+  }
   g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  /* only the embeddings are points (matches and detections ride on their payload) */
   assert_stats (eos_stats (f.bus), 3, 0, 0, 0);
   g_assert_cmpuint (server_n_requests (srv), ==, 1);
   r = g_ptr_array_index (srv->requests, 0);
@@ -563,6 +567,11 @@ test_qdrant (void)
     g_assert_cmpint (json_object_get_int_member (payload, "pts"), ==, i * 100 * GST_MSECOND);
     g_assert_cmpstr (json_object_get_string_member (payload, "modality"), ==, "vision");
     g_assert_false (json_object_has_member (payload, "vector"));
+    g_assert_cmpstr (json_object_get_string_member (payload, "top_label"), ==, "a dog");
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (payload, "labels")),
+        ==, 2);
+    g_assert_cmpfloat_with_epsilon (json_array_get_double_element
+        (json_object_get_array_member (payload, "scores"), 1), 0.25, 1e-9);
   }
   json_node_unref (root);
   fixture_teardown (&f);
@@ -745,19 +754,20 @@ test_file (void)
 
   fixture_setup (&f, uri, "batch-size", 3, "include-vector", FALSE, NULL);
   for (i = 0; i < 5; i++) {
-    g_assert_cmpint (gst_harness_push (f.h, make_buffer (i, TRUE, i == 2)), ==, GST_FLOW_OK);
+    g_assert_cmpint (gst_harness_push (f.h, make_buffer (i, TRUE, i == 2 || i == 4)), ==,
+        GST_FLOW_OK);
     gst_buffer_unref (gst_harness_pull (f.h));
   }
   g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  /* 5 embeddings, 5 matches, detection start at 2 and stop at 3 */
-  assert_stats (eos_stats (f.bus), 12, 0, 0, 0);
+  /* 5 embeddings, 5 matches, detection start at 2, stop at 3, start at 4, stop at EOS */
+  assert_stats (eos_stats (f.bus), 14, 0, 0, 0);
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   lines = g_strsplit (contents, "\n", -1);
-  g_assert_cmpuint (g_strv_length (lines), ==, 13);
-  g_assert_cmpstr (lines[12], ==, "");
+  g_assert_cmpuint (g_strv_length (lines), ==, 15);
+  g_assert_cmpstr (lines[14], ==, "");
   for (i = 0; i < 5; i++) {
     const gchar *types[] = { "embedding", "match", "detection" };
-    guint n = (i == 2 || i == 3) ? 3 : 2, t;
+    guint n = i >= 2 ? 3 : 2, t;
     for (t = 0; t < n; t++, k++) {
       JsonNode *node = json_from_string (lines[k], NULL);
       JsonObject *o;
@@ -768,10 +778,21 @@ test_file (void)
       if (t == 0)
         g_assert_false (json_object_has_member (o, "vector"));
       if (t == 2)
-        g_assert_cmpstr (json_object_get_string_member (o, "event"), ==, i == 2 ? "start" :
-            "stop");
+        g_assert_cmpstr (json_object_get_string_member (o, "event"), ==, i == 3 ? "stop" :
+            "start");
       json_node_unref (node);
     }
+  }
+  {
+    /* the detection still open at EOS ends without span or score */
+    JsonNode *node = json_from_string (lines[13], NULL);
+    JsonObject *o = json_node_get_object (node);
+    g_assert_cmpstr (json_object_get_string_member (o, "type"), ==, "detection");
+    g_assert_cmpstr (json_object_get_string_member (o, "event"), ==, "stop");
+    g_assert_cmpstr (json_object_get_string_member (o, "label"), ==, "a dog");
+    g_assert_true (json_object_get_null_member (o, "pts"));
+    g_assert_true (json_object_get_null_member (o, "score"));
+    json_node_unref (node);
   }
   g_strfreev (lines);
   g_free (contents);
