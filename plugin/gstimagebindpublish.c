@@ -54,7 +54,8 @@
  * waited `batch-interval`; one batch at a time, in order. Connection errors, timeouts
  * (`request-timeout`) and 5xx answers are retried up to `max-retries` times, after
  * `retry-delay`, doubled at each attempt up to `max-retry-delay`; other answers (4xx) are not
- * retried. A batch that is given up is counted as failed. A batch being sent still counts
+ * retried. A batch that is given up is counted as failed. Delivery is at least once: a batch
+ * whose answer timed out is sent again (Qdrant's upsert of the same ids makes that harmless). A batch being sent still counts
  * against `max-queue`. At EOS the element sends what is queued without waiting for a full
  * batch, waits at most `eos-timeout` for it to be delivered (this is the only time the
  * streaming thread waits), posts the stats, and forwards the EOS; what is left is still tried
@@ -79,9 +80,16 @@
  * Writes 10 embedding records and 10 match records to /tmp/imagebind.jsonl.
  *
  * |[
+ * gst-launch-1.0 -m videotestsrc num-buffers=50 ! videoconvert ! imagebindvision interval=500000000 sync=true ! imagebindmatch prompts='<ball, bars>' post-messages=false ! imagebindpublish location=http://127.0.0.1:8080/hook batch-size=4 ! fakesink
+ * ]|
+ * POSTs two JSON arrays of 4 records (embedding, match, embedding, match) to a webhook
+ * listening on port 8080.
+ *
+ * |[
  * gst-launch-1.0 -m v4l2src ! videoconvert ! imagebindvision interval=1000000000 ! imagebindpublish format=qdrant location=http://localhost:6333 collection=camera ! fakesink
  * ]|
- * Upserts one camera frame embedding a second into the Qdrant collection "camera".
+ * Upserts one camera frame embedding a second into the Qdrant collection "camera" (create it
+ * first with the model's vector size; not run here: no camera, no Qdrant server).
  *
  * Since: 0.1
  */

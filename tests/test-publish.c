@@ -741,6 +741,51 @@ test_errors (void)
   g_free (url);
 }
 
+/* EOS with the server down: EOS waits at most eos-timeout, then reports what is left. */
+static void
+test_eos_timeout (void)
+{
+  Server *srv = server_new ();
+  gchar *url = server_url (srv, "/hook");
+  Fixture f;
+
+  server_call (srv, do_down);
+  fixture_setup (&f, url, "batch-size", 100, "max-retries", 1000000,
+      "retry-delay", (guint64) 5 * GST_MSECOND, "max-retry-delay", (guint64) 20 * GST_MSECOND,
+      NULL);
+  g_object_set (f.element, "eos-timeout", (guint64) 100 * GST_MSECOND, NULL);
+  push_range (f.h, 0, 3);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  /* nothing delivered, nothing given up: the 3 records are still queued (being retried) */
+  assert_stats (eos_stats (f.bus), 0, 0, 0, 3);
+  g_assert_cmpuint (server_n_requests (srv), ==, 0);
+  fixture_teardown (&f);
+  server_free (srv);
+  g_free (url);
+}
+
+/* Going to NULL while the server holds a request: no hang, no crash, no leak (ASan). */
+static void
+test_stop_while_sending (void)
+{
+  Server *srv = server_new ();
+  gchar *url = server_url (srv, "/hook");
+  gint64 end;
+  Fixture f;
+
+  srv->hold = TRUE;
+  fixture_setup (&f, url, "batch-size", 2, NULL);
+  push_range (f.h, 0, 6);
+  end = g_get_monotonic_time () + WAIT_US;
+  while (server_n_requests (srv) < 1 && g_get_monotonic_time () < end)
+    g_usleep (5000);
+  g_assert_cmpuint (server_n_requests (srv), ==, 1);
+  g_assert_cmpuint (get_u64 (f.element, "queued"), ==, 6);
+  fixture_teardown (&f);
+  server_free (srv);
+  g_free (url);
+}
+
 /* location=file://...: JSON lines, one record a line, no network. */
 static void
 test_file (void)
@@ -843,6 +888,8 @@ main (int argc, char **argv)
   g_test_add_func ("/publish/slow", test_slow);
   g_test_add_func ("/publish/down-then-up", test_down_then_up);
   g_test_add_func ("/publish/errors", test_errors);
+  g_test_add_func ("/publish/eos-timeout", test_eos_timeout);
+  g_test_add_func ("/publish/stop-while-sending", test_stop_while_sending);
   g_test_add_func ("/publish/file", test_file);
   g_test_add_func ("/publish/bad-location", test_bad_location);
   return g_test_run ();
