@@ -9,6 +9,7 @@
  *   unknown record kinds, absurd string lengths and slot counts, dangling string ids) give
  *   IMAGEBIND_ERROR_FORMAT errors naming the problem, never a crash
  * - imagebind-index and imagebind-search on fixture PNGs and WAVs with the tiny model
+ * - with the shipped model: test-source scenes indexed by the sink are found by their captions
  *
  * argv: imagebind-index, imagebind-search, then the tiny model (optional: those tests skip). */
 #include <gst/gst.h>
@@ -667,10 +668,82 @@ test_tools (void)
   g_unlink (path);
 }
 
+/* With the shipped model: test-source scenes recorded by imagebindindexsink behind
+ * imagebindvision, then found by their captions through imagebind-search. */
+static void
+test_default_model_retrieval (void)
+{
+  static const struct {
+    const char *source, *label, *caption;
+  } scenes[] = {
+    { "pattern=smpte", "bars", "colour bars" },
+    { "pattern=ball foreground-color=0xffffdd00", "ball", "a bouncing ball" },
+    { "pattern=checkers-4", "checkers", "a checkerboard" },
+    { "pattern=zone-plate kx2=20 ky2=20", "rings", "circular rings" },
+  };
+  g_autofree char *path = temp_path ("ib-test-index-default.ibx");
+  ImageBindIndex *idx;
+  GError *err = NULL;
+
+  if (!search_tool || !g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_EXISTS) ||
+      !gst_registry_check_feature_version (gst_registry_get (), "videotestsrc", 1, 0, 0)) {
+    g_test_skip ("needs imagebind-search, the shipped model and videotestsrc");
+    return;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (scenes); i++) {
+    g_autofree char *desc = g_strdup_printf ("videotestsrc num-buffers=2 %s ! video/x-raw,"
+        "width=320,height=240,framerate=10/1 ! videoconvert ! imagebindvision sync=true "
+        "model=\"%s\" ! imagebindindexsink location=\"%s\" source=%s append=%s",
+        scenes[i].source, GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, path, scenes[i].label,
+        i > 0 ? "true" : "false");
+    GstElement *pipeline = gst_parse_launch (desc, &err);
+    GstBus *bus;
+    GstMessage *msg;
+
+    g_assert_no_error (err);
+    bus = gst_element_get_bus (pipeline);
+    gst_element_set_state (pipeline, GST_STATE_PLAYING);
+    msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    g_assert_nonnull (msg);
+    g_assert_cmpint (GST_MESSAGE_TYPE (msg), ==, GST_MESSAGE_EOS);
+    gst_message_unref (msg);
+    gst_element_set_state (pipeline, GST_STATE_NULL);
+    gst_object_unref (bus);
+    gst_object_unref (pipeline);
+  }
+  idx = imagebind_index_open (path, &err);
+  g_assert_no_error (err);
+  g_assert_cmpuint (imagebind_index_n_entries (idx), ==, 2 * G_N_ELEMENTS (scenes));
+  imagebind_index_close (idx);
+
+  for (guint i = 0; i < G_N_ELEMENTS (scenes); i++) {
+    const char *args[] = { "-m", GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, "-t", "1", "-x", path,
+      "--text", scenes[i].caption, "-k", "2", NULL };
+    g_autofree char *out = NULL;
+    g_auto (GStrv) lines = NULL;
+
+    g_assert_cmpint (run_tool (search_tool, args, &out), ==, 0);
+    g_test_message ("%s", out);
+    lines = g_strsplit (out, "\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), ==, 4);
+    /* both frames of the scene, before any other scene's */
+    g_assert_true (g_str_has_suffix (lines[1], scenes[i].label));
+    g_assert_true (g_str_has_suffix (lines[2], scenes[i].label));
+  }
+  g_unlink (path);
+}
+
 int
 main (int argc, char **argv)
 {
+  /* the test sources are system plugins, which the test environment hides: scan GStreamer's
+   * plugin directory into a registry of this test's own */
+  g_autofree char *dir = g_path_get_dirname (argv[0]);
+  g_autofree char *registry = g_build_filename (dir, "registry-index.bin", NULL);
+
+  g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
   gst_init (&argc, &argv);
+  gst_registry_scan_path (gst_registry_get (), IB_TEST_GST_PLUGINS_DIR);
   g_test_init (&argc, &argv, NULL);
   gst_imagebind_embedding_meta_api_get_type ();
   index_tool = argc > 1 ? argv[1] : NULL;
@@ -683,5 +756,6 @@ main (int argc, char **argv)
   g_test_add_func ("/index/search-brute-force", test_search_brute_force);
   g_test_add_func ("/index/hostile", test_hostile);
   g_test_add_func ("/index/tools", test_tools);
+  g_test_add_func ("/index/default-model-retrieval", test_default_model_retrieval);
   return g_test_run ();
 }
