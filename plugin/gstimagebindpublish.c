@@ -277,6 +277,16 @@ add_time (JsonBuilder * b, const gchar * name, GstClockTime t)
     json_builder_add_null_value (b);
 }
 
+/* JSON has no NaN or infinity: such a value (a broken model or input) becomes null. */
+static void
+add_number (JsonBuilder * b, gdouble v)
+{
+  if (isfinite (v))
+    json_builder_add_double_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
 static void
 add_common (GstImageBindPublish * self, JsonBuilder * b, const gchar * type,
     GstImageBindModality modality, GstClockTime pts, GstClockTime duration,
@@ -307,7 +317,7 @@ add_match_lists (JsonBuilder * b, const GstImageBindMatchMeta * m, gboolean all)
   json_builder_set_member_name (b, "scores");
   json_builder_begin_array (b);
   for (i = 0; i < m->n_results; i++)
-    json_builder_add_double_value (b, m->results[i].cosine);
+    add_number (b, m->results[i].cosine);
   json_builder_end_array (b);
   if (all) {
     json_builder_set_member_name (b, "indices");
@@ -318,7 +328,7 @@ add_match_lists (JsonBuilder * b, const GstImageBindMatchMeta * m, gboolean all)
     json_builder_set_member_name (b, "probabilities");
     json_builder_begin_array (b);
     for (i = 0; i < m->n_results; i++)
-      json_builder_add_double_value (b, m->results[i].probability);
+      add_number (b, m->results[i].probability);
     json_builder_end_array (b);
     json_builder_set_member_name (b, "detected");
     json_builder_begin_array (b);
@@ -332,7 +342,7 @@ add_match_lists (JsonBuilder * b, const GstImageBindMatchMeta * m, gboolean all)
   else
     json_builder_add_null_value (b);
   json_builder_set_member_name (b, "top_probability");
-  json_builder_add_double_value (b, m->top_probability);
+  add_number (b, m->top_probability);
 }
 
 /* The embedding's fields, without the vector (shared by the record and the point payload). */
@@ -347,11 +357,11 @@ add_embedding_fields (GstImageBindPublish * self, JsonBuilder * b,
   json_builder_set_member_name (b, "dim");
   json_builder_add_int_value (b, e->dim);
   json_builder_set_member_name (b, "logit_scale");
-  json_builder_add_double_value (b, e->logit_scale);
+  add_number (b, e->logit_scale);
 }
 
 /* The vector at unit length: the scale a modality's head applies means nothing to a vector
- * database. A zero vector stays zero. */
+ * database. A zero vector stays zero; non-finite components become 0. */
 static void
 add_unit_vector (JsonBuilder * b, const GstImageBindEmbeddingMeta * e)
 {
@@ -359,7 +369,8 @@ add_unit_vector (JsonBuilder * b, const GstImageBindEmbeddingMeta * e)
   guint i;
 
   for (i = 0; i < e->dim; i++)
-    norm += (gdouble) e->vector[i] * e->vector[i];
+    if (isfinite (e->vector[i]))
+      norm += (gdouble) e->vector[i] * e->vector[i];
   norm = norm > 0 ? sqrt (norm) : 1.0;
   json_builder_set_member_name (b, "vector");
   json_builder_begin_array (b);
@@ -471,7 +482,7 @@ detection_record (GstImageBindPublish * self, const GstImageBindMatchMeta * m,
   json_builder_set_member_name (b, "index");
   json_builder_add_int_value (b, r->index);
   json_builder_set_member_name (b, "score");
-  json_builder_add_double_value (b, r->cosine);
+  add_number (b, r->cosine);
   json_builder_end_object (b);
   n = json_builder_get_root (b);
   g_object_unref (b);

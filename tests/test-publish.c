@@ -849,6 +849,58 @@ test_file (void)
   g_free (dir);
 }
 
+/* Non-finite numbers (a broken model or input) still give valid JSON: null scores, 0 in the
+ * vector, the finite part at unit length. */
+static void
+test_non_finite (void)
+{
+  gchar *dir = g_dir_make_tmp ("publish-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "out.jsonl", NULL);
+  gchar *uri = g_filename_to_uri (path, NULL, NULL);
+  gchar *contents = NULL, **lines;
+  GstBuffer *buf = gst_buffer_new ();
+  gfloat v[3] = { 3.0f, NAN, 4.0f };
+  GstImageBindMatchResult r = { 0, (gchar *) "a dog", NAN, INFINITY, FALSE };
+  JsonNode *node;
+  JsonArray *a;
+  Fixture f;
+
+  gst_buffer_add_imagebind_embedding_meta (buf, GST_IMAGE_BIND_MODALITY_AUDIO, v, 3, NAN, "m");
+  gst_buffer_add_imagebind_match_meta (buf, GST_IMAGE_BIND_MODALITY_AUDIO,
+      GST_IMAGE_BIND_MATCH_MODE_CLASSIFY, &r, 1);
+  fixture_setup (&f, uri, NULL);
+  g_assert_cmpint (gst_harness_push (f.h, buf), ==, GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (f.h));
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 2, 0, 0, 0);
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  lines = g_strsplit (contents, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 3);
+  node = json_from_string (lines[0], NULL);
+  g_assert_nonnull (node);
+  g_assert_true (json_object_get_null_member (json_node_get_object (node), "logit_scale"));
+  g_assert_true (json_object_get_null_member (json_node_get_object (node), "pts"));
+  a = json_object_get_array_member (json_node_get_object (node), "vector");
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (a, 0), 0.6, 1e-6);
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (a, 1), 0.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (a, 2), 0.8, 1e-6);
+  json_node_unref (node);
+  node = json_from_string (lines[1], NULL);
+  g_assert_nonnull (node);
+  a = json_object_get_array_member (json_node_get_object (node), "scores");
+  g_assert_true (json_array_get_null_element (a, 0));
+  g_assert_true (json_object_get_null_member (json_node_get_object (node), "top_probability"));
+  json_node_unref (node);
+  g_strfreev (lines);
+  g_free (contents);
+  fixture_teardown (&f);
+  g_unlink (path);
+  g_rmdir (dir);
+  g_free (uri);
+  g_free (path);
+  g_free (dir);
+}
+
 /* A location the element cannot use is an error at start, not a crash. */
 static void
 test_bad_location (void)
@@ -891,6 +943,7 @@ main (int argc, char **argv)
   g_test_add_func ("/publish/eos-timeout", test_eos_timeout);
   g_test_add_func ("/publish/stop-while-sending", test_stop_while_sending);
   g_test_add_func ("/publish/file", test_file);
+  g_test_add_func ("/publish/non-finite", test_non_finite);
   g_test_add_func ("/publish/bad-location", test_bad_location);
   return g_test_run ();
 }
