@@ -36,6 +36,7 @@ typedef struct {
   GPtrArray *requests;          /* Request *, in arrival order */
   GArray *script;               /* statuses to answer with, first first; then 200 */
   gboolean hold;                /* pause answers until server_release () */
+  guint delay_ms;               /* answer each request this late */
   GPtrArray *held;              /* SoupServerMessage * */
 } Server;
 
@@ -47,6 +48,13 @@ request_free (Request * r)
   g_free (r->content_type);
   g_free (r->body);
   g_free (r);
+}
+
+static gboolean
+unpause_later (gpointer msg)
+{
+  soup_server_message_unpause (msg);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -76,7 +84,13 @@ handler (SoupServer * server, SoupServerMessage * msg, const char *path, GHashTa
 
   soup_server_message_set_status (msg, r->status, NULL);
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC, "{}", 2);
-  if (hold) {
+  if (srv->delay_ms > 0) {
+    GSource *later = g_timeout_source_new (srv->delay_ms);
+    soup_server_message_pause (msg);
+    g_source_set_callback (later, unpause_later, g_object_ref (msg), g_object_unref);
+    g_source_attach (later, srv->ctx);
+    g_source_unref (later);
+  } else if (hold) {
     soup_server_message_pause (msg);
     g_ptr_array_add (srv->held, g_object_ref (msg));
   }
@@ -580,7 +594,7 @@ test_qdrant (void)
 }
 
 /* A server that does not answer: the stream goes on at full speed, records queue; once it
- * answers, all of them arrive in order. */
+ * answers, all of them arrive in order. Then a server that answers late. */
 static void
 test_slow (void)
 {
@@ -609,6 +623,29 @@ test_slow (void)
   assert_stats (eos_stats (f.bus), 200, 0, 0, 0);
   rec = delivered_records (srv);
   assert_embedding_range (rec, 0, 200);
+  json_array_unref (rec);
+  fixture_teardown (&f);
+  server_free (srv);
+  g_free (url);
+
+  /* a server answering each request 50 ms late: 20 batches of 5 take it 1 s, while the 100
+   * buffers go through at once and the records queue */
+  srv = server_new ();
+  url = server_url (srv, "/hook");
+  srv->delay_ms = 50;
+  fixture_setup (&f, url, "batch-size", 5, NULL);
+  t0 = g_get_monotonic_time ();
+  push_range (f.h, 0, 100);
+  t1 = g_get_monotonic_time ();
+  g_test_message ("100 buffers through in %.1f ms with a server answering in 50 ms; "
+      "%" G_GUINT64_FORMAT " records delivered, %" G_GUINT64_FORMAT " queued by then",
+      (t1 - t0) / 1000.0, get_u64 (f.element, "sent"), get_u64 (f.element, "queued"));
+  g_assert_cmpuint (get_u64 (f.element, "queued"), >, 0);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 100, 0, 0, 0);
+  g_assert_cmpuint (server_n_requests (srv), ==, 20);
+  rec = delivered_records (srv);
+  assert_embedding_range (rec, 0, 100);
   json_array_unref (rec);
   fixture_teardown (&f);
   server_free (srv);
