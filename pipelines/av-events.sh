@@ -72,12 +72,15 @@ $GST_LAUNCH -m uridecodebin uri="$uri" name=dec \
 [ "$VERBOSE" = 1 ] && grep -E 'imagebind-av(-fused)?, ' "$tmp/log" || true
 
 # One line per event, in words, then the message itself.
-seconds () { awk -v ns="$1" 'BEGIN { if (ns == 18446744073709551615) print "-"; else printf "%.2f", ns / 1e9 }'; }
+seconds () {
+  awk -v ns="$1" 'BEGIN { if (ns == 18446744073709551615) print "-"; else printf "%.2f", ns / 1e9 }'
+}
 n=0
 while IFS= read -r line; do
   n=$((n + 1))
   field () { echo "$line" | sed -n "s/.* $1=([a-z0-9]*)\\([^,;]*\\).*/\\1/p"; }
-  label=$(echo "$line" | sed -n 's/.* label=(string)\(\("[^"]*"\)\|[^,]*\),.*/\1/p' | tr -d '"' | sed 's/\\ / /g')
+  label=$(echo "$line" | sed -n 's/.* label=(string)\(\("[^"]*"\)\|[^,]*\),.*/\1/p' \
+    | tr -d '"' | sed 's/\\ / /g')
   echo "event: '$label' heard at $(seconds "$(field audio-running-time)") s" \
     "(audio score $(field audio-score)); best frame at $(seconds "$(field best-timestamp)") s" \
     "(score $(field best-score)) among $(field n-frames) frames of" \

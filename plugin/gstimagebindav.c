@@ -14,8 +14,9 @@
  * running time; when overlapping windows (`hop` < window) both contain it, the one whose middle
  * is nearest. An audio window's embedding only arrives once the window is complete, so every
  * video buffer is held until the audio stream has advanced one audio window (the longest seen,
- * 2 s before the first) past it, the audio stream ended, or, in a live pipeline, the audio is
- * later than that horizon plus the `latency` property (GstAggregator's timeout): then the
+ * at most 30 s; 2 s before the first) past it, or the audio stream ended, or, in a live
+ * pipeline, the audio is late (GstAggregator's timeout: no audio within the reported latency
+ * plus the `latency` property) and the video has advanced one audio window past it: then the
  * buffer goes on without an audio partner. The element adds that horizon to the latency it
  * reports. Video buffers with no embedding go on in order without results.
  *
@@ -131,6 +132,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_image_bind_av_debug);
 #define DEFAULT_N_THREADS 0
 /* ImageBind's audio clip: the horizon before any audio embedding told its length */
 #define DEFAULT_AUDIO_SPAN (2 * GST_SECOND)
+/* a bound on how long video waits for audio (and is held in memory), whatever spans audio
+ * embeddings claim */
+#define MAX_AUDIO_SPAN (30 * GST_SECOND)
 
 enum {
   PROP_0,
@@ -240,6 +244,13 @@ av_custom_meta_info (void)
 }
 
 /* ---- small helpers ---- */
+
+/* @a + @b, saturating (a `window` of G_MAXUINT64 means "until the end") */
+static GstClockTime
+add_sat (GstClockTime a, GstClockTime b)
+{
+  return a > G_MAXUINT64 - 1 - b ? G_MAXUINT64 - 1 : a + b;
+}
 
 static void
 embedding_free (Embedding * e)
@@ -468,7 +479,7 @@ window_open (GstImageBindAV * self, guint prompt, const Embedding * a, GstClockT
       a->stream_time + since - a->running_time : GST_CLOCK_TIME_NONE;
   w->audio_score = score;
   w->start = since > self->window_now ? since - self->window_now : 0;
-  w->end = end + self->window_now;
+  w->end = add_sat (end, self->window_now);
   w->best = g_array_new (FALSE, FALSE, sizeof (Candidate));
   GST_DEBUG_OBJECT (self, "'%s' heard at %" GST_TIME_FORMAT ": window %" GST_TIME_FORMAT
       " - %" GST_TIME_FORMAT, self->labels[prompt], GST_TIME_ARGS (since),
@@ -499,7 +510,7 @@ take_audio (GstImageBindAV * self, GstBuffer * buf)
     }
     a_end = a->running_time + (GST_CLOCK_TIME_IS_VALID (a->duration) ? a->duration : 0);
     if (GST_CLOCK_TIME_IS_VALID (a->duration))
-      self->audio_span = MAX (self->audio_span, a->duration);
+      self->audio_span = CLAMP (a->duration, self->audio_span, MAX_AUDIO_SPAN);
     if (!GST_CLOCK_TIME_IS_VALID (end) || a_end > end)
       end = a_end;
 
@@ -723,7 +734,8 @@ score_video (GstImageBindAV * self, Pending * p, gboolean post_messages)
   g_queue_push_tail (&self->history, v);
   while (self->history.length > 0) {
     Embedding *old = g_queue_peek_head (&self->history);
-    if (old->running_time + self->window_now + 2 * self->audio_span >= v->running_time)
+    if (add_sat (old->running_time, add_sat (self->window_now, 2 * self->audio_span))
+        >= v->running_time)
       break;
     embedding_free (g_queue_pop_head (&self->history));
   }
@@ -809,10 +821,10 @@ gst_image_bind_av_aggregate (GstAggregator * agg, gboolean timeout)
     gboolean ready = !p->has_embedding || audio_eos;
 
     if (!ready && GST_CLOCK_TIME_IS_VALID (self->audio_time))
-      ready = self->audio_time >= p->rt + self->audio_span;
+      ready = self->audio_time >= add_sat (p->rt, self->audio_span);
     /* live, audio late: give up on it once the video is a horizon ahead */
     if (!ready && timeout && GST_CLOCK_TIME_IS_VALID (self->video_time))
-      ready = self->video_time >= p->rt + self->audio_span;
+      ready = self->video_time >= add_sat (p->rt, self->audio_span);
     if (!ready && video_eos && !gst_aggregator_pad_has_buffer (self->video_pad)
         && !gst_aggregator_pad_has_buffer (self->audio_pad) && timeout)
       ready = TRUE;

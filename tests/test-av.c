@@ -735,9 +735,10 @@ test_default_model_ticks (void)
       done = TRUE;
     } else if (gst_message_has_name (msg, "imagebind-av-event")) {
       const GstStructure *s = gst_message_get_structure (msg);
+      g_autofree gchar *text = gst_structure_to_string (s);
       guint64 heard, best;
 
-      g_test_message ("%s", gst_structure_to_string (s));
+      g_test_message ("%s", text);
       g_assert_true (gst_structure_get (s, "audio-running-time", G_TYPE_UINT64, &heard,
               "best-timestamp", G_TYPE_UINT64, &best, NULL));
       /* only the ticking is heard, and where it starts (running time: concat restarts the
