@@ -93,8 +93,13 @@ test_parse_valid (void)
     g_test_message ("entry: %s", pc->entry);
     g_assert_no_error (err);
     g_assert_nonnull (q);
-    g_assert_cmpstr (gst_image_bind_query_get_label (q), ==,
-        pc->label ? pc->label : g_strstrip (g_strdup (pc->entry)));
+    if (pc->label) {
+      g_assert_cmpstr (gst_image_bind_query_get_label (q), ==, pc->label);
+    } else {
+      gchar *label = g_strstrip (g_strdup (pc->entry));
+      g_assert_cmpstr (gst_image_bind_query_get_label (q), ==, label);
+      g_free (label);
+    }
     g_assert_cmpuint (gst_image_bind_query_get_n_terms (q), ==, pc->n_terms);
     for (k = 0; k < pc->n_terms; k++) {
       const GstImageBindQueryTerm *t = gst_image_bind_query_get_term (q, k);
@@ -765,6 +770,11 @@ main (int argc, char **argv)
   g_autofree char *registry = g_build_filename (dir, "registry-queries.bin", NULL);
 
   g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
+#ifdef __SANITIZE_ADDRESS__
+  /* gst-plugin-scanner is not built with ASan and cannot load this build's plugin: scan in
+   * this process instead. */
+  g_setenv ("GST_REGISTRY_FORK", "no", TRUE);
+#endif
   gst_init (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
   if (argc > 2)
