@@ -41,8 +41,13 @@
  *
  * The prompts (#GstValueArray of strings, as imagebindmatch's) are embedded once on
  * READY->PAUSED by the model's text encoder (`model`, else $IMAGEBIND_MODEL, else the shipped
- * default, shared in memory with the encoders). Without prompts no model is loaded and only the
- * av-score is computed. Embeddings of another width than the model's are not matched.
+ * default, shared in memory with the encoders). An entry may also be a composed query in
+ * imagebindmatch's grammar, embedded the same way: a **reference sound**
+ * (`bark = audio:/data/bark.wav`: the audio is then compared with that sound, and the video in
+ * the window with it too), a reference image, or a weighted sum
+ * (`audio:/data/bark.wav + 0.5 * text:a dog`); messages carry the label before `=`. Without
+ * prompts no model is loaded and only the av-score is computed. Embeddings of another width
+ * than the model's are not matched.
  *
  * ## Meta
  *
@@ -116,6 +121,8 @@
 #include "gstimagebindmeta.h"
 #include "gstimagebindmatchmeta.h"
 #include "gstimagebindmatchscore.h"
+#include "gstimagebindmatchqueries.h"
+#include "gstimagebindquery.h"
 #include "gstimagebindtextmodel.h"
 
 #include <math.h>
@@ -892,16 +899,66 @@ gst_image_bind_av_flush (GstAggregator * agg)
   return GST_FLOW_OK;
 }
 
+/* Parses the prompts (texts or composed queries, imagebindmatch's grammar), embeds their
+ * reference files and composes them: self->labels, self->prompt_emb. */
+static gboolean
+embed_prompts (GstImageBindAV * self, gchar ** prompts, gint n_threads)
+{
+  GPtrArray *queries = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_image_bind_query_unref);
+  GHashTable *cache = gst_image_bind_media_cache_new ();
+  GError *err = NULL;
+  guint i;
+
+  for (i = 0; prompts[i]; i++) {
+    GstImageBindQuery *q = gst_image_bind_query_parse (prompts[i], &err);
+
+    if (!q) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid entry %u in 'prompts'", i),
+          ("%s. An entry is a text (\"a dog\") or a sum of terms such as "
+              "\"bark = audio:/path/bark.wav + 0.5 * text:a dog\" (see imagebindmatch)",
+              err->message));
+      goto fail;
+    }
+    g_ptr_array_add (queries, q);
+  }
+  if (!gst_image_bind_media_cache_fill (cache, self->tm, n_threads, queries, &err)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not embed a reference file of "
+            "'prompts'"), ("%s", err->message));
+    goto fail;
+  }
+  self->prompt_emb = gst_image_bind_match_embed_queries (self->tm, cache, queries, &err);
+  if (!self->prompt_emb) {
+    GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Could not embed the prompts"),
+        ("%s: check that 'prompts' are UTF-8 text and that their terms do not cancel out",
+            err->message));
+    goto fail;
+  }
+  self->labels = g_new0 (gchar *, queries->len + 1);
+  for (i = 0; i < queries->len; i++)
+    self->labels[i] = g_strdup (gst_image_bind_query_get_label (queries->pdata[i]));
+  self->n_prompts = queries->len;
+  g_ptr_array_free (queries, TRUE);
+  g_hash_table_unref (cache);
+  return TRUE;
+
+fail:
+  g_clear_error (&err);
+  g_ptr_array_free (queries, TRUE);
+  g_hash_table_unref (cache);
+  return FALSE;
+}
+
 static gboolean
 gst_image_bind_av_start (GstAggregator * agg)
 {
   GstImageBindAV *self = GST_IMAGE_BIND_AV (agg);
-  gchar *model_path;
+  gchar *model_path, **prompts;
   gint n_threads;
   GError *err = NULL;
 
   GST_OBJECT_LOCK (self);
-  self->labels = g_strdupv (self->prompts);
+  prompts = g_strdupv (self->prompts);
   self->threshold_now = self->threshold;
   self->min_duration_now = self->min_duration;
   self->window_now = self->window;
@@ -910,35 +967,34 @@ gst_image_bind_av_start (GstAggregator * agg)
   n_threads = self->n_threads;
   GST_OBJECT_UNLOCK (self);
 
-  self->n_prompts = self->labels ? g_strv_length (self->labels) : 0;
+  self->n_prompts = 0;
   self->warned_dim = FALSE;
-  if (self->n_prompts > 0) {
+  if (prompts && prompts[0]) {
     self->tm = gst_image_bind_text_model_open (model_path, n_threads, &err);
     if (!self->tm) {
       gst_image_bind_text_model_post_error (GST_ELEMENT (self), err);
       g_clear_error (&err);
-      g_free (model_path);
-      return FALSE;
+      goto fail;
     }
     self->dim = gst_image_bind_text_model_get_dim (self->tm);
-    self->prompt_emb = gst_image_bind_text_model_embed (self->tm,
-        (const gchar * const *) self->labels, self->n_prompts, &err);
-    if (!self->prompt_emb) {
-      GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Could not embed the prompts"),
-          ("%s: check that 'prompts' are UTF-8 text", err->message));
-      g_clear_error (&err);
-      g_free (model_path);
-      return FALSE;
-    }
+    if (!embed_prompts (self, prompts, n_threads))
+      goto fail;
     self->detectors = g_new (GstImageBindDetector, self->n_prompts);
   }
   g_free (model_path);
+  g_strfreev (prompts);
   reset_stream (self);
   gst_caps_replace (&self->src_caps, NULL);
   self->have_src_segment = FALSE;
   /* video waits up to one audio window for its partner */
   gst_aggregator_set_latency (agg, DEFAULT_AUDIO_SPAN, DEFAULT_AUDIO_SPAN);
   return TRUE;
+
+fail:
+  g_free (model_path);
+  g_strfreev (prompts);
+  g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
+  return FALSE;
 }
 
 static gboolean
@@ -1121,8 +1177,9 @@ gst_image_bind_av_class_init (GstImageBindAVClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_PROMPTS,
       gst_param_spec_array ("prompts", "Prompts",
-          "Text prompts detected in the audio (opening windows in the video) and matched "
-          "against the fused embeddings; gst-launch: prompts='<ticking, beep>', or "
+          "Text prompts (or composed queries as imagebindmatch's, e.g. a reference sound "
+          "'bark = audio:/data/bark.wav') detected in the audio (opening windows in the video) "
+          "and matched against the fused embeddings; gst-launch: prompts='<ticking, beep>', or "
           "prompts='\"<\\\"a steady tone\\\", \\\"ticking\\\">\"' when prompts have spaces; "
           "embedded on READY->PAUSED",
           g_param_spec_string ("prompt", "Prompt", "One text prompt (UTF-8)", NULL,

@@ -14,6 +14,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "common.h"
+#include "media-tensor.h"
 #include "gstimagebindmeta.h"
 
 static const gchar *model_path;
@@ -96,6 +98,40 @@ runtime_text_embeddings (const gchar * const *prompts, guint n, guint * dim)
   imagebind_context_free (ctx);
   imagebind_model_unref (model);
   g_free (ids);
+  return out;
+}
+
+/* The runtime's audio embedding of the sound file @path (dim floats), computed directly. */
+static gfloat *
+runtime_sound_embedding (const gchar * path, guint dim)
+{
+  GError *err = NULL;
+  ImageBindModel *model = imagebind_model_load (model_path, &err);
+  ImageBindContextParams params = imagebind_context_default_params ();
+  IbMediaTensorOptions options = { IMAGEBIND_DEPTH_DISPARITY };
+  ImageBindInputGeometry geo;
+  ImageBindContext *ctx;
+  gint64 shape[8];
+  guint n_dims;
+  gfloat *tensor, *out = g_new (gfloat, dim);
+
+  g_assert_no_error (err);
+  g_assert_cmpuint (imagebind_model_out_dim (model), ==, dim);
+  imagebind_model_input_geometry (model, &geo);
+  shape[0] = 1;
+  tensor = g_new (gfloat, ib_media_tensor_shape (&geo, IMAGEBIND_MODALITY_AUDIO, shape + 1,
+          &n_dims));
+  g_assert_true (ib_media_to_tensor (&geo, IMAGEBIND_MODALITY_AUDIO, &options, path, tensor,
+          &err));
+  g_assert_no_error (err);
+  params.n_threads = 1;
+  ctx = imagebind_context_new (model, &params);
+  g_assert_true (imagebind_embed (ctx, IMAGEBIND_MODALITY_AUDIO, tensor, shape, n_dims + 1, out,
+          &err));
+  g_assert_no_error (err);
+  imagebind_context_free (ctx);
+  imagebind_model_unref (model);
+  g_free (tensor);
   return out;
 }
 
@@ -603,9 +639,12 @@ compare_desc (gconstpointer a, gconstpointer b)
  * are scored against prompt 0; frame 3.3 s shows it exactly (score 1), before the sound was
  * even detected. */
 static void
-test_event_window (void)
+check_event_window (const gchar * sound)
 {
-  static const gchar *prompts[] = { "ticking", "a dog" };
+  const gchar *texts[] = { "ticking", "a dog" };
+  const gchar *prompts[2] = { "ticking", "a dog" };
+  const gchar *label = "ticking";
+  g_autofree gchar *ref_prompt = NULL;
   const guint n_frames = 100, n_best = 4;
   GRand *rand = g_rand_new_with_seed (3);
   gfloat *vvecs[100], *avecs[5], *t, *quiet;
@@ -615,9 +654,16 @@ test_event_window (void)
   Fixture f;
   GList *msgs, *l;
 
-  if (!need_model ())
-    return;
-  t = runtime_text_embeddings (prompts, 2, &dim);
+  t = runtime_text_embeddings (texts, 2, &dim);
+  if (sound) {
+    /* prompt 0 is the reference sound: its direction is the runtime's embedding of the file */
+    gfloat *ref = runtime_sound_embedding (sound, dim);
+    memcpy (t, ref, dim * sizeof (gfloat));
+    g_free (ref);
+    ref_prompt = g_strdup_printf ("tick sound = audio:%s", sound);
+    prompts[0] = ref_prompt;
+    label = "tick sound";
+  }
   cos01 = cosine (t, t + dim, dim);
   video = stream_new (GST_IMAGE_BIND_MODALITY_VISION, 1.0f, dim);
   audio = stream_new (GST_IMAGE_BIND_MODALITY_AUDIO, 20.0f, dim);
@@ -661,7 +707,7 @@ test_event_window (void)
       g_assert_cmpfloat (cos01, >, 0.9);
       continue;
     }
-    g_assert_cmpstr (gst_structure_get_string (s, "label"), ==, "ticking");
+    g_assert_cmpstr (gst_structure_get_string (s, "label"), ==, label);
     g_assert_cmpuint (art, ==, 4 * GST_SECOND);
     g_assert_cmpuint (wstart, ==, 2 * GST_SECOND);
     g_assert_cmpuint (wend, ==, 8 * GST_SECOND);
@@ -688,6 +734,74 @@ test_event_window (void)
   g_free (quiet);
   g_free (t);
   g_rand_free (rand);
+}
+
+static void
+test_event_window (void)
+{
+  if (!need_model ())
+    return;
+  check_event_window (NULL);
+}
+
+/* The same with a reference sound as the prompt (`label = audio:file.wav`, imagebindmatch's
+ * query grammar): the audio that sounds like the file opens the window, and the frames are
+ * scored against the sound's embedding (cross-modal). */
+static void
+test_event_window_reference_sound (void)
+{
+  g_autofree gchar *sound = NULL;
+
+  if (!need_model () || !ib_test_need_conformance ())
+    return;
+  sound = ib_test_fixture ("preprocess/audio_16k_mono_3s.wav");
+  check_event_window (sound);
+}
+
+/* Unusable prompts fail READY->PAUSED with an error that names the problem. */
+static void
+test_bad_prompts (void)
+{
+  static const struct {
+    const gchar *prompt, *expected;
+  } cases[] = {
+    { "x = audio:/nonexistent/bark.wav", "/nonexistent/bark.wav" },
+    { "x = 2 * text:", "prompts" },
+  };
+
+  if (!need_model ())
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstElement *e = gst_element_factory_make ("imagebindav", NULL);
+    GstBus *bus = gst_bus_new ();
+    GValue array = G_VALUE_INIT, v = G_VALUE_INIT;
+    GstMessage *msg;
+    GError *err = NULL;
+    gchar *debug = NULL;
+
+    g_value_init (&array, GST_TYPE_ARRAY);
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, cases[i].prompt);
+    gst_value_array_append_and_take_value (&array, &v);
+    g_object_set_property (G_OBJECT (e), "prompts", &array);
+    g_value_unset (&array);
+    g_object_set (e, "model", model_path, "n-threads", 1, NULL);
+    gst_element_set_bus (e, bus);
+    g_assert_cmpint (gst_element_set_state (e, GST_STATE_PAUSED), ==, GST_STATE_CHANGE_FAILURE);
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    g_assert_nonnull (msg);
+    gst_message_parse_error (msg, &err, &debug);
+    g_test_message ("%s: %s (%s)", cases[i].prompt, err->message, debug);
+    g_assert_nonnull (strstr (debug, cases[i].expected) ? debug : strstr (err->message,
+            cases[i].expected));
+    g_clear_error (&err);
+    g_free (debug);
+    gst_message_unref (msg);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_bus_set_flushing (bus, TRUE);
+    gst_object_unref (bus);
+    gst_object_unref (e);
+  }
 }
 
 /* ---- the shipped default model ---- */
@@ -782,6 +896,8 @@ main (int argc, char **argv)
   g_test_add_func ("/av/alignment/live-late-audio", test_live_late_audio);
   g_test_add_func ("/av/fused-scores", test_fused_scores);
   g_test_add_func ("/av/event-window", test_event_window);
+  g_test_add_func ("/av/event-window-reference-sound", test_event_window_reference_sound);
+  g_test_add_func ("/av/bad-prompts", test_bad_prompts);
   g_test_add_func ("/av/default-model-ticks", test_default_model_ticks);
   return g_test_run ();
 }
