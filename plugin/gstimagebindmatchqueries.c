@@ -107,15 +107,44 @@ gst_image_bind_match_embed_queries (GstImageBindTextModel * tm, GHashTable * cac
   gfloat *text_emb = NULL, *out;
   guint i, k, next_text = 0;
 
-  /* All texts of all queries in one batch, in order. */
+  /* All texts of all queries in one batch, in order; the other terms are checked first, so
+   * that a query that cannot be used costs no text inference. */
   for (i = 0; i < queries->len; i++) {
     GstImageBindQuery *q = queries->pdata[i];
 
     for (k = 0; k < gst_image_bind_query_get_n_terms (q); k++) {
       const GstImageBindQueryTerm *t = gst_image_bind_query_get_term (q, k);
+      gchar *key;
+      gboolean missing;
 
-      if (t->kind == GST_IMAGE_BIND_QUERY_TERM_TEXT)
-        g_ptr_array_add (texts, t->text);
+      switch (t->kind) {
+        case GST_IMAGE_BIND_QUERY_TERM_TEXT:
+          g_ptr_array_add (texts, t->text);
+          break;
+        case GST_IMAGE_BIND_QUERY_TERM_MEDIA:
+          key = media_key (t);
+          missing = !g_hash_table_contains (cache, key);
+          g_free (key);
+          if (missing) {
+            g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
+                "query \"%s\": the %s file \"%s\" was not embedded: reference files are "
+                "embedded on READY->PAUSED, so queries naming new files must be set before "
+                "the element leaves READY", gst_image_bind_query_get_label (q),
+                gst_image_bind_modality_to_string (t->modality), t->text);
+            g_ptr_array_free (texts, TRUE);
+            return NULL;
+          }
+          break;
+        case GST_IMAGE_BIND_QUERY_TERM_VECTOR:
+          if (t->dim != dim) {
+            g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
+                "query \"%s\": a vector of %u floats cannot be added to the model's %u-wide "
+                "embeddings", gst_image_bind_query_get_label (q), t->dim, dim);
+            g_ptr_array_free (texts, TRUE);
+            return NULL;
+          }
+          break;
+      }
     }
   }
   if (texts->len > 0) {
@@ -153,26 +182,12 @@ gst_image_bind_match_embed_queries (GstImageBindTextModel * tm, GHashTable * cac
         case GST_IMAGE_BIND_QUERY_TERM_TEXT:
           vectors[k] = text_emb + (gsize) next_text++ * dim;
           break;
-        case GST_IMAGE_BIND_QUERY_TERM_MEDIA:
+        case GST_IMAGE_BIND_QUERY_TERM_MEDIA:     /* present: checked above */
           key = media_key (t);
           vectors[k] = g_hash_table_lookup (cache, key);
           g_free (key);
-          if (!vectors[k]) {
-            g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
-                "query \"%s\": the %s file \"%s\" was not embedded: reference files are "
-                "embedded on READY->PAUSED, so queries naming new files must be set before "
-                "the element leaves READY", gst_image_bind_query_get_label (q),
-                gst_image_bind_modality_to_string (t->modality), t->text);
-            ok = FALSE;
-          }
           break;
-        case GST_IMAGE_BIND_QUERY_TERM_VECTOR:
-          if (t->dim != dim) {
-            g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
-                "query \"%s\": a vector of %u floats cannot be added to the model's %u-wide "
-                "embeddings", gst_image_bind_query_get_label (q), t->dim, dim);
-            ok = FALSE;
-          }
+        case GST_IMAGE_BIND_QUERY_TERM_VECTOR:    /* of the model's width: checked above */
           vectors[k] = t->vector;
           break;
       }

@@ -588,6 +588,57 @@ test_reference_image (void)
   runtime_close (&rt);
 }
 
+/* depth: and thermal: terms (an 8-bit picture read as disparity and as heat), against the
+ * runtime's depth and thermal encoders on the same file. */
+static void
+test_depth_thermal (void)
+{
+  Runtime rt;
+  gchar *prompts[2];
+  const gchar *labels[2] = { "heat minus depth", "a dog" };
+  gfloat *q[2], *th, *de, *e;
+  gdouble cosine[2], prob[2];
+  GstElement *element;
+  GstHarness *h;
+  GstBus *bus;
+  GstStructure *s;
+
+  if (!need_fixtures ())
+    return;
+  runtime_open (&rt);
+  prompts[0] = g_strdup_printf ("heat minus depth = thermal:%s - 0.5 * depth:%s", image_b,
+      image_b);
+  prompts[1] = g_strdup ("a dog");
+  th = runtime_media (&rt, IMAGEBIND_MODALITY_THERMAL, image_b);
+  de = runtime_media (&rt, IMAGEBIND_MODALITY_DEPTH, image_b);
+  {
+    const gfloat *v[2] = { th, de };
+    const gdouble w[2] = { 1, -0.5 };
+    q[0] = reference_query (&rt, 2, v, w);
+  }
+  q[1] = runtime_text (&rt, "a dog");
+  e = runtime_media (&rt, IMAGEBIND_MODALITY_VISION, image_a);
+  reference_scores (e, q, rt.dim, 2, cosine, prob);
+
+  element = new_match ((const gchar * const *) prompts, 2, &bus);
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_harness_set_src_caps_str (h, "application/x-test");
+  gst_harness_play (h);
+  s = match_once (h, bus, e, rt.dim);
+  check_scores (s, 2, labels, cosine, prob);
+  gst_structure_free (s);
+  gst_harness_teardown (h);
+  free_match (element, bus);
+  for (guint i = 0; i < 2; i++) {
+    g_free (q[i]);
+    g_free (prompts[i]);
+  }
+  g_free (th);
+  g_free (de);
+  g_free (e);
+  runtime_close (&rt);
+}
+
 /* Queries from the application (the add-query action signal): a vector minus a text, after
  * the prompts; clear-queries removes them. */
 static void
@@ -699,6 +750,28 @@ test_errors_on_bus (void)
     gst_element_set_state (element, GST_STATE_NULL);
     free_match (element, bus);
   }
+
+  /* A vector of another width than the model's. */
+  {
+    const gchar *prompts[1] = { "a dog" };
+    const gfloat v[5] = { 1, 2, 3, 4, 5 };
+    GstBus *bus;
+    GstElement *element = new_match (prompts, 1, &bus);
+    GstImageBindQuery *query = gst_image_bind_query_new ("short");
+    gchar *text;
+
+    gst_image_bind_query_add_vector (query, 1.0, GST_IMAGE_BIND_MODALITY_AUDIO, v, 5);
+    g_signal_emit_by_name (element, "add-query", query);
+    gst_image_bind_query_unref (query);
+    g_assert_cmpint (gst_element_set_state (element, GST_STATE_PAUSED), ==,
+        GST_STATE_CHANGE_FAILURE);
+    text = pop_error (bus);
+    g_test_message ("vector of 5 -> %s", text);
+    g_assert_nonnull (strstr (text, "query \"short\": a vector of 5 floats"));
+    g_free (text);
+    gst_element_set_state (element, GST_STATE_NULL);
+    free_match (element, bus);
+  }
 }
 
 /* While PLAYING, an invalid entry or a new reference file is refused with a warning and the
@@ -794,6 +867,7 @@ main (int argc, char **argv)
   g_test_add_func ("/issue6/queries/compose", test_compose);
   g_test_add_func ("/issue6/queries/element-arithmetic", test_element_arithmetic);
   g_test_add_func ("/issue6/queries/reference-image", test_reference_image);
+  g_test_add_func ("/issue6/queries/depth-thermal", test_depth_thermal);
   g_test_add_func ("/issue6/queries/add-query", test_add_query);
   g_test_add_func ("/issue6/queries/errors-on-bus", test_errors_on_bus);
   g_test_add_func ("/issue6/queries/playing-changes", test_playing_changes);
