@@ -862,8 +862,13 @@ gst_image_bind_av_update_src_caps (GstAggregator * agg, GstCaps * downstream_cap
     GstCaps ** ret)
 {
   GstImageBindAV *self = GST_IMAGE_BIND_AV (agg);
-  GstCaps *caps = gst_pad_get_current_caps (GST_PAD (self->video_pad));
+  GstCaps *caps;
 
+  /* The caps of the video buffers being sent: those of the last one sent (send_video() sets
+   * each buffer's caps as it goes, so that buffers queued before a caps change keep theirs),
+   * else the video pad's. */
+  caps = self->src_caps ? gst_caps_ref (self->src_caps) :
+      gst_pad_get_current_caps (GST_PAD (self->video_pad));
   if (!caps)
     return GST_AGGREGATOR_FLOW_NEED_DATA;
   *ret = caps;
@@ -1012,17 +1017,6 @@ gst_image_bind_av_stop (GstAggregator * agg)
   g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
   gst_caps_replace (&self->src_caps, NULL);
   return TRUE;
-}
-
-static gboolean
-gst_image_bind_av_sink_event (GstAggregator * agg, GstAggregatorPad * pad, GstEvent * event)
-{
-  GstImageBindAV *self = GST_IMAGE_BIND_AV (agg);
-
-  /* the video's caps are the output's: renegotiate when they change */
-  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS && pad == self->video_pad)
-    gst_pad_mark_reconfigure (agg->srcpad);
-  return GST_AGGREGATOR_CLASS (gst_image_bind_av_parent_class)->sink_event (agg, pad, event);
 }
 
 /* ---- GObject ---- */
@@ -1240,6 +1234,5 @@ gst_image_bind_av_class_init (GstImageBindAVClass * klass)
   agg_class->flush = GST_DEBUG_FUNCPTR (gst_image_bind_av_flush);
   agg_class->start = GST_DEBUG_FUNCPTR (gst_image_bind_av_start);
   agg_class->stop = GST_DEBUG_FUNCPTR (gst_image_bind_av_stop);
-  agg_class->sink_event = GST_DEBUG_FUNCPTR (gst_image_bind_av_sink_event);
   agg_class->get_next_time = gst_aggregator_simple_get_next_time;
 }
