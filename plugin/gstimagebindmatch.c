@@ -53,6 +53,13 @@
  * Invalid entries fail READY->PAUSED with a RESOURCE SETTINGS error naming the entry, the
  * character position and what was expected.
  *
+ * On a gst-launch-1.0 command line an expression has spaces, so it is written as a prompt with
+ * spaces is (see "Timed text" below): the whole array in single quotes, as a double-quoted
+ * string whose entries are escaped double-quoted strings:
+ * `prompts='"<\"night = image:/a.png + 0.5 * text:at night\", \"a dog\">"'`. Entries
+ * without spaces need no inner quotes: `prompts='<image:/a.png, dog>'`. A payload in double
+ * quotes would need one more level of escaping there; it is meant for applications.
+ *
  * Reference files are decoded with the installed GStreamer decoders and embedded by their
  * modality's encoder with the runtime's front ends (as imagebind-embed does), once, on
  * READY->PAUSED (the state change waits; the streaming thread never decodes). They stay
@@ -982,6 +989,29 @@ gst_image_bind_match_release_pad (GstElement * element, GstPad * pad)
 
 /* ---- GObject ---- */
 
+/* Checked when set only to log early (GST_DEBUG); the error is posted when the queries are
+ * embedded (READY->PAUSED, or the next buffer), where a bus message can say so. Called without
+ * the object lock: logging an object takes it. */
+static void
+log_invalid_prompts (GstImageBindMatch * self, const GValue * array)
+{
+  guint i, n = gst_value_array_get_size (array);
+
+  for (i = 0; i < n; i++) {
+    const GValue *v = gst_value_array_get_value (array, i);
+    const gchar *str = G_VALUE_HOLDS_STRING (v) ? g_value_get_string (v) : NULL;
+    GError *err = NULL;
+    GstImageBindQuery *q = gst_image_bind_query_parse (str ? str : "", &err);
+
+    if (q)
+      gst_image_bind_query_unref (q);
+    else {
+      GST_WARNING_OBJECT (self, "prompts entry %u: %s", i, err->message);
+      g_error_free (err);
+    }
+  }
+}
+
 static void
 set_prompts (GstImageBindMatch * self, const GValue * array)
 {
@@ -994,6 +1024,7 @@ set_prompts (GstImageBindMatch * self, const GValue * array)
 
     prompts[i] = g_strdup (str ? str : "");
   }
+
   g_strfreev (self->prompts);
   self->prompts = prompts;
   self->prompts_cookie++;
@@ -1026,6 +1057,8 @@ gst_image_bind_match_set_property (GObject * object, guint prop_id, const GValue
 {
   GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (object);
 
+  if (prop_id == PROP_PROMPTS)
+    log_invalid_prompts (self, value);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_MODEL:
