@@ -1163,12 +1163,30 @@ gst_image_bind_av_class_init (GstImageBindAVClass * klass)
   gobject_class->get_property = gst_image_bind_av_get_property;
   gobject_class->finalize = gst_image_bind_av_finalize;
 
+  /**
+   * GstImageBindAV:model:
+   *
+   * The model file whose text encoder embeds the prompts: the encoders' model. When unset:
+   * $IMAGEBIND_MODEL, else the shipped default model. Not loaded when there are no prompts.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "Path of the ImageBind model file (.gguf) that embeds the prompts; the encoders' "
           "model. When unset: $IMAGEBIND_MODEL, else the shipped default model. Not loaded "
           "without prompts", NULL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstImageBindAV:prompts:
+   *
+   * Prompts detected in the audio, opening windows in which the video is scored against
+   * them, and matched against the fused embeddings: texts, or composed queries in
+   * imagebindmatch's grammar (e.g. a reference sound `bark = audio:/data/bark.wav`). Embedded
+   * on READY->PAUSED.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property (gobject_class, PROP_PROMPTS,
       gst_param_spec_array ("prompts", "Prompts",
           "Text prompts (or composed queries as imagebindmatch's, e.g. a reference sound "
@@ -1179,11 +1197,26 @@ gst_image_bind_av_class_init (GstImageBindAVClass * klass)
           g_param_spec_string ("prompt", "Prompt", "One text prompt (UTF-8)", NULL,
               G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS),
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstImageBindAV:threshold:
+   *
+   * Cosine score of an audio embedding and a prompt above which the prompt counts as heard.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property (gobject_class, PROP_THRESHOLD,
       g_param_spec_double ("threshold", "Threshold",
           "Cosine score (-1 to 1) of an audio embedding and a prompt above which the prompt "
           "counts as heard (min -1, max 1, default 0.25)", -1.0, 1.0, DEFAULT_THRESHOLD,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstImageBindAV:min-duration:
+   *
+   * How long, in nanoseconds of running time, the audio score must stay above the threshold
+   * before the detection opens a window.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property (gobject_class, PROP_MIN_DURATION,
       g_param_spec_uint64 ("min-duration", "Minimum duration",
           "Running time in nanoseconds the audio score must stay above 'threshold' before a "
@@ -1191,23 +1224,52 @@ gst_image_bind_av_class_init (GstImageBindAVClass * klass)
           "end of the current one (min 0, max 18446744073709551615, default 0)",
           0, G_MAXUINT64, DEFAULT_MIN_DURATION,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstImageBindAV:window:
+   *
+   * Nanoseconds of video scored before the start of a detection and after its end.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property (gobject_class, PROP_WINDOW,
       g_param_spec_uint64 ("window", "Window",
           "Nanoseconds of video scored before the start and after the end of an audio "
           "detection (min 0, max 18446744073709551615, default 2000000000)",
           0, G_MAXUINT64, DEFAULT_WINDOW,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstImageBindAV:n-best:
+   *
+   * Number of best-matching frames an `imagebind-av-event` message reports.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property (gobject_class, PROP_N_BEST,
       g_param_spec_uint ("n-best", "N best",
           "Number of best-matching video frames an imagebind-av-event reports "
           "(min 1, max 1000, default 3)", 1, 1000, DEFAULT_N_BEST,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstImageBindAV:post-messages:
+   *
+   * Post `imagebind-av` and `imagebind-av-fused` messages for every video embedding with an
+   * audio partner. `imagebind-av-event` messages are posted either way.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
       g_param_spec_boolean ("post-messages", "Post messages",
           "Post 'imagebind-av' and 'imagebind-av-fused' messages for every frame with an audio "
           "partner ('imagebind-av-event' messages are posted either way)",
           DEFAULT_POST_MESSAGES,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstImageBindAV:n-threads:
+   *
+   * Threads used to embed the prompts; 0 uses all cores.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property (gobject_class, PROP_N_THREADS,
       g_param_spec_int ("n-threads", "Threads",
           "Threads used to embed the prompts (0 = all cores)", 0, 1024, DEFAULT_N_THREADS,
