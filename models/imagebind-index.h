@@ -49,7 +49,7 @@ typedef struct {
 
 typedef struct _ImageBindIndexWriter ImageBindIndexWriter;
 
-/* Opens @path for writing embeddings of @dim floats. @append: keep the entries of an existing
+/* Opens @path for writing embeddings of @dim floats (one writer per file at a time). @append: keep the entries of an existing
  * index (which must be valid and of the same @dim; a missing or empty file is created);
  * otherwise the file is truncated. */
 ImageBindIndexWriter *imagebind_index_writer_open (const char *path, guint dim, gboolean append,
