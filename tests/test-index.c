@@ -788,6 +788,34 @@ test_tools (void)
     g_clear_pointer (&lines, g_strfreev);
     imagebind_index_close (idx);
   }
+  /* a folder: its media files are indexed (recursively), other files only mentioned */
+  {
+    g_autofree char *folder = temp_path ("media"), *sub = g_build_filename (folder, "sub", NULL);
+    g_autofree char *copy = g_build_filename (sub, "small.png", NULL);
+    g_autofree char *notes = g_build_filename (folder, "notes.txt", NULL);
+    g_autofree char *png_data = NULL;
+    gsize png_len;
+    const char *args[] = { "-m", model_path, "-t", "1", "-o", path, folder, NULL };
+
+    g_assert_cmpint (g_mkdir_with_parents (sub, 0755), ==, 0);
+    g_assert_true (g_file_get_contents (png, &png_data, &png_len, NULL));
+    write_file (copy, (const guint8 *) png_data, png_len);
+    write_file (notes, (const guint8 *) "not media\n", 10);
+    g_clear_pointer (&out, g_free);
+    g_assert_cmpint (run_tool (index_tool, args, &out), ==, 0);
+    g_test_message ("%s", out);
+    g_assert_nonnull (strstr (out, "notes.txt: not a media file, ignored"));
+    idx = imagebind_index_open (path, &err);
+    g_assert_no_error (err);
+    g_assert_cmpuint (imagebind_index_n_entries (idx), ==, 1);   /* truncated, then the PNG */
+    g_assert_true (imagebind_index_get_entry (idx, 0, &e));
+    g_assert_cmpstr (e.source, ==, copy);
+    imagebind_index_close (idx);
+    g_unlink (copy);
+    g_unlink (notes);
+    g_rmdir (sub);
+    g_rmdir (folder);
+  }
   /* errors: an index that is not one, a query file that is not media */
   {
     const char *args[] = { "-m", model_path, "-x", png, "--text", "a dog", NULL };

@@ -12,7 +12,8 @@
  *
  * so a still image gives one vision entry, a video one vision entry per interval of frames and
  * one audio entry per 2 s window, a sound its audio windows. Files GStreamer cannot decode are
- * reported and skipped; the exit status is then 1. */
+ * reported and skipped; the exit status is then 1 (files of a folder that are not media at all,
+ * such as text files, are only mentioned). */
 #include <gst/gst.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,9 +174,10 @@ compare_names (gconstpointer a, gconstpointer b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
-/* Regular files under @path (itself if it is one), sorted, into @files. */
+/* Regular files under @path (itself if it is one), sorted, into @files; @in_folder gets TRUE
+ * for the files found in a folder. */
 static void
-collect_files (const char *path, GPtrArray *files)
+collect_files (const char *path, gboolean from_folder, GPtrArray *files, GArray *in_folder)
 {
   GDir *dir;
   const char *name;
@@ -183,6 +185,7 @@ collect_files (const char *path, GPtrArray *files)
 
   if (!g_file_test (path, G_FILE_TEST_IS_DIR)) {
     g_ptr_array_add (files, g_strdup (path));
+    g_array_append_val (in_folder, from_folder);
     return;
   }
   dir = g_dir_open (path, 0, NULL);
@@ -195,7 +198,7 @@ collect_files (const char *path, GPtrArray *files)
   g_dir_close (dir);
   g_ptr_array_sort (names, compare_names);
   for (guint i = 0; i < names->len; i++)
-    collect_files (names->pdata[i], files);
+    collect_files (names->pdata[i], TRUE, files, in_folder);
   g_ptr_array_unref (names);
 }
 
@@ -228,7 +231,8 @@ main (int argc, char **argv)
   GError *error = NULL;
   IndexJob job = { 0 };
   guint64 total = 0;
-  guint failed = 0;
+  g_autoptr (GArray) in_folder = g_array_new (FALSE, FALSE, sizeof (gboolean));
+  guint failed = 0, ignored = 0;
 
   g_option_context_add_main_entries (octx, entries, NULL);
   g_option_context_add_group (octx, gst_init_get_option_group ());
@@ -258,14 +262,22 @@ main (int argc, char **argv)
   job.quiet = quiet;
 
   for (guint i = 0; inputs[i]; i++)
-    collect_files (inputs[i], files);
+    collect_files (inputs[i], FALSE, files, in_folder);
   for (guint i = 0; i < files->len; i++) {
     const char *path = files->pdata[i];
     guint64 n = 0;
     /* the index is truncated until the first embedding is recorded (unless --append) */
     gboolean ok = index_file (&job, path, append || total > 0, &n, &error);
     total += n;
-    if (!ok) {
+    if (!ok && g_array_index (in_folder, gboolean, i) &&
+        (g_error_matches (error, GST_STREAM_ERROR, GST_STREAM_ERROR_TYPE_NOT_FOUND) ||
+            g_error_matches (error, GST_STREAM_ERROR, GST_STREAM_ERROR_WRONG_TYPE))) {
+      /* a folder's other files (notes, thumbnails databases, ...) are not errors */
+      ignored++;
+      if (!quiet)
+        g_print ("%s: not a media file, ignored\n", path);
+      g_clear_error (&error);
+    } else if (!ok) {
       g_printerr ("imagebind-index: skipped %s\n", error->message);
       g_clear_error (&error);
       failed++;
@@ -274,7 +286,7 @@ main (int argc, char **argv)
     }
   }
   if (!quiet)
-    g_print ("%s: %" G_GUINT64_FORMAT " embeddings from %u files (%u skipped)\n", output, total,
-        files->len - failed, failed);
+    g_print ("%s: %" G_GUINT64_FORMAT " embeddings from %u files (%u skipped, %u not media)\n",
+        output, total, files->len - failed - ignored, failed, ignored);
   return failed ? 1 : 0;
 }
