@@ -116,25 +116,28 @@ gchar *gst_image_bind_query_to_string (const GstImageBindQuery * query);
  * Spaces around signs, numbers, '*' and '=' are optional. A payload (the text, or the file
  * path) runs to the end of the entry or to the next sign that is followed by a term (an
  * optional number and '*', a kind and ':'), so texts and paths may contain '+', '-' and
- * spaces: "text:rock - paper" is one text. A payload in double quotes ("...", with \" and \\)
- * may contain anything, including "+ text:". Leading and trailing spaces of a payload are
- * dropped. "image" and "vision" are the same modality.
+ * spaces: "text:rock - paper" is one text, and so is "text:a +". A payload in double quotes
+ * ("...", with \" and \\) may contain anything, including "+ text:". Leading and trailing
+ * spaces of a payload are dropped. "image" and "vision" are the same modality; kinds are
+ * case-insensitive.
  *
  * An entry that does not start with a term, nor with a label (no '=') and '=' followed by a
  * term, is a plain text prompt (the whole entry, as it is): "a dog" stays the text "a dog".
  * To match a text that starts like a term, write it as one: "text:image: a photo".
  *
- * NULL and @error (GST_IMAGE_BIND_QUERY_ERROR_SYNTAX, naming the character position and what was
- * expected) for a malformed expression: an empty payload, a sign without a term, an empty
- * label, a non-finite weight. */
+ * NULL and @error (GST_IMAGE_BIND_QUERY_ERROR_SYNTAX, naming the entry, the character position
+ * (from 1) and what was expected) for a malformed expression: an empty payload, a sign (after
+ * a quoted payload) without a term, an unterminated quote, an empty label, a non-finite
+ * weight. */
 GstImageBindQuery *gst_image_bind_query_parse (const gchar * entry, GError ** error);
 
 /* The embedding of a query from those of its terms: each term's vector divided by its L2
  * norm, times its weight, summed; the sum divided by its L2 norm and multiplied by @scale
  * (imagebindmatch uses the text logit scale, so a composed query carries the same factor as a
  * text prompt in the softmax). @vectors: @n_terms rows of @dim floats. Sums in double.
- * FALSE and @error (GST_IMAGE_BIND_QUERY_ERROR_COMPOSE) when a term's vector is zero or not finite, or
- * when the weighted sum is zero (the terms cancel out). */
+ * FALSE and @error (GST_IMAGE_BIND_QUERY_ERROR_COMPOSE) when a term's vector is zero or not
+ * finite, or when the weighted sum is zero (the terms cancel out: its norm is below 1e-6 times
+ * the sum of the absolute weights, i.e. rounding noise). */
 gboolean gst_image_bind_query_compose (const gfloat * const *vectors, const gdouble * weights,
     guint n_terms, guint dim, gfloat scale, gfloat * out, GError ** error);
 
