@@ -23,34 +23,17 @@ embed_media (ImageBindContext * ctx, ImageBindModel * model, const GstImageBindQ
     GError ** error)
 {
   ImageBindModality modality = (ImageBindModality) t->modality;
-  ImageBindInputGeometry geo;
   IbMediaTensorOptions options = { IMAGEBIND_DEPTH_DISPARITY };
-  gint64 shape[8];
-  guint n_dims;
-  gsize n;
-  gfloat *tensor, *out;
+  gfloat *out;
 
   if (!imagebind_model_has_modality (model, modality)) {
     g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY,
         "%s: the model has no %s encoder", t->text, imagebind_modality_name (modality));
     return NULL;
   }
-  imagebind_model_input_geometry (model, &geo);
-  shape[0] = 1;                 /* the batch */
-  n = ib_media_tensor_shape (&geo, modality, shape + 1, &n_dims);
-  g_assert (n > 0);
-  tensor = g_new (gfloat, n);
-  if (!ib_media_to_tensor (&geo, modality, &options, t->text, tensor, error)) {
-    g_free (tensor);
-    return NULL;
-  }
   out = g_new (gfloat, imagebind_model_out_dim (model));
-  if (!imagebind_embed (ctx, modality, tensor, shape, n_dims + 1, out, error)) {
-    g_free (tensor);
-    g_free (out);
-    return NULL;
-  }
-  g_free (tensor);
+  if (!ib_media_embed (ctx, model, modality, &options, t->text, out, error))
+    g_clear_pointer (&out, g_free);
   return out;
 }
 

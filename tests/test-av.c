@@ -109,29 +109,17 @@ runtime_sound_embedding (const gchar * path, guint dim)
   ImageBindModel *model = imagebind_model_load (model_path, &err);
   ImageBindContextParams params = imagebind_context_default_params ();
   IbMediaTensorOptions options = { IMAGEBIND_DEPTH_DISPARITY };
-  ImageBindInputGeometry geo;
   ImageBindContext *ctx;
-  gint64 shape[8];
-  guint n_dims;
-  gfloat *tensor, *out = g_new (gfloat, dim);
+  gfloat *out = g_new (gfloat, dim);
 
   g_assert_no_error (err);
   g_assert_cmpuint (imagebind_model_out_dim (model), ==, dim);
-  imagebind_model_input_geometry (model, &geo);
-  shape[0] = 1;
-  tensor = g_new (gfloat, ib_media_tensor_shape (&geo, IMAGEBIND_MODALITY_AUDIO, shape + 1,
-          &n_dims));
-  g_assert_true (ib_media_to_tensor (&geo, IMAGEBIND_MODALITY_AUDIO, &options, path, tensor,
-          &err));
-  g_assert_no_error (err);
   params.n_threads = 1;
   ctx = imagebind_context_new (model, &params);
-  g_assert_true (imagebind_embed (ctx, IMAGEBIND_MODALITY_AUDIO, tensor, shape, n_dims + 1, out,
-          &err));
+  g_assert_true (ib_media_embed (ctx, model, IMAGEBIND_MODALITY_AUDIO, &options, path, out, &err));
   g_assert_no_error (err);
   imagebind_context_free (ctx);
   imagebind_model_unref (model);
-  g_free (tensor);
   return out;
 }
 

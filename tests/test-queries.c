@@ -273,22 +273,11 @@ static gfloat *
 runtime_media (Runtime * rt, ImageBindModality modality, const gchar * path)
 {
   GError *err = NULL;
-  ImageBindInputGeometry geo;
   IbMediaTensorOptions options = { IMAGEBIND_DEPTH_DISPARITY };
-  gint64 shape[8];
-  guint n_dims;
-  gsize n;
-  gfloat *tensor, *out = g_new (gfloat, rt->dim);
+  gfloat *out = g_new (gfloat, rt->dim);
 
-  imagebind_model_input_geometry (rt->model, &geo);
-  shape[0] = 1;
-  n = ib_media_tensor_shape (&geo, modality, shape + 1, &n_dims);
-  tensor = g_new (gfloat, n);
-  g_assert_true (ib_media_to_tensor (&geo, modality, &options, path, tensor, &err));
+  g_assert_true (ib_media_embed (rt->ctx, rt->model, modality, &options, path, out, &err));
   g_assert_no_error (err);
-  g_assert_true (imagebind_embed (rt->ctx, modality, tensor, shape, n_dims + 1, out, &err));
-  g_assert_no_error (err);
-  g_free (tensor);
   return out;
 }
 

@@ -92,15 +92,9 @@ static gboolean
 embed_media (ImageBindContext *ctx, const ImageBindModel *model, const EmbedJob *job,
     const char *path, Embeddings *result, GError **error)
 {
-  ImageBindInputGeometry geometry;
-  gint64 shape[8];
-  guint n_dims;
-  g_autofree float *tensor = NULL, *out = g_new (float, result->dim);
+  g_autofree float *out = g_new (float, result->dim);
 
-  imagebind_model_input_geometry (model, &geometry);
-  tensor = ib_media_load_tensor (&geometry, job->modality, &job->media, path, shape, &n_dims,
-      error);
-  if (!tensor || !imagebind_embed (ctx, job->modality, tensor, shape, n_dims, out, error))
+  if (!ib_media_embed (ctx, model, job->modality, &job->media, path, out, error))
     return FALSE;
   g_ptr_array_add (result->names, g_strdup (path));
   g_array_append_vals (result->vectors, out, result->dim);

@@ -60,9 +60,6 @@ embed_term (ImageBindContext *ctx, const ImageBindModel *model, const QueryTerm 
 {
   ImageBindInputGeometry geometry;
   IbMediaTensorOptions options = { IMAGEBIND_DEPTH_MILLIMETRES };
-  gint64 shape[8] = { 1 };
-  guint n_dims;
-  g_autofree float *tensor = NULL;
 
   imagebind_model_input_geometry (model, &geometry);
   if (t->modality == IMAGEBIND_MODALITY_TEXT) {
@@ -71,10 +68,7 @@ embed_term (ImageBindContext *ctx, const ImageBindModel *model, const QueryTerm 
     return tok && imagebind_tokenize (tok, t->value, -1, ids, geometry.context_length, error) &&
         imagebind_embed_text (ctx, ids, 1, out, error);
   }
-  tensor = g_new (float, ib_media_tensor_shape (&geometry, t->modality, shape + 1, &n_dims));
-  if (!ib_media_to_tensor (&geometry, t->modality, &options, t->value, tensor, error))
-    return FALSE;
-  return imagebind_embed (ctx, t->modality, tensor, shape, n_dims + 1, out, error);
+  return ib_media_embed (ctx, model, t->modality, &options, t->value, out, error);
 }
 
 /* sum_i w_i e_i / |e_i| */

@@ -10,35 +10,6 @@
 /* IMU files larger than this are refused: the model sees one window of a few seconds. */
 #define MAX_IMU_BYTES (256u << 20)
 
-gsize
-ib_media_tensor_shape (const ImageBindInputGeometry *g, ImageBindModality modality,
-    gint64 *shape, guint *n_dims)
-{
-  switch (modality) {
-    case IMAGEBIND_MODALITY_VISION:
-      shape[0] = 3; shape[1] = g->image_size; shape[2] = g->image_size; *n_dims = 3;
-      break;
-    case IMAGEBIND_MODALITY_AUDIO:
-      shape[0] = g->audio_clips; shape[1] = 1; shape[2] = g->audio_num_mel_bins;
-      shape[3] = g->audio_target_len; *n_dims = 4;
-      break;
-    case IMAGEBIND_MODALITY_DEPTH:
-    case IMAGEBIND_MODALITY_THERMAL:
-      shape[0] = 1; shape[1] = g->image_size; shape[2] = g->image_size; *n_dims = 3;
-      break;
-    case IMAGEBIND_MODALITY_IMU:
-      shape[0] = 6; shape[1] = g->imu_num_samples; *n_dims = 2;
-      break;
-    default:
-      *n_dims = 0;
-      return 0;
-  }
-  gsize n = 1;
-  for (guint d = 0; d < *n_dims; d++)
-    n *= (gsize) shape[d];
-  return n;
-}
-
 /* Sets @shape (batch 1 first) and returns the number of floats. */
 static gsize
 set_shape (gint64 *shape, guint *n_dims, guint n, ...)
@@ -270,32 +241,15 @@ ib_media_load_tensor (const ImageBindInputGeometry *g, ImageBindModality modalit
 }
 
 gboolean
-ib_media_to_tensor (const ImageBindInputGeometry *g, ImageBindModality modality,
+ib_media_embed (ImageBindContext *ctx, const ImageBindModel *model, ImageBindModality modality,
     const IbMediaTensorOptions *options, const char *path, float *out, GError **error)
 {
+  ImageBindInputGeometry geometry;
   gint64 shape[8];
   guint n_dims;
-  gsize n = ib_media_tensor_shape (g, modality, shape, &n_dims);
   g_autofree float *tensor = NULL;
 
-  if (modality == IMAGEBIND_MODALITY_VISION) {
-    /* first frame only: the caller's buffer holds one image */
-    ImageBindImageParams params = imagebind_image_default_params ();
-    g_autofree guint8 *rgb = NULL;
-    guint width, height;
-
-    params.size = g->image_size;
-    if (!ib_media_decode_rgb (path, &rgb, &width, &height, error))
-      return FALSE;
-    if (!imagebind_image_to_tensor (&params, rgb, width, height, (gsize) width * 3, out, error)) {
-      g_prefix_error (error, "%s: ", path);
-      return FALSE;
-    }
-    return TRUE;
-  }
-  tensor = ib_media_load_tensor (g, modality, options, path, shape, &n_dims, error);
-  if (!tensor)
-    return FALSE;
-  memcpy (out, tensor, n * sizeof (float));
-  return TRUE;
+  imagebind_model_input_geometry (model, &geometry);
+  tensor = ib_media_load_tensor (&geometry, modality, options, path, shape, &n_dims, error);
+  return tensor && imagebind_embed (ctx, modality, tensor, shape, n_dims, out, error);
 }

@@ -34,12 +34,11 @@ float *ib_media_load_tensor (const ImageBindInputGeometry *geometry, ImageBindMo
     const IbMediaTensorOptions *options, const char *path, gint64 *shape, guint *n_dims,
     GError **error);
 
-/* One sample without the batch axis into caller memory of ib_media_tensor_shape() floats; as
- * ib_media_load_tensor(), except that a video gives its first frame as an image. */
-gsize ib_media_tensor_shape (const ImageBindInputGeometry *geometry, ImageBindModality modality,
-    gint64 *shape, guint *n_dims);
-gboolean ib_media_to_tensor (const ImageBindInputGeometry *geometry, ImageBindModality modality,
-    const IbMediaTensorOptions *options, const char *path, float *out, GError **error);
+/* Embeds one media file: ib_media_load_tensor(), then imagebind_embed() with @ctx's model.
+ * @out receives out_dim floats. */
+gboolean ib_media_embed (ImageBindContext *ctx, const ImageBindModel *model,
+    ImageBindModality modality, const IbMediaTensorOptions *options, const char *path,
+    float *out, GError **error);
 
 G_END_DECLS
 

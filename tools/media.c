@@ -161,13 +161,16 @@ decoder_first_frame (Decoder *dec, const char *path, const char *caps_str, GErro
   return sample;
 }
 
-/* Packed RGB copy of a decoded frame; NULL if it cannot be mapped or changes size. */
+/* Packed copy (rows without padding) of plane 0 of a decoded frame; @bytes_per_pixel receives
+ * its pixel size. NULL if it cannot be mapped, or if *width is set and the frame has another
+ * size (videos must not change size between the frames kept). */
 static guint8 *
-copy_rgb (GstSample *sample, guint *width, guint *height)
+copy_plane (GstSample *sample, guint *width, guint *height, guint *bytes_per_pixel)
 {
   GstVideoInfo info;
   GstVideoFrame frame;
-  guint8 *rgb;
+  guint8 *out;
+  gsize row;
 
   if (!gst_video_info_from_caps (&info, gst_sample_get_caps (sample)) ||
       (*width && ((guint) GST_VIDEO_INFO_WIDTH (&info) != *width ||
@@ -176,12 +179,21 @@ copy_rgb (GstSample *sample, guint *width, guint *height)
     return NULL;
   *width = GST_VIDEO_INFO_WIDTH (&info);
   *height = GST_VIDEO_INFO_HEIGHT (&info);
-  rgb = g_malloc ((gsize) *width * *height * 3);
+  *bytes_per_pixel = GST_VIDEO_FORMAT_INFO_PSTRIDE (info.finfo, 0);
+  row = (gsize) *width * *bytes_per_pixel;
+  out = g_malloc (row * *height);
   for (guint y = 0; y < *height; y++)
-    memcpy (rgb + (gsize) y * *width * 3, (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&frame, 0) +
-        y * GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0), (gsize) *width * 3);
+    memcpy (out + y * row, (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&frame, 0) +
+        y * GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0), row);
   gst_video_frame_unmap (&frame);
-  return rgb;
+  return out;
+}
+
+static guint8 *
+copy_rgb (GstSample *sample, guint *width, guint *height)
+{
+  guint bpp;
+  return copy_plane (sample, width, height, &bpp);
 }
 
 gboolean
@@ -330,32 +342,17 @@ ib_media_decode_gray (const char *path, gpointer *pixels, guint *bits, guint *wi
   Decoder dec = { 0 };
   GstSample *sample = decoder_first_frame (&dec, path,
       "video/x-raw,format=(string){GRAY16_LE,GRAY8}", error);
-  GstVideoInfo info;
-  GstVideoFrame frame;
-  gboolean ok = FALSE;
+  guint bpp = 0;
 
-  if (sample && gst_video_info_from_caps (&info, gst_sample_get_caps (sample)) &&
-      gst_video_frame_map (&frame, &info, gst_sample_get_buffer (sample), GST_MAP_READ)) {
-    guint w = GST_VIDEO_INFO_WIDTH (&info), h = GST_VIDEO_INFO_HEIGHT (&info);
-    guint bpp = GST_VIDEO_INFO_FORMAT (&info) == GST_VIDEO_FORMAT_GRAY8 ? 1 : 2;
-    gsize stride = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0);
-    const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA (&frame, 0);
-    guint8 *out = g_malloc ((gsize) w * h * bpp);
-    for (guint y = 0; y < h; y++)
-      memcpy (out + (gsize) y * w * bpp, src + y * stride, (gsize) w * bpp);
-    *pixels = out;
-    *bits = 8 * bpp;
-    *width = w;
-    *height = h;
-    gst_video_frame_unmap (&frame);
-    ok = TRUE;
-  } else if (sample) {
+  *width = *height = 0;
+  *pixels = sample ? copy_plane (sample, width, height, &bpp) : NULL;
+  *bits = 8 * bpp;
+  if (sample && !*pixels)
     g_set_error (error, IB_MEDIA_ERROR, 3, "%s: cannot map the decoded frame", path);
-  }
   if (sample)
     gst_sample_unref (sample);
   decoder_stop (&dec);
-  return ok;
+  return *pixels != NULL;
 }
 
 gboolean
