@@ -39,17 +39,16 @@ trap 'rm -rf "$tmp"' EXIT
 if [ "$file" = - ]; then
   file="$tmp/clip.ogg"
   say "no file given: generating an 8 s test clip (ball; silence, then ticking from 4 s)"
-  # audiotestsrc marks real silence as GAP buffers: a sine at -180 dBFS is silence to the model.
-  # Buffers of 1000 samples: audiotestsrc (1.22) leaves the first sample of a tick that starts
-  # on a buffer boundary unwritten, which 190 ms ticks never meet here.
-  MALLOC_PERTURB_=0 gst-launch-1.0 -q -e \
+  # A sine at -180 dBFS: digital silence once encoded. 16-bit samples: audiotestsrc (1.22)
+  # leaves the first sample of every tick uninitialised, which as a float can be 1e30 or inf.
+  gst-launch-1.0 -q -e \
     videotestsrc num-buffers=80 pattern=ball foreground-color=0xffffdd00 \
       ! video/x-raw,width=320,height=240,framerate=10/1 ! theoraenc ! queue \
       ! oggmux name=mux ! filesink location="$file" \
     audiotestsrc num-buffers=64 samplesperbuffer=1000 wave=sine volume=0.000000001 \
-      ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! c. \
+      ! audio/x-raw,format=S16LE,rate=16000,channels=1 ! c. \
     audiotestsrc num-buffers=64 samplesperbuffer=1000 wave=ticks freq=1400 \
-      tick-interval=190000000 volume=0.68 ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! c. \
+      tick-interval=190000000 volume=0.68 ! audio/x-raw,format=S16LE,rate=16000,channels=1 ! c. \
     concat name=c ! audioconvert ! vorbisenc ! queue ! mux.
 fi
 [ -f "$file" ] || { say "no such file: $file"; exit 2; }

@@ -818,9 +818,9 @@ test_default_model_ticks (void)
       "! imagebindvision sync=true n-threads=1 ! av.video "
       "concat name=c ! audioconvert ! imagebindaudio sync=true n-threads=1 ! av.audio "
       "audiotestsrc num-buffers=64 samplesperbuffer=1000 wave=sine volume=0.000000001 "
-      "! audio/x-raw,format=F32LE,rate=16000,channels=1 ! c. "
+      "! audio/x-raw,format=S16LE,rate=16000,channels=1 ! c. "
       "audiotestsrc num-buffers=64 samplesperbuffer=1000 wave=ticks freq=1400 "
-      "tick-interval=190000000 volume=0.68 ! audio/x-raw,format=F32LE,rate=16000,channels=1 "
+      "tick-interval=190000000 volume=0.68 ! audio/x-raw,format=S16LE,rate=16000,channels=1 "
       "! c.", &error);
   g_assert_no_error (error);
   bus = gst_element_get_bus (pipeline);
@@ -868,7 +868,7 @@ mean_av_score (const gchar * video, const gchar * audio)
   g_autofree gchar *desc = g_strdup_printf ("imagebindav name=av n-threads=1 ! fakesink "
       "sync=false videotestsrc num-buffers=20 %s ! video/x-raw,width=320,height=240,"
       "framerate=10/1 ! videoconvert ! imagebindvision sync=true n-threads=1 ! av.video "
-      "audiotestsrc num-buffers=32 samplesperbuffer=1000 %s ! audio/x-raw,format=F32LE,"
+      "audiotestsrc num-buffers=32 samplesperbuffer=1000 %s ! audio/x-raw,format=S16LE,"
       "rate=16000,channels=1 ! imagebindaudio sync=true n-threads=1 ! av.audio", video, audio);
   GstElement *pipeline = gst_parse_launch (desc, &error);
   GstBus *bus;

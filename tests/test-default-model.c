@@ -108,11 +108,12 @@ test_video_scenes (void)
   check_cases (cases, G_N_ELEMENTS (cases), "imagebindvision", SCENE_PROMPTS);
 }
 
-/* 2 s of sound: one window of the audio encoder. Buffers of 1000 samples: audiotestsrc
- * (1.22) leaves the first sample of a tick that starts exactly at a buffer boundary
- * uninitialised, which 200 ms ticks in 1600-sample buffers would hit every other buffer. */
+/* 2 s of sound: one window of the audio encoder. 16-bit samples: audiotestsrc (1.22) leaves
+ * the first sample of every tick uninitialised (here samples 2040 + 3040 k, whatever the
+ * buffer size); as a float that garbage can be 1e30 or inf, which the front end must refuse,
+ * as 16-bit PCM it is at worst one full-scale click. */
 #define AUDIO(props) "audiotestsrc num-buffers=32 samplesperbuffer=1000 " props \
-  " ! audio/x-raw,format=F32LE,rate=16000,channels=1"
+  " ! audio/x-raw,format=S16LE,rate=16000,channels=1"
 
 static void
 test_audio_scenes_emergent (void)
@@ -120,8 +121,8 @@ test_audio_scenes_emergent (void)
   static const Case cases[] = {
     { AUDIO ("wave=sine freq=720 volume=0.6"), BARS },
     { AUDIO ("wave=white-noise volume=0.6"), SNOW },
-    /* audiotestsrc flags silence as GAP, and the encoder skips GAP buffers (no data); a sine at
-     * -180 dBFS is silence to the front end (every mel energy is below the fbank's floor) */
+    /* a sine at -180 dBFS: all zeros as 16-bit PCM (not GAP buffers, so that the silence
+     * goes through the same path as the other sounds) */
     { AUDIO ("wave=sine volume=0.000000001"), BLACK },
     { AUDIO ("wave=ticks freq=1400 tick-interval=190000000 volume=0.68"), BALL },
     { AUDIO ("wave=square freq=140 volume=0.6"), CHECKERS },
