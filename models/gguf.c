@@ -681,13 +681,12 @@ ib_gguf_new_from_bytes (GBytes *bytes, GError **error)
   return gguf;
 }
 
-IbGguf *
-ib_gguf_open (const char *path, GError **error)
+GBytes *
+ib_map_file (const char *path, GError **error)
 {
   GError *local = NULL;
   GMappedFile *mapped;
   GBytes *bytes;
-  IbGguf *gguf;
 
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -699,9 +698,20 @@ ib_gguf_open (const char *path, GError **error)
     g_error_free (local);
     return NULL;
   }
-  /* The GBytes keeps the mapping alive for as long as the reader exists. */
+  /* The GBytes keeps the mapping alive for as long as it is referenced. */
   bytes = g_mapped_file_get_bytes (mapped);
   g_mapped_file_unref (mapped);
+  return bytes;
+}
+
+IbGguf *
+ib_gguf_open (const char *path, GError **error)
+{
+  GBytes *bytes = ib_map_file (path, error);
+  IbGguf *gguf;
+
+  if (!bytes)
+    return NULL;
   gguf = ib_gguf_new_from_bytes (bytes, error);
   g_bytes_unref (bytes);
   if (!gguf)

@@ -30,6 +30,10 @@ typedef struct {
 
 typedef struct _IbGguf IbGguf;
 
+/* Maps a file read-only (IMAGEBIND_ERROR_FILE naming it on failure); the reader of every model
+ * file format starts here. */
+GBytes *ib_map_file (const char *path, GError **error);
+
 IbGguf *ib_gguf_open (const char *path, GError **error);
 /* Parses a buffer (kept referenced); for tests and fuzzing. */
 IbGguf *ib_gguf_new_from_bytes (GBytes *bytes, GError **error);

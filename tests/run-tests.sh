@@ -20,7 +20,7 @@ meson compile -C build-asan
 export GST_REGISTRY_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 \
   LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-meson test -C build-asan --print-errorlogs --timeout-multiplier 4 --num-processes "$jobs" --suite gguf --suite tokenizer \
+meson test -C build-asan --print-errorlogs --timeout-multiplier 4 --num-processes "$jobs" --suite gguf --suite safetensors --suite tokenizer \
   --suite preprocess --suite runtime
 # the C tests of the elements (the Python and gst-launch ones cannot load ASan-built libraries)
 meson test -C build-asan --print-errorlogs --timeout-multiplier 4 --num-processes "$jobs" --logbase plugin-testlog \
