@@ -1,14 +1,25 @@
 #!/usr/bin/env python3
-"""Converts an official ImageBind checkpoint (torch.save of ImageBindModel.state_dict()) into
-the gst-imagebind model file (models/GGUF.md). Standard library only: no torch, no numpy.
+"""Converts a checkpoint into the gst-imagebind model file (models/GGUF.md). Standard library
+only: no torch, no numpy. It reads
 
-  python3 models/convert.py imagebind_huge.pth imagebind-huge.gguf --preset huge \\
-      --dtype f16 --bpe bpe_simple_vocab_16e6.txt.gz
+  - an official ImageBind checkpoint (torch.save of ImageBindModel.state_dict()):
+      python3 models/convert.py imagebind_huge.pth imagebind-huge.gguf --preset huge \\
+          --dtype f16 --bpe bpe_simple_vocab_16e6.txt.gz
+  - an OpenCLIP CLIP ViT (open_clip_pytorch_model.bin or open_clip_model.safetensors) with the
+    hub's open_clip_config.json, or a named OpenCLIP config:
+      python3 models/convert.py open_clip_model.safetensors vit-b-32.gguf \\
+          --config open_clip_config.json --bpe bpe_simple_vocab_16e6.txt.gz
+      python3 models/convert.py open_clip_pytorch_model.bin vit-b-32.gguf \\
+          --preset ViT-B-32-quickgelu --bpe bpe_simple_vocab_16e6.txt.gz
+  - a Hugging Face transformers CLIPModel (model.safetensors or pytorch_model.bin) with the
+    repository's config.json (and its merges.txt as the vocabulary):
+      python3 models/convert.py model.safetensors clip.gguf --config config.json --bpe merges.txt
 
-The checkpoint's pickle is read with an unpickler that resolves only the names a state dict
-uses (a .pth from the internet cannot run code here), every expected tensor is checked against
-the configuration before anything is written, and tensors are streamed one at a time, so the
-4.8 GB official file converts in little memory.
+The family is recognised from the tensor names. A torch zip's pickle is read with an
+unpickler that resolves only the names a state dict uses (a file from the internet cannot run
+code here); safetensors headers are checked against the file before any tensor is read; every
+expected tensor is checked against the configuration before anything is written; tensors are
+streamed one at a time, so multi-gigabyte checkpoints convert in little memory.
 """
 
 import argparse
@@ -19,11 +30,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from imagebind_gguf.architecture import (  # noqa: E402
-    CONTEXT_LENGTH, IMAGE_SIZE, IMU_NUM_SAMPLES, IMU_WINDOW, MODALITIES, NOT_STORED, PRESETS,
-    ConfigError, ModelConfig, gguf_shape, load_config, modality_of, stored_as_f16)
+    IMU_NUM_SAMPLES, IMU_WINDOW, MODALITIES, NOT_STORED, PRESETS, ConfigError, ModelConfig,
+    gguf_shape, listing, load_config, modality_of, stored_as_f16)
 from imagebind_gguf.checkpoint import (  # noqa: E402
     FLOAT_DTYPES, Checkpoint, CheckpointError, convert_elements)
+from imagebind_gguf.clip import (  # noqa: E402
+    CLIP_PRESETS, FAMILY_NAMES, ClipCheckpoint, ClipError, config_kind, detect_family,
+    load_clip_config, read_config)
 from imagebind_gguf.gguf_writer import GGUFWriter  # noqa: E402
+from imagebind_gguf.safetensors import SafetensorsFile, is_safetensors  # noqa: E402
 
 # Pre-processing constants of the official loaders (ARCHITECTURE.md §7-8); written so that a
 # reader never has to assume them.
@@ -35,7 +50,6 @@ AUDIO_FBANK_STD = 9.138
 SPECIAL_TOKENS = 2        # <|startoftext|>, <|endoftext|>
 BYTE_SYMBOLS = 512        # 256 bytes, and the same with </w>
 
-MAX_LISTED = 8            # problems of each kind shown before "... and N more"
 
 
 class ConvertError(Exception):
@@ -65,13 +79,6 @@ def read_merges(path, count):
         raise ConvertError('BPE vocabulary %s: line %d is not a merge "a b": %.60r'
                            % (path, bad[0] + 2, merges[bad[0]]))
     return merges
-
-
-def _listing(title, items):
-    shown = ['  ' + s for s in items[:MAX_LISTED]]
-    if len(items) > MAX_LISTED:
-        shown.append('  ... and %d more' % (len(items) - MAX_LISTED))
-    return ['%s (%d):' % (title, len(items))] + shown
 
 
 def select_modalities(ckpt, config, wanted):
@@ -124,15 +131,19 @@ def validate(ckpt, config, modalities):
                              ('unexpected tensors', unexpected),
                              ('tensors that are not floating point', not_float)):
             if items:
-                lines += _listing(title, items)
+                lines += listing(title, items)
         raise ConvertError('\n'.join(lines))
     return [k for k in ckpt.tensors if k in expected and k not in NOT_STORED]
 
 
-def add_keys(writer, config, modalities, name, merges):
+def add_keys(writer, config, modalities, name, merges, clip=None):
+    """The key/values of the file; `clip` (a ClipCheckpoint) adds the keys of CLIP-family
+    files, whose absence means ImageBind's behaviour (an ImageBind file is unchanged)."""
     writer.add_string('general.architecture', 'imagebind')
     writer.add_string('general.name', name)
     writer.add_u32('general.alignment', writer.alignment)
+    if clip is not None:
+        writer.add_string('imagebind.source_family', clip.family)
     writer.add_u32('imagebind.out_embed_dim', config.out_embed_dim)
     writer.add_string_array('imagebind.modalities', modalities)
     for m in modalities:
@@ -142,11 +153,18 @@ def add_keys(writer, config, modalities, name, merges):
         writer.add_u32('imagebind.%s.num_heads' % m, p.num_heads)
         if m == 'vision':
             writer.add_u32_array('imagebind.vision.kernel_size', config.kernel_size)
-            writer.add_u32('imagebind.vision.image_size', IMAGE_SIZE)
+            writer.add_u32('imagebind.vision.image_size', config.image_size)
             writer.add_u32('imagebind.vision.video_frames', config.video_frames)
         elif m == 'text':
-            writer.add_u32('imagebind.text.context_length', CONTEXT_LENGTH)
+            writer.add_u32('imagebind.text.context_length', config.context_length)
             writer.add_u32('imagebind.text.vocab_size', config.vocab_size)
+        if clip is not None:
+            tower = getattr(clip.clip, m)
+            writer.add_string('imagebind.%s.activation' % m, tower.activation)
+            writer.add_f32('imagebind.%s.layer_norm_eps' % m, tower.eps)
+            if m == 'vision':
+                writer.add_f32_array('imagebind.vision.image_mean', clip.clip.mean)
+                writer.add_f32_array('imagebind.vision.image_std', clip.clip.std)
         elif m == 'audio':
             writer.add_u32('imagebind.audio.kernel_size', config.audio_kernel_size)
             writer.add_u32('imagebind.audio.stride', config.audio_stride)
@@ -165,33 +183,61 @@ def add_keys(writer, config, modalities, name, merges):
     if merges is not None:
         writer.add_string('tokenizer.ggml.model', 'clip-bpe')
         writer.add_string_array('tokenizer.ggml.merges', merges)
+    if clip is not None:
+        writer.add_string('tokenizer.clip.special_tokens', clip.special_tokens)
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog='convert.py',
-        description='Convert an official ImageBind checkpoint (.pth) to a gst-imagebind GGUF file.')
-    ap.add_argument('checkpoint', help='torch.save(model.state_dict()) zip file')
+        description='Convert an ImageBind, OpenCLIP or Hugging Face CLIP checkpoint to a '
+                    'gst-imagebind GGUF file.')
+    ap.add_argument('checkpoint', help='torch.save zip (.pth, .bin) or .safetensors file')
     ap.add_argument('output', help='GGUF file to write')
     cfg = ap.add_mutually_exclusive_group(required=True)
-    cfg.add_argument('--config', help='JSON with constructor_args (as conformance/tiny/config.json)')
-    cfg.add_argument('--preset', choices=sorted(PRESETS), help='official configuration')
+    cfg.add_argument('--config', help='ImageBind: JSON with constructor_args (as '
+                     'conformance/tiny/config.json); OpenCLIP: open_clip_config.json or a model '
+                     'config; Hugging Face: the repository\'s config.json')
+    cfg.add_argument('--preset', choices=sorted(PRESETS) + sorted(CLIP_PRESETS),
+                     help='a published configuration: huge (ImageBind) or an OpenCLIP model name')
     ap.add_argument('--dtype', choices=('f32', 'f16'), default='f32',
                     help='type of weight matrices (vectors, tables and scalars stay f32)')
-    ap.add_argument('--bpe', help='BPE vocabulary to embed: CLIP\'s bpe_simple_vocab_16e6.txt.gz, or '
-                    'a plain-text merges file with a header line (its merges must fill the '
-                    'config\'s vocab_size, default 49408)')
+    ap.add_argument('--bpe', help='BPE vocabulary to embed: CLIP\'s bpe_simple_vocab_16e6.txt.gz, '
+                    'a Hugging Face merges.txt, or any plain-text merges file with a header line '
+                    '(its merges must fill the token embedding, 49408 rows officially)')
     ap.add_argument('--name', help='general.name (default: preset or checkpoint name)')
     ap.add_argument('--modalities',
-                    help='comma-separated subset to convert (default: all in the checkpoint)')
+                    help='ImageBind: comma-separated subset to convert (default: all in the '
+                         'checkpoint)')
     return ap.parse_args(argv)
 
 
-def convert(args):
+def open_checkpoint(path):
+    """The checkpoint reader for the file's format (by content, not name), with a
+    DataParallel `module.` prefix taken off every name."""
+    if not os.path.isfile(path):
+        raise ConvertError('%s: no such file' % path)
+    ckpt = SafetensorsFile(path) if is_safetensors(path) else Checkpoint(path)
+    names = list(ckpt.tensors)
+    if names and all(n.startswith('module.') for n in names):
+        ckpt.tensors = type(ckpt.tensors)((n[len('module.'):], t)
+                                          for n, t in ckpt.tensors.items())
+    return ckpt
+
+
+def imagebind_model(ckpt, args):
+    """(config, modalities, names, default name) of an ImageBind checkpoint."""
+    if args.preset in CLIP_PRESETS:
+        raise ConvertError('--preset %s is an OpenCLIP model, but %s is an ImageBind checkpoint '
+                           '(use --preset huge or --config)' % (args.preset, ckpt.path))
     if args.preset:
         config_args = dict(PRESETS[args.preset])
         default_name = 'imagebind_' + args.preset
     else:
+        kind = config_kind(read_config(args.config))
+        if kind in ('openclip', 'hf-clip'):
+            raise ConvertError('%s is a %s configuration, but %s is an ImageBind checkpoint'
+                               % (args.config, FAMILY_NAMES[kind], ckpt.path))
         config_args = load_config(args.config)
         default_name = os.path.splitext(os.path.basename(args.checkpoint))[0]
     config = ModelConfig(config_args)
@@ -202,18 +248,46 @@ def convert(args):
         if unknown:
             raise ConvertError('--modalities: unknown %s (choose from %s)'
                                % (', '.join(unknown), ', '.join(MODALITIES)))
-    if not os.path.isfile(args.checkpoint):
-        raise ConvertError('%s: no such file' % args.checkpoint)
-    ckpt = Checkpoint(args.checkpoint)
+    modalities = select_modalities(ckpt, config, wanted)
+    names = validate(ckpt, config, modalities)
+    return config, modalities, names, default_name
+
+
+def clip_model(source, family, args):
+    """A ClipCheckpoint (the CLIP checkpoint under ImageBind names), checked."""
+    if args.preset in PRESETS:
+        raise ConvertError('--preset %s is ImageBind\'s, but %s is a %s checkpoint: give its '
+                           'config (--config) or an OpenCLIP preset (%s)'
+                           % (args.preset, source.path, FAMILY_NAMES[family],
+                              ', '.join(sorted(CLIP_PRESETS))))
+    if args.modalities:
+        raise ConvertError('--modalities applies to ImageBind checkpoints; a CLIP model file '
+                           'holds vision and text')
+    cfg = load_clip_config(args.config, args.preset)
+    for w in cfg.warnings:
+        print('convert.py: warning: %s' % w, file=sys.stderr)
+    return ClipCheckpoint(source, family, cfg)
+
+
+def convert(args):
+    ckpt = open_checkpoint(args.checkpoint)
     try:
-        modalities = select_modalities(ckpt, config, wanted)
-        names = validate(ckpt, config, modalities)
+        family = detect_family(ckpt.tensors, ckpt.path)
+        clip = None
+        if family == 'imagebind':
+            config, modalities, names, default_name = imagebind_model(ckpt, args)
+        else:
+            ckpt = clip = clip_model(ckpt, family, args)
+            config, modalities = clip.config, ['vision', 'text']
+            names = validate(ckpt, config, modalities)
+            default_name = (args.preset if args.preset else
+                            os.path.splitext(os.path.basename(args.checkpoint))[0])
         merges = None
         if args.bpe:
             merges = read_merges(args.bpe, config.vocab_size - BYTE_SYMBOLS - SPECIAL_TOKENS)
 
         writer = GGUFWriter()
-        add_keys(writer, config, modalities, args.name or default_name, merges)
+        add_keys(writer, config, modalities, args.name or default_name, merges, clip)
         for name in names:
             shape = ckpt.tensors[name].shape
             f16 = args.dtype == 'f16' and stored_as_f16(name, shape)
@@ -234,6 +308,10 @@ def convert(args):
     n_params = sum(t.numel for t in writer.tensors)
     print('wrote %s: %d tensors, %d parameters, %d bytes (%s weights)'
           % (args.output, len(writer.tensors), n_params, size, args.dtype))
+    if clip is not None:
+        print('  %s checkpoint; activation %s; image %dx%d, patch %d'
+              % (FAMILY_NAMES[family], clip.clip.vision.activation, config.image_size,
+                 config.image_size, config.kernel_size[2]))
     print('  out_embed_dim %d' % config.out_embed_dim)
     for m in modalities:
         p = config.modalities[m]
@@ -248,7 +326,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         convert(args)
-    except (ConvertError, ConfigError, CheckpointError) as e:
+    except (ConvertError, ConfigError, CheckpointError, ClipError) as e:
         print('convert.py: error: %s' % e, file=sys.stderr)
         return 1
     except OSError as e:

@@ -630,6 +630,184 @@ class ConvertRewritten(unittest.TestCase):
             self.assertEqual(checked, 210)
 
 
+# -- OpenCLIP / Hugging Face CLIP --
+
+def openclip_fixture(*parts):
+    return fixture('openclip', 'tiny', *parts)
+
+
+BPE = None if CONF is None else fixture('preprocess', 'bpe_simple_vocab_16e6.txt.gz')
+OPENCLIP_FILES = {   # kind -> (weights, config), the three views of the tiny OpenCLIP model
+    'bin': ('open_clip_pytorch_model.bin', 'open_clip_config.json'),
+    'safetensors': ('open_clip_model.safetensors', 'open_clip_config.json'),
+    'hf': ('hf_model.safetensors', 'hf_config.json'),
+}
+
+
+def convert_openclip_tiny(out_dir, kind='safetensors', dtype='f32', name='openclip-tiny'):
+    """Converts one of the tiny OpenCLIP model's files (kind: bin, safetensors, hf) into
+    out_dir/openclip-tiny-<kind>-<dtype>.gguf and returns its path; for other tests to reuse
+    (the meson targets openclip-tiny-gguf-* in tests/meson.build do the same at build time)."""
+    weights, config = OPENCLIP_FILES[kind]
+    out = os.path.join(out_dir, 'openclip-tiny-%s-%s.gguf' % (kind, dtype))
+    r = run_convert(openclip_fixture(weights), out, '--config', openclip_fixture(config),
+                    '--bpe', BPE, '--dtype', dtype, '--name', name)
+    if r.returncode != 0:
+        raise AssertionError('conversion of %s failed:\n%s' % (weights, r.stderr))
+    return out
+
+
+# OpenCLIP name -> ImageBind name the converter stores it under (GGUF.md), for the index check
+def openclip_target(name):
+    fixed = {
+        'visual.class_embedding': 'modality_preprocessors.vision.cls_token',
+        'visual.conv1.weight': 'modality_preprocessors.vision.rgbt_stem.proj.1.weight',
+        'visual.positional_embedding':
+            'modality_preprocessors.vision.pos_embedding_helper.pos_embed',
+        'visual.ln_pre.weight': 'modality_trunks.vision.pre_transformer_layer.0.weight',
+        'visual.ln_pre.bias': 'modality_trunks.vision.pre_transformer_layer.0.bias',
+        'visual.ln_post.weight': 'modality_heads.vision.0.weight',
+        'visual.ln_post.bias': 'modality_heads.vision.0.bias',
+        'visual.proj': 'modality_heads.vision.2.weight',
+        'positional_embedding': 'modality_preprocessors.text.pos_embed',
+        'token_embedding.weight': 'modality_preprocessors.text.token_embedding.weight',
+        'ln_final.weight': 'modality_heads.text.proj.0.weight',
+        'ln_final.bias': 'modality_heads.text.proj.0.bias',
+        'text_projection': 'modality_heads.text.proj.1.weight',
+        'logit_scale': 'modality_postprocessors.text.1.log_logit_scale',
+    }
+    if name in fixed:
+        return fixed[name]
+    for prefix, m in (('visual.transformer.resblocks.', 'vision'),
+                      ('transformer.resblocks.', 'text')):
+        if name.startswith(prefix):
+            i, rest = name[len(prefix):].split('.', 1)
+            module, leaf = rest.rsplit('.', 1)
+            module = {'ln_1': 'norm_1', 'ln_2': 'norm_2', 'mlp.c_fc': 'mlp.fc1',
+                      'mlp.c_proj': 'mlp.fc2'}.get(module, module)
+            return 'modality_trunks.%s.blocks.%s.%s.%s' % (m, i, module, leaf)
+    raise KeyError(name)
+
+
+@unittest.skipIf(CONF is None or not os.path.isdir(os.path.join(CONF or '', 'openclip')),
+                 'OpenCLIP conformance fixtures absent')
+class ConvertOpenClip(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.index = read_json(openclip_fixture('state_dict_index.json'))['tensors']
+        cls.files = {kind: Gguf(convert_openclip_tiny(cls.tmp.name, kind))
+                     for kind in OPENCLIP_FILES}
+        cls.f16 = Gguf(convert_openclip_tiny(cls.tmp.name, 'bin', 'f16'))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_three_files_same_model(self):
+        ref = self.files['bin']
+        self.assertEqual(len(ref.tensors), 62)
+        for kind, g in self.files.items():
+            with self.subTest(kind=kind):
+                self.assertEqual(list(g.tensors), list(ref.tensors))
+                for name, (ne, ttype, off) in ref.tensors.items():
+                    self.assertEqual(g.tensors[name][:2], (ne, ttype), name)
+                    self.assertEqual(g.values(name), ref.values(name), name)
+                kv = dict(g.kv)
+                want = dict(ref.kv)
+                for k in ('imagebind.source_family', 'tokenizer.clip.special_tokens'):
+                    kv.pop(k)
+                    want.pop(k)
+                self.assertEqual(kv, want)
+        self.assertEqual(self.files['bin'].kv['imagebind.source_family'], 'openclip')
+        self.assertEqual(self.files['safetensors'].kv['imagebind.source_family'], 'openclip')
+        self.assertEqual(self.files['hf'].kv['imagebind.source_family'], 'hf-clip')
+        self.assertEqual(self.files['bin'].kv['tokenizer.clip.special_tokens'], 'openclip')
+        self.assertEqual(self.files['hf'].kv['tokenizer.clip.special_tokens'], 'openai')
+
+    def test_tensors_against_index(self):
+        g = self.files['safetensors']
+        self.assertEqual(len(self.index), 62)
+        for t in self.index:
+            target = openclip_target(t['name'])
+            with self.subTest(tensor=t['name']):
+                vals = g.values(target)
+                self.assertEqual(len(vals), t['numel'])
+                shape = tuple(t['shape'])
+                ne = g.tensors[target][0]
+                if t['name'] in ('visual.proj', 'text_projection'):
+                    # stored (E, D) = transposed: the index's first values are row 0 of (D, E),
+                    # column 0 of the stored matrix
+                    self.assertEqual(torch_shape(ne, 2), (shape[1], shape[0]))
+                    first = [vals[e * shape[0]] for e in range(len(t['first']))]
+                else:
+                    self.assertEqual(math.prod(ne), max(1, math.prod(shape)))
+                    first = vals[:len(t['first'])]
+                self.assertEqual(list(first), [f32(v) for v in t['first']])
+                self.assertAlmostEqual(math.fsum(vals), t['sum'],
+                                       delta=1e-9 * math.fsum(map(abs, vals)) + 1e-12)
+
+    def test_shapes(self):
+        g = self.files['hf']
+        self.assertEqual(g.tensors['modality_preprocessors.vision.rgbt_stem.proj.1.weight'][0],
+                         (32, 32, 3, 64))
+        self.assertEqual(g.tensors['modality_preprocessors.vision.cls_token'][0], (64, 1, 1))
+        pos = 'modality_preprocessors.vision.pos_embedding_helper.pos_embed'
+        self.assertEqual(g.tensors[pos][0], (64, 50, 1))
+        self.assertEqual(g.tensors['modality_preprocessors.text.pos_embed'][0], (32, 77, 1))
+        self.assertEqual(g.tensors['modality_trunks.vision.blocks.1.attn.in_proj_weight'][0],
+                         (64, 192))
+        self.assertEqual(g.tensors['modality_heads.vision.2.weight'][0], (64, 32))
+        self.assertEqual(g.tensors['modality_postprocessors.text.1.log_logit_scale'][0], (1,))
+        self.assertNotIn('modality_preprocessors.text.mask', g.tensors)
+
+    def test_keys(self):
+        kv = self.files['bin'].kv
+        self.assertEqual(kv['general.architecture'], 'imagebind')
+        self.assertEqual(kv['general.name'], 'openclip-tiny')
+        self.assertEqual(kv['imagebind.modalities'], ['vision', 'text'])
+        self.assertEqual(kv['imagebind.out_embed_dim'], 32)
+        expect = {'vision': (64, 2, 2), 'text': (32, 2, 2)}
+        for m, (d, blocks, heads) in expect.items():
+            self.assertEqual(kv['imagebind.%s.embed_dim' % m], d)
+            self.assertEqual(kv['imagebind.%s.num_blocks' % m], blocks)
+            self.assertEqual(kv['imagebind.%s.num_heads' % m], heads)
+            self.assertEqual(kv['imagebind.%s.activation' % m], 'gelu')
+            self.assertEqual(kv['imagebind.%s.layer_norm_eps' % m], f32(1e-5))
+            self.assertEqual(kv_type(self.files['bin'], 'imagebind.%s.layer_norm_eps' % m), 6)
+        self.assertEqual(kv['imagebind.vision.kernel_size'], [1, 32, 32])
+        self.assertEqual(kv['imagebind.vision.video_frames'], 1)
+        self.assertEqual(kv['imagebind.vision.image_size'], 224)
+        self.assertEqual(kv['imagebind.vision.image_mean'],
+                         [f32(v) for v in (0.48145466, 0.4578275, 0.40821073)])
+        self.assertEqual(kv['imagebind.vision.image_std'],
+                         [f32(v) for v in (0.26862954, 0.26130258, 0.27577711)])
+        self.assertEqual(kv['imagebind.text.context_length'], 77)
+        self.assertEqual(kv['imagebind.text.vocab_size'], 49408)
+        self.assertEqual(kv['tokenizer.ggml.model'], 'clip-bpe')
+        self.assertEqual(len(kv['tokenizer.ggml.merges']), 48894)
+        for m in ('audio', 'depth', 'thermal', 'imu'):
+            self.assertFalse(any(k.startswith('imagebind.%s.' % m) for k in kv), m)
+
+    def test_f16_policy(self):
+        types_ = {n: tt for n, (ne, tt, off) in self.f16.tensors.items()}
+        for n in ('modality_preprocessors.text.token_embedding.weight',
+                  'modality_preprocessors.vision.rgbt_stem.proj.1.weight',
+                  'modality_trunks.vision.blocks.0.mlp.fc2.weight',
+                  'modality_heads.vision.2.weight', 'modality_heads.text.proj.1.weight'):
+            self.assertEqual(types_[n], 1, n)
+        for n in ('modality_preprocessors.vision.cls_token',
+                  'modality_preprocessors.vision.pos_embedding_helper.pos_embed',
+                  'modality_trunks.text.blocks.1.attn.in_proj_weight',
+                  'modality_trunks.vision.pre_transformer_layer.0.weight',
+                  'modality_postprocessors.text.1.log_logit_scale'):
+            self.assertEqual(types_[n], 0, n)
+        name = 'modality_heads.text.proj.1.weight'
+        want = self.files['bin'].values(name)
+        self.assertEqual(self.f16.values(name),
+                         struct.unpack('<%de' % len(want), struct.pack('<%de' % len(want), *want)))
+
+
 def contiguous_stride(size):
     stride, acc = [], 1
     for d in reversed(size):

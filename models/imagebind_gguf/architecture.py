@@ -50,6 +50,17 @@ class ConfigError(Exception):
     """A configuration that cannot describe a model; the message is for the user."""
 
 
+MAX_LISTED = 8            # problems of each kind shown before "... and N more"
+
+
+def listing(title, items):
+    """Lines of an error message: a title with the count, then the first items indented."""
+    shown = ['  ' + s for s in items[:MAX_LISTED]]
+    if len(items) > MAX_LISTED:
+        shown.append('  ... and %d more' % (len(items) - MAX_LISTED))
+    return ['%s (%d):' % (title, len(items))] + shown
+
+
 def load_config(path):
     """Constructor arguments from a JSON file in the format of conformance/tiny/config.json
     (a `constructor_args` object; a bare object of the same keys is accepted too)."""
@@ -116,6 +127,10 @@ class ModelConfig:
                 or self.vocab_size < 514):
             raise ConfigError('config: vocab_size must be an integer >= 514 (512 byte symbols '
                               'and 2 special tokens), got %r' % (self.vocab_size,))
+        # Fixed by the official ImageBind code; CLIP-family models (clip.py) set their own.
+        sizes = dict({'image_size': IMAGE_SIZE, 'context_length': CONTEXT_LENGTH}, **args)
+        self.image_size = _positive_int(sizes, 'image_size')
+        self.context_length = _positive_int(sizes, 'context_length')
         self.modalities = collections.OrderedDict()
         for m in MODALITIES:
             if any(k in args for k in (m + '_embed_dim', m + '_num_blocks', m + '_num_heads')):
@@ -125,10 +140,10 @@ class ModelConfig:
         """Sequence length L the trunk sees (class token included)."""
         if m == 'vision':
             kt, kh, kw = self.kernel_size
-            return (_conv_out(self.video_frames, kt, kt) * _conv_out(IMAGE_SIZE, kh, kh)
-                    * _conv_out(IMAGE_SIZE, kw, kw) + 1)
+            return (_conv_out(self.video_frames, kt, kt) * _conv_out(self.image_size, kh, kh)
+                    * _conv_out(self.image_size, kw, kw) + 1)
         if m == 'text':
-            return CONTEXT_LENGTH
+            return self.context_length
         if m == 'audio':
             k, s = self.audio_kernel_size, self.audio_stride
             return (_conv_out(self.audio_num_mel_bins, k, s)

@@ -12,6 +12,7 @@ records (storage, offset, size, stride); their bytes are read from the zip only 
 """
 
 import collections
+import math
 import pickle
 import struct
 import zipfile
@@ -49,6 +50,7 @@ _DTYPE_NAMES = {
     'uint8': 'ByteStorage', 'bool': 'BoolStorage',
 }
 FLOAT_DTYPES = ('F32', 'F16', 'F64', 'BF16')
+ITEM_SIZES = {'F32': 4, 'F16': 2, 'F64': 8, 'BF16': 2}
 
 
 class StorageRef:
@@ -61,7 +63,15 @@ class StorageRef:
         self.numel = numel
 
 
-class LazyTensor:
+class ShapedTensor:
+    """Base of the tensor records of every reader: a `shape`, and its element count."""
+
+    @property
+    def numel(self):
+        return math.prod(self.shape)
+
+
+class LazyTensor(ShapedTensor):
     """A tensor view: elements at storage[offset + sum(i_k * stride_k)], not yet read."""
 
     def __init__(self, storage, offset, shape, stride):
@@ -73,13 +83,6 @@ class LazyTensor:
     @property
     def dtype(self):
         return self.storage.stype.dtype
-
-    @property
-    def numel(self):
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
 
     def is_contiguous(self):
         expected = 1
@@ -315,6 +318,11 @@ def _gather(span, itemsize, shape, stride):
             k -= 1
         if k < 0:
             return out.tobytes()
+
+
+def transpose_raw(data, itemsize, rows, cols):
+    """The (cols, rows) transpose of a C-order (rows, cols) matrix of raw elements."""
+    return _gather(data, itemsize, (cols, rows), (1, cols))
 
 
 # -- element type conversion (all data little-endian) --

@@ -59,6 +59,10 @@ class GGUFWriter:
         self._kv.append(_string(key) + struct.pack('<IIQ', T_ARRAY, T_U32, len(values))
                         + struct.pack('<%dI' % len(values), *values))
 
+    def add_f32_array(self, key, values):
+        self._kv.append(_string(key) + struct.pack('<IIQ', T_ARRAY, T_F32, len(values))
+                        + struct.pack('<%df' % len(values), *values))
+
     def add_string_array(self, key, values):
         self._kv.append(_string(key) + struct.pack('<IIQ', T_ARRAY, T_STRING, len(values))
                         + b''.join(_string(v) for v in values))
