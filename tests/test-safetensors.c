@@ -2,7 +2,9 @@
  * included); every truncation, malformed JSON, bad dtype, absurd shape, out-of-range,
  * overlapping or gapped offset and bad header length gives IMAGEBIND_ERROR_FORMAT with a
  * message naming the problem; the OpenCLIP fixture files read as their state-dict index says,
- * and the Hugging Face file holds the same numbers under the names MAPPING.md gives. */
+ * and the Hugging Face file holds the same numbers under the names MAPPING.md gives; the GGUF
+ * files convert.py makes from them hold every tensor of open_clip_model.safetensors under the
+ * ImageBind names (models/GGUF.md), bit for bit (F16 files: rounded to nearest even). */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -10,7 +12,9 @@
 #include <string.h>
 
 #include "common.h"
+#include "gguf.h"
 #include "imagebind.h"
+#include "ops.h"
 #include "safetensors.h"
 
 /* ---- building files ---- */
@@ -634,6 +638,128 @@ test_openclip_fixtures (void)
   ib_safetensors_free (hf);
 }
 
+/* ---- converted GGUF files vs the safetensors they came from ---- */
+
+/* The GGUF files to check (build/tests/openclip-tiny-*.gguf, given by meson). */
+static char **gguf_paths;
+
+/* OpenCLIP name -> GGUF (ImageBind) name, written from MAPPING.md and the agreed layout rather
+ * than from convert.py, so that the two are independent. Projections are stored (E, D):
+ * OpenCLIP's x @ proj (D, E) transposed. */
+static char *
+gguf_name_of (const char *oc, gboolean *transpose)
+{
+  static const char *const fixed[][2] = {
+    { "visual.conv1.weight", "modality_preprocessors.vision.rgbt_stem.proj.1.weight" },
+    { "visual.class_embedding", "modality_preprocessors.vision.cls_token" },
+    { "visual.positional_embedding", "modality_preprocessors.vision.pos_embedding_helper.pos_embed" },
+    { "visual.ln_pre.weight", "modality_trunks.vision.pre_transformer_layer.0.weight" },
+    { "visual.ln_pre.bias", "modality_trunks.vision.pre_transformer_layer.0.bias" },
+    { "visual.ln_post.weight", "modality_heads.vision.0.weight" },
+    { "visual.ln_post.bias", "modality_heads.vision.0.bias" },
+    { "visual.proj", "modality_heads.vision.2.weight" },
+    { "token_embedding.weight", "modality_preprocessors.text.token_embedding.weight" },
+    { "positional_embedding", "modality_preprocessors.text.pos_embed" },
+    { "ln_final.weight", "modality_heads.text.proj.0.weight" },
+    { "ln_final.bias", "modality_heads.text.proj.0.bias" },
+    { "text_projection", "modality_heads.text.proj.1.weight" },
+    { "logit_scale", "modality_postprocessors.text.1.log_logit_scale" },
+  };
+  static const char *const block_parts[][2] = {
+    { "ln_1.", "norm_1." }, { "ln_2.", "norm_2." }, { "attn.in_proj_", "attn.in_proj_" },
+    { "attn.out_proj.", "attn.out_proj." }, { "mlp.c_fc.", "mlp.fc1." },
+    { "mlp.c_proj.", "mlp.fc2." },
+  };
+  const char *tower = "text", *rest = oc;
+  guint block;
+  int used = 0;
+
+  *transpose = g_str_equal (oc, "visual.proj") || g_str_equal (oc, "text_projection");
+  for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)
+    if (g_str_equal (oc, fixed[i][0]))
+      return g_strdup (fixed[i][1]);
+  if (g_str_has_prefix (oc, "visual.")) {
+    tower = "vision";
+    rest = oc + strlen ("visual.");
+  }
+  if (sscanf (rest, "transformer.resblocks.%u.%n", &block, &used) < 1 || used == 0)
+    return NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (block_parts); i++)
+    if (g_str_has_prefix (rest + used, block_parts[i][0]))
+      return g_strdup_printf ("modality_trunks.%s.blocks.%u.%s%s", tower, block, block_parts[i][1],
+          rest + used + strlen (block_parts[i][0]));
+  return NULL;
+}
+
+static void
+check_converted_gguf (const char *path, const IbSafetensors *oc)
+{
+  GError *error = NULL;
+  IbGguf *gguf = ib_gguf_open (path, &error);
+  guint n_f16 = 0;
+
+  g_assert_no_error (error);
+  /* no tensor more, none less (the text mask is implied, position ids dropped) */
+  g_assert_cmpuint (ib_gguf_n_tensors (gguf), ==, ib_safetensors_n_tensors (oc));
+  for (guint i = 0; i < ib_safetensors_n_tensors (oc); i++) {
+    const IbSafetensorsTensor *t = ib_safetensors_tensor (oc, i);
+    gboolean transpose;
+    g_autofree char *name = gguf_name_of (t->name, &transpose);
+    const IbGgufTensor *g;
+    g_autofree float *v = tensor_f32 (t);
+    g_autofree float *want = NULL;
+    gsize n;
+
+    if (!name)
+      g_error ("%s: no GGUF name for OpenCLIP tensor '%s'", path, t->name);
+    g = ib_gguf_find_tensor (gguf, name);
+    if (!g)
+      g_error ("%s: no tensor '%s' (from '%s')", path, name, t->name);
+    g_assert_cmpuint (g->n_elements, ==, t->n_elements);
+    want = apply_transform (transpose ? "transpose" : "copy", t, v, &n);
+    /* GGML order: ne[0] is the last PyTorch dimension; the stem keeps (D, 3, P, P) */
+    if (t->n_dims >= 2) {
+      g_assert_cmpuint (g->ne[0], ==, transpose ? t->shape[0] : t->shape[t->n_dims - 1]);
+      if (transpose)
+        g_assert_cmpuint (g->ne[1], ==, t->shape[1]);
+    }
+    if (g->type == IB_GGUF_TENSOR_F32) {
+      if (memcmp (g->data, want, n * sizeof (float)) != 0)
+        g_error ("%s: '%s' differs from '%s' of open_clip_model.safetensors", path, name, t->name);
+    } else {
+      const guint16 *h = g->data;
+      n_f16++;
+      for (gsize k = 0; k < n; k++)
+        if (h[k] != ib_f32_to_f16 (want[k]))
+          g_error ("%s: '%s'[%" G_GSIZE_FORMAT "] = 0x%04x, not the half of %.9g", path, name, k,
+              h[k], want[k]);
+    }
+  }
+  /* the F16 file really stores its matrices in F16 */
+  if (strstr (path, "f16"))
+    g_assert_cmpuint (n_f16, >, 0);
+  ib_gguf_free (gguf);
+}
+
+/* Each GGUF that convert.py makes from the tiny OpenCLIP model (from its .bin, .safetensors or
+ * Hugging Face file, F32 or F16) holds open_clip_model.safetensors's tensors. */
+static void
+test_converted_gguf (void)
+{
+  IbSafetensors *oc;
+
+  if (!ib_test_need_conformance ())
+    return;
+  if (!gguf_paths || !gguf_paths[0]) {
+    g_test_skip ("no converted OpenCLIP GGUF given (fixtures absent)");
+    return;
+  }
+  oc = open_fixture ("openclip/tiny/open_clip_model.safetensors");
+  for (guint i = 0; gguf_paths[i]; i++)
+    check_converted_gguf (gguf_paths[i], oc);
+  ib_safetensors_free (oc);
+}
+
 /* Every truncation within the real header, and a few in the data, refused; exact-size copies
  * so that AddressSanitizer sees reads past the end. */
 static void
@@ -672,6 +798,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  gguf_paths = argv + 1;
   g_test_add_func ("/safetensors/valid/bytes", test_valid_bytes);
   g_test_add_func ("/safetensors/valid/file", test_valid_file);
   g_test_add_func ("/safetensors/valid/empty-header", test_empty_header);
@@ -684,5 +811,6 @@ main (int argc, char **argv)
   g_test_add_func ("/safetensors/hostile/absurd-shapes", test_absurd_shapes);
   g_test_add_func ("/safetensors/fixtures/openclip-vs-hf", test_openclip_fixtures);
   g_test_add_func ("/safetensors/fixtures/truncated", test_fixture_truncated);
+  g_test_add_func ("/safetensors/fixtures/converted-gguf", test_converted_gguf);
   return g_test_run ();
 }
