@@ -8,6 +8,8 @@ with tiny/config.json. Hostile and mismatched checkpoints must be refused with e
 """
 
 import collections
+import contextlib
+import gzip
 import io
 import json
 import math
@@ -23,6 +25,11 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONVERT = os.path.join(HERE, '..', 'models', 'convert.py')
+sys.path.insert(0, os.path.join(HERE, '..', 'models'))
+import convert as convert_module  # noqa: E402  (in-process runs of the refusals)
+from imagebind_gguf import checkpoint as ckpt_module  # noqa: E402
+from imagebind_gguf import clip as clip_module  # noqa: E402
+from imagebind_gguf.safetensors import SafetensorsFile  # noqa: E402
 
 
 def conformance_dir():
@@ -54,6 +61,18 @@ def write_json(path, doc):
 def run_convert(*args):
     return subprocess.run([sys.executable, CONVERT] + [str(a) for a in args],
                           capture_output=True, text=True)
+
+
+def convert_here(*args):
+    """convert.py's main() in this process (fast, for refusals): (status, stdout, stderr).
+    An exception other than the reported errors propagates: it would be a traceback."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = convert_module.main([str(a) for a in args])
+        except SystemExit as e:       # argparse
+            status = e.code
+    return status, out.getvalue(), err.getvalue()
 
 
 # -- an independent GGUF reader --
@@ -521,7 +540,8 @@ class ConvertRefusals(unittest.TestCase):
 @unittest.skipIf(CONF is None, 'conformance fixtures absent')
 class ConvertRewritten(unittest.TestCase):
     """Variants of the tiny checkpoint rebuilt here: a subset of modalities; views with
-    offsets, strides and half storage."""
+    offsets, strides and half storage; DataParallel prefixes and training-checkpoint wrappers;
+    OpenAI's TorchScript archives refused."""
 
     @classmethod
     def setUpClass(cls):
@@ -628,6 +648,43 @@ class ConvertRewritten(unittest.TestCase):
                     self.assertEqual(g.values(n), want)
                     checked += 1
             self.assertEqual(checked, 210)
+
+    def rebuilt(self, wrap):
+        entries, storages = collections.OrderedDict(), {}
+        for i, (name, (pid, offset, size, stride)) in enumerate(self.tiny.entries.items()):
+            key = 's%d' % i
+            vals = self.tiny.floats(name)
+            storages[key] = struct.pack('<%df' % len(vals), *vals)
+            entries['module.' + name] = FakeTensor(key, 'FloatStorage', len(vals), 0, size,
+                                                   contiguous_stride(size))
+        path = os.path.join(self.tmp.name, 'wrapped.pth')
+        write_pth(path, wrap(entries), storages)
+        return path
+
+    def test_module_prefix_and_state_dict_wrapper(self):
+        for what, wrap in (('module.', lambda e: e),
+                           ('training checkpoint', lambda e: collections.OrderedDict(
+                               [('epoch', 3), ('name', 'run'), ('state_dict', e),
+                                ('optimizer', {'param_groups': [{'lr': 0.1}]})]))):
+            with self.subTest(what):
+                out = os.path.join(self.tmp.name, 'wrapped.gguf')
+                status, stdout, stderr = convert_here(self.rebuilt(wrap), out, '--config',
+                                                      fixture('tiny', 'config.json'))
+                self.assertEqual(status, 0, stderr)
+                g = Gguf(out)
+                self.assertEqual(list(g.tensors), list(self.ref.tensors))
+                for n in self.ref.tensors:
+                    self.assertEqual(g.values(n), self.ref.values(n), n)
+
+    def test_torchscript_refused(self):
+        path = os.path.join(self.tmp.name, 'ViT-B-32.pt')
+        make_torchscript_like(path)
+        r = run_convert(path, os.path.join(self.tmp.name, 'o.gguf'), '--preset', 'ViT-B-32')
+        self.assertEqual(r.returncode, 1)
+        for frag in ('is a TorchScript archive', 'timm/vit_base_patch32_clip_224.openai',
+                     '--preset ViT-B-32-quickgelu', 'openai/clip-vit-base-patch32'):
+            self.assertIn(frag, r.stderr)
+        self.assertNotIn('Traceback', r.stderr)
 
 
 # -- OpenCLIP / Hugging Face CLIP --
@@ -806,6 +863,583 @@ class ConvertOpenClip(unittest.TestCase):
         want = self.files['bin'].values(name)
         self.assertEqual(self.f16.values(name),
                          struct.unpack('<%de' % len(want), struct.pack('<%de' % len(want), *want)))
+
+
+# -- safetensors files written here --
+
+ST_SIZES = {'F32': 4, 'F16': 2, 'BF16': 2, 'I64': 8, 'F64': 8, 'I32': 4}
+
+
+def safetensors_bytes(tensors, metadata=None, header=None):
+    """A safetensors file: tensors = [(name, dtype, shape, data bytes)], laid out in order.
+    `header` replaces the JSON header text (for hostile files)."""
+    doc = collections.OrderedDict()
+    if metadata is not None:
+        doc['__metadata__'] = metadata
+    pos, blobs = 0, []
+    for name, dtype, shape, data in tensors:
+        doc[name] = {'dtype': dtype, 'shape': list(shape), 'data_offsets': [pos, pos + len(data)]}
+        pos += len(data)
+        blobs.append(data)
+    text = (header if header is not None else json.dumps(doc)).encode('utf-8')
+    text += b' ' * ((-len(text)) % 8)
+    return struct.pack('<Q', len(text)) + text + b''.join(blobs)
+
+
+def read_safetensors_raw(path):
+    """(header dict, {name: raw bytes}) of a safetensors file, read plainly."""
+    with open(path, 'rb') as f:
+        buf = f.read()
+    (n,) = struct.unpack_from('<Q', buf)
+    header = json.loads(buf[8:8 + n], object_pairs_hook=collections.OrderedDict)
+    data = {k: buf[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]
+            for k, v in header.items() if k != '__metadata__'}
+    return header, data
+
+
+def rewrite_safetensors(src, dst, rename=lambda n: n, drop=(), extra=()):
+    """src's tensors under new names, some dropped, `extra` (name, dtype, shape, bytes) added."""
+    header, data = read_safetensors_raw(src)
+    tensors = [(rename(k), v['dtype'], v['shape'], data[k]) for k, v in header.items()
+               if k != '__metadata__' and k not in drop]
+    with open(dst, 'wb') as f:
+        f.write(safetensors_bytes(tensors + list(extra), header.get('__metadata__')))
+
+
+SMALL_TENSORS = [('a', 'F32', (2, 3), struct.pack('<6f', 1, 2, 3, 4, 5, 6)),
+                 ('b', 'F16', (4,), struct.pack('<4e', 0.5, -1, 2, 65504)),
+                 ('c', 'I64', (1, 2), struct.pack('<2q', 7, -8)),
+                 ('d', 'BF16', (), b'\x80\x3f'),
+                 ('z', 'F32', (0, 5), b'')]
+
+
+class SafetensorsReader(unittest.TestCase):
+    """The converter's safetensors reader on valid and hostile files (in process: every
+    refusal must be a CheckpointError, anything else would reach the user as a traceback)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.valid = safetensors_bytes(SMALL_TENSORS, {'format': 'pt'})
+
+    def path(self, data, name='x.safetensors'):
+        p = os.path.join(self.tmp.name, name)
+        with open(p, 'wb') as f:
+            f.write(data)
+        return p
+
+    def refused(self, data, *fragments):
+        with self.assertRaises(ckpt_module.CheckpointError) as cm:
+            SafetensorsFile(self.path(data)).close()
+        for frag in fragments:
+            self.assertIn(frag, str(cm.exception))
+        return str(cm.exception)
+
+    def hostile(self, header_text, *fragments, data=b''):
+        text = header_text.encode('utf-8')
+        return self.refused(struct.pack('<Q', len(text)) + text + data, *fragments)
+
+    def test_valid(self):
+        f = SafetensorsFile(self.path(self.valid))
+        self.addCleanup(f.close)
+        self.assertEqual(f.metadata, {'format': 'pt'})
+        self.assertEqual(list(f.tensors), ['a', 'b', 'c', 'd', 'z'])
+        for name, dtype, shape, data in SMALL_TENSORS:
+            t = f.tensors[name]
+            self.assertEqual((t.dtype, t.shape, t.numel), (dtype, shape, math.prod(shape)))
+            self.assertEqual(b''.join(f.iter_raw(t)), data)
+        # chunks of whole elements, here 8 bytes = 2 floats
+        self.assertEqual(list(f.iter_raw(f.tensors['a'], chunk_bytes=9)),
+                         [struct.pack('<2f', 1, 2), struct.pack('<2f', 3, 4),
+                          struct.pack('<2f', 5, 6)])
+
+    def test_unaligned_data(self):
+        # a 1-element F16 first: every later tensor starts at an odd multiple of 2
+        tensors = [('h', 'F16', (1,), struct.pack('<e', 1.5))] + SMALL_TENSORS[:1]
+        f = SafetensorsFile(self.path(safetensors_bytes(tensors)))
+        self.addCleanup(f.close)
+        self.assertEqual(f.tensors['a'].start % 4, 2)
+        self.assertEqual(b''.join(f.iter_raw(f.tensors['a'])), SMALL_TENSORS[0][3])
+
+    def test_every_truncation(self):
+        for n in range(len(self.valid)):
+            with self.subTest(length=n):
+                self.refused(self.valid[:n])
+
+    def test_bad_json(self):
+        for text, frag in (('not json', 'not valid JSON'), ('{"a": }', 'not valid JSON'),
+                           ('{"a": {"dtype": "F32", "shape": [NaN], "data_offsets": [0, 4]}}',
+                            'not valid JSON'),
+                           ('{"a": 1, "a": 2}', 'duplicate key'),
+                           ('[1, 2]', 'not an object'), ('{} x', 'not valid JSON'),
+                           ('"\\ud800"', 'not an object'), ('{"\x01": 1}', 'not valid JSON')):
+            with self.subTest(header=text):
+                self.hostile(text, frag)
+        self.refused(struct.pack('<Q', 2) + b'\xff\xfe', 'not valid JSON')
+
+    def test_header_length(self):
+        for n in (len(self.valid), 1 << 40, (1 << 64) - 1):
+            with self.subTest(n=n):
+                self.refused(struct.pack('<Q', n) + self.valid[8:], 'header length')
+        self.refused(struct.pack('<Q', 200 * 1000 * 1000) + b'{}', 'limit')
+
+    def test_offsets(self):
+        def one(offsets, data=b'\0' * 8, name='t'):
+            return json.dumps({name: {'dtype': 'F32', 'shape': [2], 'data_offsets': offsets}})
+        self.hostile(one([0, 16]), 'outside the data section', data=b'\0' * 8)
+        self.hostile(one([8, 0]), 'outside the data section', data=b'\0' * 8)
+        self.hostile(one([-8, 0]), 'outside the data section', data=b'\0' * 8)
+        self.hostile(one([0, 8.0]), 'two integers', data=b'\0' * 8)
+        self.hostile(one([0]), 'two integers', data=b'\0' * 8)
+        self.hostile(one([0, True]), 'two integers', data=b'\0' * 8)
+        overlap = json.dumps({
+            'p': {'dtype': 'F32', 'shape': [2], 'data_offsets': [0, 8]},
+            'q': {'dtype': 'F32', 'shape': [2], 'data_offsets': [4, 12]}})
+        self.hostile(overlap, 'overlap', data=b'\0' * 12)
+        same = json.dumps({
+            'p': {'dtype': 'F32', 'shape': [2], 'data_offsets': [0, 8]},
+            'q': {'dtype': 'F16', 'shape': [4], 'data_offsets': [0, 8]}})
+        self.hostile(same, 'overlap', data=b'\0' * 8)
+        self.hostile(one([4, 12]), 'belong to no tensor', data=b'\0' * 12)    # a hole
+        self.hostile(one([0, 8]), 'after the last tensor', data=b'\0' * 12)   # trailing
+
+    def test_dtypes(self):
+        for dtype in ('F64', 'I32', 'BOOL', 'U8', 'F8_E4M3', 'f32', '', 7, None):
+            with self.subTest(dtype=dtype):
+                self.hostile(json.dumps({'t': {'dtype': dtype, 'shape': [1],
+                                               'data_offsets': [0, 8]}}),
+                             'is not supported', data=b'\0' * 8)
+
+    def test_shapes(self):
+        for shape, frag in (([3], 'needs 12 bytes, data_offsets give 8'),
+                            ([1, 1], 'needs 4 bytes'), ([], 'needs 4 bytes'),
+                            ([2 ** 62, 2 ** 62], 'absurd shape'), ([1] * 9, 'absurd shape'),
+                            ([-2], 'absurd shape'), ([2.0], 'absurd shape'),
+                            ([True, 2], 'absurd shape'), ('2', 'absurd shape'),
+                            ([0, 2 ** 41], 'absurd shape')):
+            with self.subTest(shape=shape):
+                self.hostile(json.dumps({'t': {'dtype': 'F32', 'shape': shape,
+                                               'data_offsets': [0, 8]}}),
+                             frag, data=b'\0' * 8)
+
+    def test_entries(self):
+        self.hostile('{"t": [1, 2]}', 'expected an object')
+        self.hostile('{"t": {"dtype": "F32", "shape": [0]}}', 'expected an object')
+        self.hostile('{"t": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0], "x": 1}}',
+                     'expected an object')
+        self.hostile('{"__metadata__": {"format": 1}}', '__metadata__')
+        self.hostile('{"__metadata__": [1]}', '__metadata__')
+
+    def test_cli_refuses_without_traceback(self):
+        bad = self.path(self.valid[:len(self.valid) - 3], 'cut.safetensors')
+        r = run_convert(bad, os.path.join(self.tmp.name, 'o.gguf'), '--preset', 'ViT-B-32')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('convert.py: error: %s: tensor' % bad, r.stderr)
+        self.assertIn('outside the data section', r.stderr)
+        self.assertNotIn('Traceback', r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.name, 'o.gguf')))
+
+
+@unittest.skipIf(CONF is None or not os.path.isdir(os.path.join(CONF or '', 'openclip')),
+                 'OpenCLIP conformance fixtures absent')
+class ConvertOpenClipVariants(unittest.TestCase):
+    """The tiny OpenCLIP model rewritten (prefixes, position_ids, missing tensors), other
+    configurations, and the checkpoints of other families."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.ref = Gguf(convert_openclip_tiny(cls.tmp.name, 'safetensors', name='t'))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def assert_same_tensors(self, g):
+        self.assertEqual(list(g.tensors), list(self.ref.tensors))
+        for name in self.ref.tensors:
+            self.assertEqual(g.tensors[name][:2], self.ref.tensors[name][:2], name)
+            self.assertEqual(g.values(name), self.ref.values(name), name)
+
+    def convert_ok(self, ckpt, config, name='v.gguf', *more):
+        out = self.path(name)
+        status, stdout, stderr = convert_here(ckpt, out, '--config', config, '--name', 't',
+                                              *more)
+        self.assertEqual(status, 0, stderr)
+        return Gguf(out)
+
+    def refused(self, ckpt, *args, fragments=()):
+        out = self.path('refused.gguf')
+        status, stdout, stderr = convert_here(ckpt, out, *args)
+        self.assertEqual(status, 1 if args else 2, stderr)
+        for frag in fragments:
+            self.assertIn(frag, stderr)
+        self.assertFalse(os.path.exists(out))
+        return stderr
+
+    def test_hf_with_int64_position_ids(self):
+        hf = self.path('hf-pos.safetensors')
+        rewrite_safetensors(openclip_fixture('hf_model.safetensors'), hf, extra=[
+            ('text_model.embeddings.position_ids', 'I64', (1, 77),
+             struct.pack('<77q', *range(77))),
+            ('vision_model.embeddings.position_ids', 'I64', (1, 50),
+             struct.pack('<50q', *range(50)))])
+        f = SafetensorsFile(hf)
+        self.addCleanup(f.close)
+        self.assertEqual(f.tensors['text_model.embeddings.position_ids'].dtype, 'I64')
+        g = self.convert_ok(hf, openclip_fixture('hf_config.json'))
+        self.assert_same_tensors(g)
+        self.assertEqual(g.kv['imagebind.source_family'], 'hf-clip')
+
+    def test_module_prefix(self):
+        st = self.path('module.safetensors')
+        rewrite_safetensors(openclip_fixture('open_clip_model.safetensors'), st,
+                            rename=lambda n: 'module.' + n)
+        self.assert_same_tensors(self.convert_ok(st, openclip_fixture('open_clip_config.json')))
+
+    def test_custom_text_prefix(self):
+        # OpenCLIP's CustomTextCLIP keeps the text tower under "text."
+        text_names = ('token_embedding.', 'positional_embedding', 'transformer.', 'ln_final.',
+                      'text_projection')
+        st = self.path('customtext.safetensors')
+        rewrite_safetensors(openclip_fixture('open_clip_model.safetensors'), st,
+                            rename=lambda n: 'text.' + n if n.startswith(text_names) else n)
+        self.assert_same_tensors(self.convert_ok(st, openclip_fixture('open_clip_config.json')))
+
+    def test_bf16_and_f16_sources(self):
+        # the same numbers stored as F16 (exact for these values after rounding) in the file
+        header, data = read_safetensors_raw(openclip_fixture('open_clip_model.safetensors'))
+        tensors = []
+        for k, v in header.items():
+            if k == '__metadata__':
+                continue
+            n = math.prod(v['shape'])
+            vals = struct.unpack('<%df' % n, data[k])
+            tensors.append((k, 'F16', v['shape'], struct.pack('<%de' % n, *vals)))
+        st = self.path('half.safetensors')
+        with open(st, 'wb') as f:
+            f.write(safetensors_bytes(tensors))
+        g = self.convert_ok(st, openclip_fixture('open_clip_config.json'))
+        for name in self.ref.tensors:
+            want = self.ref.values(name)
+            want = struct.unpack('<%de' % len(want), struct.pack('<%de' % len(want), *want))
+            self.assertEqual(g.values(name), want, name)
+
+    def test_hf_merges_txt(self):
+        with gzip.open(BPE, 'rt', encoding='utf-8') as f:
+            lines = f.read().split('\n')
+        merges = self.path('merges.txt')
+        with open(merges, 'w', encoding='utf-8') as f:
+            f.write('#version: 0.2\n' + '\n'.join(lines[1:48895]) + '\n')
+        g = self.convert_ok(openclip_fixture('hf_model.safetensors'),
+                            openclip_fixture('hf_config.json'), 'merges.gguf', '--bpe', merges)
+        self.assertEqual(g.kv['tokenizer.ggml.merges'], lines[1:48895])
+
+    def test_quick_gelu_and_eps(self):
+        cfg = read_json(openclip_fixture('open_clip_config.json'))
+        cfg['model_cfg']['quick_gelu'] = True
+        cfg['preprocess_cfg']['mean'] = [0.5, 0.5, 0.5]
+        path = self.path('quick.json')
+        write_json(path, cfg)
+        g = self.convert_ok(openclip_fixture('open_clip_model.safetensors'), path)
+        self.assertEqual(g.kv['imagebind.vision.activation'], 'quick_gelu')
+        self.assertEqual(g.kv['imagebind.text.activation'], 'quick_gelu')
+        self.assertEqual(g.kv['imagebind.vision.image_mean'], [0.5, 0.5, 0.5])
+        hf = read_json(openclip_fixture('hf_config.json'))
+        hf['text_config']['hidden_act'] = 'quick_gelu'
+        hf['vision_config']['layer_norm_eps'] = 1e-6
+        path = self.path('hf-quick.json')
+        write_json(path, hf)
+        g = self.convert_ok(openclip_fixture('hf_model.safetensors'), path)
+        self.assertEqual(g.kv['imagebind.text.activation'], 'quick_gelu')
+        self.assertEqual(g.kv['imagebind.vision.activation'], 'gelu')
+        self.assertEqual(g.kv['imagebind.vision.layer_norm_eps'], f32(1e-6))
+        self.assertEqual(g.kv['imagebind.text.layer_norm_eps'], f32(1e-5))
+        # a HF config.json that leaves out what equals transformers' defaults (quick_gelu)
+        hf = read_json(openclip_fixture('hf_config.json'))
+        for sub in ('text_config', 'vision_config'):
+            del hf[sub]['hidden_act']
+        write_json(path, hf)
+        g = self.convert_ok(openclip_fixture('hf_model.safetensors'), path)
+        self.assertEqual(g.kv['imagebind.vision.activation'], 'quick_gelu')
+
+    def test_config_mismatches_listed(self):
+        err = self.refused(openclip_fixture('open_clip_model.safetensors'), '--preset',
+                           'ViT-B-32', fragments=(
+                               'does not match preset ViT-B-32',
+                               'embed_dim (projection width): config 512, checkpoint 32',
+                               'vision width: config 768, checkpoint 64',
+                               'vision layers: config 12, checkpoint 2',
+                               'text width: config 512, checkpoint 32',
+                               'text layers: config 12, checkpoint 2'))
+        self.assertNotIn('Traceback', err)
+        cfg = read_json(openclip_fixture('open_clip_config.json'))
+        cfg['model_cfg']['vision_cfg']['patch_size'] = 16
+        cfg['model_cfg']['text_cfg']['layers'] = 3
+        cfg['model_cfg']['text_cfg']['heads'] = 3
+        path = self.path('bad.json')
+        write_json(path, cfg)
+        self.refused(openclip_fixture('open_clip_pytorch_model.bin'), '--config', path,
+                     fragments=('vision patch_size: config 16, checkpoint 32',
+                                'vision image_size 224 / patch_size 16 gives a 14x14 grid, the '
+                                'positional table holds 7x7',
+                                'text layers: config 3, checkpoint 2',
+                                'text heads 3 do not divide the width 32'))
+        hf = read_json(openclip_fixture('hf_config.json'))
+        hf['projection_dim'] = 64
+        hf['vision_config']['intermediate_size'] = 512
+        write_json(path, hf)
+        self.refused(openclip_fixture('hf_model.safetensors'), '--config', path,
+                     fragments=('embed_dim (projection width): config 64, checkpoint 32',
+                                'vision MLP width: config 512, checkpoint 256'))
+
+    def test_unsupported_options_listed(self):
+        cfg = read_json(openclip_fixture('open_clip_config.json'))
+        cfg['model_cfg']['vision_cfg'].update(attentional_pool=True, mlp_ratio=4.9)
+        cfg['model_cfg']['text_cfg'].update(pool_type='last', proj_bias=True, novel=1)
+        cfg['model_cfg']['init_logit_bias'] = -10
+        path = self.path('opts.json')
+        write_json(path, cfg)
+        self.refused(openclip_fixture('open_clip_model.safetensors'), '--config', path,
+                     fragments=('vision_cfg.attentional_pool = True is not supported',
+                                'vision_cfg.mlp_ratio 4.9 is not supported',
+                                "text_cfg.pool_type = 'last' is not supported",
+                                'text_cfg.proj_bias = True', 'text_cfg.novel: unknown option',
+                                'init_logit_bias = -10'))
+        hf = read_json(openclip_fixture('hf_config.json'))
+        hf['text_config']['hidden_act'] = 'gelu_new'
+        write_json(path, hf)
+        self.refused(openclip_fixture('hf_model.safetensors'), '--config', path,
+                     fragments=("text_config.hidden_act 'gelu_new' is not supported",))
+        hf['model_type'] = 'siglip'
+        write_json(path, hf)
+        self.refused(openclip_fixture('hf_model.safetensors'), '--config', path,
+                     fragments=("model_type 'siglip' (SigLIP: out of scope)",))
+
+    def test_wrong_kind_of_config(self):
+        self.refused(openclip_fixture('hf_model.safetensors'), '--config',
+                     fixture('tiny', 'config.json'), fragments=('is an ImageBind configuration',))
+        self.refused(openclip_fixture('hf_model.safetensors'), '--preset', 'huge',
+                     fragments=("--preset huge is ImageBind's",))
+        self.refused(fixture('tiny', 'imagebind_tiny.pth'), '--preset', 'ViT-B-32',
+                     fragments=('is an OpenCLIP model',))
+        self.refused(fixture('tiny', 'imagebind_tiny.pth'), '--config',
+                     openclip_fixture('open_clip_config.json'),
+                     fragments=('is a OpenCLIP configuration, but',))
+        timm = self.path('timm.json')
+        write_json(timm, {'architecture': 'vit_base_patch32_clip_224', 'num_classes': 512})
+        self.refused(openclip_fixture('hf_model.safetensors'), '--config', timm,
+                     fragments=('is neither an OpenCLIP config',))
+
+    def test_missing_and_unexpected_tensors(self):
+        hf = self.path('hf-missing.safetensors')
+        rewrite_safetensors(openclip_fixture('hf_model.safetensors'), hf,
+                            drop=('text_model.encoder.layers.1.self_attn.k_proj.weight',),
+                            extra=[('vision_model.extra_head.weight', 'F32', (2,), b'\0' * 8),
+                                   ('text_model.encoder.layers.0.mlp.fc1.bias', 'F32', (3,),
+                                    b'\0' * 12)][:1])
+        self.refused(hf, '--config', openclip_fixture('hf_config.json'), fragments=(
+            'missing tensors (1):', 'text_model.encoder.layers.1.self_attn.k_proj.weight',
+            'unexpected tensors (1):', 'vision_model.extra_head.weight (2,)'))
+        st = self.path('oc-shape.safetensors')
+        rewrite_safetensors(openclip_fixture('open_clip_model.safetensors'), st,
+                            drop=('visual.ln_pre.bias',),
+                            extra=[('visual.ln_pre.bias', 'F32', (3,), b'\0' * 12),
+                                   ('visual.proj.extra', 'I64', (1,), b'\0' * 8)])
+        self.refused(st, '--config', openclip_fixture('open_clip_config.json'), fragments=(
+            'shape mismatches (1):', 'visual.ln_pre.bias: checkpoint (3,), expected (64,)',
+            'visual.proj.extra (1,)'))
+        st = self.path('oc-int.safetensors')
+        header, data = read_safetensors_raw(openclip_fixture('open_clip_model.safetensors'))
+        rewrite_safetensors(openclip_fixture('open_clip_model.safetensors'), st,
+                            drop=('visual.ln_post.bias',),
+                            extra=[('visual.ln_post.bias', 'I64', (64,), b'\0' * 512)])
+        self.refused(st, '--config', openclip_fixture('open_clip_config.json'), fragments=(
+            'not floating point (1):', 'visual.ln_post.bias: I64'))
+        st = self.path('oc-notext.safetensors')
+        rewrite_safetensors(openclip_fixture('open_clip_model.safetensors'), st,
+                            drop=('token_embedding.weight',))
+        self.refused(st, '--config', openclip_fixture('open_clip_config.json'), fragments=(
+            'without the tensors that give its sizes', 'token_embedding.weight'))
+
+    def test_other_families_refused(self):
+        one = ('F32', (1,), b'\0' * 4)
+        cases = {
+            'SigLIP': ['visual.trunk.patch_embed.proj.weight', 'visual.trunk.attn_pool.q',
+                       'logit_bias', 'logit_scale'],
+            'SigLIP ': ['vision_model.embeddings.patch_embedding.weight',
+                        'vision_model.head.probe', 'text_model.embeddings.token_embedding.weight'],
+            'CoCa': ['visual.conv1.weight', 'visual.transformer.resblocks.0.ln_1.weight',
+                     'text.token_embedding.weight', 'text_decoder.resblocks.0.ln_1.weight'],
+            'ConvNeXt': ['visual.trunk.stem.0.weight', 'visual.trunk.stages.0.blocks.0.w',
+                         'token_embedding.weight'],
+            'ModifiedResNet': ['visual.conv1.weight', 'visual.layer1.0.conv1.weight',
+                               'visual.attnpool.positional_embedding', 'token_embedding.weight'],
+            'EVA': ['visual.patch_embed.proj.weight', 'visual.blocks.0.attn.q_proj.weight',
+                    'visual.rope.freqs_cos', 'text.token_embedding.weight'],
+        }
+        for family, names in cases.items():
+            with self.subTest(family=family):
+                st = self.path('fam.safetensors')
+                with open(st, 'wb') as f:
+                    f.write(safetensors_bytes([(n,) + one for n in names]))
+                self.refused(st, '--preset', 'ViT-B-32', fragments=(
+                    'is a %s checkpoint' % family.strip(), 'out of scope'))
+
+    def test_unknown_family(self):
+        st = self.path('bert.safetensors')
+        names = ['encoder.layer.%d.attention.self.query.weight' % i for i in range(3)]
+        names += ['embeddings.word_embeddings.weight', 'pooler.dense.weight']
+        with open(st, 'wb') as f:
+            f.write(safetensors_bytes([(n, 'F32', (1,), b'\0' * 4) for n in names]))
+        self.refused(st, '--preset', 'ViT-B-32', fragments=(
+            'is not a checkpoint of a known family',
+            'ImageBind, OpenCLIP CLIP ViT or Hugging Face transformers CLIPModel',
+            '5 tensors', 'encoder.layer.0.attention.self.query.weight',
+            'encoder (3), embeddings (1), pooler (1)'))
+        with open(st, 'wb') as f:
+            f.write(safetensors_bytes([]))
+        self.refused(st, '--preset', 'ViT-B-32', fragments=('holds no tensor',))
+
+    def test_presets(self):
+        for name, (d, heads, blocks, t_d, t_heads, t_blocks, patch, e) in {
+                'ViT-B-32': (768, 12, 12, 512, 8, 12, 32, 512),
+                'ViT-B-16': (768, 12, 12, 512, 8, 12, 16, 512),
+                'ViT-L-14': (1024, 16, 24, 768, 12, 12, 14, 768),
+                'ViT-H-14': (1280, 16, 32, 1024, 16, 24, 14, 1024)}.items():
+            for suffix, act in (('', 'gelu'), ('-quickgelu', 'quick_gelu')):
+                cfg = clip_module.load_clip_config(preset=name + suffix)
+                got = (cfg.vision.width, cfg.vision.heads, cfg.vision.layers, cfg.text.width,
+                       cfg.text.heads, cfg.text.layers, cfg.patch_size, cfg.embed_dim)
+                self.assertEqual(got, (d, heads, blocks, t_d, t_heads, t_blocks, patch, e), name)
+                self.assertEqual((cfg.vision.activation, cfg.text.activation), (act, act))
+                self.assertEqual((cfg.image_size, cfg.context_length, cfg.vocab_size),
+                                 (224, 77, 49408))
+
+
+def make_torchscript_like(path):
+    """The layout of OpenAI's ViT-B-32.pt (a TorchScript archive): code/, constants.pkl."""
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('ViT-B-32/data.pkl', b'\x80\x02c__torch__.multimodal.model\nCLIP\n)\x81.')
+        z.writestr('ViT-B-32/constants.pkl', b'\x80\x02).')
+        z.writestr('ViT-B-32/code/__torch__/multimodal/model.py', 'class CLIP: pass\n')
+        z.writestr('ViT-B-32/version', '1\n')
+
+
+class PickleBounds(unittest.TestCase):
+    """Issue 13 item 8: data.pkl's size and memo are bounded before unpickling; BUILD on the
+    allow-list's stand-ins is refused; nothing is shared between files."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def zip_with_pickle(self, data, compress=zipfile.ZIP_STORED, name='p.pth'):
+        path = os.path.join(self.tmp.name, name)
+        with zipfile.ZipFile(path, 'w', compress) as z:
+            z.writestr('archive/data.pkl', data)
+            z.writestr('archive/version', '3\n')
+        return path
+
+    def refused(self, path, *fragments):
+        status, stdout, stderr = convert_here(path, os.path.join(self.tmp.name, 'o.gguf'),
+                                              '--preset', 'huge')
+        self.assertEqual(status, 1, stderr)
+        for frag in fragments:
+            self.assertIn(frag, stderr)
+        return stderr
+
+    def test_pickle_bomb_refused_before_inflating(self):
+        size = 64 << 20
+        path = self.zip_with_pickle(b'\x80\x02' + b'N' * size, zipfile.ZIP_DEFLATED)
+        self.assertLess(os.path.getsize(path), 1 << 20)
+        z = zipfile.ZipFile(path)
+        original_open = z.open
+        z.close()
+        opened = []
+
+        def spy(self_, name, *a, **k):       # data.pkl must never be opened
+            opened.append(getattr(name, 'filename', name))
+            return original_open.__func__(self_, name, *a, **k)
+        zipfile.ZipFile.open, saved = spy, zipfile.ZipFile.open
+        try:
+            self.refused(path, 'data.pkl inflates to %d bytes, beyond the 16777216-byte limit'
+                         % (size + 2))
+        finally:
+            zipfile.ZipFile.open = saved
+        self.assertNotIn('archive/data.pkl', opened)
+
+    def test_lying_size_read_in_bounded_chunks(self):
+        # the zip directory says 1000 bytes, the deflated stream holds 32 MB: reading stops at
+        # the declared size and the zip's CRC check refuses the entry
+        path = self.zip_with_pickle(b'\x80\x02' + b'N' * (32 << 20), zipfile.ZIP_DEFLATED)
+        with open(path, 'rb') as f:
+            buf = bytearray(f.read())
+        for sig, field in ((b'PK\x03\x04', 22), (b'PK\x01\x02', 24)):
+            pos = buf.find(sig)
+            struct.pack_into('<I', buf, pos + field, 1000)
+        with open(path, 'wb') as f:
+            f.write(buf)
+        self.refused(path, 'cannot read data.pkl from the zip')
+
+    def test_memo_bounded(self):
+        data = pickle.dumps([str(i) for i in range(300000)], protocol=4)
+        self.assertLess(len(data), 16 << 20)
+        self.refused(self.zip_with_pickle(data), 'data.pkl memoises more than 262144 objects')
+        # the same with protocol 2's BINPUT/LONG_BINPUT
+        data = pickle.dumps([str(i) for i in range(300000)], protocol=2)
+        self.refused(self.zip_with_pickle(data), 'memoises more than')
+
+    def test_malformed_pickles(self):
+        for data in (b'', b'\x80\x02', b'\x80\x02(', b'\xff\xff', b'\x80\x02X\xff\xff\xff\x7f'):
+            with self.subTest(data=data):
+                self.refused(self.zip_with_pickle(data), 'cannot read data.pkl')
+
+    def test_build_on_stand_ins_refused(self):
+        state = b'}U\x01xK\x01s'          # {'x': 1}
+        for target in (b'ctorch._utils\n_rebuild_tensor_v2\n', b'ctorch\nFloatStorage\n',
+                       b'ctorch\nfloat32\n', b'ctorch\nTensor\n',
+                       b'ctorch._tensor\n_rebuild_from_type_v2\n'):
+            with self.subTest(target=target):
+                data = b'\x80\x02' + target + state + b'b.'
+                err = self.refused(self.zip_with_pickle(data), 'refusing to set attributes of',
+                                   '(a BUILD opcode)', 'may be malicious')
+                self.assertNotIn('Traceback', err)
+        # slot state (a (dict, dict) pair) goes the same way
+        data = b'\x80\x02ctorch\nHalfStorage\nN}U\x01xK\x01s\x86b.'
+        self.refused(self.zip_with_pickle(data), 'refusing to set attributes of torch.HalfStorage')
+        # on the real OrderedDict class (not an instance): Python refuses it, reported cleanly
+        data = b'\x80\x02ccollections\nOrderedDict\n' + state + b'b.'
+        self.refused(self.zip_with_pickle(data), 'cannot read data.pkl')
+
+    def test_build_on_a_tensor_refused(self):
+        # a valid tensor record, then BUILD on the LazyTensor it made
+        pid = b'(U\x07storagectorch\nFloatStorage\nU\x010U\x03cpuK\x01t'
+        tensor = (b'ctorch._utils\n_rebuild_tensor_v2\n(' + pid + b'QK\x00K\x01\x85K\x01\x85'
+                  b'\x89ccollections\nOrderedDict\n)RtR')
+        data = b'\x80\x02}U\x01a' + tensor + b'}U\x05shapeU\x01xsbs.'
+        path = os.path.join(self.tmp.name, 't.pth')
+        with zipfile.ZipFile(path, 'w') as z:
+            z.writestr('archive/data.pkl', data)
+            z.writestr('archive/data/0', b'\0' * 4)
+        self.refused(path, 'refusing to set attributes of')
+
+    def test_nothing_shared_between_files(self):
+        a, b = ckpt_module._allowed_globals(), ckpt_module._allowed_globals()
+        for key, value in a.items():
+            if key != ('collections', 'OrderedDict'):
+                self.assertIsNot(value, b[key], key)
+        # a refused BUILD leaves the next file unaffected
+        data = b'\x80\x02ctorch\nFloatStorage\n}U\x08itemsizeK\x03sb.'
+        self.refused(self.zip_with_pickle(data), 'refusing to set attributes')
+        if CONF is not None:
+            c = ckpt_module.Checkpoint(fixture('tiny', 'imagebind_tiny.pth'))
+            self.addCleanup(c.close)
+            t = c.tensors['modality_preprocessors.vision.cls_token']
+            self.assertEqual((t.dtype, t.storage.stype.itemsize), ('F32', 4))
 
 
 def contiguous_stride(size):

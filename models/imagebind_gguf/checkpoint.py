@@ -7,23 +7,47 @@ up, not assumed.
 
 Unpickling runs code named by the file; a checkpoint from the internet must not get to run
 anything. The unpickler below resolves only the handful of names a state dict uses, each to a
-stand-in defined here, and refuses every other global. Tensors come back as `LazyTensor`
-records (storage, offset, size, stride); their bytes are read from the zip only when written.
+stand-in defined here (fresh for each file, and refusing the BUILD opcode that would set its
+attributes), and refuses every other global. The pickle is bounded before it is unpickled: its
+size (a state dict's pickle is kilobytes; the tensor data lives in other zip entries) and the
+number of objects it memoises. Tensors come back as `LazyTensor` records (storage, offset,
+size, stride); their bytes are read from the zip only when written.
 """
 
 import collections
+import io
 import math
 import pickle
+import pickletools
 import struct
 import zipfile
+import zlib
 from array import array
+
+# Bounds on data.pkl, far above real files (ImageBind huge, OpenCLIP ViT-H: about 100 kB and
+# 10,000 memo entries; a training checkpoint with optimizer state a few times more) and far
+# below what hurts: a pickle is inflated into memory, and each memo entry keeps an object.
+MAX_PICKLE_BYTES = 16 << 20
+MAX_MEMO_ENTRIES = 1 << 18
+_MEMO_OPCODES = ('PUT', 'BINPUT', 'LONG_BINPUT', 'MEMOIZE')
 
 
 class CheckpointError(Exception):
     """A checkpoint that cannot or must not be read; the message is for the user."""
 
 
-class StorageType:
+class _StandIn:
+    """Base of the objects the unpickler hands to the file (allow-listed globals, storages,
+    tensors). A pickle may apply BUILD to any object it holds, which sets attributes (Python's
+    default) or calls __setstate__; a state dict never does that to these, so it is refused
+    (OrderedDict, whose `_metadata` torch sets with BUILD, is the real class, not a stand-in)."""
+
+    def __setstate__(self, state):
+        raise CheckpointError('refusing to set attributes of %r (a BUILD opcode): a state dict '
+                              'never does that; this file may be malicious' % (self,))
+
+
+class StorageType(_StandIn):
     """Stand-in for torch.FloatStorage and friends: only the element type matters."""
 
     def __init__(self, name, dtype, itemsize):
@@ -53,7 +77,7 @@ FLOAT_DTYPES = ('F32', 'F16', 'F64', 'BF16')
 ITEM_SIZES = {'F32': 4, 'F16': 2, 'F64': 8, 'BF16': 2}
 
 
-class StorageRef:
+class StorageRef(_StandIn):
     """One `<prefix>/data/<key>` entry, as named by a persistent id."""
 
     def __init__(self, stype, key, location, numel):
@@ -61,6 +85,9 @@ class StorageRef:
         self.key = key
         self.location = location
         self.numel = numel
+
+    def __repr__(self):
+        return 'storage data/%s' % self.key
 
 
 class ShapedTensor:
@@ -71,7 +98,7 @@ class ShapedTensor:
         return math.prod(self.shape)
 
 
-class LazyTensor(ShapedTensor):
+class LazyTensor(ShapedTensor, _StandIn):
     """A tensor view: elements at storage[offset + sum(i_k * stride_k)], not yet read."""
 
     def __init__(self, storage, offset, shape, stride):
@@ -83,6 +110,9 @@ class LazyTensor(ShapedTensor):
     @property
     def dtype(self):
         return self.storage.stype.dtype
+
+    def __repr__(self):
+        return 'a tensor of shape %s' % (self.shape,)
 
     def is_contiguous(self):
         expected = 1
@@ -119,37 +149,57 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, *state):
 
 def _rebuild_from_type_v2(func, new_type, args, state):
     # Newer torch wraps tensor subclasses (Parameter) this way; the values are func(*args).
-    if func not in (_rebuild_tensor, _rebuild_parameter) or not isinstance(args, tuple):
+    if (not isinstance(func, _Function) or func.func not in (_rebuild_tensor, _rebuild_parameter)
+            or not isinstance(args, tuple)):
         raise CheckpointError('malformed tensor record in _rebuild_from_type_v2')
     return func(*args)
 
 
-class _TypeMarker:
+class _TypeMarker(_StandIn):
     """Stand-in for torch.Tensor / torch.nn.Parameter when named as a type argument."""
 
     def __init__(self, name):
         self.name = name
 
+    def __repr__(self):
+        return self.name
+
+
+class _Function(_StandIn):
+    """An allow-listed torch function, as the pickle names it: the module-level function it
+    stands for is never handed out, so nothing in the file can reach it but a call."""
+
+    def __init__(self, name, func):
+        self.name = name
+        self.func = func
+
+    def __call__(self, *args):
+        return self.func(*args)
+
+    def __repr__(self):
+        return self.name
+
 
 def _allowed_globals():
-    allowed = {
-        ('collections', 'OrderedDict'): collections.OrderedDict,
+    """A fresh allow-list for one file: (module, name) -> stand-in."""
+    functions = {
         ('torch._utils', '_rebuild_tensor_v2'): _rebuild_tensor,
         ('torch._utils', '_rebuild_tensor'): _rebuild_tensor,
         ('torch._utils', '_rebuild_parameter'): _rebuild_parameter,
         ('torch._utils', '_rebuild_parameter_with_state'): _rebuild_parameter,
         ('torch._tensor', '_rebuild_from_type_v2'): _rebuild_from_type_v2,
+    }
+    allowed = {key: _Function('%s.%s' % key, func) for key, func in functions.items()}
+    allowed.update({
+        ('collections', 'OrderedDict'): collections.OrderedDict,
         ('torch', 'Tensor'): _TypeMarker('torch.Tensor'),
         ('torch.nn.parameter', 'Parameter'): _TypeMarker('torch.nn.Parameter'),
-    }
+    })
     for name, (dtype, itemsize) in _STORAGE_TYPES.items():
         allowed[('torch', name)] = StorageType(name, dtype, itemsize)
     for name, storage_name in _DTYPE_NAMES.items():
         allowed[('torch', name)] = allowed[('torch', storage_name)]
     return allowed
-
-
-_ALLOWED_GLOBALS = _allowed_globals()
 
 
 class _StateDictUnpickler(pickle.Unpickler):
@@ -158,9 +208,10 @@ class _StateDictUnpickler(pickle.Unpickler):
     def __init__(self, file, storages):
         super().__init__(file)
         self._storages = storages    # key -> StorageRef, shared between tensors (views)
+        self._allowed = _allowed_globals()
 
     def find_class(self, module, name):
-        found = _ALLOWED_GLOBALS.get((module, name))
+        found = self._allowed.get((module, name))
         if found is None:
             raise CheckpointError('refusing to load %s.%s: a state dict never needs it; '
                                   'this file may be malicious' % (module, name))
@@ -178,6 +229,35 @@ class _StateDictUnpickler(pickle.Unpickler):
         elif ref.stype is not stype:
             raise CheckpointError('storage %s is used with two element types' % key)
         return ref
+
+
+def _check_memo(data):
+    """Refuses a pickle that memoises more than MAX_MEMO_ENTRIES objects, by a scan of its
+    opcodes (which builds nothing) before it is unpickled."""
+    count = 0
+    try:
+        for opcode, _, _ in pickletools.genops(data):
+            if opcode.name in _MEMO_OPCODES:
+                count += 1
+                if count > MAX_MEMO_ENTRIES:
+                    raise CheckpointError('data.pkl memoises more than %d objects; a state dict '
+                                          'needs a few thousand: this file may be malicious'
+                                          % MAX_MEMO_ENTRIES)
+    except (ValueError, KeyError, IndexError, struct.error, UnicodeDecodeError) as e:
+        raise CheckpointError('cannot read data.pkl: not a valid pickle (%s)' % e) from None
+
+
+# OpenAI's TorchScript releases and where the same weights exist as plain checkpoints.
+TORCHSCRIPT_HELP = (
+    'OpenAI\'s original CLIP files (ViT-B-32.pt, ...) are TorchScript: a compiled program, '
+    'which this converter does not run. The same weights are published as ordinary files: '
+    'as OpenCLIP checkpoints (model <name>-quickgelu, pretrained "openai"), e.g. the Hugging '
+    'Face hub repository timm/vit_base_patch32_clip_224.openai (open_clip_model.safetensors or '
+    'open_clip_pytorch_model.bin: convert with --preset ViT-B-32-quickgelu; likewise '
+    'timm/vit_base_patch16_clip_224.openai and timm/vit_large_patch14_clip_224.openai), or as '
+    'Hugging Face transformers checkpoints, e.g. openai/clip-vit-base-patch32 (model.safetensors '
+    'with --config config.json and --bpe merges.txt; likewise openai/clip-vit-base-patch16 and '
+    'openai/clip-vit-large-patch14)')
 
 
 def _find_prefix(names):
@@ -198,28 +278,64 @@ class Checkpoint:
         except zipfile.BadZipFile:
             raise CheckpointError('%s is not a zip file: only the zip format that torch.save '
                                   'writes since PyTorch 1.6 is supported' % path) from None
+        try:
+            self._open()
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _open(self):
+        path = self.path
         self._entries = {info.filename: info for info in self._zip.infolist()}
         self.prefix = _find_prefix(self._entries)
+        if (self.prefix + 'constants.pkl' in self._entries
+                or any(n.startswith(self.prefix + 'code/') for n in self._entries)):
+            raise CheckpointError('%s is a TorchScript archive, not a state dict. %s'
+                                  % (path, TORCHSCRIPT_HELP))
         byteorder = self._entries.get(self.prefix + 'byteorder')
         if byteorder is not None:
             order = self._zip.read(byteorder).decode('ascii', 'replace').strip()
             if order != 'little':
                 raise CheckpointError('checkpoint byte order is %r; only little is supported'
                                       % order)
+        data = self._read_pickle(self._entries[self.prefix + 'data.pkl'])
+        _check_memo(data)
         storages = {}
-        with self._zip.open(self._entries[self.prefix + 'data.pkl']) as f:
-            try:
-                obj = _StateDictUnpickler(f, storages).load()
-            except CheckpointError:
-                raise
-            except Exception as e:   # any malformed pickle: report, never a traceback
-                raise CheckpointError('cannot read data.pkl: %s: %s'
-                                      % (type(e).__name__, e)) from None
+        try:
+            obj = _StateDictUnpickler(io.BytesIO(data), storages).load()
+        except CheckpointError:
+            raise
+        except Exception as e:   # any malformed pickle: report, never a traceback
+            raise CheckpointError('cannot read data.pkl: %s: %s'
+                                  % (type(e).__name__, e)) from None
         self.tensors = self._as_state_dict(obj)
         for ref in storages.values():
             self._check_storage(ref)
         for name, t in self.tensors.items():
             self._check_view(name, t)
+
+    def _read_pickle(self, entry):
+        """data.pkl's bytes, refused when its declared size is beyond MAX_PICKLE_BYTES (before
+        anything is inflated) and read in bounded chunks, so a size that lies cannot inflate
+        more than the bound either."""
+        if entry.file_size > MAX_PICKLE_BYTES:
+            raise CheckpointError('data.pkl inflates to %d bytes, beyond the %d-byte limit (a '
+                                  'state dict\'s pickle is kilobytes): this file may be malicious'
+                                  % (entry.file_size, MAX_PICKLE_BYTES))
+        buf = bytearray()
+        try:
+            with self._zip.open(entry) as f:
+                while True:
+                    chunk = f.read(1 << 20)
+                    if not chunk:
+                        break
+                    buf += chunk
+                    if len(buf) > MAX_PICKLE_BYTES:
+                        raise CheckpointError('data.pkl inflates beyond %d bytes: this file '
+                                              'may be malicious' % MAX_PICKLE_BYTES)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+            raise CheckpointError('cannot read data.pkl from the zip: %s' % e) from None
+        return bytes(buf)
 
     @staticmethod
     def _as_state_dict(obj):

@@ -137,7 +137,7 @@ class Tower:
     """What a configuration says about one tower (None: not stated)."""
 
     def __init__(self):
-        self.width = self.layers = self.heads = self.head_width = self.mlp_width = None
+        self.width = self.layers = self.heads = self.mlp_width = None
         self.activation = 'gelu'
         self.eps = 1e-5
 
@@ -266,8 +266,13 @@ def parse_openclip(doc, origin):
     _openclip_tower(text, cfg.text, 'text_cfg.', problems)
     cfg.image_size = _int(vision.get('image_size', 224), 'vision_cfg.image_size', problems)
     cfg.patch_size = _int(vision.get('patch_size', 16), 'vision_cfg.patch_size', problems)
-    cfg.vision.head_width = _int(vision.get('head_width', 64), 'vision_cfg.head_width',
-                                 problems)
+    head_width = _int(vision.get('head_width', 64), 'vision_cfg.head_width', problems)
+    if head_width and cfg.vision.width:
+        if cfg.vision.width % head_width:
+            problems.append('vision_cfg.width %d is not a multiple of head_width %d'
+                            % (cfg.vision.width, head_width))
+        else:
+            cfg.vision.heads = cfg.vision.width // head_width   # OpenCLIP gives the head size
     cfg.text.heads = _int(text.get('heads', 8), 'text_cfg.heads', problems)
     cfg.context_length = _int(text.get('context_length', 77), 'text_cfg.context_length',
                               problems)
@@ -561,12 +566,6 @@ def _compare(cfg, s, path):
                         'positional table holds %dx%d'
                         % (cfg.image_size, cfg.patch_size, cfg.image_size // cfg.patch_size,
                            cfg.image_size // cfg.patch_size, s.grid, s.grid))
-    if cfg.vision.head_width is not None and cfg.vision.width:
-        if cfg.vision.width % cfg.vision.head_width:
-            problems.append('vision width %d is not a multiple of head_width %d'
-                            % (cfg.vision.width, cfg.vision.head_width))
-        else:
-            cfg.vision.heads = cfg.vision.width // cfg.vision.head_width
     for name, tower, width in (('vision', cfg.vision, s.v_width), ('text', cfg.text, s.t_width)):
         if tower.heads and width % tower.heads:
             problems.append('%s heads %d do not divide the width %d' % (name, tower.heads, width))

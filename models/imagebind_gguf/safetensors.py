@@ -8,7 +8,8 @@ the data of a tensor may sit at any byte (the OpenCLIP fixture's are only 4-byte
 Every claim of the header is checked against the file before any tensor is read, like the
 GGUF reader does (models/gguf.c): the header length against the file size and a cap, the JSON
 strictly (duplicate keys, NaN, non-string metadata refused), each dtype against an allow-list,
-each shape against its byte size, each byte range against the data section and the others.
+each shape against its byte size, each byte range against the data section and the others
+(they must tile it, as in models/safetensors.c).
 The file is read in bounded chunks, never whole (the ViT-H-14 file is 3.9 GB).
 """
 
@@ -116,13 +117,20 @@ class SafetensorsFile:
         self.tensors = collections.OrderedDict()
         for name, entry in header.items():
             self.tensors[name] = self._tensor(name, entry, data_start, data_len)
-        spans = sorted((t.start, t.end, t.name) for t in self.tensors.values()
-                       if t.end > t.start)
-        for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:]):
-            if b0 < a1:
-                raise self._error('tensors %s and %s overlap (bytes %d..%d and %d..%d of the '
-                                  'data section)' % (an, bn, a0 - data_start, a1 - data_start,
-                                                     b0 - data_start, b1 - data_start))
+        # The tensors must tile the data section, as safetensors writes it and as the
+        # runtime's reader (models/safetensors.c) demands: no overlap, no hole, nothing after.
+        pos, previous = data_start, None
+        for start, end, name in sorted((t.start, t.end, t.name) for t in self.tensors.values()):
+            if start < pos:
+                raise self._error('tensors %s and %s overlap (at byte %d of the data section)'
+                                  % (previous, name, start - data_start))
+            if start > pos:
+                raise self._error('%d bytes of the data section before tensor %s belong to no '
+                                  'tensor' % (start - pos, name))
+            pos, previous = end, name
+        if pos != size:
+            raise self._error('%d bytes after the last tensor belong to no tensor'
+                              % (size - pos))
 
     def _tensor(self, name, entry, data_start, data_len):
         what = 'tensor %.100r' % name
