@@ -8,15 +8,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Limits that keep every size computation far from overflow; far above any real model. */
-#define MAX_SAMPLE_RATE 768000
-#define MAX_CLIPS 64
-#define MAX_MEL_BINS 1024
-#define MAX_TARGET_LEN 65536
-#define MAX_CLIP_SECONDS 600.0
-#define MAX_CLIP_SAMPLES (1 << 24)        /* two scratch buffers of 64 MB each at most */
-#define MAX_TENSOR_FLOATS (1 << 26)       /* 256 MB of output */
-
 struct _ImageBindAudioFrontend {
   ImageBindAudioParams params;
   IbFbank *fbank;
@@ -77,25 +68,26 @@ clip_length (const ImageBindAudioParams *params)
   return (gsize) llround ((double) params->clip_duration * params->sample_rate);
 }
 
-static gboolean
-check_params (const ImageBindAudioParams *params, GError **error)
+gboolean
+imagebind_audio_params_check (const ImageBindAudioParams *params, GError **error)
 {
   const char *problem = NULL;
 
   if (!params)
     problem = "no parameters";
-  else if (params->sample_rate < 100 || params->sample_rate > MAX_SAMPLE_RATE)
+  else if (params->sample_rate < IMAGEBIND_AUDIO_MIN_SAMPLE_RATE
+      || params->sample_rate > IMAGEBIND_AUDIO_MAX_SAMPLE_RATE)
     problem = "sample rate out of range (100 .. 768000 Hz)";
-  else if (params->clips < 1 || params->clips > MAX_CLIPS)
+  else if (params->clips < 1 || params->clips > IMAGEBIND_AUDIO_MAX_CLIPS)
     problem = "number of clips out of range (1 .. 64)";
-  else if (params->num_mel_bins < 1 || params->num_mel_bins > MAX_MEL_BINS)
+  else if (params->num_mel_bins < 1 || params->num_mel_bins > IMAGEBIND_AUDIO_MAX_MEL_BINS)
     problem = "number of mel bins out of range (1 .. 1024)";
-  else if (params->target_len < 1 || params->target_len > MAX_TARGET_LEN)
+  else if (params->target_len < 1 || params->target_len > IMAGEBIND_AUDIO_MAX_TARGET_LEN)
     problem = "target length out of range (1 .. 65536 frames)";
-  else if (!(params->clip_duration > 0.0f && params->clip_duration <= MAX_CLIP_SECONDS)
-      || clip_length (params) < 1 || clip_length (params) > MAX_CLIP_SAMPLES)
-    problem = "clip duration out of range";
-  else if ((guint64) params->clips * params->num_mel_bins * params->target_len > MAX_TENSOR_FLOATS)
+  else if (!(params->clip_duration > 0.0f && params->clip_duration <= IMAGEBIND_AUDIO_MAX_CLIP_SECONDS)
+      || clip_length (params) < 1 || clip_length (params) > IMAGEBIND_AUDIO_MAX_CLIP_SAMPLES)
+    problem = "clip duration out of range (above 0, at most 60 s and 2^24 samples)";
+  else if ((guint64) params->clips * params->num_mel_bins * params->target_len > IMAGEBIND_MAX_INPUT_FLOATS)
     problem = "tensor too large (clips x mel bins x target length > 2^26)";
   else if (!isfinite (params->mean) || !isfinite (params->std) || params->std == 0.0f)
     problem = "normalisation mean/std not finite or std zero";
@@ -110,7 +102,7 @@ check_params (const ImageBindAudioParams *params, GError **error)
 gsize
 imagebind_audio_tensor_size (const ImageBindAudioParams *params)
 {
-  if (!check_params (params, NULL))
+  if (!imagebind_audio_params_check (params, NULL))
     return 0;
   return (gsize) params->clips * params->num_mel_bins * params->target_len;
 }
@@ -188,7 +180,7 @@ imagebind_audio_frontend_new (const ImageBindAudioParams *params, GError **error
   ImageBindAudioFrontend *self;
   IbFbank *fbank;
 
-  if (!check_params (params, error))
+  if (!imagebind_audio_params_check (params, error))
     return NULL;
   fbank = ib_fbank_new (params->sample_rate, params->num_mel_bins);
   if (!fbank) {

@@ -28,6 +28,14 @@ ImageBindImageParams imagebind_image_default_params (void);
  * size is refused instead of allocated. */
 #define IMAGEBIND_IMAGE_MAX_SIDE 32768
 
+/* Largest input tensor of one sample (one image, clip, audio window or IMU window) that the
+ * front ends make: 2^26 floats, 256 MB. imagebind_model_load() refuses a model file whose
+ * geometry keys (image_size x video_frames, mel bins x target_len x clips, IMU samples) would
+ * need more, so that a hostile file cannot make an element allocate gigabytes per frame. */
+#define IMAGEBIND_MAX_INPUT_FLOATS (1 << 26)
+/* Most frames per video clip (the official model: 2). */
+#define IMAGEBIND_VIDEO_MAX_FRAMES 64
+
 /* Pillow's 8-bit two-pass bicubic resize (bit-exact with Pillow 9.4): packed RGB in and out. */
 gboolean imagebind_image_resize_bicubic (const guint8 *rgb, guint width, guint height, gsize stride,
     guint8 *out, guint out_width, guint out_height, GError **error);
@@ -54,6 +62,19 @@ gboolean imagebind_video_clip_to_tensor (const ImageBindImageParams *params,
     guint crop_index, float *out, GError **error);
 
 /* ---- audio ---- */
+
+/* What the audio front end accepts (imagebind_audio_params_check()); a model file whose audio
+ * keys are outside is refused by imagebind_model_load(). Far above any real model (16 kHz,
+ * 2 s, 3 clips, 128 x 204), and small enough that a window of input audio (at most
+ * IMAGEBIND_AUDIO_MAX_CLIP_SECONDS at IMAGEBIND_AUDIO_MAX_SAMPLE_RATE, 184 MB as float) and
+ * the tensor (IMAGEBIND_MAX_INPUT_FLOATS) can be held in memory. */
+#define IMAGEBIND_AUDIO_MIN_SAMPLE_RATE 100
+#define IMAGEBIND_AUDIO_MAX_SAMPLE_RATE 768000
+#define IMAGEBIND_AUDIO_MAX_CLIPS 64
+#define IMAGEBIND_AUDIO_MAX_MEL_BINS 1024
+#define IMAGEBIND_AUDIO_MAX_TARGET_LEN 65536
+#define IMAGEBIND_AUDIO_MAX_CLIP_SECONDS 60.0
+#define IMAGEBIND_AUDIO_MAX_CLIP_SAMPLES (1 << 24)
 
 typedef struct {
   guint sample_rate;     /* 16000 */
@@ -97,6 +118,12 @@ gboolean imagebind_audio_to_tensor (const ImageBindAudioParams *params, const fl
  * removal makes it irrelevant up to rounding), zero-padded or cut to target_len frames. */
 gboolean imagebind_audio_fbank (const ImageBindAudioParams *params, const float *samples, gsize n,
     float *out, GError **error);
+
+/* Whether the audio front end accepts @params: the ranges above, clip_duration * sample_rate
+ * from 1 to IMAGEBIND_AUDIO_MAX_CLIP_SAMPLES samples, clips x num_mel_bins x target_len at
+ * most IMAGEBIND_MAX_INPUT_FLOATS, finite mean and std, std not 0. IMAGEBIND_ERROR_INPUT
+ * naming the parameter otherwise. */
+gboolean imagebind_audio_params_check (const ImageBindAudioParams *params, GError **error);
 
 /* Floats in one audio tensor: clips x 1 x num_mel_bins x target_len. 0 for invalid params. */
 gsize imagebind_audio_tensor_size (const ImageBindAudioParams *params);

@@ -13,6 +13,7 @@
 #include "model-private.h"
 #include "blas.h"
 #include "ops.h"
+#include "imagebind-preprocess.h"
 
 #include <math.h>
 #include <string.h>
@@ -571,6 +572,131 @@ load_encoder (Loader *ld, ImageBindModality modality)
   return TRUE;
 }
 
+/* ---- input geometry: what the front ends accept ----
+ *
+ * Every pre-processing key is checked when the file is loaded, against the ranges of the front
+ * ends (imagebind-preprocess.h) and IMAGEBIND_MAX_INPUT_FLOATS per sample, before anything is
+ * allocated from it: a hostile or corrupt file is refused with a message naming the key,
+ * instead of making an element allocate gigabytes (or buffer audio forever) at its first
+ * frame. Kept apart from the loading code: the limits are the front ends' business. */
+
+typedef struct {
+  const char *key;
+  gsize offset;          /* of a guint in ImageBindInputGeometry */
+  guint min, max;
+} GeometryRange;
+
+static const GeometryRange geometry_ranges[] = {
+  { "imagebind.vision.image_size", G_STRUCT_OFFSET (ImageBindInputGeometry, image_size),
+    1, IMAGEBIND_IMAGE_MAX_SIDE },
+  { "imagebind.vision.video_frames", G_STRUCT_OFFSET (ImageBindInputGeometry, video_frames),
+    1, IMAGEBIND_VIDEO_MAX_FRAMES },
+  /* room for <|startoftext|> and <|endoftext|>; positions are at most G_MAXUINT16 */
+  { "imagebind.text.context_length", G_STRUCT_OFFSET (ImageBindInputGeometry, context_length),
+    2, G_MAXUINT16 },
+  { "imagebind.audio.sample_rate", G_STRUCT_OFFSET (ImageBindInputGeometry, audio_sample_rate),
+    IMAGEBIND_AUDIO_MIN_SAMPLE_RATE, IMAGEBIND_AUDIO_MAX_SAMPLE_RATE },
+  { "imagebind.audio.clips_per_video", G_STRUCT_OFFSET (ImageBindInputGeometry, audio_clips),
+    1, IMAGEBIND_AUDIO_MAX_CLIPS },
+  { "imagebind.audio.num_mel_bins", G_STRUCT_OFFSET (ImageBindInputGeometry, audio_num_mel_bins),
+    1, IMAGEBIND_AUDIO_MAX_MEL_BINS },
+  { "imagebind.audio.target_len", G_STRUCT_OFFSET (ImageBindInputGeometry, audio_target_len),
+    1, IMAGEBIND_AUDIO_MAX_TARGET_LEN },
+  /* imagebind_imu_to_tensor interpolates between at least two samples */
+  { "imagebind.imu.num_samples", G_STRUCT_OFFSET (ImageBindInputGeometry, imu_num_samples),
+    2, IMAGEBIND_MAX_INPUT_FLOATS / 6 },
+};
+
+static gboolean
+geometry_error (Loader *ld, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+geometry_error (Loader *ld, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL, message);
+  return FALSE;
+}
+
+/* The keys one by one, then the products the tensors need. */
+static gboolean
+check_input_geometry (Loader *ld)
+{
+  const ImageBindInputGeometry *g = &ld->model->geometry;
+  const guint32 *kernel = NULL;
+  gsize n_kernel = 0;
+  guint64 floats;
+  GError *err = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (geometry_ranges); i++) {
+    const GeometryRange *r = &geometry_ranges[i];
+    guint v = G_STRUCT_MEMBER (guint, g, r->offset);
+    if (v < r->min || v > r->max)
+      return geometry_error (ld, "key %s is %u, outside %u..%u", r->key, v, r->min, r->max);
+  }
+  if (ib_gguf_get_u32_array (ld->gguf, "imagebind.vision.kernel_size", &kernel, &n_kernel)) {
+    for (gsize i = 0; i < n_kernel; i++)
+      if (kernel[i] < 1 || kernel[i] > IMAGEBIND_IMAGE_MAX_SIDE)
+        return geometry_error (ld, "key imagebind.vision.kernel_size has an entry %u, outside "
+            "1..%u", kernel[i], IMAGEBIND_IMAGE_MAX_SIDE);
+  }
+  floats = 3ull * g->video_frames * g->image_size * g->image_size;
+  if (floats > IMAGEBIND_MAX_INPUT_FLOATS)
+    return geometry_error (ld, "keys imagebind.vision.image_size %u and video_frames %u make "
+        "clips of %" G_GUINT64_FORMAT " floats, more than 2^26", g->image_size, g->video_frames,
+        floats);
+  if (!isfinite (g->audio_clip_duration) || !(g->audio_clip_duration > 0.0f) ||
+      g->audio_clip_duration > IMAGEBIND_AUDIO_MAX_CLIP_SECONDS)
+    return geometry_error (ld, "key imagebind.audio.clip_duration is %g s, outside (0, %g]",
+        g->audio_clip_duration, IMAGEBIND_AUDIO_MAX_CLIP_SECONDS);
+  if (!isfinite (g->audio_fbank_mean))
+    return geometry_error (ld, "key imagebind.audio.fbank_mean is %g, not a finite number",
+        g->audio_fbank_mean);
+  if (!isfinite (g->audio_fbank_std) || g->audio_fbank_std == 0.0f)
+    return geometry_error (ld, "key imagebind.audio.fbank_std is %g: the spectrogram is "
+        "divided by it", g->audio_fbank_std);
+
+  /* What is left (samples per clip, tensor size): the audio front end's own check. */
+  ImageBindAudioParams audio = {
+    .sample_rate = g->audio_sample_rate, .clip_duration = g->audio_clip_duration,
+    .clips = g->audio_clips, .num_mel_bins = g->audio_num_mel_bins,
+    .target_len = g->audio_target_len, .mean = g->audio_fbank_mean, .std = g->audio_fbank_std,
+  };
+  if (!imagebind_audio_params_check (&audio, &err)) {
+    geometry_error (ld, "keys imagebind.audio.*: %s", err->message);
+    g_error_free (err);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* After the encoders are loaded: inputs the front ends make must be what the encoders take.
+ * Depth and thermal images are resized to image_size (there is no key of their own), so their
+ * encoders' input side (patch grid x kernel) must be image_size: a model without vision whose
+ * image_size is 30000 would otherwise make a 30000^2 tensor for every frame, only for the
+ * encoder to refuse it. */
+static gboolean
+check_encoder_inputs (Loader *ld)
+{
+  const ImageBindModel *model = ld->model;
+  const ImageBindModality square[] = { IMAGEBIND_MODALITY_DEPTH, IMAGEBIND_MODALITY_THERMAL };
+
+  for (guint i = 0; i < G_N_ELEMENTS (square); i++) {
+    const IbEncoder *enc = &model->enc[square[i]];
+    if (enc->present && (enc->in_height != model->geometry.image_size ||
+            enc->in_width != model->geometry.image_size))
+      return geometry_error (ld, "%s: the encoder takes %ux%u images (positions x kernel_size), "
+          "but key imagebind.vision.image_size, the size the %s front end makes, is %u",
+          modality_names[square[i]], enc->in_width, enc->in_height, modality_names[square[i]],
+          model->geometry.image_size);
+  }
+  return TRUE;
+}
+
 static gboolean
 read_geometry (Loader *ld)
 {
@@ -607,16 +733,7 @@ read_geometry (Loader *ld)
     g->audio_fbank_mean = -4.268f;
   if (!ib_gguf_get_f32 (ld->gguf, "imagebind.audio.fbank_std", &g->audio_fbank_std))
     g->audio_fbank_std = 9.138f;
-  if (g->image_size > 65536 || g->video_frames > 4096 || g->audio_num_mel_bins > 65536 ||
-      g->audio_target_len > 65536 || g->imu_num_samples > (1u << 24) ||
-      !(g->audio_clip_duration > 0) || !(g->audio_fbank_std != 0)) {
-    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
-        "input geometry keys out of range (image_size %u, video_frames %u, mel bins %u, "
-        "target_len %u, imu samples %u)", g->image_size, g->video_frames,
-        g->audio_num_mel_bins, g->audio_target_len, g->imu_num_samples);
-    return FALSE;
-  }
-  return TRUE;
+  return check_input_geometry (ld);
 }
 
 static ImageBindModel *
@@ -696,6 +813,10 @@ imagebind_model_load (const char *path, GError **error)
   }
   if (n_present == 0) {
     g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL, "%s: the model has no modality", path);
+    goto fail;
+  }
+  if (!check_encoder_inputs (&ld)) {
+    g_prefix_error (error, "%s: ", path);
     goto fail;
   }
   ib_log (G_LOG_LEVEL_INFO, "loaded %s (\"%s\"): %u modalities, out_dim %u, %s weights", path,

@@ -221,6 +221,10 @@ gst_image_bind_audio_prepare (GstImageBindEncoder * encoder, gpointer data, gflo
   guint k, clips;
   gboolean ok, same_clips = TRUE;
 
+  /* imagebind_model_load() refused parameters the front end cannot use; checked again before
+   * anything is allocated from them. */
+  if (!imagebind_audio_params_check (&params, error))
+    return FALSE;
   if (input->rate != params.sample_rate) {
     n = imagebind_audio_resample (input->samples, 1, input->n, input->rate, params.sample_rate,
         &resampled);

@@ -16,6 +16,7 @@
 #include "common.h"
 #include "gguf.h"
 #include "gguf-builder.h"
+#include "model-edit.h"
 
 /* The runtime against itself: only summation order (threads) may differ. */
 #define TOLERANCE 1e-5
@@ -1144,12 +1145,14 @@ test_model_shared (void)
   g_free (dir);
 }
 
-/* The state change fails and the bus error names the file (and, when given, @reason). */
+/* The state change of @factory fails and the bus error names the file (and, when given,
+ * @reason). */
 static void
-expect_model_error (const gchar * file, const gchar * must_contain, const gchar * reason)
+expect_element_model_error (const gchar * factory, const gchar * file,
+    const gchar * must_contain, const gchar * reason)
 {
   GstElement *pipeline = gst_pipeline_new (NULL);
-  GstElement *e = gst_element_factory_make ("imagebindvision", NULL);
+  GstElement *e = gst_element_factory_make (factory, NULL);
   GstBus *bus = gst_element_get_bus (pipeline);
   GstMessage *msg;
   GError *err = NULL;
@@ -1176,6 +1179,12 @@ expect_model_error (const gchar * file, const gchar * must_contain, const gchar 
       GST_STATE_CHANGE_SUCCESS);
   gst_object_unref (bus);
   gst_object_unref (pipeline);
+}
+
+static void
+expect_model_error (const gchar * file, const gchar * must_contain, const gchar * reason)
+{
+  expect_element_model_error ("imagebindvision", file, must_contain, reason);
 }
 
 static void
@@ -1207,44 +1216,14 @@ test_missing_and_bad_model (void)
   g_free (dir);
 }
 
-/* The tiny model with only its IMU encoder (keys and tensors copied), in a temporary file. */
+/* The tiny model with only its IMU encoder, in a temporary file. */
 static gchar *
 write_imu_only_model (void)
 {
   static const char *const modalities[] = { "imu", NULL };
-  static const char *const keys[] = { "imagebind.out_embed_dim", "imagebind.imu.kernel_size",
-    "imagebind.imu.num_samples", "imagebind.imu.embed_dim", "imagebind.imu.num_blocks",
-    "imagebind.imu.num_heads", "imagebind.vision.image_size"
-  };
-  GError *err = NULL;
-  IbGguf *src = ib_gguf_open (model_path, &err);
-  IbGgufBuilder *b = ib_gguf_builder_new ();
-  gchar *path = NULL;
-  guint32 u;
-  guint i;
-  int fd;
+  IbTestModelEdit edit = { .modalities = modalities };
 
-  g_assert_no_error (err);
-  ib_gguf_builder_add_string (b, "general.architecture", "imagebind");
-  ib_gguf_builder_add_string (b, "general.name", "imu-only");
-  ib_gguf_builder_add_string_array (b, "imagebind.modalities", modalities, 1);
-  for (i = 0; i < G_N_ELEMENTS (keys); i++)
-    if (ib_gguf_get_u32 (src, keys[i], &u))
-      ib_gguf_builder_add_u32 (b, keys[i], u);
-  for (i = 0; i < ib_gguf_n_tensors (src); i++) {
-    const IbGgufTensor *tensor = ib_gguf_tensor (src, i);
-    if (strstr (tensor->name, ".imu."))
-      ib_gguf_builder_add_tensor (b, tensor->name, tensor->type, tensor->n_dims, tensor->ne,
-          tensor->data);
-  }
-  fd = g_file_open_tmp ("ib-plugin-imu-only-XXXXXX.gguf", &path, &err);
-  g_assert_no_error (err);
-  close (fd);
-  g_assert_true (ib_gguf_builder_write_file (b, path, &err));
-  g_assert_no_error (err);
-  ib_gguf_builder_free (b);
-  ib_gguf_free (src);
-  return path;
+  return ib_test_model_edit (model_path, &edit);
 }
 
 /* A model without the element's modality fails the state change, saying so; the element of
@@ -1266,6 +1245,43 @@ test_model_without_modality (void)
   gst_object_unref (imu);
   g_unlink (path);
   g_free (path);
+}
+
+/* Issue 13: model files whose geometry no front end handles fail NULL->READY with the key
+ * named, instead of aborting on a 417 TB allocation at the first audio window
+ * (clips_per_video 4e9), allocating a 30000^2 tensor per depth frame (image_size 30000 in a
+ * model without vision) or buffering audio forever (clip_duration 1e6). */
+static void
+test_hostile_model_geometry (void)
+{
+  static const char *const audio[] = { "audio", NULL }, *const depth[] = { "depth", NULL };
+  static const IbTestKeyEdit clips = IB_TEST_U32 ("imagebind.audio.clips_per_video", 4000000000u);
+  static const IbTestKeyEdit size = IB_TEST_U32 ("imagebind.vision.image_size", 30000);
+  static const IbTestKeyEdit duration = IB_TEST_F32 ("imagebind.audio.clip_duration", 1e6f);
+  const struct {
+    const gchar *factory;
+    const char *const *modalities;
+    const IbTestKeyEdit *key;
+    const gchar *reason;
+  } cases[] = {
+    { "imagebindaudio", audio, &clips, "imagebind.audio.clips_per_video is 4000000000" },
+    { "imagebinddepth", depth, &size, "imagebind.vision.image_size 30000" },
+    { "imagebindthermal", NULL, &size, "imagebind.vision.image_size 30000" },
+    { "imagebindaudio", audio, &duration, "imagebind.audio.clip_duration is 1e+06 s" },
+  };
+  guint i;
+
+  if (!need_model ())
+    return;
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    IbTestModelEdit edit = { .modalities = cases[i].modalities, .keys = cases[i].key,
+      .n_keys = 1 };
+    gchar *path = ib_test_model_edit (model_path, &edit);
+
+    expect_element_model_error (cases[i].factory, path, path, cases[i].reason);
+    g_unlink (path);
+    g_free (path);
+  }
 }
 
 int
@@ -1311,6 +1327,7 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/model-shared", test_model_shared);
   g_test_add_func ("/encoders/missing-and-bad-model", test_missing_and_bad_model);
   g_test_add_func ("/encoders/model-without-modality", test_model_without_modality);
+  g_test_add_func ("/encoders/hostile-model-geometry", test_hostile_model_geometry);
   ret = g_test_run ();
 
   g_clear_pointer (&ctx, imagebind_context_free);
