@@ -25,6 +25,13 @@
  * time (the longest measured so far, estimated from the model's FLOPs before the first
  * inference); a latency message is posted when inference turns out slower than reported.
  *
+ * Errors: an inference that fails (an input the front end refuses, or an embedding that is not
+ * finite: NaN or infinite weights in the model file, or an overflow inside the encoder) posts
+ * one GST_ELEMENT_ERROR (STREAM, FAILED, naming the cause) and the element returns
+ * GST_FLOW_ERROR from then on, without further messages, until it is stopped (PAUSED->READY).
+ * An error rather than a counted warning, also in live pipelines: a model that produces NaN
+ * produces it for every input, and a stream going on without embeddings would hide that.
+ *
  * Flushes drop pending work and results and restart windows; PAUSED->READY stops the worker.
  * At EOS the partial window (windowed modalities) is embedded, inference in progress is waited
  * for, and embeddings not yet attached are pushed on an empty buffer flagged GAP and DROPPABLE
@@ -122,6 +129,7 @@ typedef struct {
   GstClockTime reported_latency;
 
   /* streaming thread only */
+  gboolean failed;              /* an error was posted: GST_FLOW_ERROR until stopped */
   GstClockTime next_due;
   gboolean draining;
   GstClockTime last_end;        /* end of the last buffer pushed, for the EOS buffer */
@@ -510,9 +518,11 @@ check_error (GstImageBindEncoder * self)
   priv->error = NULL;
   g_mutex_unlock (&priv->lock);
   if (!err)
-    return TRUE;
-  GST_ELEMENT_ERROR (self, STREAM, FAILED, ("ImageBind inference failed: %s", err->message),
-      ("model %s", priv->model_file));
+    return !priv->failed;
+  if (!priv->failed)
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("ImageBind inference failed: %s", err->message),
+        ("model %s", priv->model_file));
+  priv->failed = TRUE;
   g_error_free (err);
   return FALSE;
 }
@@ -590,6 +600,8 @@ gst_image_bind_encoder_prepare_output_buffer (GstBaseTransform * trans, GstBuffe
   GstFlowReturn ret = GST_FLOW_OK;
   GList *results;
 
+  if (priv->failed)
+    return GST_FLOW_ERROR;      /* the error was posted once */
   if (klass->collect) {
     if (GST_BUFFER_FLAG_IS_SET (inbuf, GST_BUFFER_FLAG_DISCONT)) {
       GST_DEBUG_OBJECT (self, "discontinuity at %" GST_TIME_FORMAT ": new window",
@@ -610,8 +622,10 @@ gst_image_bind_encoder_prepare_output_buffer (GstBaseTransform * trans, GstBuffe
           GST_BUFFER_DURATION (inbuf));
   }
 
-  if (ret != GST_FLOW_OK)
+  if (ret != GST_FLOW_OK) {
+    priv->failed = ret == GST_FLOW_ERROR;       /* the subclass posted the error */
     return ret;
+  }
   if (!check_error (self))
     return GST_FLOW_ERROR;
   maybe_post_latency (self);
@@ -666,6 +680,8 @@ drain (GstImageBindEncoder * self)
   GstBuffer *buf;
   GList *results;
 
+  if (priv->failed)
+    return GST_FLOW_ERROR;
   priv->draining = TRUE;
   if (klass->drain)
     klass->drain (self);
@@ -776,6 +792,7 @@ gst_image_bind_encoder_start (GstBaseTransform * trans)
   priv->next_due = GST_CLOCK_TIME_NONE;
   priv->last_end = GST_CLOCK_TIME_NONE;
   priv->draining = FALSE;
+  priv->failed = FALSE;
   if (klass->reset)
     klass->reset (self);
 

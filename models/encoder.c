@@ -414,6 +414,25 @@ parse_shape (const IbEncoder *enc, const gint64 *shape, guint n_dims, gsize *B, 
   return TRUE;
 }
 
+/* A NaN or infinity in an embedding (NaN/Inf weights in the file, or an overflow inside the
+ * encoder) is an error, never an output: downstream it would silently match nothing, or be
+ * written out as invalid JSON or as zeros. */
+static gboolean
+check_finite_output (ImageBindModality modality, const float *out, gsize batch, gsize dim,
+    GError **error)
+{
+  for (gsize i = 0; i < batch * dim; i++) {
+    if (!isfinite (out[i])) {
+      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NUMERIC,
+          "%s: the model produced a non-finite embedding (%g in sample %" G_GSIZE_FORMAT
+          "): its weights are probably corrupt (NaN or infinity), or a value overflowed",
+          imagebind_modality_name (modality), out[i], i / dim);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 gboolean
 imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float *data,
     const gint64 *shape, guint n_dims, float *out, GError **error)
@@ -477,7 +496,7 @@ imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float 
     trunk_and_head (ctx, enc, n, NULL, emb + c0 * ctx->model->out_dim);
   }
   clip_mean (emb, B, S, ctx->model->out_dim, out);
-  return TRUE;
+  return check_finite_output (modality, out, B, ctx->model->out_dim, error);
 }
 
 gboolean
@@ -538,5 +557,5 @@ imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch, flo
     trunk_and_head (ctx, enc, n, eos, emb + c0 * ctx->model->out_dim);
   }
   clip_mean (emb, batch, 1, ctx->model->out_dim, out);
-  return TRUE;
+  return check_finite_output (IMAGEBIND_MODALITY_TEXT, out, batch, ctx->model->out_dim, error);
 }

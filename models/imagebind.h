@@ -51,6 +51,7 @@ typedef enum {
   IMAGEBIND_ERROR_NO_MODALITY,  /* the model does not contain the requested modality */
   IMAGEBIND_ERROR_INPUT,        /* input tensor of the wrong shape, or unusable values */
   IMAGEBIND_ERROR_NO_TOKENIZER, /* the model file has no BPE vocabulary */
+  IMAGEBIND_ERROR_NUMERIC,      /* the model produced a NaN or infinite embedding */
 } ImageBindError;
 
 /* "vision", "text", "audio", "depth", "thermal", "imu" */
@@ -131,13 +132,15 @@ void imagebind_context_free (ImageBindContext *ctx);
  * Errors (IMAGEBIND_ERROR_INPUT, message naming expected and actual): a shape other than the
  * above, and any value that is not finite (NaN or infinity: refused rather than propagated,
  * since one would turn the whole embedding into NaN); IMAGEBIND_ERROR_NO_MODALITY when the
- * model lacks the modality. */
+ * model lacks the modality; IMAGEBIND_ERROR_NUMERIC when an output is not finite (NaN or
+ * infinite weights in the file, or an overflow inside the encoder): never a NaN embedding. */
 gboolean imagebind_embed (ImageBindContext *ctx, ImageBindModality modality,
     const float *data, const gint64 *shape, guint n_dims, float *out, GError **error);
 
 /* Embeds @batch token sequences of context_length ids each (int32, as the tokenizer gives).
  * The head pools at the first occurrence of the largest id (the first <|endoftext|>).
- * Ids outside [0, vocab_size) give IMAGEBIND_ERROR_INPUT. */
+ * Ids outside [0, vocab_size) give IMAGEBIND_ERROR_INPUT, a non-finite output
+ * IMAGEBIND_ERROR_NUMERIC. */
 gboolean imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch,
     float *out, GError **error);
 

@@ -81,7 +81,9 @@
  *
  * The model is found as the encoders find theirs (`model`, else $IMAGEBIND_MODEL, else the
  * shipped default) and the file is shared with them: one copy in memory. Embeddings of another
- * width than the model's are not matched (a warning is posted once).
+ * width than the model's are not matched (a warning is posted once), nor are embeddings holding
+ * a NaN or infinity (which the encoders never output: for them it is an error; a warning is
+ * posted for the first one, the others are counted in the debug log).
  *
  * ## Messages
  *
@@ -608,7 +610,17 @@ match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
 
   for (i = 0; i < dim; i++) {
     if (!isfinite (emeta->vector[i])) {
-      GST_WARNING_OBJECT (self, "embedding with a non-finite value at %u: not matched", i);
+      /* Our encoders never output one (an error there); an application's meta may. */
+      self->n_non_finite++;
+      if (self->n_non_finite == 1)
+        GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+            ("An embedding (model \"%s\", %s) holds a non-finite value (NaN or infinity) and "
+                "cannot be matched; it and any further such embeddings are skipped.",
+                emeta->model_id ? emeta->model_id : "",
+                gst_image_bind_modality_to_string (emeta->modality)),
+            ("value %g at index %u", emeta->vector[i], i));
+      GST_INFO_OBJECT (self, "%" G_GUINT64_FORMAT " non-finite embeddings skipped so far",
+          self->n_non_finite);
       return NULL;
     }
   }
@@ -886,6 +898,7 @@ gst_image_bind_match_start (GstBaseTransform * trans)
   reset_detectors (self);
   self->warned_dim = FALSE;
   self->warned_model = FALSE;
+  self->n_non_finite = 0;
   self->text_need_start = TRUE;
   self->text_need_segment = TRUE;
   return TRUE;
@@ -899,6 +912,7 @@ gst_image_bind_match_stop (GstBaseTransform * trans)
   reset_detectors (self);
   self->warned_dim = FALSE;
   self->warned_model = FALSE;
+  self->n_non_finite = 0;
   self->text_need_start = TRUE;
   self->text_need_segment = TRUE;
   return TRUE;

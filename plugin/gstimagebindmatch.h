@@ -44,6 +44,7 @@ struct _GstImageBindMatch {
   GstImageBindDetector *detectors;      /* GST_IMAGE_BIND_N_MODALITIES x n_queries */
   gboolean warned_dim;
   gboolean warned_model;
+  guint64 n_non_finite;         /* embeddings skipped for a NaN or infinity (warned at the first) */
 
   /* the text_src request pad (under the object lock), and its stream (streaming thread) */
   GstPad *text_pad;

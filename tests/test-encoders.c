@@ -1284,6 +1284,66 @@ test_hostile_model_geometry (void)
   }
 }
 
+/* NaN (or infinite) weights: the first embedding posts one STREAM error naming the cause and
+ * the flow returns ERROR; later buffers return ERROR without another message. Sync and live
+ * mode (issue 13: the NaN vectors went downstream as metas). */
+static void
+test_nan_weights (void)
+{
+  IbTestModelEdit edit = { .fill_tensors = "modality_heads.vision", .fill_value = NAN };
+  gchar *path;
+  guint sync;
+
+  if (!need_model ())
+    return;
+  path = ib_test_model_edit (model_path, &edit);
+  for (sync = 0; sync < 2; sync++) {
+    GstElement *e = gst_element_factory_make ("imagebindvision", NULL);
+    GstBus *bus = gst_bus_new ();
+    GstHarness *h;
+    GstFlowReturn ret = GST_FLOW_OK;
+    GstMessage *msg;
+    GError *err = NULL;
+    guint i;
+
+    g_object_set (e, "model", path, "n-threads", 1, "sync", (gboolean) sync, NULL);
+    gst_element_set_bus (e, bus);
+    h = gst_harness_new_with_element (e, "sink", "src");
+    gst_harness_set_src_caps_str (h, "video/x-raw,format=RGB,width=32,height=24,framerate=30/1");
+    /* live mode: the error of the worker comes with one of the next buffers */
+    for (i = 0; i < 2000 && ret == GST_FLOW_OK; i++) {
+      GstBuffer *buf = random_buffer (32 * 24 * 3, i);
+      GST_BUFFER_PTS (buf) = i * GST_MSECOND;
+      ret = gst_harness_push (h, buf);
+      if (ret == GST_FLOW_OK)
+        g_usleep (1000);
+    }
+    g_assert_cmpint (ret, ==, GST_FLOW_ERROR);
+    for (i = 0; i < 3; i++) {
+      GstBuffer *buf = random_buffer (32 * 24 * 3, i);
+      GST_BUFFER_PTS (buf) = GST_SECOND + i * GST_MSECOND;
+      g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_ERROR);
+    }
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    g_assert_nonnull (msg);
+    gst_message_parse_error (msg, &err, NULL);
+    g_test_message ("%s", err->message);
+    g_assert_error (err, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED);
+    g_assert_nonnull (strstr (err->message, "non-finite embedding"));
+    g_clear_error (&err);
+    gst_message_unref (msg);
+    g_assert_null (gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR));
+    /* no NaN went downstream */
+    g_assert_cmpuint (drain_count_metas (h, NULL), ==, 0);
+    gst_harness_teardown (h);
+    gst_element_set_bus (e, NULL);
+    gst_object_unref (e);
+    gst_object_unref (bus);
+  }
+  g_unlink (path);
+  g_free (path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1328,6 +1388,7 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/missing-and-bad-model", test_missing_and_bad_model);
   g_test_add_func ("/encoders/model-without-modality", test_model_without_modality);
   g_test_add_func ("/encoders/hostile-model-geometry", test_hostile_model_geometry);
+  g_test_add_func ("/encoders/nan-weights", test_nan_weights);
   ret = g_test_run ();
 
   g_clear_pointer (&ctx, imagebind_context_free);

@@ -165,6 +165,87 @@ test_limits_accepted (void)
   g_unlink (path);
 }
 
+/* A copy of the tiny model whose heads' weights (every modality) are @value. */
+static char *
+write_model_with_heads (float value)
+{
+  IbTestModelEdit edit = { .fill_tensors = "modality_heads.", .fill_value = value };
+
+  return ib_test_model_edit (tiny_path, &edit);
+}
+
+/* NaN or infinite weights: every embedding call fails with IMAGEBIND_ERROR_NUMERIC (issue 13,
+ * item 12: they gave NaN embeddings, which imagebind-embed printed as `nan.0`, invalid JSON,
+ * exiting 0). */
+static void
+test_nan_weights (void)
+{
+  static const float values[] = { NAN, INFINITY };
+
+  if (!have_tiny ())
+    return;
+  for (guint v = 0; v < G_N_ELEMENTS (values); v++) {
+    g_autofree char *path = write_model_with_heads (values[v]);
+    GError *error = NULL;
+    ImageBindModel *model = imagebind_model_load (path, &error);
+    ImageBindContext *ctx;
+    g_autofree float *pixels = g_new0 (float, 2 * 3 * 224 * 224);
+    g_autofree float *imu = g_new0 (float, 6 * 2000);
+    float out[2 * 32];
+    gint32 ids[77] = { 49406, 320, 49407 };
+
+    g_assert_no_error (error);
+    ctx = imagebind_context_new (model, NULL);
+    g_assert_false (imagebind_embed (ctx, IMAGEBIND_MODALITY_VISION, pixels,
+            (gint64[]) { 2, 3, 224, 224 }, 4, out, &error));
+    g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NUMERIC);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "vision: the model produced a non-finite embedding"));
+    g_clear_error (&error);
+    g_assert_false (imagebind_embed (ctx, IMAGEBIND_MODALITY_IMU, imu, (gint64[]) { 1, 6, 2000 },
+            3, out, &error));
+    g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NUMERIC);
+    g_clear_error (&error);
+    g_assert_false (imagebind_embed_text (ctx, ids, 1, out, &error));
+    g_assert_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NUMERIC);
+    g_assert_nonnull (strstr (error->message, "text:"));
+    g_clear_error (&error);
+    imagebind_context_free (ctx);
+    imagebind_model_unref (model);
+    g_unlink (path);
+  }
+}
+
+/* imagebind-embed with NaN weights: exit status 1, the reason on stderr, nothing on stdout (it
+ * printed `[{"vector": [nan.0, ...]}]` and exited 0). */
+static void
+test_nan_weights_tool (void)
+{
+  g_autofree char *path = NULL, *out = NULL, *err = NULL;
+  GError *error = NULL;
+  int status;
+
+  if (!have_tiny ())
+    return;
+  if (!embed_tool_path || !g_file_test (embed_tool_path, G_FILE_TEST_IS_EXECUTABLE)) {
+    g_test_skip ("imagebind-embed not given");
+    return;
+  }
+  path = write_model_with_heads (NAN);
+  {
+    const char *argv[] = { embed_tool_path, "--model", path, "--modality", "text",
+      "--threads", "1", "--format", "json", "--text", "a dog", NULL };
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+            &err, &status, &error));
+  }
+  g_assert_no_error (error);
+  g_test_message ("status %d, stdout \"%s\", stderr \"%s\"", status, out, err);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_cmpstr (out, ==, "");
+  g_assert_nonnull (strstr (err, "non-finite embedding"));
+  g_unlink (path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -181,5 +262,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/hostile-model/refused-products", test_refused_products);
   g_test_add_func ("/hostile-model/limits-accepted", test_limits_accepted);
+  g_test_add_func ("/hostile-model/nan-weights", test_nan_weights);
+  g_test_add_func ("/hostile-model/nan-weights-tool", test_nan_weights_tool);
   return g_test_run ();
 }

@@ -14,6 +14,7 @@
 
 #include "gstimagebindmeta.h"
 #include "gstimagebindmatchmeta.h"
+#include "model-edit.h"
 
 static const gchar *model_path;
 
@@ -657,6 +658,16 @@ test_dimension_mismatch (void)
     out = gst_harness_push_and_pull (f.h, embedding_buffer (e, d, 2, 1));
     g_assert_null (gst_buffer_get_imagebind_match_meta (out));
     gst_buffer_unref (out);
+    /* ...and said once on the bus (issue 13: nothing was posted) */
+    msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
+    g_assert_nonnull (msg);
+    {
+      GError *err = NULL;
+      gst_message_parse_warning (msg, &err, NULL);
+      g_assert_nonnull (strstr (err->message, "non-finite value (NaN or infinity)"));
+      g_error_free (err);
+    }
+    gst_message_unref (msg);
     for (k = 0; k < d; k++)
       e[k] = k == 0 ? INFINITY : 0.0f;
     out = gst_harness_push_and_pull (f.h, embedding_buffer (e, d, 3, 1));
@@ -664,6 +675,7 @@ test_dimension_mismatch (void)
     gst_buffer_unref (out);
     g_free (e);
     g_assert_null (pop_element_message (f.bus, "imagebind-match"));
+    g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING));
   }
   /* Once per stream. */
   gst_buffer_unref (gst_harness_push_and_pull (f.h, embedding_buffer (narrow, 3, 1, 1)));
@@ -867,6 +879,45 @@ test_bad_model (void)
   g_free (missing);
   g_free (corrupt);
   g_free (dir);
+}
+
+/* A model whose text head weights are NaN: the prompts cannot be embedded, and READY->PAUSED
+ * fails with an error saying why (issue 13: the element posted nothing at all). */
+static void
+test_nan_model (void)
+{
+  static const gchar *prompts[] = { "a dog" };
+  IbTestModelEdit edit = { .fill_tensors = "modality_heads.text", .fill_value = NAN };
+  GstElement *element;
+  GstBus *bus;
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *path;
+
+  if (!need_model ())
+    return;
+  path = ib_test_model_edit (model_path, &edit);
+  element = gst_element_factory_make ("imagebindmatch", NULL);
+  bus = gst_bus_new ();
+  gst_element_set_bus (element, bus);
+  g_object_set (element, "model", path, "n-threads", 1, NULL);
+  set_prompts (element, prompts, 1);
+  g_assert_cmpint (gst_element_set_state (element, GST_STATE_PAUSED), ==,
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &err, NULL);
+  g_test_message ("%s", err->message);
+  g_assert_nonnull (strstr (err->message, "non-finite embedding"));
+  g_clear_error (&err);
+  gst_message_unref (msg);
+  g_assert_null (gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR));
+  gst_element_set_state (element, GST_STATE_NULL);
+  gst_element_set_bus (element, NULL);
+  gst_object_unref (element);
+  gst_object_unref (bus);
+  g_unlink (path);
+  g_free (path);
 }
 
 static void
@@ -1086,6 +1137,7 @@ main (int argc, char **argv)
   g_test_add_func ("/match/text-pad-while-playing", test_text_pad_while_playing);
   g_test_add_func ("/match/state-cycling", test_state_cycling);
   g_test_add_func ("/match/bad-model", test_bad_model);
+  g_test_add_func ("/match/nan-model", test_nan_model);
   g_test_add_func ("/text/encoder", test_text_encoder);
   g_test_add_func ("/text/then-match", test_text_then_match);
   return g_test_run ();
