@@ -88,10 +88,16 @@ typedef struct {
   IbModalityConfig modality[IMAGEBIND_N_MODALITIES];  /* indexed by ImageBindModality */
   guint out_dim;
   IbGgufTensorType weight_type;   /* F32 or F16 for the matrix weights, as a converted file */
+  /* Vision: 0 = ImageBind's stem (kernel 2x14x14 over 2 frames of 224x224); P = a CLIP 2D
+   * patch stem (kernel 1xPxP, one frame) over images of image_size (0: 224). */
+  guint patch_size, image_size;
 } IbModelConfig;
 
 /* The official imagebind_huge sizes (spec §6), all six modalities, F32. */
 IbModelConfig ib_model_config_huge (void);
+/* OpenCLIP's published configs (vision and text towers, GELU): "ViT-B-32", "ViT-B-16",
+ * "ViT-L-14", "ViT-H-14" (any letter case). FALSE for another name. */
+gboolean ib_model_config_openclip (const char *name, IbModelConfig *config);
 /* Builds a model in memory with deterministic pseudo-random weights (LayerNorm weights near 1,
  * small matrices), official input geometry, official logit scales; NULL if the config is
  * inconsistent (a width not divisible by its head count, zero sizes). */

@@ -997,6 +997,39 @@ ib_model_config_huge (void)
   return c;
 }
 
+gboolean
+ib_model_config_openclip (const char *name, IbModelConfig *config)
+{
+  /* open_clip/model_configs/<name>.json: embed_dim; vision width, layers, patch, head width;
+   * text width, heads, layers. Image size 224 and context 77 in all four. */
+  static const struct {
+    const char *name;
+    guint embed, v_width, v_layers, patch, head_width, t_width, t_heads, t_layers;
+  } presets[] = {
+    { "ViT-B-32", 512, 768, 12, 32, 64, 512, 8, 12 },
+    { "ViT-B-16", 512, 768, 12, 16, 64, 512, 8, 12 },
+    { "ViT-L-14", 768, 1024, 24, 14, 64, 768, 12, 12 },
+    { "ViT-H-14", 1024, 1280, 32, 14, 80, 1024, 16, 24 },
+  };
+
+  g_return_val_if_fail (name != NULL && config != NULL, FALSE);
+  for (guint i = 0; i < G_N_ELEMENTS (presets); i++) {
+    if (g_ascii_strcasecmp (name, presets[i].name) != 0)
+      continue;
+    memset (config, 0, sizeof *config);
+    config->modality[IMAGEBIND_MODALITY_VISION] = (IbModalityConfig) { TRUE,
+      presets[i].v_width, presets[i].v_layers, presets[i].v_width / presets[i].head_width };
+    config->modality[IMAGEBIND_MODALITY_TEXT] = (IbModalityConfig) { TRUE,
+      presets[i].t_width, presets[i].t_layers, presets[i].t_heads };
+    config->out_dim = presets[i].embed;
+    config->weight_type = IB_GGUF_TENSOR_F32;
+    config->patch_size = presets[i].patch;
+    config->image_size = 224;
+    return TRUE;
+  }
+  return FALSE;
+}
+
 typedef struct {
   guint64 state;
 } Rng;
@@ -1092,6 +1125,19 @@ official_geometry (IbEncoder *enc, ImageBindModality m)
   enc->num_tokens = m == IMAGEBIND_MODALITY_TEXT ? 77 : enc->num_patches + 1;
 }
 
+/* official_geometry, with a CLIP 2D patch stem for vision when the config asks for one. */
+static void
+config_geometry (IbEncoder *enc, const IbModelConfig *config, ImageBindModality m)
+{
+  official_geometry (enc, m);
+  if (m == IMAGEBIND_MODALITY_VISION && config->patch_size) {
+    guint size = config->image_size ? config->image_size : 224;
+    guint k[3] = { 1, config->patch_size, config->patch_size };
+    stem_geometry (enc, 3, 1, size, size, k, k);
+    enc->num_tokens = enc->num_patches + 1;
+  }
+}
+
 static gboolean
 config_valid (const IbModelConfig *config)
 {
@@ -1104,6 +1150,10 @@ config_valid (const IbModelConfig *config)
             mc->embed_dim % mc->num_heads != 0 || mc->embed_dim > 65536))
       return FALSE;
   }
+  /* a patch stem must tile an image of at most 4096 pixels a side */
+  if (config->image_size > 4096 || config->patch_size > 4096 ||
+      (config->patch_size && config->patch_size > (config->image_size ? config->image_size : 224)))
+    return FALSE;
   return TRUE;
 }
 
@@ -1117,7 +1167,7 @@ ib_model_config_encoder_info (const IbModelConfig *config, ImageBindModality m,
     return FALSE;
   ImageBindModel model = { .out_dim = config->out_dim };
   IbEncoder enc = { 0 };
-  official_geometry (&enc, m);
+  config_geometry (&enc, config, m);
   enc.embed_dim = config->modality[m].embed_dim;
   enc.num_blocks = config->modality[m].num_blocks;
   enc.num_heads = config->modality[m].num_heads;
@@ -1153,6 +1203,11 @@ ib_model_new_random (const IbModelConfig *config, guint64 seed)
     .imu_num_samples = 2000,
   };
 
+  if (config->patch_size) {
+    model->geometry.image_size = config->image_size ? config->image_size : 224;
+    model->geometry.video_frames = 1;
+  }
+
   for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
     const IbModalityConfig *mc = &config->modality[m];
     IbEncoder *enc = &model->enc[m];
@@ -1164,7 +1219,7 @@ ib_model_new_random (const IbModelConfig *config, guint64 seed)
     enc->num_blocks = mc->num_blocks;
     enc->num_heads = mc->num_heads;
     gboolean bias_kv = m != IMAGEBIND_MODALITY_VISION && m != IMAGEBIND_MODALITY_TEXT;
-    official_geometry (enc, m);
+    config_geometry (enc, config, m);
     if (m == IMAGEBIND_MODALITY_TEXT)
       random_weight (model, &rng, config->weight_type, enc->vocab_size, D, &enc->stem_w);
     else

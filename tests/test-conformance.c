@@ -673,6 +673,85 @@ test_huge_info (void)
   g_assert_cmpuint (total, ==, 1200781057);
 }
 
+/* The OpenCLIP presets of imagebind-bench: parameters as OpenCLIP 2.20.0 counts them
+ * (sum of model.visual's parameters, and of the rest: text tower and logit_scale), GFLOP as
+ * 2 x multiply-adds of the stem, blocks and projection. */
+static void
+test_openclip_info (void)
+{
+  static const struct {
+    const char *name;
+    guint64 params[2];
+    double gflops[2];
+  } presets[] = {
+    { "ViT-B-32", { 87849216, 63428097 }, { 8.818, 5.960 } },
+    { "vit-b-16", { 86192640, 63428097 }, { 35.127, 5.960 } },
+    { "ViT-L-14", { 303966208, 123650305 }, { 162.026, 13.300 } },
+    { "ViT-H-14", { 632076800, 354032641 }, { 334.590, 47.091 } },
+  };
+  IbModelConfig config;
+  ImageBindEncoderInfo info;
+
+  for (guint i = 0; i < G_N_ELEMENTS (presets); i++) {
+    g_assert_true (ib_model_config_openclip (presets[i].name, &config));
+    for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++)
+      g_assert_cmpint (ib_model_config_encoder_info (&config, m, &info), ==, m < 2);
+    for (guint m = 0; m < 2; m++) {
+      g_assert_true (ib_model_config_encoder_info (&config, m, &info));
+      g_assert_cmpuint (info.n_params, ==, presets[i].params[m]);
+      g_assert_cmpfloat (fabs (info.gflops - presets[i].gflops[m]), <, 0.001);
+    }
+  }
+  g_assert_false (ib_model_config_openclip ("ViT-g-14", &config));
+}
+
+/* A random model with a CLIP 2D patch stem runs: one-frame geometry, unit-norm vision output,
+ * text scaled by the logit scale. */
+static void
+test_random_patch_stem (void)
+{
+  IbModelConfig config = { .out_dim = 16, .weight_type = IB_GGUF_TENSOR_F32, .patch_size = 40,
+    .image_size = 200 };
+  ImageBindInputGeometry g;
+  ImageBindEncoderInfo info;
+  ImageBindModel *model;
+  ImageBindContext *ctx;
+  GError *error = NULL;
+  float out[16];
+  g_autofree float *image = g_new (float, 3 * 200 * 200);
+  static const gint64 shape[4] = { 1, 3, 200, 200 };
+  gint32 ids[77] = { 49406, 1000, 2000, 49407 };
+  double sq = 0;
+
+  config.modality[IMAGEBIND_MODALITY_VISION] = (IbModalityConfig) { TRUE, 24, 2, 3 };
+  config.modality[IMAGEBIND_MODALITY_TEXT] = (IbModalityConfig) { TRUE, 16, 1, 2 };
+  model = ib_model_new_random (&config, 7);
+  g_assert_nonnull (model);
+  imagebind_model_input_geometry (model, &g);
+  g_assert_cmpuint (g.image_size, ==, 200);
+  g_assert_cmpuint (g.video_frames, ==, 1);
+  g_assert_true (imagebind_model_encoder_info (model, IMAGEBIND_MODALITY_VISION, &info));
+  g_assert_cmpuint (info.num_tokens, ==, 5 * 5 + 1);
+  /* stem 3*40*40*24, cls, 26 positions, ln_pre, 2 blocks, head LN and projection */
+  g_assert_cmpuint (info.n_params, ==, 4800 * 24 + 24 + 26 * 24 + 48 + 2 * (12 * 24 * 24 + 13 * 24)
+      + 48 + 24 * 16);
+  ctx = imagebind_context_new (model, NULL);
+  for (gsize i = 0; i < 3 * 200 * 200; i++)
+    image[i] = sinf (i * 0.001f);
+  g_assert_true (imagebind_embed (ctx, IMAGEBIND_MODALITY_VISION, image, shape, 4, out, &error));
+  g_assert_no_error (error);
+  for (int j = 0; j < 16; j++)
+    sq += (double) out[j] * out[j];
+  g_assert_cmpfloat_with_epsilon (sqrt (sq), 1.0, 1e-4);
+  g_assert_true (imagebind_embed_text (ctx, ids, 1, out, &error));
+  g_assert_no_error (error);
+  imagebind_context_free (ctx);
+  imagebind_model_unref (model);
+
+  config.patch_size = 201;   /* larger than the image */
+  g_assert_null (ib_model_new_random (&config, 1));
+}
+
 static void
 test_random_model (void)
 {
@@ -772,6 +851,8 @@ main (int argc, char **argv)
   g_test_add_func ("/runtime/logit-scale-clamp", test_logit_scale_clamp);
   g_test_add_func ("/runtime/huge-info", test_huge_info);
   g_test_add_func ("/runtime/random-model", test_random_model);
+  g_test_add_func ("/runtime/random-model/patch-stem", test_random_patch_stem);
+  g_test_add_func ("/runtime/openclip-info", test_openclip_info);
   g_test_add_func ("/runtime/f16-widening", test_f16_widening);
   return g_test_run ();
 }

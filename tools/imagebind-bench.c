@@ -5,6 +5,8 @@
  *       GFLOP/s of ib_sgemm() for the shapes of imagebind_huge's encoders, and 2048^3.
  *   imagebind-bench --preset huge [--modality M] [--runs N] [--threads N] [--f16]
  *       imagebind_huge-sized encoders with random weights (no file), one modality at a time.
+ *   imagebind-bench --preset openclip-vit-b-32 (-b-16, -l-14, -h-14) [...]
+ *       the image and text towers of OpenCLIP's published configs, likewise (2D patch stem).
  *   imagebind-bench --model FILE.gguf [--modality M] [--runs N] [--threads N]
  *       the encoders of a model file.
  *
@@ -356,21 +358,35 @@ bench_encoder (ImageBindModel *model, ImageBindModality modality, GError **error
   return TRUE;
 }
 
+/* The random-weight model sizes of --preset: "huge" or "openclip-<OpenCLIP name>". */
+static gboolean
+preset_config (const char *name, IbModelConfig *config)
+{
+  if (g_strcmp0 (name, "huge") == 0) {
+    *config = ib_model_config_huge ();
+    return TRUE;
+  }
+  return g_str_has_prefix (name, "openclip-") &&
+      ib_model_config_openclip (name + strlen ("openclip-"), config);
+}
+
 /* Builds one modality at a time, so that only its weights are in memory. */
 static int
-run_preset (ImageBindModality *selected, guint n_selected, gboolean f16)
+run_preset (const IbModelConfig *all, ImageBindModality *selected, guint n_selected,
+    gboolean f16)
 {
-  IbModelConfig all = ib_model_config_huge ();
   guint i;
   int status = 0;
 
   for (i = 0; i < n_selected; i++) {
-    IbModelConfig one = all;
+    IbModelConfig one = *all;
     ImageBindModel *model;
     GError *error = NULL;
     double start = now_seconds ();
     guint m;
 
+    if (!all->modality[selected[i]].present)
+      continue;
     for (m = 0; m < IMAGEBIND_N_MODALITIES; m++)
       one.modality[m].present = (m == selected[i]);
     if (f16)
@@ -425,7 +441,7 @@ main (int argc, char **argv)
   char *opt_preset = NULL, *opt_model = NULL, *opt_modality = NULL;
   GOptionEntry entries[] = {
     { "sgemm", 0, 0, G_OPTION_ARG_NONE, &opt_sgemm, "Matrix-product GFLOP/s for imagebind_huge's shapes", NULL },
-    { "preset", 0, 0, G_OPTION_ARG_STRING, &opt_preset, "Random-weight model of this size (huge)", "NAME" },
+    { "preset", 0, 0, G_OPTION_ARG_STRING, &opt_preset, "Random-weight model of this size (huge, openclip-vit-b-32, openclip-vit-b-16, openclip-vit-l-14, openclip-vit-h-14)", "NAME" },
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &opt_model, "Model file to benchmark", "FILE.gguf" },
     { "modality", 0, 0, G_OPTION_ARG_STRING, &opt_modality, "Only this encoder (vision, text, audio, depth, thermal, imu)", "M" },
     { "runs", 0, 0, G_OPTION_ARG_INT, &opt_runs, "Timed runs per measurement; the median is shown (default 5)", "N" },
@@ -437,6 +453,7 @@ main (int argc, char **argv)
   GOptionContext *context = g_option_context_new ("- time the ImageBind runtime");
   GError *error = NULL;
   ImageBindModality selected[IMAGEBIND_N_MODALITIES], only = IMAGEBIND_MODALITY_VISION;
+  IbModelConfig preset;
   guint n_selected = 0, m;
   double load[3] = { 0 };
   FILE *loadavg;
@@ -456,8 +473,9 @@ main (int argc, char **argv)
     g_printerr ("unknown modality '%s'\n", opt_modality);
     return 2;
   }
-  if (opt_preset && g_strcmp0 (opt_preset, "huge") != 0) {
-    g_printerr ("unknown preset '%s' (known: huge)\n", opt_preset);
+  if (opt_preset && !preset_config (opt_preset, &preset)) {
+    g_printerr ("unknown preset '%s' (known: huge, openclip-vit-b-32, openclip-vit-b-16, "
+        "openclip-vit-l-14, openclip-vit-h-14)\n", opt_preset);
     return 2;
   }
   if (!opt_sgemm && !opt_preset && !opt_model) {
@@ -490,7 +508,7 @@ main (int argc, char **argv)
     status |= run_sgemm (opt_modality != NULL, only);
   }
   if (opt_preset)
-    status |= run_preset (selected, n_selected, opt_f16);
+    status |= run_preset (&preset, selected, n_selected, opt_f16);
   if (opt_model)
     status |= run_model (opt_model, selected, n_selected);
   g_free (opt_preset);
