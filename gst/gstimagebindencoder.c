@@ -130,7 +130,7 @@ typedef struct {
 
   /* streaming thread only */
   gboolean failed;              /* an error was posted: GST_FLOW_ERROR until stopped */
-  GstClockTime next_due;
+  GstClockTime last_taken;     /* pts of the last input embedded (interval) */
   gboolean draining;
   GstClockTime last_end;        /* end of the last buffer pushed, for the EOS buffer */
 } GstImageBindEncoderPrivate;
@@ -394,22 +394,16 @@ interval_due (GstImageBindEncoder * self, GstClockTime pts)
   GST_OBJECT_UNLOCK (self);
 
   if (interval == 0 || !GST_CLOCK_TIME_IS_VALID (pts) ||
-      !GST_CLOCK_TIME_IS_VALID (priv->next_due))
+      !GST_CLOCK_TIME_IS_VALID (priv->last_taken))
     return TRUE;
-  return pts >= priv->next_due;
+  /* Whichever way time goes: reverse playback brings decreasing timestamps. */
+  return (pts >= priv->last_taken ? pts - priv->last_taken : priv->last_taken - pts) >= interval;
 }
 
 static void
 interval_taken (GstImageBindEncoder * self, GstClockTime pts)
 {
-  GstImageBindEncoderPrivate *priv = GET_PRIV (self);
-  guint64 interval;
-
-  GST_OBJECT_LOCK (self);
-  interval = priv->interval;
-  GST_OBJECT_UNLOCK (self);
-
-  priv->next_due = GST_CLOCK_TIME_IS_VALID (pts) ? pts + interval : GST_CLOCK_TIME_NONE;
+  GET_PRIV (self)->last_taken = pts;
 }
 
 static gboolean
@@ -603,13 +597,9 @@ gst_image_bind_encoder_prepare_output_buffer (GstBaseTransform * trans, GstBuffe
   if (priv->failed)
     return GST_FLOW_ERROR;      /* the error was posted once */
   if (klass->collect) {
-    if (GST_BUFFER_FLAG_IS_SET (inbuf, GST_BUFFER_FLAG_DISCONT)) {
-      GST_DEBUG_OBJECT (self, "discontinuity at %" GST_TIME_FORMAT ": new window",
-          GST_TIME_ARGS (pts));
-      if (klass->reset)
-        klass->reset (self);
-    }
-    /* GAP buffers too: what they mean is the modality's business (audio: silence) */
+    /* GAP buffers too: what they mean is the modality's business (audio: silence); so are
+     * DISCONT flags (in reverse playback decoders flag every chunk, yet the chunks continue
+     * each other backwards) */
     ret = klass->collect (self, inbuf);
   } else if (interval_due (self, pts) && (is_sync (self) || worker_idle (priv))) {
     GDestroyNotify free_func = NULL;
@@ -666,7 +656,7 @@ flush_work (GstImageBindEncoder * self)
   g_mutex_unlock (&priv->lock);
   if (klass->reset)
     klass->reset (self);
-  priv->next_due = GST_CLOCK_TIME_NONE;
+  priv->last_taken = GST_CLOCK_TIME_NONE;
   priv->last_end = GST_CLOCK_TIME_NONE;
 }
 
@@ -722,7 +712,7 @@ gst_image_bind_encoder_sink_event (GstBaseTransform * trans, GstEvent * event)
       break;
     case GST_EVENT_SEGMENT:
       /* A new segment may start earlier (non-flushing seek): restart the interval. */
-      priv->next_due = GST_CLOCK_TIME_NONE;
+      priv->last_taken = GST_CLOCK_TIME_NONE;
       break;
     case GST_EVENT_GAP:
       if (klass->reset)
@@ -789,7 +779,7 @@ gst_image_bind_encoder_start (GstBaseTransform * trans)
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("No ImageBind model loaded."), (NULL));
     return FALSE;
   }
-  priv->next_due = GST_CLOCK_TIME_NONE;
+  priv->last_taken = GST_CLOCK_TIME_NONE;
   priv->last_end = GST_CLOCK_TIME_NONE;
   priv->draining = FALSE;
   priv->failed = FALSE;
@@ -956,7 +946,7 @@ gst_image_bind_encoder_init (GstImageBindEncoder * self)
   g_mutex_init (&priv->lock);
   g_cond_init (&priv->cond);
   g_queue_init (&priv->results);
-  priv->next_due = GST_CLOCK_TIME_NONE;
+  priv->last_taken = GST_CLOCK_TIME_NONE;
   priv->last_end = GST_CLOCK_TIME_NONE;
   priv->reported_latency = GST_CLOCK_TIME_NONE;
 
@@ -1007,8 +997,9 @@ gst_image_bind_encoder_class_init (GstImageBindEncoderClass * klass)
   /**
    * GstImageBindEncoder:interval:
    *
-   * Minimum time between the inputs of two embeddings, in nanoseconds of buffer time; 0
-   * embeds every frame (every window for audio and IMU).
+   * Minimum time between the inputs of two embeddings, in nanoseconds of buffer time (either
+   * way: in reverse playback timestamps decrease); 0 embeds every frame (every window for
+   * audio and IMU).
    *
    * Since: 0.1
    */

@@ -10,8 +10,10 @@
  *  - frame modalities (vision, depth, thermal): copy_input(), which copies on the streaming
  *    thread what prepare() needs of a buffer the base class has chosen to embed;
  *  - windowed modalities (audio, IMU): collect(), which accumulates every buffer's samples and
- *    hands each completed window to gst_image_bind_encoder_submit_input(); drain() at EOS;
- *    reset() on flushes and discontinuities;
+ *    hands each completed window to gst_image_bind_encoder_submit_input() (a DISCONT flag or
+ *    a timestamp that does not continue the samples starts a new window: collect()'s call,
+ *    since in reverse playback DISCONT buffers may continue the window); drain() at EOS;
+ *    reset() on flushes, GAP events and stops;
  *  - prepare(): input copy -> model tensor. It runs on the worker thread (live mode) or the
  *    streaming thread (sync mode), never on both at once, and must use only its input and
  *    gst_image_bind_encoder_get_model().
@@ -43,7 +45,7 @@ G_DECLARE_DERIVABLE_TYPE (GstImageBindEncoder, gst_image_bind_encoder, GST, IMAG
  * @collect: (windowed modalities) streaming thread: accumulate @buffer and submit every
  *     window it completes with gst_image_bind_encoder_submit_input()
  * @drain: (windowed modalities) at EOS: submit the partial window, if any
- * @reset: forget accumulated samples (flush, discontinuity, caps change, stop)
+ * @reset: forget accumulated samples (flush, GAP event, stop)
  * @prepare: input copy -> newly allocated float tensor (g_free) laid out as imagebind_embed()
  *     takes it, with its shape (not used by the text modality, whose inputs are token ids)
  *

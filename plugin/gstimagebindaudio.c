@@ -8,9 +8,19 @@
  *
  * The stream is cut into windows of the model's clip duration (2 s for ImageBind), starting
  * every `hop` nanoseconds (default: one window length, no overlap). Windows are counted in
- * samples from the first buffer after a start, a flush, a discontinuity (DISCONT flag or GAP
- * event) or a change of sample rate; buffers flagged GAP are silence and are embedded as such, so they do not depend on how the samples are
- * split into buffers (a change of format or channels at the same rate keeps the window going). A window
+ * samples from the first buffer after a start, a flush, a discontinuity (DISCONT flag, GAP
+ * event, or a buffer whose timestamp is more than 40 ms from where the samples so far end: a
+ * jump or a step back) or a change of sample rate; buffers flagged GAP are silence and are
+ * embedded as such, so windows do not depend on how the samples are split into buffers (a
+ * change of format or channels at the same rate keeps the window going). Window times come
+ * from the buffers' timestamps (a stream whose first buffers have none is timed from the first
+ * one that has; a source clock that drifts within 40 ms is followed).
+ *
+ * Reverse playback (a seek with a negative rate): buffers come latest first, and windows are
+ * counted backwards from the end of the first one, across buffers that continue each other
+ * backwards (decoders flag every reverse chunk DISCONT: within 40 ms of continuing, that does
+ * not cut the window). Each window is embedded in time order and carries its earliest time, as
+ * in forward playback; at EOS the earliest, partial window is embedded. A window
  * of channel 0 (as the official loader uses) is resampled to the model's rate (16 kHz) when
  * needed and turned into a Kaldi log-mel spectrogram (1, 1, 128, 204) exactly as the official
  * loader does for a 2 s file.
@@ -180,8 +190,8 @@ gst_image_bind_audio_collect (GstImageBindEncoder * encoder, GstBuffer * buffer)
   gst_buffer_unmap (buffer, &map);
 
   if (n > 0)
-    gst_image_bind_window_push (&self->window, mono, n, GST_BUFFER_PTS (buffer), window_ready,
-        self);
+    gst_image_bind_window_push_buffer (&self->window, GST_BASE_TRANSFORM (self), buffer,
+        mono, n, window_ready, self);
   g_free (mono);
   return GST_FLOW_OK;
 }

@@ -12,7 +12,9 @@
  * trained on). A window (`window`, default 10 s: the 2000 samples at 200 Hz of the official
  * IMU clips) is linearly resampled to the model's 2000 samples, giving a (1, 6, 2000) tensor.
  * Windows start every `hop` nanoseconds and, as in imagebindaudio, are counted in samples from
- * the first buffer after a start, flush or discontinuity, independently of buffer sizes. At
+ * the first buffer after a start, flush or discontinuity (DISCONT, or a timestamp more than
+ * 40 ms away from where the samples so far end), independently of buffer sizes, timed by the
+ * buffers' timestamps, and counted backwards in reverse playback (see imagebindaudio). At
  * EOS a partial window of at least 2 samples that covers samples no earlier window covered is
  * embedded and delivered, with any result in progress, on an empty buffer flagged GAP and
  * DROPPABLE.
@@ -130,8 +132,8 @@ gst_image_bind_imu_collect (GstImageBindEncoder * encoder, GstBuffer * buffer)
   n = map.size / (IMU_CHANNELS * sizeof (gfloat));
 #if G_BYTE_ORDER == G_LITTLE_ENDIAN
   if (n > 0)
-    gst_image_bind_window_push (&self->window, (const gfloat *) map.data, n,
-        GST_BUFFER_PTS (buffer), window_ready, self);
+    gst_image_bind_window_push_buffer (&self->window, GST_BASE_TRANSFORM (self), buffer,
+        (const gfloat *) map.data, n, window_ready, self);
 #else
   {
     guint32 *swapped = g_memdup2 (map.data, n * IMU_CHANNELS * 4);
@@ -139,8 +141,8 @@ gst_image_bind_imu_collect (GstImageBindEncoder * encoder, GstBuffer * buffer)
     for (i = 0; i < n * IMU_CHANNELS; i++)
       swapped[i] = GUINT32_SWAP_LE_BE (swapped[i]);
     if (n > 0)
-      gst_image_bind_window_push (&self->window, (const gfloat *) swapped, n,
-          GST_BUFFER_PTS (buffer), window_ready, self);
+      gst_image_bind_window_push_buffer (&self->window, GST_BASE_TRANSFORM (self), buffer,
+        (const gfloat *) swapped, n, window_ready, self);
     g_free (swapped);
   }
 #endif

@@ -1284,6 +1284,206 @@ test_hostile_model_geometry (void)
   }
 }
 
+/* ---- issue 13: timestamps and reverse playback of the windowed encoders ---- */
+
+/* A mono F32 buffer of @n samples of @mono from @start at @pts (NONE allowed). */
+static GstBuffer *
+mono_buffer (const gfloat * mono, gsize start, gsize n, GstClockTime pts, gboolean discont)
+{
+  GstBuffer *buf = gst_buffer_new_memdup (mono + start, n * sizeof (gfloat));
+
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = gst_util_uint64_scale (n, GST_SECOND, 16000);
+  if (discont)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  return buf;
+}
+
+static gfloat *
+test_waveform (gsize n, guint32 seed)
+{
+  gfloat *mono = g_new (gfloat, n);
+  GRand *rand = g_rand_new_with_seed (seed);
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    mono[i] = (gfloat) (0.3 * sin (i * 0.02 * (1 + i / 16000)) + g_rand_double_range (rand, -0.1,
+            0.1));
+  g_rand_free (rand);
+  return mono;
+}
+
+/* Window @i of @got is at @pts, lasts @len samples and is the embedding of mono[start, +len). */
+static void
+assert_audio_window (GArray * got, guint i, GstClockTime pts, const gfloat * mono, gsize start,
+    gsize len)
+{
+  Got *g = &g_array_index (got, Got, i);
+  gfloat *ref = g_new (gfloat, out_dim);
+
+  g_assert_cmpuint (g->pts, ==, pts);
+  g_assert_cmpuint (g->duration, ==, gst_util_uint64_scale (len, GST_SECOND, 16000));
+  audio_reference (mono + start, len, ref);
+  assert_vector_close (g->vector, ref);
+  g_free (ref);
+}
+
+static GstHarness *
+audio_harness (void)
+{
+  return encoder_harness ("imagebindaudio",
+      "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved", "sync", TRUE, NULL);
+}
+
+/* Reverse playback (a seek of rate -1): buffers come latest first, each flagged DISCONT as
+ * reverse decoders do, and continue each other backwards. Windows are counted from the end:
+ * [3, 5) s and [1, 3) s, then [0, 1) s at EOS, each the embedding of those samples in time
+ * order (issue 13: every DISCONT reset the window, so there were no embeddings at all). */
+static void
+test_audio_reverse (void)
+{
+  const gsize n = 5 * 16000, chunk = 8000;
+  gfloat *mono;
+  GstHarness *h;
+  GstSegment segment;
+  GArray *got;
+  gsize k;
+
+  if (!need_model () || !have_element ("imagebindaudio"))
+    return;
+  mono = test_waveform (n, 31);
+  h = audio_harness ();
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  segment.rate = -1.0;
+  segment.stop = 5 * GST_SECOND;
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  for (k = n / chunk; k-- > 0;)
+    g_assert_cmpint (gst_harness_push (h, mono_buffer (mono, k * chunk, chunk,
+                gst_util_uint64_scale (k * chunk, GST_SECOND, 16000), TRUE)), ==, GST_FLOW_OK);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  got = collect_metas (h, NULL);
+  g_assert_cmpuint (got->len, ==, 3);
+  assert_audio_window (got, 0, 3 * GST_SECOND, mono, 3 * 16000, 2 * 16000);
+  assert_audio_window (got, 1, 1 * GST_SECOND, mono, 1 * 16000, 2 * 16000);
+  assert_audio_window (got, 2, 0, mono, 0, 16000);
+  got_free (got);
+  gst_harness_teardown (h);
+  g_free (mono);
+}
+
+/* Windows follow the buffers' timestamps (issue 13: a first buffer without PTS made every
+ * later embedding's PTS NONE; a jump or a step back without DISCONT gave windows mixing the
+ * samples on both sides, timed as if the stream had gone on):
+ * - the first buffer has no PTS, the next ones do: the window is timed from them;
+ * - a jump forward (to 10 s) and a step back (to 4 s), without DISCONT: a new window starts at
+ *   the buffer's time, holding only samples after the jump;
+ * - timestamps that wobble by 1 ms (within GST_IMAGE_BIND_WINDOW_TOLERANCE) keep the window. */
+static void
+test_audio_timestamps (void)
+{
+  const gsize n = 4 * 16000, chunk = 8000;
+  gfloat *mono;
+  GstHarness *h;
+  GArray *got;
+  gsize k;
+
+  if (!need_model () || !have_element ("imagebindaudio"))
+    return;
+  mono = test_waveform (n, 37);
+
+  /* no PTS on the first buffer, then 10.5 s, 11 s, ...: the window is at 10 s */
+  h = audio_harness ();
+  for (k = 0; k < 5; k++)
+    g_assert_cmpint (gst_harness_push (h, mono_buffer (mono, k * chunk, chunk,
+                k == 0 ? GST_CLOCK_TIME_NONE : 10 * GST_SECOND + k * GST_SECOND / 2, FALSE)),
+        ==, GST_FLOW_OK);
+  got = collect_metas (h, NULL);
+  g_assert_cmpuint (got->len, ==, 1);
+  assert_audio_window (got, 0, 10 * GST_SECOND, mono, 0, 2 * 16000);
+  got_free (got);
+  gst_harness_teardown (h);
+
+  /* 1.5 s from 0, then a jump to 10 s; 1.5 s from 20 s, then a step back to 4 s: each time the
+   * window restarts at the buffer (2 s after it: one window) */
+  for (k = 0; k < 2; k++) {
+    GstClockTime before = k == 0 ? 0 : 20 * GST_SECOND, after = k == 0 ? 10 * GST_SECOND :
+        4 * GST_SECOND;
+    gsize j;
+
+    h = audio_harness ();
+    for (j = 0; j < 3; j++)
+      gst_harness_push (h, mono_buffer (mono, j * chunk, chunk, before + j * GST_SECOND / 2,
+              FALSE));
+    for (j = 0; j < 4; j++)
+      gst_harness_push (h, mono_buffer (mono, 16000 + j * chunk, chunk,
+              after + j * GST_SECOND / 2, FALSE));
+    got = collect_metas (h, NULL);
+    g_assert_cmpuint (got->len, ==, 1);
+    assert_audio_window (got, 0, after, mono, 16000, 2 * 16000);
+    got_free (got);
+    gst_harness_teardown (h);
+  }
+
+  /* 1 ms of jitter: one window over all the samples, timed by the buffers (the window follows
+   * the latest timestamp, so its time is within the jitter of 1 s) */
+  h = audio_harness ();
+  for (k = 0; k < 4; k++)
+    gst_harness_push (h, mono_buffer (mono, k * chunk, chunk,
+            GST_SECOND + k * GST_SECOND / 2 + (k % 2 ? GST_MSECOND : 0), FALSE));
+  got = collect_metas (h, NULL);
+  g_assert_cmpuint (got->len, ==, 1);
+  {
+    Got *g = &g_array_index (got, Got, 0);
+    gfloat *ref = g_new (gfloat, out_dim);
+
+    g_assert_cmpuint (g->pts, >=, GST_SECOND);
+    g_assert_cmpuint (g->pts, <=, GST_SECOND + GST_MSECOND);
+    g_assert_cmpuint (g->duration, ==, 2 * GST_SECOND);
+    audio_reference (mono, 2 * 16000, ref);
+    assert_vector_close (g->vector, ref);
+    g_free (ref);
+  }
+  got_free (got);
+  gst_harness_teardown (h);
+  g_free (mono);
+}
+
+/* Reverse playback of video: `interval` spaces embeddings by |pts difference|, whichever way
+ * time goes (issue 13: only the first frame was embedded, since later timestamps were never
+ * past "the next due time"). Frames at 900, 800, ..., 0 ms with interval 250 ms: embedded at
+ * 900, 600, 300 and 0 ms. */
+static void
+test_vision_reverse_interval (void)
+{
+  GstHarness *h;
+  GstSegment segment;
+  GArray *got;
+  gint k;
+
+  if (!need_model ())
+    return;
+  h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=RGB,width=32,height=24,framerate=10/1", "sync", TRUE,
+      "interval", 250 * GST_MSECOND, NULL);
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  segment.rate = -1.0;
+  segment.stop = GST_SECOND;
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  for (k = 9; k >= 0; k--) {
+    GstBuffer *buf = random_buffer (32 * 24 * 3, k);
+
+    GST_BUFFER_PTS (buf) = k * 100 * GST_MSECOND;
+    GST_BUFFER_DURATION (buf) = 100 * GST_MSECOND;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  }
+  got = collect_metas (h, NULL);
+  g_assert_cmpuint (got->len, ==, 4);
+  for (k = 0; k < 4; k++)
+    g_assert_cmpuint (g_array_index (got, Got, k).pts, ==, (900 - 300 * k) * GST_MSECOND);
+  got_free (got);
+  gst_harness_teardown (h);
+}
+
 /* NaN (or infinite) weights: the first embedding posts one STREAM error naming the cause and
  * the flow returns ERROR; later buffers return ERROR without another message. Sync and live
  * mode (issue 13: the NaN vectors went downstream as metas). */
@@ -1389,6 +1589,9 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/model-without-modality", test_model_without_modality);
   g_test_add_func ("/encoders/hostile-model-geometry", test_hostile_model_geometry);
   g_test_add_func ("/encoders/nan-weights", test_nan_weights);
+  g_test_add_func ("/encoders/audio/reverse", test_audio_reverse);
+  g_test_add_func ("/encoders/audio/timestamps", test_audio_timestamps);
+  g_test_add_func ("/encoders/vision/reverse-interval", test_vision_reverse_interval);
   ret = g_test_run ();
 
   g_clear_pointer (&ctx, imagebind_context_free);
