@@ -229,11 +229,14 @@ match_keyword (const gchar * p, GstImageBindModality * modality)
   return NULL;
 }
 
-/* Whether a number starts at @p (what g_ascii_strtod would read, without its sign). */
+/* Whether a number starts at @p (what g_ascii_strtod would read, without its sign). "nan" and
+ * "inf" count: "nan * text:a" is a term with an invalid weight, refused as such, not a plain
+ * prompt spelled that way. */
 static gboolean
 starts_number (const gchar * p)
 {
-  return g_ascii_isdigit (p[0]) || (p[0] == '.' && g_ascii_isdigit (p[1]));
+  return g_ascii_isdigit (p[0]) || (p[0] == '.' && g_ascii_isdigit (p[1])) ||
+      g_ascii_strncasecmp (p, "nan", 3) == 0 || g_ascii_strncasecmp (p, "inf", 3) == 0;
 }
 
 /* Reads an optional weight ("0.5", "0.5 *", "2*") and a keyword with its ':' at @p. Returns
@@ -424,9 +427,26 @@ gboolean
 gst_image_bind_query_compose (const gfloat * const *vectors, const gdouble * weights,
     guint n_terms, guint dim, gfloat scale, gfloat * out, GError ** error)
 {
-  gdouble *sum = g_new0 (gdouble, dim), norm = 0.0;
+  gdouble *sum, norm = 0.0, wmax = 0.0;
   guint i, k;
 
+  /* Only the direction of the sum matters: the weights are divided by the largest, so that
+   * huge weights (1e300 * text:a + 1e300 * text:b) cannot overflow the sum. */
+  for (k = 0; k < n_terms; k++) {
+    if (!isfinite (weights[k])) {
+      g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
+          "term %u has a non-finite weight (%g)", k + 1, weights[k]);
+      return FALSE;
+    }
+    wmax = MAX (wmax, fabs (weights[k]));
+  }
+  if (wmax == 0.0) {
+    g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
+        "every weight is zero: nothing to match");
+    return FALSE;
+  }
+
+  sum = g_new0 (gdouble, dim);
   for (k = 0; k < n_terms; k++) {
     gdouble n = 0.0;
 
@@ -441,18 +461,25 @@ gst_image_bind_query_compose (const gfloat * const *vectors, const gdouble * wei
       return FALSE;
     }
     for (i = 0; i < dim; i++)
-      sum[i] += weights[k] * vectors[k][i] / n;
+      sum[i] += weights[k] / wmax * vectors[k][i] / n;
   }
   for (i = 0; i < dim; i++)
     norm += sum[i] * sum[i];
   norm = sqrt (norm);
+  if (!isfinite (norm)) {
+    /* cannot happen with unit terms and weights at most 1; said as what it is if it does */
+    g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
+        "the weighted sum is not finite (overflow)");
+    g_free (sum);
+    return FALSE;
+  }
   /* Relative to the weights: a sum that is rounding noise left by terms that cancel is zero. */
   {
     gdouble wsum = 0.0;
 
     for (k = 0; k < n_terms; k++)
-      wsum += fabs (weights[k]);
-    if (!(norm > 1e-6 * wsum) || !isfinite (norm)) {
+      wsum += fabs (weights[k]) / wmax;
+    if (!(norm > 1e-6 * wsum)) {
       g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR,
           GST_IMAGE_BIND_QUERY_ERROR_COMPOSE,
           "the weighted terms sum to zero (they cancel out): nothing to match");

@@ -46,6 +46,7 @@
 #endif
 
 #include "gstimagebindaudio.h"
+#include "gstimagebindcaps.h"
 
 #include <math.h>
 #include <string.h>
@@ -64,7 +65,7 @@ enum {
 };
 
 #define AUDIO_CAPS "audio/x-raw, format = (string) { F32LE, S16LE }, " \
-    "rate = (int) [ 1, MAX ], channels = (int) [ 1, MAX ], layout = (string) interleaved"
+    GST_IMAGE_BIND_AUDIO_RATES ", channels = (int) [ 1, MAX ], layout = (string) interleaved"
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (AUDIO_CAPS));

@@ -26,6 +26,7 @@
 
 #include "gstimagebinddepth.h"
 #include "gstimagebindgrey.h"
+#include "gstimagebindcaps.h"
 
 #include <imagebind-preprocess.h>
 
@@ -39,7 +40,7 @@ enum {
   PROP_FORMAT,
 };
 
-#define DEPTH_CAPS GST_VIDEO_CAPS_MAKE ("{ GRAY16_LE, GRAY8 }")
+#define DEPTH_CAPS GST_IMAGE_BIND_VIDEO_CAPS ("{ GRAY16_LE, GRAY8 }")
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (DEPTH_CAPS));

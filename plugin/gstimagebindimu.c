@@ -77,7 +77,7 @@ static gboolean
 gst_image_bind_imu_set_caps (GstBaseTransform * trans, GstCaps * incaps, GstCaps * outcaps)
 {
   GstImageBindImu *self = GST_IMAGE_BIND_IMU (trans);
-  guint64 window, hop;
+  guint64 window, hop, window_ns;
   gint rate;
 
   /* Not GstAudioInfo: six channels have no audio positions (no channel-mask needed). */
@@ -86,13 +86,23 @@ gst_image_bind_imu_set_caps (GstBaseTransform * trans, GstCaps * incaps, GstCaps
   self->rate = rate;
 
   GST_OBJECT_LOCK (self);
-  window = gst_util_uint64_scale_round (self->window_ns, self->rate, GST_SECOND);
+  window_ns = self->window_ns;
+  window = gst_util_uint64_scale_round (window_ns, self->rate, GST_SECOND);
   hop = self->hop ? gst_util_uint64_scale_round (self->hop, self->rate, GST_SECOND) : 0;
   if (self->hop && hop == 0)
     hop = 1;
   GST_OBJECT_UNLOCK (self);
   /* imagebind_imu_to_tensor interpolates between at least two samples. */
   window = MAX (window, 2);
+  /* The window is held in memory (6 floats per sample): bounded as every input is. */
+  if (window > IMAGEBIND_MAX_INPUT_FLOATS / IMU_CHANNELS) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("An IMU window of %" GST_TIME_FORMAT " at %d Hz is %" G_GUINT64_FORMAT " samples, "
+            "more than the %d that can be held: lower the 'window' property or the rate.",
+            GST_TIME_ARGS (window_ns), self->rate, window,
+            IMAGEBIND_MAX_INPUT_FLOATS / IMU_CHANNELS), (NULL));
+    return FALSE;
+  }
 
   gst_image_bind_window_configure (&self->window, IMU_CHANNELS, self->rate, window, hop);
   GST_DEBUG_OBJECT (self, "%d Hz: windows of %" G_GUINT64_FORMAT " samples every %"

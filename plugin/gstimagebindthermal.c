@@ -24,13 +24,14 @@
 
 #include "gstimagebindthermal.h"
 #include "gstimagebindgrey.h"
+#include "gstimagebindcaps.h"
 
 #include <imagebind-preprocess.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_image_bind_thermal_debug);
 #define GST_CAT_DEFAULT gst_image_bind_thermal_debug
 
-#define THERMAL_CAPS GST_VIDEO_CAPS_MAKE ("{ GRAY16_LE, GRAY8 }")
+#define THERMAL_CAPS GST_IMAGE_BIND_VIDEO_CAPS ("{ GRAY16_LE, GRAY8 }")
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (THERMAL_CAPS));

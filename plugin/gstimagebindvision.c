@@ -36,6 +36,7 @@
 #endif
 
 #include "gstimagebindvision.h"
+#include "gstimagebindcaps.h"
 
 #include <imagebind-preprocess.h>
 
@@ -47,11 +48,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_image_bind_vision_debug);
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VISION_FORMATS)));
+    GST_STATIC_CAPS (GST_IMAGE_BIND_VIDEO_CAPS (VISION_FORMATS)));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VISION_FORMATS)));
+    GST_STATIC_CAPS (GST_IMAGE_BIND_VIDEO_CAPS (VISION_FORMATS)));
 
 G_DEFINE_TYPE (GstImageBindVision, gst_image_bind_vision, GST_TYPE_IMAGE_BIND_ENCODER);
 GST_ELEMENT_REGISTER_DEFINE (imagebindvision, "imagebindvision", GST_RANK_NONE,

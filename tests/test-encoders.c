@@ -1484,6 +1484,102 @@ test_vision_reverse_interval (void)
   gst_harness_teardown (h);
 }
 
+/* Whether a buffer pushed after @caps is refused as not negotiated. */
+static GstFlowReturn
+push_after_caps (const gchar * factory, const gchar * caps, gsize size)
+{
+  GstHarness *h = encoder_harness (factory, caps, "sync", TRUE, NULL);
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, size, NULL);
+  GstFlowReturn ret;
+
+  gst_buffer_memset (buf, 0, 0, size);
+  GST_BUFFER_PTS (buf) = 0;
+  ret = gst_harness_push (h, buf);
+  gst_harness_teardown (h);
+  return ret;
+}
+
+/* Issue 13: caps the front ends cannot handle (video up to 2^31 wide, audio at any rate) were
+ * accepted, to fail at the first buffer (or allocate a window the size of the rate). The pad
+ * templates now stop at 32768 pixels per side and 768 kHz, and an IMU window that cannot be
+ * held is refused when the caps are set, with a message saying what to change. */
+static void
+test_caps_limits (void)
+{
+  static const gchar *video[] = { "imagebindvision", "imagebinddepth", "imagebindthermal" };
+  GstElement *e;
+  GstCaps *caps;
+  GstStructure *s;
+  const GValue *width;
+  guint i;
+
+  if (!need_model ())
+    return;
+  for (i = 0; i < G_N_ELEMENTS (video); i++) {
+    const gchar *format = i == 0 ? "RGB" : "GRAY8";
+    gchar *ok = g_strdup_printf ("video/x-raw,format=%s,width=32,height=24,framerate=1/1", format);
+    gchar *wide = g_strdup_printf ("video/x-raw,format=%s,width=40000,height=2,framerate=1/1",
+        format);
+    GstPad *pad;
+
+    e = gst_element_factory_make (video[i], NULL);
+    pad = gst_element_get_static_pad (e, "sink");
+    caps = gst_pad_query_caps (pad, NULL);
+    s = gst_caps_get_structure (caps, 0);
+    width = gst_structure_get_value (s, "width");
+    g_assert_cmpint (gst_value_get_int_range_max (width), ==, IMAGEBIND_IMAGE_MAX_SIDE);
+    g_assert_cmpint (gst_value_get_int_range_max (gst_structure_get_value (s, "height")), ==,
+        IMAGEBIND_IMAGE_MAX_SIDE);
+    gst_caps_unref (caps);
+    gst_object_unref (pad);
+    gst_object_unref (e);
+    g_assert_cmpint (push_after_caps (video[i], wide, 40000 * 2 * 3), ==,
+        GST_FLOW_NOT_NEGOTIATED);
+    g_assert_cmpint (push_after_caps (video[i], ok, 32 * 24 * 3), ==, GST_FLOW_OK);
+    g_free (ok);
+    g_free (wide);
+  }
+
+  if (have_element ("imagebindaudio")) {
+    g_assert_cmpint (push_after_caps ("imagebindaudio",
+            "audio/x-raw,format=F32LE,rate=1000000,channels=1,layout=interleaved", 4000), ==,
+        GST_FLOW_NOT_NEGOTIATED);
+    g_assert_cmpint (push_after_caps ("imagebindaudio",
+            "audio/x-raw,format=F32LE,rate=768000,channels=1,layout=interleaved", 4000), ==,
+        GST_FLOW_OK);
+  }
+
+  /* IMU: 10 s at 2 MHz is 2e7 samples of 6 floats: refused with a message */
+  {
+    GstBus *bus = gst_bus_new ();
+    GstHarness *h;
+    GstBuffer *buf;
+    GstMessage *msg;
+    GError *err = NULL;
+
+    e = gst_element_factory_make ("imagebindimu", NULL);
+    g_object_set (e, "model", model_path, "sync", TRUE, NULL);
+    gst_element_set_bus (e, bus);
+    h = gst_harness_new_with_element (e, "sink", "src");
+    gst_harness_set_src_caps_str (h,
+        "audio/x-raw,format=F32LE,rate=2000000,channels=6,layout=interleaved");
+    buf = gst_buffer_new_allocate (NULL, 6 * 4 * 10, NULL);
+    gst_buffer_memset (buf, 0, 0, 6 * 4 * 10);
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_NOT_NEGOTIATED);
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    g_assert_nonnull (msg);
+    gst_message_parse_error (msg, &err, NULL);
+    g_test_message ("%s", err->message);
+    g_assert_nonnull (strstr (err->message, "lower the 'window' property"));
+    g_clear_error (&err);
+    gst_message_unref (msg);
+    gst_harness_teardown (h);
+    gst_element_set_bus (e, NULL);
+    gst_object_unref (e);
+    gst_object_unref (bus);
+  }
+}
+
 /* NaN (or infinite) weights: the first embedding posts one STREAM error naming the cause and
  * the flow returns ERROR; later buffers return ERROR without another message. Sync and live
  * mode (issue 13: the NaN vectors went downstream as metas). */
@@ -1589,6 +1685,7 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/model-without-modality", test_model_without_modality);
   g_test_add_func ("/encoders/hostile-model-geometry", test_hostile_model_geometry);
   g_test_add_func ("/encoders/nan-weights", test_nan_weights);
+  g_test_add_func ("/encoders/caps-limits", test_caps_limits);
   g_test_add_func ("/encoders/audio/reverse", test_audio_reverse);
   g_test_add_func ("/encoders/audio/timestamps", test_audio_timestamps);
   g_test_add_func ("/encoders/vision/reverse-interval", test_vision_reverse_interval);

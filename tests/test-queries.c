@@ -64,6 +64,9 @@ static const ParseCase parse_cases[] = {
   {"rock - paper", "rock - paper", 1, {{T, 1, MT, "rock - paper"}}},
   {"text:a +", NULL, 1, {{T, 1, MT, "a +"}}},
   {"texts: many", "texts: many", 1, {{T, 1, MT, "texts: many"}}},
+  /* words that start like "nan" or "inf" but are no weight before a term */
+  {"nancy text:a", "nancy text:a", 1, {{T, 1, MT, "nancy text:a"}}},
+  {"information", "information", 1, {{T, 1, MT, "information"}}},
   /* expressions */
   {"text:a dog", "text:a dog", 1, {{T, 1, MT, "a dog"}}},
   {"image:/a b.png + 0.5 * text:at night - audio:/b.wav", NULL, 3,
@@ -129,6 +132,11 @@ test_parse_invalid (void)
     {"text:\"abc", "unterminated double quote"},
     {"text:\"abc\" dog", "character 12: expected '+', '-' or the end after a quoted payload"},
     {"text:a + 1e999 * text:b", "not a finite number"},
+    /* issue 13: these were plain text prompts */
+    {"nan * text:a", "character 1: the weight is not a finite number"},
+    {"x = -inf*text:a", "the weight is not a finite number"},
+    {"text:a + NaN text:b", "character 10: the weight is not a finite number"},
+    {"INFINITY * image:/a.png", "not a finite number"},
     {"text:\"a\" - - text:b", "character 12: expected a term"},
   };
   guint c;
@@ -210,6 +218,39 @@ test_compose (void)
   g_assert_error (err, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE);
   g_assert_nonnull (strstr (err->message, "cancel"));
   g_clear_error (&err);
+
+  /* issue 13: 1e300 * a + 1e300 * b overflowed the sum and was called "cancel out"; only the
+   * direction counts, so it is a + b */
+  {
+    const gfloat *vb[2] = { a, b };
+    const gdouble unit[2] = { 1.0, 1.0 }, huge[2] = { 1e300, 1e300 }, tiny[2] = { 1e-300, 1e-300 };
+    gfloat ref[3], got[3];
+
+    g_assert_true (gst_image_bind_query_compose (vb, unit, 2, 3, 1.0f, ref, &err));
+    g_assert_true (gst_image_bind_query_compose (vb, huge, 2, 3, 1.0f, got, &err));
+    g_assert_no_error (err);
+    for (guint i = 0; i < 3; i++)
+      g_assert_cmpfloat_with_epsilon (got[i], ref[i], 1e-6);
+    g_assert_true (gst_image_bind_query_compose (vb, tiny, 2, 3, 1.0f, got, &err));
+    g_assert_no_error (err);
+    for (guint i = 0; i < 3; i++)
+      g_assert_cmpfloat_with_epsilon (got[i], ref[i], 1e-6);
+  }
+
+  /* non-finite and all-zero weights: said as such (compose is public API) */
+  {
+    const gfloat *vb[2] = { a, b };
+    const gdouble nan_w[2] = { 1.0, NAN }, zero[2] = { 0.0, -0.0 };
+
+    g_assert_false (gst_image_bind_query_compose (vb, nan_w, 2, 3, 1.0f, out, &err));
+    g_assert_error (err, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE);
+    g_assert_nonnull (strstr (err->message, "term 2 has a non-finite weight"));
+    g_clear_error (&err);
+    g_assert_false (gst_image_bind_query_compose (vb, zero, 2, 3, 1.0f, out, &err));
+    g_assert_error (err, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_COMPOSE);
+    g_assert_nonnull (strstr (err->message, "every weight is zero"));
+    g_clear_error (&err);
+  }
 
   /* a zero term */
   vectors[1] = c;
@@ -719,6 +760,7 @@ test_errors_on_bus (void)
     {"night = image:", "empty text or file path"},
     {"image:/nonexistent/reference.png", "/nonexistent/reference.png"},
     {"text:a dog - text:a dog", "cancel out"},
+    {"nan * text:a dog", "the weight is not a finite number"},
   };
   guint c;
 
