@@ -2,8 +2,8 @@
 # Tags a live camera with text prompts: every 0.5 s a frame is embedded (imagebindvision, on a
 # worker thread: the video never waits for the model) and classified against the prompts
 # (imagebindmatch); gst-launch-1.0 -m prints each result as an `imagebind-match` message
-# (labels, cosine scores, softmax probabilities, top label), and the top label is drawn on the
-# video through the matcher's text_src pad and textoverlay.
+# (labels, cosine scores, softmax probabilities, top label), and imagebindoverlay draws the top
+# labels with their probabilities as bars on the video.
 #
 #   MODEL=imagebind-huge.gguf pipelines/camera-tagging.sh "a person" "a dog" "a cup of coffee"
 #
@@ -29,11 +29,11 @@ else
   source=(videotestsrc is-live=$live pattern=ball $(num_buffers_property))
 fi
 
-# The overlay is optional: textoverlay comes with the pango plugin of gst-plugins-base.
-if gst-inspect-1.0 textoverlay >/dev/null 2>&1; then
-  overlay=(videoconvert ! textoverlay name=overlay valignment=top halignment=left font-desc="Sans 24"
-    ! videoconvert ! $SINK  match.text_src ! overlay.text_sink)
+# The overlay is built when Pango and Cairo were found (.ci/install-deps installs them).
+if gst-inspect-1.0 imagebindoverlay >/dev/null 2>&1; then
+  overlay=(imagebindoverlay top-k=3 font-desc="Sans 14" bar-width=120 ! videoconvert ! $SINK)
 else
+  say "imagebindoverlay is not built (Pango/Cairo missing): the video is not labelled"
   overlay=(videoconvert ! $SINK)
 fi
 

@@ -40,6 +40,10 @@ GST_ELEMENT_REGISTER_DECLARE (imagebindtext);
 GST_ELEMENT_REGISTER_DECLARE (imagebindindexsink);
 GST_ELEMENT_REGISTER_DECLARE (imagebindav);
 GST_ELEMENT_REGISTER_DECLARE (imagebindpublish);
+/* -- issue 11: overlay -- */
+#ifdef HAVE_PANGOCAIRO
+GST_ELEMENT_REGISTER_DECLARE (imagebindoverlay);
+#endif
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -64,6 +68,10 @@ plugin_init (GstPlugin * plugin)
   any |= GST_ELEMENT_REGISTER (imagebindindexsink, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindav, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindpublish, plugin);
+  /* -- issue 11: overlay -- */
+#ifdef HAVE_PANGOCAIRO
+  any |= GST_ELEMENT_REGISTER (imagebindoverlay, plugin);
+#endif
 
   return any;
 }
