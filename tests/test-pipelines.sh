@@ -2,7 +2,7 @@
 # Runs every pipelines/ script with a model (the tiny conformance model in the build) on a
 # finite test source and checks that it ends by itself and that gst-launch-1.0 -m printed
 # imagebind-match messages of the expected modalities (and, in detect mode with threshold -1,
-# a detection start).
+# a detection start; live-rate: a summary with embeddings).
 #
 #   tests/test-pipelines.sh MODEL.gguf BUILD_PLUGIN_DIR
 set -uo pipefail
@@ -50,6 +50,7 @@ check () {
   for m in $want; do
     pattern="imagebind-match, .*modality=(string)$m"
     [ "$m" = detection ] && pattern='imagebind-detection, .*event=(string)start'
+    [ "$m" = rate ] && pattern='^embeddings: [1-9][0-9]*, .* per second'
     if ! echo "$out" | grep -q "$pattern"; then
       echo "not ok $n - $name: no message matching '$pattern'"
       echo "$out" | grep -v "imagebind-DEBUG" | tail -20 | sed 's/^/# /'
@@ -57,14 +58,19 @@ check () {
       return
     fi
   done
-  echo "ok $n - $name: $(echo "$out" | grep -c 'imagebind-match, ') imagebind-match messages"
+  if [ "$want" = rate ]; then
+    echo "ok $n - $name: $(echo "$out" | grep '^embeddings:')"
+  else
+    echo "ok $n - $name: $(echo "$out" | grep -c 'imagebind-match, ') imagebind-match messages"
+  fi
 }
 
-echo "1..4"
+echo "1..5"
 check camera-tagging vision env NUM_BUFFERS=10 DEVICE=/nonexistent \
   "$pipelines/camera-tagging.sh" "a dog" "a \"quoted\" cat, with a comma"
 check microphone-tagging audio env NUM_BUFFERS=30 "$pipelines/microphone-tagging.sh" "a beep"
 check microphone-tagging-detect "audio detection" env NUM_BUFFERS=30 MODE=detect THRESHOLD=-1 \
   MIN_DURATION=0 "$pipelines/microphone-tagging.sh" "a beep" "silence"
 check file-tagging "vision audio" "$pipelines/file-tagging.sh"
+check live-rate rate env DURATION=2 "$pipelines/live-rate.sh"
 exit $failed
