@@ -49,9 +49,11 @@ typedef struct {
 
 typedef struct _ImageBindIndexWriter ImageBindIndexWriter;
 
-/* Opens @path for writing embeddings of @dim floats (one writer per file at a time). @append: keep the entries of an existing
- * index (which must be valid and of the same @dim; a missing or empty file is created);
- * otherwise the file is truncated. */
+/* Opens @path for writing embeddings of @dim floats. One writer per file at a time: the file
+ * is locked (flock) until the writer is closed, and a second writer fails with
+ * G_IO_ERROR_BUSY ("being written by another writer") without touching the file.
+ * @append: keep the entries of an existing index (which must be valid and of the same @dim; a
+ * missing or empty file is created); otherwise the file is truncated. */
 ImageBindIndexWriter *imagebind_index_writer_open (const char *path, guint dim, gboolean append,
     GError **error);
 /* Appends one entry (buffered; the vector is L2-normalised on the way). Refuses a vector with

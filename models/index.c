@@ -13,9 +13,11 @@
 #include <fcntl.h>
 #include <math.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
+#include <gio/gio.h>
 
 #define MAGIC "IBINDEX"            /* + NUL: 8 bytes */
 #define HEADER_SIZE 64
@@ -432,7 +434,7 @@ writer_load_existing (ImageBindIndexWriter *w, gboolean *empty, GError **error)
   GStatBuf st;
   ImageBindIndex *idx;
 
-  *empty = g_stat (w->path, &st) != 0 || st.st_size == 0;
+  *empty = fstat (w->fd, &st) != 0 || st.st_size == 0;
   if (*empty)
     return TRUE;
   idx = imagebind_index_open (w->path, error);
@@ -455,11 +457,40 @@ writer_load_existing (ImageBindIndexWriter *w, gboolean *empty, GError **error)
   return TRUE;
 }
 
+/* One writer at a time: two writers of one file interleave their slots and give two strings
+ * the same id (the file becomes unreadable), or one truncates what the other wrote. The lock
+ * (flock: per open file, so that two sinks of one process exclude each other too) is taken
+ * before the file is read or truncated and held until the writer is closed. A file system
+ * without locks (some network mounts) is written unlocked, as before. */
+static gboolean
+writer_lock (ImageBindIndexWriter *w, GError **error)
+{
+  while (flock (w->fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    if (e == EINTR)
+      continue;
+    if (e == EWOULDBLOCK) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY, "index %s is being written "
+          "by another writer (a second imagebindindexsink or imagebind-index on the same "
+          "file): give each writer its own file, or wait until the other has finished", w->path);
+      return FALSE;
+    }
+    if (e != ENOLCK && e != EINVAL && e != EOPNOTSUPP) {
+      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_FILE, "cannot lock index %s: %s",
+          w->path, g_strerror (e));
+      return FALSE;
+    }
+    break;
+  }
+  return TRUE;
+}
+
 ImageBindIndexWriter *
 imagebind_index_writer_open (const char *path, guint dim, gboolean append, GError **error)
 {
   ImageBindIndexWriter *w;
   gboolean empty = TRUE;
+  GStatBuf st;
 
   g_return_val_if_fail (path != NULL, NULL);
   if (dim == 0 || dim > MAX_DIM) {
@@ -469,20 +500,28 @@ imagebind_index_writer_open (const char *path, guint dim, gboolean append, GErro
   }
   w = g_new0 (ImageBindIndexWriter, 1);
   w->path = g_strdup (path);
-  w->fd = -1;
   w->dim = dim;
   w->slot_size = slot_size_for (dim);
   w->buffer = g_byte_array_new ();
   w->string_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  if (append && !writer_load_existing (w, &empty, error)) {
-    writer_free (w);
-    return NULL;
-  }
-  w->fd = g_open (path, O_WRONLY | O_CREAT | O_CLOEXEC | (append && !empty ? O_APPEND : O_TRUNC), 0666);
+  /* neither truncated nor read before the lock is held; O_APPEND: writes go after what is
+   * there (nothing once truncated) */
+  w->fd = g_open (path, O_WRONLY | O_CREAT | O_CLOEXEC | O_APPEND, 0666);
   if (w->fd < 0) {
     int e = errno;
     g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_FILE, "cannot open index %s for "
         "writing: %s", path, g_strerror (e));
+    writer_free (w);
+    return NULL;
+  }
+  if (!writer_lock (w, error) || (append && !writer_load_existing (w, &empty, error))) {
+    writer_free (w);
+    return NULL;
+  }
+  if (!append && fstat (w->fd, &st) == 0 && S_ISREG (st.st_mode) && ftruncate (w->fd, 0) != 0) {
+    int e = errno;
+    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_FILE, "cannot truncate index %s: %s",
+        path, g_strerror (e));
     writer_free (w);
     return NULL;
   }

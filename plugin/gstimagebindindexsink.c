@@ -19,6 +19,11 @@
  * index of embeddings of the same width. Entries are buffered and written at EOS, when the
  * element stops and every megabyte.
  *
+ * One writer per file: the sink locks the file (flock) when it opens it, before truncating or
+ * reading it, until it stops. A second writer of the same file (another sink in the same
+ * pipeline, or another process) fails with a RESOURCE BUSY error ("being written by another
+ * writer") and leaves the file alone.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 filesrc location=clip.webm ! decodebin name=d \
@@ -36,6 +41,7 @@
 
 #include <gst/gst.h>
 #include <gst/base/gstbasesink.h>
+#include <gio/gio.h>
 #include "gstimagebindmeta.h"
 #include "imagebind-index.h"
 
@@ -85,6 +91,10 @@ post_write_error (GstImageBindIndexSink * self, const GError * err)
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
         ("Cannot append to the index file: it is not a valid index of this width."),
         ("%s. Set append=false to overwrite it, or choose another location.", err->message));
+  else if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_BUSY))
+    GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
+        ("The index file is being written by another writer."),
+        ("%s. Two writers of one index would corrupt it.", err->message));
   else if (err->domain == IMAGEBIND_ERROR && err->code == IMAGEBIND_ERROR_INPUT)
     GST_ELEMENT_ERROR (self, STREAM, FORMAT,
         ("An embedding cannot be recorded."), ("%s", err->message));

@@ -15,6 +15,7 @@
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
 #include <glib/gstdio.h>
+#include <gio/gio.h>
 #include <imagebind.h>
 #include <imagebind-index.h>
 #include <imagebind-tokenizer.h>
@@ -92,6 +93,12 @@ index_harness (const char *location, gboolean append, const char *source)
   g_object_set (sink, "location", location, "append", append, NULL);
   if (source)
     g_object_set (sink, "source", source, NULL);
+  {
+    /* a bus of its own, so that tests can read the element's errors */
+    GstBus *bus = gst_bus_new ();
+    gst_element_set_bus (sink, bus);
+    gst_object_unref (bus);
+  }
   h = gst_harness_new_with_element (sink, "sink", NULL);
   gst_object_unref (sink);
   gst_harness_set_src_caps_str (h, "application/x-test");
@@ -198,6 +205,104 @@ test_sink_roundtrip (void)
   g_assert_no_error (err);
   g_assert_cmpuint (imagebind_index_n_entries (idx), ==, 1);
   g_assert_cmpuint (imagebind_index_dim (idx), ==, 4);
+  imagebind_index_close (idx);
+  g_unlink (path);
+}
+
+/* The error message the element posted on @h's bus (there must be one), as its text. */
+static char *
+harness_error_text (GstHarness *h)
+{
+  GstBus *bus = gst_element_get_bus (h->element);
+  GstMessage *msg = NULL;
+  GError *err = NULL;
+  char *debug = NULL, *text;
+
+  g_assert_nonnull (bus);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &err, &debug);
+  text = g_strdup_printf ("%s (%s)", err->message, debug ? debug : "");
+  g_error_free (err);
+  g_free (debug);
+  gst_message_unref (msg);
+  gst_object_unref (bus);
+  return text;
+}
+
+/* Two sinks on one file, appending or truncating (issue 13): the second is refused with an
+ * error (RESOURCE BUSY) while the first holds the file, and the first one's entries all read
+ * back. Once the first has stopped, the file can be written again. */
+static void
+test_sink_two_writers (void)
+{
+  g_autofree char *path = temp_path ("ib-test-index-two-writers.ibx");
+  float a[8], *aa[1] = { a };
+  GstImageBindModality t[1] = { GST_IMAGE_BIND_MODALITY_TEXT };
+  ImageBindIndex *idx;
+  GError *err = NULL;
+
+  for (guint d = 0; d < 8; d++)
+    a[d] = 1.0f + d;
+  for (int append = 0; append <= 1; append++) {
+    for (int second_append = 0; second_append <= 1; second_append++) {
+      GstHarness *first, *second;
+      char *text;
+
+      g_unlink (path);
+      first = index_harness (path, append, "first");
+      second = index_harness (path, second_append, "second");
+      for (guint i = 0; i < 3; i++)
+        g_assert_cmpint (gst_harness_push (first, buffer_with_metas (1, t, aa, 8,
+                    i * GST_SECOND)), ==, GST_FLOW_OK);
+      /* the first flushes what it has (as at EOS): the second must not clobber it */
+      g_assert_true (gst_harness_push_event (first, gst_event_new_eos ()));
+      g_assert_cmpint (gst_harness_push (second, buffer_with_metas (1, t, aa, 8, 0)), ==,
+          GST_FLOW_ERROR);
+      text = harness_error_text (second);
+      g_test_message ("second writer (append=%d after append=%d): %s", second_append, append,
+          text);
+      g_assert_nonnull (strstr (text, "another writer"));
+      g_free (text);
+      gst_harness_teardown (second);
+      gst_harness_teardown (first);
+
+      idx = imagebind_index_open (path, &err);
+      g_assert_no_error (err);
+      g_assert_cmpuint (imagebind_index_n_entries (idx), ==, 3);
+      for (guint i = 0; i < 3; i++)
+        assert_entry (idx, i, IMAGEBIND_MODALITY_TEXT, "first", a, 8, i * GST_SECOND,
+            IMAGEBIND_INDEX_TIME_NONE, i * GST_SECOND + 7, 20.0f);
+      imagebind_index_close (idx);
+
+      /* the lock went with the first writer */
+      second = index_harness (path, TRUE, "second");
+      g_assert_cmpint (gst_harness_push (second, buffer_with_metas (1, t, aa, 8, 0)), ==,
+          GST_FLOW_OK);
+      gst_harness_teardown (second);
+      idx = imagebind_index_open (path, &err);
+      g_assert_no_error (err);
+      g_assert_cmpuint (imagebind_index_n_entries (idx), ==, 4);
+      imagebind_index_close (idx);
+    }
+  }
+
+  /* the library's writer itself: a second open fails with IMAGEBIND_ERROR_FILE */
+  {
+    ImageBindIndexWriter *w1 = imagebind_index_writer_open (path, 8, TRUE, &err);
+    ImageBindIndexWriter *w2;
+
+    g_assert_no_error (err);
+    w2 = imagebind_index_writer_open (path, 8, FALSE, &err);
+    g_assert_null (w2);
+    g_assert_error (err, G_IO_ERROR, G_IO_ERROR_BUSY);
+    g_clear_error (&err);
+    g_assert_true (imagebind_index_writer_close (w1, &err));
+    g_assert_no_error (err);
+  }
+  idx = imagebind_index_open (path, &err);
+  g_assert_no_error (err);
+  g_assert_cmpuint (imagebind_index_n_entries (idx), ==, 4);
   imagebind_index_close (idx);
   g_unlink (path);
 }
@@ -915,6 +1020,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/index/sink-roundtrip", test_sink_roundtrip);
   g_test_add_func ("/index/sink-no-location", test_sink_no_location);
+  g_test_add_func ("/index/sink-two-writers", test_sink_two_writers);
   g_test_add_func ("/index/scores-top-k", test_scores_and_top_k);
   g_test_add_func ("/index/search-brute-force", test_search_brute_force);
   g_test_add_func ("/index/hostile", test_hostile);
