@@ -6,7 +6,8 @@
  *
  * Publishes the ImageBind results riding on buffers as JSON: every #GstImageBindEmbeddingMeta
  * and #GstImageBindMatchMeta passing through becomes a record, sent in batches to an HTTP
- * endpoint (a webhook, or a vector database such as Qdrant) or appended to a JSON-lines file.
+ * endpoint (a webhook, or a vector database such as Qdrant), published to an MQTT broker, or
+ * appended to a JSON-lines file.
  * Buffers of any caps pass through untouched and are never held back: the records go into a
  * bounded queue that a thread of the element (with its own main context) empties. When the
  * endpoint is slow or down the queue fills; once it holds `max-queue` records, new records are
@@ -23,7 +24,10 @@
  *   describes (as in the metas)
  * - embedding records: `model_id`, `dim`, `logit_scale`, and when `include-vector` is TRUE,
  *   `vector`: the embedding divided by its length (unit length, so that cosine, dot product
- *   and Euclidean distance rank alike in a vector database)
+ *   and Euclidean distance rank alike in a vector database). An embedding with a NaN or an
+ *   infinity in its vector (a broken model or input) is not published at all, neither as a
+ *   record nor as a point: it is counted in `rejected`, and the first one of a run posts a
+ *   warning. Other non-finite numbers (a score, the logit scale) become null.
  * - match records: `mode` ("classify" or "detect"), `labels`, `indices`, `scores` (cosines),
  *   `probabilities`, `detected` (lists, best first), `top_label`, `top_probability`
  * - detection records (detect mode): `event` ("start" or "stop"), `label`, `index`, `score`:
@@ -44,34 +48,74 @@
  *   records are not sent (and not counted). The id is a UUID derived
  *   from source, model, modality and pts, so a retried or replayed batch overwrites the same
  *   points. The collection must exist (vector size = the model's width).
- * - `location=file:///path/out.jsonl`: no network; each record is appended as one line
- *   (JSON lines; `format=qdrant` writes points instead). The file is created or truncated at
- *   READY->PAUSED. Without `location` (or with `location=-`) the lines go to standard output.
+ * - `location=mqtt://host[:port]/topic` (or `mqtts://` for TLS; default ports 1883 and
+ *   8883): each record is one MQTT message (a JSON object; `format=qdrant`: a point) on the
+ *   topic, with QoS `qos` (0 or 1), never retained. A batch is done when all its messages are:
+ *   QoS 1, acknowledged by the broker; QoS 0, written to the socket (a broker dying then may
+ *   lose them: QoS 0 is at most once). The connection is made at the first batch and kept,
+ *   with a keepalive of 30 s; the client id is random, the session clean. The topic is the
+ *   URL's path without its first '/', percent-decoded; it must not be empty nor have
+ *   wildcards (+, #). Needs a build with libmosquitto, else such a location is an error.
+ * - `location=file:///absolute/path/out.jsonl`: no network; each record is appended as one
+ *   line (JSON lines; `format=qdrant` writes points instead). The file is created or
+ *   truncated at READY->PAUSED. The path must be absolute: `file://relative/x.jsonl` names
+ *   the host "relative" and is refused (only `file://localhost/...` is taken as local).
+ *   Without `location` (or with `location=-`) the lines go to standard output.
+ *
+ * Locations are checked at READY->PAUSED: a URL without a host (`http://`, `http:///hook`),
+ * an invalid port, an MQTT URL without a topic, an unknown scheme or an unwritable file is an
+ * error then, not at the first record.
+ *
+ * ## Authentication and TLS
+ *
+ * - `username` / `password`: MQTT credentials; with HTTP, Basic authentication.
+ * - `extra-headers` (HTTP): headers added to every request, as a structure, e.g.
+ *   `extra-headers="headers,api-key=SECRET"` for a Qdrant server with an API key.
+ * - `tls-ca-file`: the certificate authorities to trust instead of the system's;
+ *   `tls-cert-file` and `tls-key-file`: a client certificate. They apply to `https://` and
+ *   `mqtts://` locations, and are an error with any other. Server certificates are always
+ *   verified (with MQTT, the host name too).
  *
  * ## Delivery
  *
  * A batch is sent when `batch-size` records are queued, or when the oldest queued record has
- * waited `batch-interval`; one batch at a time, in order. Connection errors, timeouts
- * (`request-timeout`) and 5xx answers are retried up to `max-retries` times, after
- * `retry-delay`, doubled at each attempt up to `max-retry-delay`; other answers (4xx) are not
+ * waited `batch-interval`; one batch at a time, in order. `request-timeout` bounds one
+ * attempt as a whole (connecting, sending, and the entire answer, however slowly it trickles
+ * in; MQTT: until every message of the batch is done). Connection errors, lost connections,
+ * timed out attempts and 5xx answers are retried up to `max-retries` times, after
+ * `retry-delay`, doubled at each attempt up to `max-retry-delay` (the back-off of MQTT's
+ * reconnections too); other answers (4xx, an MQTT broker refusing the credentials) are not
  * retried. A batch that is given up is counted as failed. Delivery is at least once: a batch
- * whose answer timed out is sent again (Qdrant's upsert of the same ids makes that harmless). A batch being sent still counts
- * against `max-queue`. At EOS the element sends what is queued without waiting for a full
- * batch, waits at most `eos-timeout` for it to be delivered (this is the only time the
- * streaming thread waits), posts the stats, and forwards the EOS; what is left is still tried
- * until the element goes to READY and is then discarded (logged).
+ * whose answer timed out is sent again (Qdrant's upsert of the same ids makes that harmless;
+ * MQTT publishes again only the messages that were not acknowledged). Only the first 64 KiB
+ * of an HTTP answer's body are read (they explain a refused batch in `last-error`); a longer
+ * body is not read on, its connection is closed. A batch being sent still counts against
+ * `max-queue`. At EOS the element sends what is queued without waiting for a full batch,
+ * waits at most `eos-timeout` for it to be delivered (this is the only time the streaming
+ * thread waits), and forwards the EOS; what is still undelivered then is dropped and counted
+ * in `dropped`, with a warning message, before the EOS stats are posted. Records still
+ * undelivered when the element stops (PAUSED->READY without EOS) are dropped and counted the
+ * same way, with a warning.
  *
  * ## Messages
  *
  * An element message named `imagebind-publish-stats` is posted every `stats-interval` when
  * a counter or the last error changed since the last one, and at EOS, with these fields:
  *
- * - `sent` (G_TYPE_UINT64): records delivered (2xx answer, or written to the file)
- * - `failed` (G_TYPE_UINT64): records given up (4xx answer, retries exhausted, write error)
- * - `dropped` (G_TYPE_UINT64): records dropped because the queue was full
+ * - `sent` (G_TYPE_UINT64): records delivered (2xx answer, MQTT messages done, or written to
+ *   the file)
+ * - `failed` (G_TYPE_UINT64): records given up (4xx answer, connection refused for good,
+ *   retries exhausted, write error)
+ * - `dropped` (G_TYPE_UINT64): records dropped because the queue was full, or still
+ *   undelivered after `eos-timeout` at EOS
+ * - `rejected` (G_TYPE_UINT64): embeddings not published because of NaN or infinite values
  * - `queued` (G_TYPE_UINT64): records waiting, including the batch being sent
  * - `eos` (G_TYPE_BOOLEAN): TRUE for the message posted at EOS
- * - `last-error` (G_TYPE_STRING): the last delivery error, "" if none
+ * - `last-error` (G_TYPE_STRING): the error of the last failed attempt, "" if none; cleared
+ *   when a batch is delivered again (the endpoint has recovered)
+ *
+ * Warning messages: records dropped at EOS or at stop (how many, and the last error), and
+ * the first embedding rejected for non-finite values.
  *
  * ## Example launch lines
  * |[
@@ -89,7 +133,14 @@
  * gst-launch-1.0 -m v4l2src ! videoconvert ! imagebindvision interval=1000000000 ! imagebindpublish format=qdrant location=http://localhost:6333 collection=camera ! fakesink
  * ]|
  * Upserts one camera frame embedding a second into the Qdrant collection "camera" (create it
- * first with the model's vector size; not run here: no camera, no Qdrant server).
+ * first with the model's vector size; not run here: no camera, no Qdrant server). For a
+ * Qdrant server with an API key, add `extra-headers="headers,api-key=SECRET"`.
+ *
+ * |[
+ * gst-launch-1.0 -m videotestsrc num-buffers=50 ! videoconvert ! imagebindvision interval=500000000 sync=true ! imagebindpublish location=mqtt://127.0.0.1:1883/cameras/test qos=1 include-vector=false ! fakesink
+ * ]|
+ * Publishes 2 embedding records (without their vectors) to the topic cameras/test of a
+ * broker on this machine (`mosquitto_sub -t cameras/test -v` shows them).
  *
  * Since: 0.1
  */
@@ -99,17 +150,19 @@
 
 #include <gst/gst.h>
 #include <gst/base/gstbasetransform.h>
-#include <json-glib/json-glib.h>
+#include <glib/gstdio.h>
 #include <libsoup/soup.h>
-#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#ifdef HAVE_MOSQUITTO
+#include <mosquitto.h>
+#endif
 
-#include "gstimagebindmeta.h"
-#include "gstimagebindmatchmeta.h"
+#include "gstimagebindpublishqueue.h"
 
-GST_DEBUG_CATEGORY_STATIC (gst_image_bind_publish_debug);
+GST_DEBUG_CATEGORY (gst_image_bind_publish_debug);
 #define GST_CAT_DEFAULT gst_image_bind_publish_debug
 
 typedef enum {
@@ -132,6 +185,7 @@ static GType gst_image_bind_publish_format_get_type (void);
 #define DEFAULT_REQUEST_TIMEOUT (10 * GST_SECOND)
 #define DEFAULT_EOS_TIMEOUT (5 * GST_SECOND)
 #define DEFAULT_STATS_INTERVAL (1 * GST_SECOND)
+#define DEFAULT_QOS 1
 
 enum {
   PROP_0,
@@ -149,29 +203,19 @@ enum {
   PROP_REQUEST_TIMEOUT,
   PROP_EOS_TIMEOUT,
   PROP_STATS_INTERVAL,
+  PROP_QOS,
+  PROP_USERNAME,
+  PROP_PASSWORD,
+  PROP_TLS_CA_FILE,
+  PROP_TLS_CERT_FILE,
+  PROP_TLS_KEY_FILE,
+  PROP_EXTRA_HEADERS,
   PROP_SENT,
   PROP_FAILED,
   PROP_DROPPED,
+  PROP_REJECTED,
   PROP_QUEUED,
 };
-
-/* One queued record: the JSON object (sealed, never changed once queued) and, for Qdrant, the
- * point made of it (NULL when the record is not an embedding). */
-typedef struct {
-  JsonNode *record;
-  JsonNode *point;
-  gint64 queued_at;             /* g_get_monotonic_time () */
-} Record;
-
-/* Settings copied at start(): the worker thread reads these, never the properties. */
-typedef struct {
-  gchar *url;                   /* http(s) endpoint, already with the Qdrant path */
-  gchar *path;                  /* file to write, or NULL */
-  GstImageBindPublishFormat format;
-  guint batch_size;
-  GstClockTime batch_interval, retry_delay, max_retry_delay, request_timeout, stats_interval;
-  guint max_retries;
-} Config;
 
 #define GST_TYPE_IMAGE_BIND_PUBLISH (gst_image_bind_publish_get_type ())
 G_DECLARE_FINAL_TYPE (GstImageBindPublish, gst_image_bind_publish, GST, IMAGE_BIND_PUBLISH,
@@ -195,40 +239,20 @@ struct _GstImageBindPublish {
   guint64 request_timeout;
   guint64 eos_timeout;
   guint64 stats_interval;
+  guint qos;
+  gchar *username, *password;
+  gchar *tls_ca_file, *tls_cert_file, *tls_key_file;
+  GstStructure *extra_headers;
+
+  /* the queue of the running (or last) stream: the pointer under the object lock; kept after
+   * stop for the counters */
+  GstImageBindPublishQueue *queue;
 
   /* streaming thread only */
   gchar *cur_source;
   gboolean cur_include_vector;
-  GstImageBindPublishFormat cur_format;
+  gboolean cur_qdrant;
   GHashTable *detected;         /* "modality/index" -> label, prompts currently detected */
-
-  /* shared between the streaming thread and the worker, under `lock` */
-  GMutex lock;
-  GCond cond;
-  GQueue queue;                 /* Record *, oldest first */
-  guint in_flight;              /* records of the batch being sent */
-  guint max_queue_now;
-  guint64 sent, failed, dropped;
-  gchar *last_error;
-  gboolean flush_all;           /* EOS: send without waiting for a full batch */
-  gboolean kick_pending;
-
-  /* the worker: its thread, context and loop (created in start(), joined in stop()) */
-  GThread *thread;
-  GMainContext *context;
-  GMainLoop *loop;
-  Config cfg;
-  /* worker thread only */
-  SoupSession *session;
-  GCancellable *cancellable;
-  FILE *file;
-  GPtrArray *batch;             /* Record * being sent */
-  guint attempt;
-  GSource *timer;               /* batch-interval or retry wait */
-  gboolean waiting_retry;
-  guint64 posted_sent, posted_failed, posted_dropped, posted_queued;
-  gchar *posted_error;
-  gboolean posted_once;
 };
 
 G_DEFINE_TYPE (GstImageBindPublish, gst_image_bind_publish, GST_TYPE_BASE_TRANSFORM);
@@ -256,735 +280,280 @@ gst_image_bind_publish_format_get_type (void)
   return type;
 }
 
-static void
-record_free (Record * r)
-{
-  json_node_unref (r->record);
-  if (r->point)
-    json_node_unref (r->point);
-  g_free (r);
-}
-
-/* ---- records (streaming thread) ---- */
-
-static void
-add_time (JsonBuilder * b, const gchar * name, GstClockTime t)
-{
-  json_builder_set_member_name (b, name);
-  if (GST_CLOCK_TIME_IS_VALID (t))
-    json_builder_add_int_value (b, (gint64) t);
-  else
-    json_builder_add_null_value (b);
-}
-
-/* JSON has no NaN or infinity: such a value (a broken model or input) becomes null. */
-static void
-add_number (JsonBuilder * b, gdouble v)
-{
-  if (isfinite (v))
-    json_builder_add_double_value (b, v);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
-add_common (GstImageBindPublish * self, JsonBuilder * b, const gchar * type,
-    GstImageBindModality modality, GstClockTime pts, GstClockTime duration,
-    GstClockTime stream_time, GstClockTime running_time)
-{
-  json_builder_set_member_name (b, "type");
-  json_builder_add_string_value (b, type);
-  json_builder_set_member_name (b, "source");
-  json_builder_add_string_value (b, self->cur_source);
-  json_builder_set_member_name (b, "modality");
-  json_builder_add_string_value (b, gst_image_bind_modality_to_string (modality));
-  add_time (b, "pts", pts);
-  add_time (b, "duration", duration);
-  add_time (b, "stream_time", stream_time);
-  add_time (b, "running_time", running_time);
-}
-
-static void
-add_match_lists (JsonBuilder * b, const GstImageBindMatchMeta * m, gboolean all)
-{
-  guint i;
-
-  json_builder_set_member_name (b, "labels");
-  json_builder_begin_array (b);
-  for (i = 0; i < m->n_results; i++)
-    json_builder_add_string_value (b, m->results[i].label ? m->results[i].label : "");
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "scores");
-  json_builder_begin_array (b);
-  for (i = 0; i < m->n_results; i++)
-    add_number (b, m->results[i].cosine);
-  json_builder_end_array (b);
-  if (all) {
-    json_builder_set_member_name (b, "indices");
-    json_builder_begin_array (b);
-    for (i = 0; i < m->n_results; i++)
-      json_builder_add_int_value (b, m->results[i].index);
-    json_builder_end_array (b);
-    json_builder_set_member_name (b, "probabilities");
-    json_builder_begin_array (b);
-    for (i = 0; i < m->n_results; i++)
-      add_number (b, m->results[i].probability);
-    json_builder_end_array (b);
-    json_builder_set_member_name (b, "detected");
-    json_builder_begin_array (b);
-    for (i = 0; i < m->n_results; i++)
-      json_builder_add_boolean_value (b, m->results[i].detected);
-    json_builder_end_array (b);
-  }
-  json_builder_set_member_name (b, "top_label");
-  if (m->top_label)
-    json_builder_add_string_value (b, m->top_label);
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "top_probability");
-  add_number (b, m->top_probability);
-}
-
-/* The embedding's fields, without the vector (shared by the record and the point payload). */
-static void
-add_embedding_fields (GstImageBindPublish * self, JsonBuilder * b,
-    const GstImageBindEmbeddingMeta * e)
-{
-  add_common (self, b, "embedding", e->modality, e->pts, e->duration, e->stream_time,
-      e->running_time);
-  json_builder_set_member_name (b, "model_id");
-  json_builder_add_string_value (b, e->model_id ? e->model_id : "");
-  json_builder_set_member_name (b, "dim");
-  json_builder_add_int_value (b, e->dim);
-  json_builder_set_member_name (b, "logit_scale");
-  add_number (b, e->logit_scale);
-}
-
-/* The vector at unit length: the scale a modality's head applies means nothing to a vector
- * database. A zero vector stays zero; non-finite components become 0. */
-static void
-add_unit_vector (JsonBuilder * b, const GstImageBindEmbeddingMeta * e)
-{
-  gdouble norm = 0;
-  guint i;
-
-  for (i = 0; i < e->dim; i++)
-    if (isfinite (e->vector[i]))
-      norm += (gdouble) e->vector[i] * e->vector[i];
-  norm = norm > 0 ? sqrt (norm) : 1.0;
-  json_builder_set_member_name (b, "vector");
-  json_builder_begin_array (b);
-  for (i = 0; i < e->dim; i++) {
-    gdouble v = e->vector[i] / norm;
-    /* JSON has no NaN or infinity */
-    json_builder_add_double_value (b, isfinite (v) ? v : 0.0);
-  }
-  json_builder_end_array (b);
-}
-
-/* A stable point id: a UUID (version 8 layout) from a hash of what identifies the embedding. */
-static gchar *
-point_id (GstImageBindPublish * self, const GstImageBindEmbeddingMeta * e)
-{
-  GChecksum *sum = g_checksum_new (G_CHECKSUM_SHA256);
-  guint8 d[32];
-  gsize len = sizeof (d);
-  gchar *key = g_strdup_printf ("%s|%s|%s|%" G_GUINT64_FORMAT, self->cur_source,
-      e->model_id ? e->model_id : "", gst_image_bind_modality_to_string (e->modality),
-      (guint64) e->pts);
-  gchar *id;
-
-  g_checksum_update (sum, (const guchar *) key, -1);
-  g_checksum_get_digest (sum, d, &len);
-  d[6] = (d[6] & 0x0f) | 0x80;
-  d[8] = (d[8] & 0x3f) | 0x80;
-  id = g_strdup_printf ("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-      "%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9],
-      d[10], d[11], d[12], d[13], d[14], d[15]);
-  g_checksum_free (sum);
-  g_free (key);
-  return id;
-}
-
-static JsonNode *
-embedding_record (GstImageBindPublish * self, const GstImageBindEmbeddingMeta * e)
-{
-  JsonBuilder *b = json_builder_new_immutable ();
-  JsonNode *n;
-
-  json_builder_begin_object (b);
-  add_embedding_fields (self, b, e);
-  if (self->cur_include_vector)
-    add_unit_vector (b, e);
-  json_builder_end_object (b);
-  n = json_builder_get_root (b);
-  g_object_unref (b);
-  return n;
-}
-
-static JsonNode *
-embedding_point (GstImageBindPublish * self, const GstImageBindEmbeddingMeta * e,
-    const GstImageBindMatchMeta * m)
-{
-  JsonBuilder *b = json_builder_new_immutable ();
-  gchar *id = point_id (self, e);
-  JsonNode *n;
-
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "id");
-  json_builder_add_string_value (b, id);
-  add_unit_vector (b, e);
-  json_builder_set_member_name (b, "payload");
-  json_builder_begin_object (b);
-  add_embedding_fields (self, b, e);
-  if (m)
-    add_match_lists (b, m, FALSE);
-  json_builder_end_object (b);
-  json_builder_end_object (b);
-  n = json_builder_get_root (b);
-  g_object_unref (b);
-  g_free (id);
-  return n;
-}
-
-static JsonNode *
-match_record (GstImageBindPublish * self, const GstImageBindMatchMeta * m)
-{
-  JsonBuilder *b = json_builder_new_immutable ();
-  JsonNode *n;
-
-  json_builder_begin_object (b);
-  add_common (self, b, "match", m->modality, m->pts, m->duration, m->stream_time,
-      m->running_time);
-  json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, gst_image_bind_match_mode_to_string (m->mode));
-  add_match_lists (b, m, TRUE);
-  json_builder_end_object (b);
-  n = json_builder_get_root (b);
-  g_object_unref (b);
-  return n;
-}
-
-static JsonNode *
-detection_record (GstImageBindPublish * self, const GstImageBindMatchMeta * m,
-    const GstImageBindMatchResult * r, gboolean start)
-{
-  JsonBuilder *b = json_builder_new_immutable ();
-  JsonNode *n;
-
-  json_builder_begin_object (b);
-  add_common (self, b, "detection", m->modality, m->pts, m->duration, m->stream_time,
-      m->running_time);
-  json_builder_set_member_name (b, "event");
-  json_builder_add_string_value (b, start ? "start" : "stop");
-  json_builder_set_member_name (b, "label");
-  json_builder_add_string_value (b, r->label ? r->label : "");
-  json_builder_set_member_name (b, "index");
-  json_builder_add_int_value (b, r->index);
-  json_builder_set_member_name (b, "score");
-  add_number (b, r->cosine);
-  json_builder_end_object (b);
-  n = json_builder_get_root (b);
-  g_object_unref (b);
-  return n;
-}
-
-/* ---- the queue ---- */
-
-static void worker_kick (GstImageBindPublish * self);
-
-/* Queues @record (taking it), or drops and counts it when the queue is full. */
-static void
-enqueue (GstImageBindPublish * self, JsonNode * record, JsonNode * point)
-{
-  gboolean dropped = FALSE;
-
-  g_mutex_lock (&self->lock);
-  if (self->queue.length + self->in_flight >= self->max_queue_now) {
-    self->dropped++;
-    dropped = TRUE;
-  } else {
-    Record *r = g_new0 (Record, 1);
-    r->record = record;
-    r->point = point;
-    r->queued_at = g_get_monotonic_time ();
-    g_queue_push_tail (&self->queue, r);
-    record = point = NULL;
-  }
-  g_mutex_unlock (&self->lock);
-  if (dropped) {
-    GST_LOG_OBJECT (self, "queue full: record dropped");
-    json_node_unref (record);
-    if (point)
-      json_node_unref (point);
-  } else {
-    worker_kick (self);
-  }
-}
-
-/* ---- the worker thread ---- */
-
-static void pump (GstImageBindPublish * self);
-
-static void
-clear_timer (GstImageBindPublish * self)
-{
-  if (self->timer) {
-    g_source_destroy (self->timer);
-    g_source_unref (self->timer);
-    self->timer = NULL;
-  }
-}
+/* ---- the location, checked at start ---- */
 
 static gboolean
-timer_fired (gpointer data)
+configure_file (GstImageBindPublish * self, const gchar * location,
+    GstImageBindPublishConfig * cfg)
 {
-  GstImageBindPublish *self = data;
-
-  g_source_unref (self->timer);
-  self->timer = NULL;
-  pump (self);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-start_timer (GstImageBindPublish * self, GstClockTime delay)
-{
-  clear_timer (self);
-  self->timer = g_timeout_source_new (MAX (1, (guint) MIN (delay / GST_MSECOND, G_MAXUINT)));
-  g_source_set_callback (self->timer, timer_fired, self, NULL);
-  g_source_attach (self->timer, self->context);
-}
-
-/* Posts the stats if they changed since the last post (or if @force). */
-static void
-post_stats (GstImageBindPublish * self, gboolean force, gboolean eos)
-{
-  guint64 sent, failed, dropped, queued;
-  gchar *last_error;
-
-  g_mutex_lock (&self->lock);
-  sent = self->sent;
-  failed = self->failed;
-  dropped = self->dropped;
-  queued = self->queue.length + self->in_flight;
-  last_error = g_strdup (self->last_error ? self->last_error : "");
-  if (!force && self->posted_once && sent == self->posted_sent
-      && failed == self->posted_failed && dropped == self->posted_dropped
-      && queued == self->posted_queued && g_strcmp0 (last_error, self->posted_error) == 0) {
-    g_mutex_unlock (&self->lock);
-    g_free (last_error);
-    return;
-  }
-  self->posted_sent = sent;
-  self->posted_failed = failed;
-  self->posted_dropped = dropped;
-  self->posted_queued = queued;
-  g_free (self->posted_error);
-  self->posted_error = g_strdup (last_error);
-  self->posted_once = TRUE;
-  g_mutex_unlock (&self->lock);
-
-  gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self),
-          gst_structure_new ("imagebind-publish-stats", "sent", G_TYPE_UINT64, sent,
-              "failed", G_TYPE_UINT64, failed, "dropped", G_TYPE_UINT64, dropped,
-              "queued", G_TYPE_UINT64, queued, "eos", G_TYPE_BOOLEAN, eos,
-              "last-error", G_TYPE_STRING, last_error, NULL)));
-  g_free (last_error);
-}
-
-static gboolean
-stats_tick (gpointer data)
-{
-  post_stats (data, FALSE, FALSE);
-  return G_SOURCE_CONTINUE;
-}
-
-/* The batch is done: delivered (@ok) or given up. */
-static void
-finish_batch (GstImageBindPublish * self, gboolean ok, const gchar * error)
-{
-  guint n = self->batch->len;
-
-  g_ptr_array_set_size (self->batch, 0);
-  self->attempt = 0;
-  g_mutex_lock (&self->lock);
-  self->in_flight = 0;
-  if (ok) {
-    self->sent += n;
-  } else {
-    self->failed += n;
-    g_free (self->last_error);
-    self->last_error = g_strdup (error);
-  }
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  if (!ok)
-    GST_WARNING_OBJECT (self, "gave up on a batch of %u records: %s", n, error);
-  else
-    GST_DEBUG_OBJECT (self, "delivered %u records", n);
-}
-
-static void
-note_error (GstImageBindPublish * self, const gchar * error)
-{
-  g_mutex_lock (&self->lock);
-  g_free (self->last_error);
-  self->last_error = g_strdup (error);
-  g_mutex_unlock (&self->lock);
-}
-
-static gchar *
-batch_body (GstImageBindPublish * self, gboolean lines)
-{
-  gboolean qdrant = self->cfg.format == GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT;
-  GString *s = g_string_new (NULL);
-  guint i, n = 0;
-
-  if (!lines)
-    g_string_append (s, qdrant ? "{\"points\":[" : "[");
-  for (i = 0; i < self->batch->len; i++) {
-    Record *r = g_ptr_array_index (self->batch, i);
-    JsonNode *node = qdrant ? r->point : r->record;
-    gchar *json;
-
-    if (!node)
-      continue;
-    json = json_to_string (node, FALSE);
-    if (!lines && n > 0)
-      g_string_append_c (s, ',');
-    g_string_append (s, json);
-    if (lines)
-      g_string_append_c (s, '\n');
-    g_free (json);
-    n++;
-  }
-  if (!lines)
-    g_string_append (s, qdrant ? "]}" : "]");
-  return g_string_free (s, FALSE);
-}
-
-static void send_batch (GstImageBindPublish * self);
-
-static void
-retry_or_fail (GstImageBindPublish * self, const gchar * error)
-{
-  GstClockTime delay;
-
-  if (self->attempt >= self->cfg.max_retries) {
-    finish_batch (self, FALSE, error);
-    pump (self);
-    return;
-  }
-  note_error (self, error);
-  delay = self->cfg.retry_delay;
-  for (guint i = 0; i < self->attempt && delay < self->cfg.max_retry_delay; i++)
-    delay *= 2;
-  delay = MIN (delay, self->cfg.max_retry_delay);
-  self->attempt++;
-  GST_INFO_OBJECT (self, "%s: retry %u of %u in %" GST_TIME_FORMAT, error, self->attempt,
-      self->cfg.max_retries, GST_TIME_ARGS (delay));
-  self->waiting_retry = TRUE;
-  start_timer (self, delay);
-}
-
-static void
-sent_cb (GObject * source, GAsyncResult * res, gpointer data)
-{
-  GstImageBindPublish *self = data;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), res);
   GError *err = NULL;
-  GBytes *body = soup_session_send_and_read_finish (SOUP_SESSION (source), res, &err);
-  guint status = msg ? soup_message_get_status (msg) : 0;
+  gchar *host = NULL;
 
-  if (body)
-    g_bytes_unref (body);
-  if (err && g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-    g_error_free (err);
-    return;                     /* stop(): the element is going away */
+  cfg->target = GST_IMAGE_BIND_PUBLISH_TARGET_FILE;
+  cfg->display = g_strdup (location);
+  cfg->path = g_filename_from_uri (location, &host, &err);
+  if (!cfg->path) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Invalid file URI '%s'.", location),
+        ("%s; write it as file:///absolute/path/out.jsonl", err->message));
+    g_clear_error (&err);
+    return FALSE;
   }
-  if (err) {
-    gchar *e = g_strdup_printf ("%s: %s", self->cfg.url, err->message);
-    retry_or_fail (self, e);
-    g_free (e);
-    g_error_free (err);
-  } else if (SOUP_STATUS_IS_SUCCESSFUL (status)) {
-    finish_batch (self, TRUE, NULL);
-    pump (self);
+  /* file://relative/x.jsonl is the file /x.jsonl on the host "relative": refused rather than
+   * written somewhere the user did not mean */
+  if (host && *host && g_ascii_strcasecmp (host, "localhost") != 0) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("The file URI '%s' names the host '%s'.",
+            location, host), ("file://%s%s means the file %s on the machine %s, not a "
+            "relative path: write the absolute path after file:// (three slashes, as in "
+            "file:///home/me/out.jsonl)", host, cfg->path, cfg->path, host));
+    g_free (host);
+    return FALSE;
+  }
+  g_free (host);
+  cfg->file = fopen (cfg->path, "w");
+  if (!cfg->file) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, ("Could not open '%s' for writing.",
+            cfg->path), ("%s: check that the directory exists and is writable",
+            g_strerror (errno)));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+configure_http (GstImageBindPublish * self, const gchar * location, const gchar * collection,
+    gboolean qdrant, GstImageBindPublishConfig * cfg)
+{
+  GError *err = NULL;
+  gchar *url;
+
+  cfg->target = GST_IMAGE_BIND_PUBLISH_TARGET_HTTP;
+  cfg->method = qdrant ? "PUT" : "POST";
+  if (qdrant) {
+    const gchar *slash = g_str_has_suffix (location, "/") ? "" : "/";
+    gchar *escaped = g_uri_escape_string (collection ? collection : DEFAULT_COLLECTION, NULL,
+        FALSE);
+    url = g_strdup_printf ("%s%scollections/%s/points?wait=true", location, slash, escaped);
+    g_free (escaped);
   } else {
-    gchar *e = g_strdup_printf ("%s answered %u %s", self->cfg.url, status,
-        soup_message_get_reason_phrase (msg) ? soup_message_get_reason_phrase (msg) : "");
-    if (status >= 500)
-      retry_or_fail (self, e);
-    else {
-      finish_batch (self, FALSE, e);
-      pump (self);
-    }
-    g_free (e);
+    url = g_strdup (location);
   }
-}
-
-static void
-send_batch (GstImageBindPublish * self)
-{
-  gchar *body;
-  SoupMessage *msg;
-
-  self->waiting_retry = FALSE;
-  if (self->file) {
-    body = batch_body (self, TRUE);
-    if (fputs (body, self->file) < 0 || fflush (self->file) != 0) {
-      gchar *e = g_strdup_printf ("writing %s: %s", self->cfg.path, g_strerror (errno));
-      finish_batch (self, FALSE, e);
-      g_free (e);
-    } else {
-      finish_batch (self, TRUE, NULL);
-    }
-    g_free (body);
-    return;
+  cfg->uri = g_uri_parse (url, SOUP_HTTP_URI_FLAGS, &err);
+  g_free (url);
+  if (!cfg->uri) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Invalid URL '%s'.", location),
+        ("%s", err->message));
+    g_clear_error (&err);
+    return FALSE;
   }
-
-  body = batch_body (self, FALSE);
-  msg = soup_message_new (self->cfg.format == GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT ?
-      "PUT" : "POST", self->cfg.url);
-  {
-    GBytes *bytes = g_bytes_new_take (body, strlen (body));
-    soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-    g_bytes_unref (bytes);
+  /* http:// and http:///hook parse, with an empty host: libsoup would refuse every request
+   * with a CRITICAL */
+  if (!g_uri_get_host (cfg->uri) || !*g_uri_get_host (cfg->uri)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("The URL '%s' has no host.", location),
+        ("write it as http://host[:port]/path, e.g. http://127.0.0.1:8080/hook"));
+    return FALSE;
   }
-  soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT, self->cancellable,
-      sent_cb, self);
-  g_object_unref (msg);
-}
-
-/* Takes the next batch when one is due and sends it; otherwise waits for it to be due. Runs
- * whenever something may have changed: a record queued, a batch done, a timer. */
-static void
-pump (GstImageBindPublish * self)
-{
-  gboolean due = FALSE;
-  GstClockTime wait = 0;
-
-  if (self->waiting_retry) {
-    if (self->timer)
-      return;                   /* the retry's wait is not over */
-    send_batch (self);
-    return;
-  }
-  if (self->batch->len > 0)
-    return;                     /* a request is under way */
-
-  while (TRUE) {
-    g_mutex_lock (&self->lock);
-    if (self->queue.length == 0) {
-      g_mutex_unlock (&self->lock);
-      clear_timer (self);
-      return;
-    }
-    if (self->queue.length >= self->cfg.batch_size || self->flush_all) {
-      due = TRUE;
-    } else {
-      Record *oldest = g_queue_peek_head (&self->queue);
-      gint64 waited = (g_get_monotonic_time () - oldest->queued_at) * GST_USECOND;
-      if ((guint64) waited >= self->cfg.batch_interval)
-        due = TRUE;
-      else
-        wait = self->cfg.batch_interval - waited;
-    }
-    if (due) {
-      gboolean any_payload = FALSE;
-      while (self->batch->len < self->cfg.batch_size && self->queue.length > 0) {
-        Record *r = g_queue_pop_head (&self->queue);
-        g_ptr_array_add (self->batch, r);
-        any_payload |= self->file || self->cfg.format != GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT
-            || r->point;
-      }
-      self->in_flight = self->batch->len;
-      g_mutex_unlock (&self->lock);
-      clear_timer (self);
-      if (!any_payload) {
-        /* Qdrant without a single point in the batch: nothing to send, nothing failed */
-        finish_batch (self, TRUE, NULL);
-        continue;
-      }
-      send_batch (self);
-      if (self->batch->len > 0)
-        return;                 /* a request is under way */
-      continue;                 /* written to the file: next batch */
-    }
-    g_mutex_unlock (&self->lock);
-    if (!self->timer)
-      start_timer (self, wait);
-    return;
-  }
+  cfg->display = g_uri_to_string_partial (cfg->uri, G_URI_HIDE_USERINFO);
+  return TRUE;
 }
 
 static gboolean
-kicked (gpointer data)
+configure_mqtt (GstImageBindPublish * self, const gchar * location, gboolean tls,
+    GstImageBindPublishConfig * cfg)
 {
-  GstImageBindPublish *self = data;
+#ifdef HAVE_MOSQUITTO
+  GError *err = NULL;
+  GUri *uri = g_uri_parse (location, G_URI_FLAGS_SCHEME_NORMALIZE, &err);
+  const gchar *path;
+  gint port;
 
-  g_mutex_lock (&self->lock);
-  self->kick_pending = FALSE;
-  g_mutex_unlock (&self->lock);
-  pump (self);
-  return G_SOURCE_REMOVE;
-}
-
-/* Any thread: makes the worker look at the queue soon. */
-static void
-worker_kick (GstImageBindPublish * self)
-{
-  GSource *idle;
-
-  g_mutex_lock (&self->lock);
-  if (self->kick_pending || !self->context) {
-    g_mutex_unlock (&self->lock);
-    return;
+  cfg->target = GST_IMAGE_BIND_PUBLISH_TARGET_MQTT;
+  cfg->tls = tls;
+  if (!uri) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Invalid MQTT URL '%s'.", location),
+        ("%s; write it as mqtt://host[:port]/topic", err->message));
+    g_clear_error (&err);
+    return FALSE;
   }
-  self->kick_pending = TRUE;
-  g_mutex_unlock (&self->lock);
-  idle = g_idle_source_new ();
-  g_source_set_callback (idle, kicked, gst_object_ref (self), gst_object_unref);
-  g_source_attach (idle, self->context);
-  g_source_unref (idle);
-}
-
-static gpointer
-worker_main (gpointer data)
-{
-  GstImageBindPublish *self = data;
-  GSource *stats;
-
-  g_main_context_push_thread_default (self->context);
-  if (!self->cfg.path) {
-    self->session = soup_session_new_with_options ("timeout",
-        (guint) MAX (1, self->cfg.request_timeout / GST_SECOND), "user-agent",
-        "gst-imagebind/" PACKAGE_VERSION, NULL);
+  /* '#' starts a URL's fragment: mqtt://host/a/# would quietly publish to "a/" */
+  if (g_uri_get_query (uri) || g_uri_get_fragment (uri)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("The MQTT URL '%s' has a '?' or '#'.",
+            location), ("the path after the host is the topic, which cannot have the "
+            "wildcard # (nor +) when publishing, e.g. mqtt://127.0.0.1/cameras/cam1"));
+    g_uri_unref (uri);
+    return FALSE;
   }
-  stats = g_timeout_source_new (MAX (1, (guint) MIN (self->cfg.stats_interval / GST_MSECOND,
-              G_MAXUINT)));
-  g_source_set_callback (stats, stats_tick, self, NULL);
-  g_source_attach (stats, self->context);
-
-  g_main_loop_run (self->loop);
-
-  g_source_destroy (stats);
-  g_source_unref (stats);
-  clear_timer (self);
-  /* let a cancelled request's callback run before the session goes */
-  while (g_main_context_iteration (self->context, FALSE));
-  g_clear_object (&self->session);
-  g_main_context_pop_thread_default (self->context);
-  return NULL;
+  port = g_uri_get_port (uri);
+  path = g_uri_get_path (uri);
+  cfg->host = g_strdup (g_uri_get_host (uri));
+  cfg->topic = g_strdup (path[0] == '/' ? path + 1 : path);
+  cfg->port = port > 0 ? (guint) port : tls ? 8883 : 1883;
+  g_uri_unref (uri);
+  if (!cfg->host || !*cfg->host) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("The MQTT URL '%s' has no host.",
+            location), ("write it as mqtt://host[:port]/topic, e.g. "
+            "mqtt://127.0.0.1:1883/cameras/cam1"));
+    return FALSE;
+  }
+  if (port == 0) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("The MQTT URL '%s' has port 0.",
+            location), ("leave the port out for the default (1883, mqtts: 8883)"));
+    return FALSE;
+  }
+  if (!*cfg->topic || mosquitto_pub_topic_check (cfg->topic) != MOSQ_ERR_SUCCESS) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("The MQTT URL '%s' names no topic to publish to.", location),
+        ("the path after the host is the topic (\"%s\"): it must not be empty nor contain the "
+            "wildcards + and #, e.g. mqtt://127.0.0.1/cameras/cam1", cfg->topic));
+    return FALSE;
+  }
+  cfg->display = g_strdup_printf ("%s://%s:%u/%s", tls ? "mqtts" : "mqtt", cfg->host,
+      cfg->port, cfg->topic);
+  return TRUE;
+#else
+  GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+      ("This build of imagebindpublish has no MQTT support ('%s').", location),
+      ("libmosquitto was not found when gst-imagebind was built: install libmosquitto-dev "
+          "(Debian) and build again"));
+  return FALSE;
+#endif
 }
 
 static gboolean
-quit_loop (gpointer data)
+readable_file (GstImageBindPublish * self, const gchar * property, const gchar * path)
 {
-  GstImageBindPublish *self = data;
+  if (!path || (g_file_test (path, G_FILE_TEST_IS_REGULAR) && g_access (path, R_OK) == 0))
+    return TRUE;
+  GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Cannot read the %s '%s'.", property, path),
+      ("%s", g_file_test (path, G_FILE_TEST_EXISTS) ? "not a readable file" : "no such file"));
+  return FALSE;
+}
 
-  g_cancellable_cancel (self->cancellable);
-  g_main_loop_quit (self->loop);
-  return G_SOURCE_REMOVE;
+/* TLS files: readable, only for https:// and mqtts:// (silently unused security settings
+ * would be worse than an error), and for HTTP made into GTlsDatabase / GTlsCertificate now,
+ * so that a bad file is an error at start. */
+static gboolean
+configure_tls (GstImageBindPublish * self, const gchar * location, gboolean tls,
+    GstImageBindPublishConfig * cfg)
+{
+  GError *err = NULL;
+  const gchar *set = cfg->tls_ca_file ? "tls-ca-file" : cfg->tls_cert_file ? "tls-cert-file" :
+      cfg->tls_key_file ? "tls-key-file" : NULL;
+
+  if (!set)
+    return TRUE;
+  if (!tls) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s is set but '%s' does not use TLS.", set,
+            location), ("the TLS properties apply to https:// and mqtts:// locations"));
+    return FALSE;
+  }
+  if (!readable_file (self, "tls-ca-file", cfg->tls_ca_file)
+      || !readable_file (self, "tls-cert-file", cfg->tls_cert_file)
+      || !readable_file (self, "tls-key-file", cfg->tls_key_file))
+    return FALSE;
+  if (!cfg->tls_cert_file != !cfg->tls_key_file && cfg->target ==
+      GST_IMAGE_BIND_PUBLISH_TARGET_MQTT) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("A client certificate needs both "
+            "tls-cert-file and tls-key-file."), (NULL));
+    return FALSE;
+  }
+  if (cfg->target != GST_IMAGE_BIND_PUBLISH_TARGET_HTTP)
+    return TRUE;
+  if (cfg->tls_ca_file && !(cfg->tls_database = g_tls_file_database_new (cfg->tls_ca_file,
+              &err))) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Cannot use the tls-ca-file '%s'.",
+            cfg->tls_ca_file), ("%s", err->message));
+    g_clear_error (&err);
+    return FALSE;
+  }
+  if (cfg->tls_cert_file && !(cfg->tls_certificate = g_tls_certificate_new_from_files
+          (cfg->tls_cert_file, cfg->tls_key_file ? cfg->tls_key_file : cfg->tls_cert_file,
+              &err))) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Cannot use the client certificate '%s'.",
+            cfg->tls_cert_file), ("%s", err->message));
+    g_clear_error (&err);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 /* ---- GstBaseTransform ---- */
-
-static void
-config_clear (Config * c)
-{
-  g_clear_pointer (&c->url, g_free);
-  g_clear_pointer (&c->path, g_free);
-}
 
 static gboolean
 gst_image_bind_publish_start (GstBaseTransform * trans)
 {
   GstImageBindPublish *self = GST_IMAGE_BIND_PUBLISH (trans);
-  gchar *location;
-  GError *err = NULL;
+  GstImageBindPublishConfig cfg = { 0 };
+  GstImageBindPublishQueue *old;
+  gchar *location, *collection;
+  gboolean ok, qdrant, tls = FALSE;
 
   GST_OBJECT_LOCK (self);
   location = g_strdup (self->location);
-  config_clear (&self->cfg);
-  self->cfg.format = self->format;
-  self->cfg.batch_size = MAX (1, self->batch_size);
-  self->cfg.batch_interval = self->batch_interval;
-  self->cfg.max_retries = self->max_retries;
-  self->cfg.retry_delay = self->retry_delay;
-  self->cfg.max_retry_delay = MAX (self->max_retry_delay, self->retry_delay);
-  self->cfg.request_timeout = self->request_timeout;
-  self->cfg.stats_interval = MAX (GST_MSECOND, self->stats_interval);
+  collection = g_strdup (self->collection);
+  qdrant = self->format == GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT;
+  cfg.qdrant = qdrant;
+  cfg.batch_size = MAX (1, self->batch_size);
+  cfg.batch_interval = self->batch_interval;
+  cfg.max_queue = MAX (1, self->max_queue);
+  cfg.max_retries = self->max_retries;
+  cfg.retry_delay = self->retry_delay;
+  cfg.max_retry_delay = MAX (self->max_retry_delay, self->retry_delay);
+  cfg.request_timeout = MAX (GST_MSECOND, self->request_timeout);
+  cfg.stats_interval = MAX (GST_MSECOND, self->stats_interval);
+  cfg.qos = self->qos;
+  cfg.username = g_strdup (self->username);
+  cfg.password = g_strdup (self->password);
+  cfg.tls_ca_file = g_strdup (self->tls_ca_file);
+  cfg.tls_cert_file = g_strdup (self->tls_cert_file);
+  cfg.tls_key_file = g_strdup (self->tls_key_file);
+  cfg.extra_headers = self->extra_headers ? gst_structure_copy (self->extra_headers) : NULL;
   g_free (self->cur_source);
   self->cur_source = g_strdup (self->source ? self->source : GST_OBJECT_NAME (self));
   self->cur_include_vector = self->include_vector;
-  self->cur_format = self->format;
-  self->max_queue_now = MAX (1, self->max_queue);
-  if (location && self->format == GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT
-      && (g_str_has_prefix (location, "http://") || g_str_has_prefix (location, "https://"))) {
-    const gchar *slash = g_str_has_suffix (location, "/") ? "" : "/";
-    gchar *collection = g_uri_escape_string (self->collection ? self->collection :
-        DEFAULT_COLLECTION, NULL, FALSE);
-    self->cfg.url = g_strdup_printf ("%s%scollections/%s/points?wait=true", location, slash,
-        collection);
-    g_free (collection);
-  }
+  self->cur_qdrant = qdrant;
   GST_OBJECT_UNLOCK (self);
 
   if (!location || g_str_equal (location, "-")) {
     /* the default: JSON lines on standard output (e.g. piped into jq) */
-    self->cfg.path = g_strdup ("<stdout>");
-    self->file = stdout;
+    cfg.target = GST_IMAGE_BIND_PUBLISH_TARGET_FILE;
+    cfg.display = g_strdup ("<stdout>");
+    cfg.path = g_strdup ("<stdout>");
+    cfg.file = stdout;
+    ok = TRUE;
   } else if (g_str_has_prefix (location, "file:")) {
-    self->cfg.path = g_filename_from_uri (location, NULL, &err);
-    if (!self->cfg.path) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Invalid file URI '%s'.", location),
-          ("%s; write it as file:///absolute/path/out.jsonl", err->message));
-      g_clear_error (&err);
-      g_free (location);
-      return FALSE;
-    }
-    self->file = fopen (self->cfg.path, "w");
-    if (!self->file) {
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, ("Could not open '%s' for writing.",
-              self->cfg.path), ("%s: check that the directory exists and is writable",
-              g_strerror (errno)));
-      g_free (location);
-      return FALSE;
-    }
-  } else if (g_str_has_prefix (location, "http://") || g_str_has_prefix (location, "https://")) {
-    GUri *uri = g_uri_parse (location, SOUP_HTTP_URI_FLAGS, &err);
-    if (!uri) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Invalid URL '%s'.", location),
-          ("%s", err->message));
-      g_clear_error (&err);
-      g_free (location);
-      return FALSE;
-    }
-    g_uri_unref (uri);
-    if (!self->cfg.url)
-      self->cfg.url = g_strdup (location);
+    ok = configure_file (self, location, &cfg);
+  } else if (g_str_has_prefix (location, "http://") || g_str_has_prefix (location,
+          "https://")) {
+    tls = g_str_has_prefix (location, "https://");
+    ok = configure_http (self, location, collection, qdrant, &cfg);
+  } else if (g_str_has_prefix (location, "mqtt://") || g_str_has_prefix (location,
+          "mqtts://")) {
+    tls = g_str_has_prefix (location, "mqtts://");
+    ok = configure_mqtt (self, location, tls, &cfg);
   } else {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Unsupported location '%s'.", location),
-        ("Use an http:// or https:// URL, file:///path/out.jsonl, or - for standard "
-            "output"));
+        ("Use an http:// or https:// URL, mqtt://host[:port]/topic (or mqtts://), "
+            "file:///path/out.jsonl, or - for standard output"));
+    ok = FALSE;
+  }
+  if (ok && cfg.target != GST_IMAGE_BIND_PUBLISH_TARGET_FILE)
+    ok = configure_tls (self, location, tls, &cfg);
+  g_free (collection);
+  if (!ok) {
+    gst_image_bind_publish_config_clear (&cfg);
     g_free (location);
     return FALSE;
   }
+  GST_INFO_OBJECT (self, "publishing to %s", cfg.display);
   g_free (location);
 
-  self->sent = self->failed = self->dropped = 0;
-  self->posted_once = FALSE;
-  self->flush_all = FALSE;
-  self->kick_pending = FALSE;
-  self->waiting_retry = FALSE;
-  self->attempt = 0;
   g_hash_table_remove_all (self->detected);
-  self->cancellable = g_cancellable_new ();
-  self->context = g_main_context_new ();
-  self->loop = g_main_loop_new (self->context, FALSE);
-  self->thread = g_thread_new ("imagebindpublish", worker_main, self);
+  GST_OBJECT_LOCK (self);
+  old = self->queue;
+  self->queue = gst_image_bind_publish_queue_start (GST_ELEMENT (self), &cfg);
+  GST_OBJECT_UNLOCK (self);
+  if (old)
+    gst_image_bind_publish_queue_free (old);
   return TRUE;
 }
 
@@ -992,37 +561,17 @@ static gboolean
 gst_image_bind_publish_stop (GstBaseTransform * trans)
 {
   GstImageBindPublish *self = GST_IMAGE_BIND_PUBLISH (trans);
-  GMainContext *context;
-  guint left;
 
-  if (self->thread) {
-    GSource *quit = g_idle_source_new ();
-    g_source_set_callback (quit, quit_loop, self, NULL);
-    g_source_attach (quit, self->context);
-    g_source_unref (quit);
-    g_thread_join (self->thread);
-    self->thread = NULL;
-  }
-  g_mutex_lock (&self->lock);
-  context = self->context;
-  self->context = NULL;
-  left = self->queue.length + self->batch->len;
-  g_queue_clear_full (&self->queue, (GDestroyNotify) record_free);
-  self->in_flight = 0;
-  g_mutex_unlock (&self->lock);
-  if (left > 0)
-    GST_WARNING_OBJECT (self, "discarding %u undelivered records", left);
-  g_ptr_array_set_size (self->batch, 0);
-  g_clear_pointer (&self->loop, g_main_loop_unref);
-  g_clear_pointer (&context, g_main_context_unref);
-  g_clear_object (&self->cancellable);
-  if (self->file) {
-    if (self->file != stdout)
-      fclose (self->file);
-    self->file = NULL;
-  }
-  config_clear (&self->cfg);
+  /* the queue stays (stopped) for the counters */
+  if (self->queue)
+    gst_image_bind_publish_queue_stop (self->queue);
   return TRUE;
+}
+
+static void
+enqueue (GstImageBindPublish * self, JsonNode * record, JsonNode * point)
+{
+  gst_image_bind_publish_queue_push (self->queue, record, point);
 }
 
 static gchar *
@@ -1045,7 +594,8 @@ follow_detections (GstImageBindPublish * self, const GstImageBindMatchMeta * m)
     gboolean was = g_hash_table_contains (self->detected, key);
 
     if (r->detected != was) {
-      enqueue (self, detection_record (self, m, r, r->detected), NULL);
+      enqueue (self, gst_image_bind_publish_detection_record (self->cur_source, m, r,
+              r->detected), NULL);
       if (r->detected)
         g_hash_table_insert (self->detected, g_strdup (key), g_strdup (r->label ? r->label :
                 ""));
@@ -1068,25 +618,11 @@ close_detections (GstImageBindPublish * self)
   while (g_hash_table_iter_next (&iter, &key, &label)) {
     gint modality = 0;
     guint index = 0;
-    JsonBuilder *b;
 
     if (sscanf (key, "%d/%u", &modality, &index) != 2)
       continue;
-    b = json_builder_new_immutable ();
-    json_builder_begin_object (b);
-    add_common (self, b, "detection", modality, GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE,
-        GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE);
-    json_builder_set_member_name (b, "event");
-    json_builder_add_string_value (b, "stop");
-    json_builder_set_member_name (b, "label");
-    json_builder_add_string_value (b, label);
-    json_builder_set_member_name (b, "index");
-    json_builder_add_int_value (b, index);
-    json_builder_set_member_name (b, "score");
-    json_builder_add_null_value (b);
-    json_builder_end_object (b);
-    enqueue (self, json_builder_get_root (b), NULL);
-    g_object_unref (b);
+    enqueue (self, gst_image_bind_publish_detection_end_record (self->cur_source, modality,
+            label, index), NULL);
   }
   g_hash_table_remove_all (self->detected);
 }
@@ -1098,79 +634,64 @@ gst_image_bind_publish_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   GstImageBindEmbeddingMeta *e;
   GstImageBindMatchMeta *m;
   gpointer state = NULL;
-  gboolean qdrant = self->cur_format == GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT;
 
   while ((e = gst_buffer_iterate_imagebind_embedding_meta (buf, &state))) {
     JsonNode *point = NULL;
-    if (qdrant) {
+
+    /* JSON has no NaN: such a vector sent as zeros (or nulls) would be a wrong point in a
+     * vector database. Refused, counted, and said once. */
+    if (!gst_image_bind_publish_embedding_is_finite (e)) {
+      if (gst_image_bind_publish_queue_reject (self->queue))
+        GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+            ("An embedding with NaN or infinite values was not published."),
+            ("%s embedding at %" GST_TIME_FORMAT " from %s: the model or its input is "
+                "broken; further ones are counted in `rejected` without a warning",
+                gst_image_bind_modality_to_string (e->modality), GST_TIME_ARGS (e->pts),
+                e->model_id ? e->model_id : "an unknown model"));
+      continue;
+    }
+    if (self->cur_qdrant) {
       GstImageBindMatchMeta *same = NULL;
       gpointer mstate = NULL;
       while ((m = gst_buffer_iterate_imagebind_match_meta (buf, &mstate)))
         if (m->modality == e->modality && m->pts == e->pts)
           same = m;
-      point = embedding_point (self, e, same);
+      point = gst_image_bind_publish_embedding_point (self->cur_source, e, same);
     }
-    enqueue (self, embedding_record (self, e), point);
+    enqueue (self, gst_image_bind_publish_embedding_record (self->cur_source, e,
+            self->cur_include_vector), point);
   }
-  if (qdrant)
+  if (self->cur_qdrant)
     return GST_FLOW_OK;         /* only embeddings become points */
   state = NULL;
   while ((m = gst_buffer_iterate_imagebind_match_meta (buf, &state))) {
-    enqueue (self, match_record (self, m), NULL);
+    enqueue (self, gst_image_bind_publish_match_record (self->cur_source, m), NULL);
     follow_detections (self, m);
   }
   return GST_FLOW_OK;
-}
-
-/* EOS: send what is queued now, and wait (bounded) for it to be delivered. */
-static void
-drain (GstImageBindPublish * self)
-{
-  gint64 deadline;
-  guint64 timeout;
-  guint left;
-
-  GST_OBJECT_LOCK (self);
-  timeout = self->eos_timeout;
-  GST_OBJECT_UNLOCK (self);
-  deadline = g_get_monotonic_time () + (gint64) MIN (timeout / GST_USECOND, G_MAXINT64 / 2);
-
-  g_mutex_lock (&self->lock);
-  self->flush_all = TRUE;
-  g_mutex_unlock (&self->lock);
-  worker_kick (self);
-
-  g_mutex_lock (&self->lock);
-  while (self->queue.length + self->in_flight > 0)
-    if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
-      break;
-  left = self->queue.length + self->in_flight;
-  g_mutex_unlock (&self->lock);
-  if (left > 0)
-    GST_WARNING_OBJECT (self, "EOS: %u records not delivered within eos-timeout", left);
-  post_stats (self, TRUE, TRUE);
 }
 
 static gboolean
 gst_image_bind_publish_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   GstImageBindPublish *self = GST_IMAGE_BIND_PUBLISH (trans);
+  GstClockTime timeout;
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_EOS:
-      if (self->cur_format != GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT)
+      if (!self->cur_qdrant)
         close_detections (self);
-      if (self->thread)
-        drain (self);
+      GST_OBJECT_LOCK (self);
+      timeout = self->eos_timeout;
+      GST_OBJECT_UNLOCK (self);
+      gst_image_bind_publish_queue_drain (self->queue, timeout);
       break;
     case GST_EVENT_FLUSH_STOP:
     case GST_EVENT_STREAM_START:
-      if (self->cur_format != GST_IMAGE_BIND_PUBLISH_FORMAT_QDRANT)
+      if (!self->cur_qdrant)
         close_detections (self);
       /* a new stream after EOS (or a seek): batches are full ones again */
-      g_mutex_lock (&self->lock);
-      self->flush_all = FALSE;
-      g_mutex_unlock (&self->lock);
+      gst_image_bind_publish_queue_new_stream (self->queue);
       break;
     default:
       break;
@@ -1180,6 +701,15 @@ gst_image_bind_publish_sink_event (GstBaseTransform * trans, GstEvent * event)
 }
 
 /* ---- GObject ---- */
+
+static void
+set_string (gchar ** field, const GValue * value)
+{
+  g_free (*field);
+  *field = g_value_dup_string (value);
+  if (*field && !**field)
+    g_clear_pointer (field, g_free);
+}
 
 static void
 gst_image_bind_publish_set_property (GObject * object, guint prop_id, const GValue * value,
@@ -1234,6 +764,29 @@ gst_image_bind_publish_set_property (GObject * object, guint prop_id, const GVal
     case PROP_STATS_INTERVAL:
       self->stats_interval = g_value_get_uint64 (value);
       break;
+    case PROP_QOS:
+      self->qos = g_value_get_uint (value);
+      break;
+    case PROP_USERNAME:
+      set_string (&self->username, value);
+      break;
+    case PROP_PASSWORD:
+      set_string (&self->password, value);
+      break;
+    case PROP_TLS_CA_FILE:
+      set_string (&self->tls_ca_file, value);
+      break;
+    case PROP_TLS_CERT_FILE:
+      set_string (&self->tls_cert_file, value);
+      break;
+    case PROP_TLS_KEY_FILE:
+      set_string (&self->tls_key_file, value);
+      break;
+    case PROP_EXTRA_HEADERS:
+      g_clear_pointer (&self->extra_headers, gst_structure_free);
+      if (gst_value_get_structure (value))
+        self->extra_headers = gst_structure_copy (gst_value_get_structure (value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1246,21 +799,8 @@ gst_image_bind_publish_get_property (GObject * object, guint prop_id, GValue * v
     GParamSpec * pspec)
 {
   GstImageBindPublish *self = GST_IMAGE_BIND_PUBLISH (object);
+  GstImageBindPublishCounts counts = { 0 };
 
-  switch (prop_id) {
-    case PROP_SENT:
-    case PROP_FAILED:
-    case PROP_DROPPED:
-    case PROP_QUEUED:
-      g_mutex_lock (&self->lock);
-      g_value_set_uint64 (value, prop_id == PROP_SENT ? self->sent : prop_id == PROP_FAILED ?
-          self->failed : prop_id == PROP_DROPPED ? self->dropped :
-          self->queue.length + self->in_flight);
-      g_mutex_unlock (&self->lock);
-      return;
-    default:
-      break;
-  }
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_LOCATION:
@@ -1305,6 +845,38 @@ gst_image_bind_publish_get_property (GObject * object, guint prop_id, GValue * v
     case PROP_STATS_INTERVAL:
       g_value_set_uint64 (value, self->stats_interval);
       break;
+    case PROP_QOS:
+      g_value_set_uint (value, self->qos);
+      break;
+    case PROP_USERNAME:
+      g_value_set_string (value, self->username);
+      break;
+    case PROP_PASSWORD:
+      g_value_set_string (value, self->password);
+      break;
+    case PROP_TLS_CA_FILE:
+      g_value_set_string (value, self->tls_ca_file);
+      break;
+    case PROP_TLS_CERT_FILE:
+      g_value_set_string (value, self->tls_cert_file);
+      break;
+    case PROP_TLS_KEY_FILE:
+      g_value_set_string (value, self->tls_key_file);
+      break;
+    case PROP_EXTRA_HEADERS:
+      gst_value_set_structure (value, self->extra_headers);
+      break;
+    case PROP_SENT:
+    case PROP_FAILED:
+    case PROP_DROPPED:
+    case PROP_REJECTED:
+    case PROP_QUEUED:
+      if (self->queue)
+        gst_image_bind_publish_queue_get_counts (self->queue, &counts);
+      g_value_set_uint64 (value, prop_id == PROP_SENT ? counts.sent :
+          prop_id == PROP_FAILED ? counts.failed : prop_id == PROP_DROPPED ? counts.dropped :
+          prop_id == PROP_REJECTED ? counts.rejected : counts.queued);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1317,17 +889,20 @@ gst_image_bind_publish_finalize (GObject * object)
 {
   GstImageBindPublish *self = GST_IMAGE_BIND_PUBLISH (object);
 
+  if (self->queue)
+    gst_image_bind_publish_queue_free (self->queue);
   g_free (self->location);
   g_free (self->collection);
   g_free (self->source);
   g_free (self->cur_source);
-  g_free (self->last_error);
-  g_free (self->posted_error);
+  g_free (self->username);
+  g_free (self->password);
+  g_free (self->tls_ca_file);
+  g_free (self->tls_cert_file);
+  g_free (self->tls_key_file);
+  if (self->extra_headers)
+    gst_structure_free (self->extra_headers);
   g_hash_table_unref (self->detected);
-  g_ptr_array_unref (self->batch);
-  config_clear (&self->cfg);
-  g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
   G_OBJECT_CLASS (gst_image_bind_publish_parent_class)->finalize (object);
 }
 
@@ -1346,11 +921,8 @@ gst_image_bind_publish_init (GstImageBindPublish * self)
   self->request_timeout = DEFAULT_REQUEST_TIMEOUT;
   self->eos_timeout = DEFAULT_EOS_TIMEOUT;
   self->stats_interval = DEFAULT_STATS_INTERVAL;
+  self->qos = DEFAULT_QOS;
   self->detected = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  self->batch = g_ptr_array_new_with_free_func ((GDestroyNotify) record_free);
-  g_mutex_init (&self->lock);
-  g_cond_init (&self->cond);
-  g_queue_init (&self->queue);
   gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), TRUE);
 }
 
@@ -1374,8 +946,9 @@ gst_image_bind_publish_class_init (GstImageBindPublishClass * klass)
   g_object_class_install_property (gobject_class, PROP_LOCATION,
       g_param_spec_string ("location", "Location",
           "Where to publish: an http:// or https:// URL (webhook, or the Qdrant server's base "
-          "URL with format=qdrant), or file:///path/out.jsonl for JSON lines; NULL or \"-\": "
-          "JSON lines on standard output", NULL, rw));
+          "URL with format=qdrant), mqtt://host[:port]/topic or mqtts:// (an MQTT broker, one "
+          "message per record), or file:///absolute/path/out.jsonl for JSON lines; NULL or "
+          "\"-\": JSON lines on standard output", NULL, rw));
   g_object_class_install_property (gobject_class, PROP_FORMAT,
       g_param_spec_enum ("format", "Format", "Body of the requests",
           GST_TYPE_IMAGE_BIND_PUBLISH_FORMAT, DEFAULT_FORMAT, rw));
@@ -1416,8 +989,9 @@ gst_image_bind_publish_class_init (GstImageBindPublishClass * klass)
           DEFAULT_MAX_RETRY_DELAY, rw));
   g_object_class_install_property (gobject_class, PROP_REQUEST_TIMEOUT,
       g_param_spec_uint64 ("request-timeout", "Request timeout",
-          "Nanoseconds (whole seconds, at least 1) a request may take before it is retried",
-          0, G_MAXUINT64, DEFAULT_REQUEST_TIMEOUT, rw));
+          "Nanoseconds one attempt to deliver a batch may take in all (connecting, sending, "
+          "the whole answer; MQTT: until every message is acknowledged) before it is given "
+          "up and retried (at least 1 ms)", 0, G_MAXUINT64, DEFAULT_REQUEST_TIMEOUT, rw));
   g_object_class_install_property (gobject_class, PROP_EOS_TIMEOUT,
       g_param_spec_uint64 ("eos-timeout", "EOS timeout",
           "Nanoseconds EOS waits at most for the queued records to be delivered", 0,
@@ -1426,6 +1000,35 @@ gst_image_bind_publish_class_init (GstImageBindPublishClass * klass)
       g_param_spec_uint64 ("stats-interval", "Stats interval",
           "Nanoseconds between checks for changed counters (imagebind-publish-stats message)",
           GST_MSECOND, G_MAXUINT64, DEFAULT_STATS_INTERVAL, rw));
+  g_object_class_install_property (gobject_class, PROP_QOS,
+      g_param_spec_uint ("qos", "QoS",
+          "MQTT quality of service: 0 (at most once: a message is done once written to the "
+          "socket) or 1 (at least once: done when the broker acknowledges it)", 0, 1,
+          DEFAULT_QOS, rw));
+  g_object_class_install_property (gobject_class, PROP_USERNAME,
+      g_param_spec_string ("username", "User name",
+          "MQTT user name, or for HTTP the user of Basic authentication; NULL: none", NULL,
+          rw));
+  g_object_class_install_property (gobject_class, PROP_PASSWORD,
+      g_param_spec_string ("password", "Password",
+          "Password that goes with `username`", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_TLS_CA_FILE,
+      g_param_spec_string ("tls-ca-file", "TLS CA file",
+          "PEM file of the certificate authorities to trust (https://, mqtts://); NULL: the "
+          "system's", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_TLS_CERT_FILE,
+      g_param_spec_string ("tls-cert-file", "TLS certificate file",
+          "PEM file of a client certificate to present (https://, mqtts://); NULL: none",
+          NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_TLS_KEY_FILE,
+      g_param_spec_string ("tls-key-file", "TLS key file",
+          "PEM file of the client certificate's private key (HTTP: NULL if it is in "
+          "tls-cert-file)", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_EXTRA_HEADERS,
+      g_param_spec_boxed ("extra-headers", "Extra headers",
+          "HTTP headers added to every request: a structure whose fields are header names "
+          "and values, e.g. extra-headers=\"headers,api-key=SECRET\" for Qdrant's API key "
+          "(not used with MQTT or files)", GST_TYPE_STRUCTURE, rw));
   g_object_class_install_property (gobject_class, PROP_SENT,
       g_param_spec_uint64 ("sent", "Sent", "Records delivered so far", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property (gobject_class, PROP_FAILED,
@@ -1434,7 +1037,12 @@ gst_image_bind_publish_class_init (GstImageBindPublishClass * klass)
           ro));
   g_object_class_install_property (gobject_class, PROP_DROPPED,
       g_param_spec_uint64 ("dropped", "Dropped",
-          "Records dropped because the queue was full", 0, G_MAXUINT64, 0, ro));
+          "Records dropped: the queue was full, or they were still undelivered at EOS after "
+          "eos-timeout or when the element stopped", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property (gobject_class, PROP_REJECTED,
+      g_param_spec_uint64 ("rejected", "Rejected",
+          "Embeddings not published because their vector has NaN or infinite values", 0,
+          G_MAXUINT64, 0, ro));
   g_object_class_install_property (gobject_class, PROP_QUEUED,
       g_param_spec_uint64 ("queued", "Queued",
           "Records waiting now, including the batch being sent", 0, G_MAXUINT64, 0, ro));
@@ -1443,8 +1051,8 @@ gst_image_bind_publish_class_init (GstImageBindPublishClass * klass)
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "ImageBind publisher",
       "Filter/Network", "Sends ImageBind embeddings, matches and detections as JSON to an "
-      "HTTP endpoint (webhook, Qdrant) or a JSON-lines file, without blocking the stream",
-      "gst-imagebind");
+      "HTTP endpoint (webhook, Qdrant), an MQTT broker or a JSON-lines file, without blocking "
+      "the stream", "gst-imagebind");
   gst_type_mark_as_plugin_api (GST_TYPE_IMAGE_BIND_PUBLISH_FORMAT, 0);
 
   trans_class->start = GST_DEBUG_FUNCPTR (gst_image_bind_publish_start);

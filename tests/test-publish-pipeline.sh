@@ -32,7 +32,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "1..2"
 if out=$(NUM_BUFFERS=30 timeout 120 "$here/../pipelines/publish.sh" "$tmp/out.jsonl" "a dog" \
-    "a cat" 2>&1) && echo "$out" | grep -q 'imagebind-publish-stats, sent=(guint64)4, failed=(guint64)0, dropped=(guint64)0, queued=(guint64)0, eos=(boolean)true'; then
+    "a cat" 2>&1) && echo "$out" | grep -q 'imagebind-publish-stats, sent=(guint64)4, failed=(guint64)0, dropped=(guint64)0, rejected=(guint64)0, queued=(guint64)0, eos=(boolean)true'; then
   echo "ok 1 - publish.sh ends and reports 4 records sent at EOS"
 else
   echo "not ok 1 - publish.sh failed or reported other counts"

@@ -10,6 +10,7 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 
 #include "gstimagebindmeta.h"
@@ -21,6 +22,7 @@
 
 typedef struct {
   gchar *method, *path, *content_type, *body;
+  gchar *api_key, *x_count, *authorization;     /* request headers, or NULL */
   guint status;
 } Request;
 
@@ -47,6 +49,9 @@ request_free (Request * r)
   g_free (r->path);
   g_free (r->content_type);
   g_free (r->body);
+  g_free (r->api_key);
+  g_free (r->x_count);
+  g_free (r->authorization);
   g_free (r);
 }
 
@@ -71,6 +76,12 @@ handler (SoupServer * server, SoupServerMessage * msg, const char *path, GHashTa
   r->content_type = g_strdup (soup_message_headers_get_content_type
       (soup_server_message_get_request_headers (msg), NULL));
   r->body = g_strndup (body->data, body->length);
+  {
+    SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
+    r->api_key = g_strdup (soup_message_headers_get_one (h, "api-key"));
+    r->x_count = g_strdup (soup_message_headers_get_one (h, "x-count"));
+    r->authorization = g_strdup (soup_message_headers_get_one (h, "Authorization"));
+  }
   g_mutex_lock (&srv->lock);
   r->status = 200;
   if (srv->script->len > 0) {
@@ -246,6 +257,173 @@ server_url (Server * srv, const gchar * path)
   return g_strdup_printf ("http://127.0.0.1:%u%s", srv->port, path);
 }
 
+/* ---- a raw TCP server: what a libsoup server will not do ---- */
+
+/* RAW_TRICKLE answers every request with one byte of a never-ending header line every 50 ms
+ * (an idle timeout never fires); RAW_HUGE_BODY answers 200 with a 2 GiB Content-Length and
+ * writes the body as fast as it is read, up to RAW_BODY_CAP bytes, then stalls. */
+typedef enum {
+  RAW_TRICKLE,
+  RAW_HUGE_BODY,
+} RawMode;
+
+#define RAW_BODY_CAP (256 * 1024 * 1024)
+
+typedef struct {
+  GThread *thread;
+  GSocketListener *listener;
+  GCancellable *cancel;
+  guint port;
+  RawMode mode;
+  GMutex lock;
+  guint connections;
+  guint64 body_written;         /* RAW_HUGE_BODY: body bytes written on the last connection */
+  gboolean closed_by_client;    /* the last connection ended with a write error */
+} RawServer;
+
+/* Reads one request (headers, then Content-Length bytes of body); FALSE on EOF or error. */
+static gboolean
+raw_read_request (GInputStream * in, GCancellable * cancel)
+{
+  GString *s = g_string_new (NULL);
+  gchar buf[4096];
+  gssize n;
+  const gchar *end, *cl;
+  gsize want;
+  gboolean ok = FALSE;
+
+  while (!(end = strstr (s->str, "\r\n\r\n"))) {
+    n = g_input_stream_read (in, buf, sizeof buf, cancel, NULL);
+    if (n <= 0)
+      goto out;
+    g_string_append_len (s, buf, n);
+  }
+  cl = g_strstr_len (s->str, end - s->str, "Content-Length:");
+  want = (end - s->str) + 4 + (cl ? g_ascii_strtoull (cl + 15, NULL, 10) : 0);
+  while (s->len < want) {
+    n = g_input_stream_read (in, buf, MIN (sizeof buf, want - s->len), cancel, NULL);
+    if (n <= 0)
+      goto out;
+    g_string_append_len (s, buf, n);
+  }
+  ok = TRUE;
+out:
+  g_string_free (s, TRUE);
+  return ok;
+}
+
+static gboolean
+raw_write (GOutputStream * out, const gchar * data, gsize len, GCancellable * cancel)
+{
+  return g_output_stream_write_all (out, data, len, NULL, cancel, NULL);
+}
+
+static void
+raw_serve (RawServer * srv, GSocketConnection * conn)
+{
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (conn));
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
+  gboolean failed = FALSE;
+
+  if (!raw_read_request (in, srv->cancel))
+    return;
+  if (srv->mode == RAW_TRICKLE) {
+    const gchar *head = "HTTP/1.1 200 OK\r\nX-Trickle: ";
+    failed = !raw_write (out, head, strlen (head), srv->cancel);
+    while (!failed && !g_cancellable_is_cancelled (srv->cancel)) {
+      g_usleep (50 * 1000);
+      failed = !raw_write (out, "a", 1, srv->cancel);
+    }
+  } else {
+    const gchar *head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2147483648\r\n\r\n";
+    gchar *zeros = g_malloc (65536);
+    guint64 written = 0;
+
+    memset (zeros, '0', 65536);
+    failed = !raw_write (out, head, strlen (head), srv->cancel);
+    while (!failed && written < RAW_BODY_CAP) {
+      failed = !raw_write (out, zeros, 65536, srv->cancel);
+      if (!failed)
+        written += 65536;
+      g_mutex_lock (&srv->lock);
+      srv->body_written = written;
+      g_mutex_unlock (&srv->lock);
+    }
+    g_free (zeros);
+    /* the cap reached: stall, as a server that never finishes its body */
+    while (!failed && !g_cancellable_is_cancelled (srv->cancel))
+      g_usleep (10 * 1000);
+  }
+  g_mutex_lock (&srv->lock);
+  srv->closed_by_client = failed && !g_cancellable_is_cancelled (srv->cancel);
+  g_mutex_unlock (&srv->lock);
+}
+
+static gpointer
+raw_main (gpointer data)
+{
+  RawServer *srv = data;
+  GSocketConnection *conn;
+
+  while ((conn = g_socket_listener_accept (srv->listener, NULL, srv->cancel, NULL))) {
+    g_mutex_lock (&srv->lock);
+    srv->connections++;
+    srv->closed_by_client = FALSE;
+    g_mutex_unlock (&srv->lock);
+    raw_serve (srv, conn);
+    g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+    g_object_unref (conn);
+  }
+  return NULL;
+}
+
+static RawServer *
+raw_server_new (RawMode mode)
+{
+  RawServer *srv = g_new0 (RawServer, 1);
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *addr = g_inet_socket_address_new (lo, 0), *bound = NULL;
+  GError *err = NULL;
+
+  srv->mode = mode;
+  srv->cancel = g_cancellable_new ();
+  srv->listener = g_socket_listener_new ();
+  g_mutex_init (&srv->lock);
+  g_socket_listener_add_address (srv->listener, addr, G_SOCKET_TYPE_STREAM,
+      G_SOCKET_PROTOCOL_TCP, NULL, &bound, &err);
+  g_assert_no_error (err);
+  srv->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_object_unref (bound);
+  g_object_unref (addr);
+  g_object_unref (lo);
+  srv->thread = g_thread_new ("test-raw-server", raw_main, srv);
+  return srv;
+}
+
+static void
+raw_server_free (RawServer * srv)
+{
+  g_cancellable_cancel (srv->cancel);
+  g_thread_join (srv->thread);
+  g_socket_listener_close (srv->listener);
+  g_object_unref (srv->listener);
+  g_object_unref (srv->cancel);
+  g_mutex_clear (&srv->lock);
+  g_free (srv);
+}
+
+static guint
+raw_connections (RawServer * srv)
+{
+  guint n;
+
+  g_mutex_lock (&srv->lock);
+  n = srv->connections;
+  g_mutex_unlock (&srv->lock);
+  return n;
+}
+
 /* The records of all requests answered with a 2xx status, in order (a JSON array each). */
 static JsonArray *
 delivered_records (Server * srv)
@@ -276,6 +454,9 @@ delivered_records (Server * srv)
 
 /* ---- the element ---- */
 
+/* messages popped from a fixture's bus, kept for a later look (see pop_message ()) */
+static GQueue kept_messages = G_QUEUE_INIT;
+
 typedef struct {
   GstHarness *h;
   GstElement *element;
@@ -304,6 +485,7 @@ fixture_setup (Fixture * f, const gchar * location, const gchar * first_property
 static void
 fixture_teardown (Fixture * f)
 {
+  g_queue_clear_full (&kept_messages, (GDestroyNotify) gst_message_unref);
   gst_harness_teardown (f->h);
   gst_element_set_bus (f->element, NULL);
   gst_object_unref (f->element);
@@ -331,6 +513,27 @@ wait_counter (GstElement * e, const gchar * name, guint64 value)
   g_assert_cmpuint (get_u64 (e, name), ==, value);
 }
 
+/* gst_bus_pop_filtered () discards the messages of other types: the tests that look for
+ * several types take them through here, which keeps the others for later. */
+
+static GstMessage *
+pop_message (GstBus * bus, GstMessageType type)
+{
+  GstMessage *msg;
+  GList *l;
+
+  while ((msg = gst_bus_pop (bus)))
+    g_queue_push_tail (&kept_messages, msg);
+  for (l = kept_messages.head; l; l = l->next) {
+    if (GST_MESSAGE_TYPE (l->data) & type) {
+      msg = l->data;
+      g_queue_delete_link (&kept_messages, l);
+      return msg;
+    }
+  }
+  return NULL;
+}
+
 /* The stats message posted at EOS (the last one with eos=TRUE), as a copy. */
 static GstStructure *
 eos_stats (GstBus * bus)
@@ -338,7 +541,7 @@ eos_stats (GstBus * bus)
   GstMessage *msg;
   GstStructure *s = NULL;
 
-  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
+  while ((msg = pop_message (bus, GST_MESSAGE_ELEMENT))) {
     const GstStructure *ms = gst_message_get_structure (msg);
     gboolean eos = FALSE;
     if (gst_structure_has_name (ms, "imagebind-publish-stats")
@@ -351,6 +554,51 @@ eos_stats (GstBus * bus)
   }
   g_assert_nonnull (s);
   return s;
+}
+
+/* The last non-empty `last-error` of the stats messages on @bus so far (popped), or NULL. */
+static gchar *
+bus_last_error (GstBus * bus)
+{
+  GstMessage *msg;
+  gchar *last = NULL;
+
+  while ((msg = pop_message (bus, GST_MESSAGE_ELEMENT))) {
+    const gchar *e = gst_structure_get_string (gst_message_get_structure (msg), "last-error");
+    if (e && *e) {
+      g_free (last);
+      last = g_strdup (e);
+    }
+    gst_message_unref (msg);
+  }
+  return last;
+}
+
+/* Pops the messages of @type on @bus; returns how many there were and the text of the last. */
+static guint
+bus_count (GstBus * bus, GstMessageType type, gchar ** last_text)
+{
+  GstMessage *msg;
+  guint n = 0;
+
+  while ((msg = pop_message (bus, type))) {
+    GError *err = NULL;
+    gchar *debug = NULL;
+
+    if (type == GST_MESSAGE_WARNING)
+      gst_message_parse_warning (msg, &err, &debug);
+    else if (type == GST_MESSAGE_ERROR)
+      gst_message_parse_error (msg, &err, &debug);
+    if (err && last_text) {
+      g_free (*last_text);
+      *last_text = g_strdup_printf ("%s (%s)", err->message, debug ? debug : "");
+    }
+    g_clear_error (&err);
+    g_free (debug);
+    gst_message_unref (msg);
+    n++;
+  }
+  return n;
 }
 
 static void
@@ -720,6 +968,8 @@ test_down_then_up (void)
   server_call (srv, do_up);
   g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
   s = eos_stats (f.bus);
+  /* the endpoint is back: the error of the failed attempts is cleared (issue 13) */
+  g_assert_cmpstr (gst_structure_get_string (s, "last-error"), ==, "");
   assert_stats (s, 20, 0, 10, 0);
   g_assert_cmpuint (get_u64 (f.element, "dropped"), ==, 10);
   rec = delivered_records (srv);
@@ -793,8 +1043,21 @@ test_eos_timeout (void)
   g_object_set (f.element, "eos-timeout", (guint64) 100 * GST_MSECOND, NULL);
   push_range (f.h, 0, 3);
   g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  /* nothing delivered, nothing given up: the 3 records are still queued (being retried) */
-  assert_stats (eos_stats (f.bus), 0, 0, 0, 3);
+  /* nothing delivered: the 3 records left at EOS are counted as dropped, not left to vanish
+   * at READY (issue 13), and a warning says so */
+  {
+    GstStructure *s = eos_stats (f.bus);
+    gchar *text = NULL;
+
+    g_assert_cmpstr (gst_structure_get_string (s, "last-error"), !=, "");
+    assert_stats (s, 0, 0, 3, 0);
+    g_assert_cmpuint (bus_count (f.bus, GST_MESSAGE_WARNING, &text), ==, 1);
+    g_test_message ("warning: %s", text);
+    g_assert_nonnull (strstr (text, "3 records"));
+    g_free (text);
+  }
+  g_assert_cmpuint (get_u64 (f.element, "dropped"), ==, 3);
+  g_assert_cmpuint (get_u64 (f.element, "queued"), ==, 0);
   g_assert_cmpuint (server_n_requests (srv), ==, 0);
   fixture_teardown (&f);
   server_free (srv);
@@ -818,6 +1081,11 @@ test_stop_while_sending (void)
     g_usleep (5000);
   g_assert_cmpuint (server_n_requests (srv), ==, 1);
   g_assert_cmpuint (get_u64 (f.element, "queued"), ==, 6);
+  /* what is discarded when the element stops is counted as dropped, with a warning */
+  gst_element_set_state (f.element, GST_STATE_READY);
+  g_assert_cmpuint (get_u64 (f.element, "dropped"), ==, 6);
+  g_assert_cmpuint (get_u64 (f.element, "queued"), ==, 0);
+  g_assert_cmpuint (bus_count (f.bus, GST_MESSAGE_WARNING, NULL), ==, 1);
   fixture_teardown (&f);
   server_free (srv);
   g_free (url);
@@ -886,21 +1154,24 @@ test_file (void)
   g_free (dir);
 }
 
-/* Non-finite numbers (a broken model or input) still give valid JSON: null scores, 0 in the
- * vector, the finite part at unit length. */
+/* Non-finite numbers (a broken model or input): an embedding whose vector has a NaN or an
+ * infinity is not published (never as zeros): it is counted in `rejected`, with one warning
+ * per stream (issue 13). Non-finite scores of a match become null, valid JSON. */
 static void
 test_non_finite (void)
 {
   gchar *dir = g_dir_make_tmp ("publish-XXXXXX", NULL);
   gchar *path = g_build_filename (dir, "out.jsonl", NULL);
   gchar *uri = g_filename_to_uri (path, NULL, NULL);
-  gchar *contents = NULL, **lines;
+  gchar *contents = NULL, **lines, *text = NULL;
   GstBuffer *buf = gst_buffer_new ();
-  gfloat v[3] = { 3.0f, NAN, 4.0f };
+  gfloat v[3] = { 3.0f, NAN, 4.0f }, inf[3] = { 1.0f, INFINITY, 0.0f }, ok[3] = { 3, 0, 4 };
   GstImageBindMatchResult r = { 0, (gchar *) "a dog", NAN, INFINITY, FALSE };
+  GstStructure *s;
   JsonNode *node;
   JsonArray *a;
   Fixture f;
+  guint64 n;
 
   gst_buffer_add_imagebind_embedding_meta (buf, GST_IMAGE_BIND_MODALITY_AUDIO, v, 3, NAN, "m");
   gst_buffer_add_imagebind_match_meta (buf, GST_IMAGE_BIND_MODALITY_AUDIO,
@@ -908,12 +1179,40 @@ test_non_finite (void)
   fixture_setup (&f, uri, NULL);
   g_assert_cmpint (gst_harness_push (f.h, buf), ==, GST_FLOW_OK);
   gst_buffer_unref (gst_harness_pull (f.h));
+  buf = gst_buffer_new ();
+  gst_buffer_add_imagebind_embedding_meta (buf, GST_IMAGE_BIND_MODALITY_AUDIO, inf, 3, 1, "m");
+  g_assert_cmpint (gst_harness_push (f.h, buf), ==, GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (f.h));
+  buf = gst_buffer_new ();
+  gst_buffer_add_imagebind_embedding_meta (buf, GST_IMAGE_BIND_MODALITY_AUDIO, ok, 3, NAN, "m");
+  g_assert_cmpint (gst_harness_push (f.h, buf), ==, GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (f.h));
   g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 2, 0, 0, 0);
+  s = eos_stats (f.bus);
+  g_assert_true (gst_structure_get_uint64 (s, "rejected", &n));
+  g_assert_cmpuint (n, ==, 2);
+  assert_stats (s, 2, 0, 0, 0);
+  g_object_get (f.element, "rejected", &n, NULL);
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_cmpuint (bus_count (f.bus, GST_MESSAGE_WARNING, &text), ==, 1);
+  g_test_message ("warning: %s", text);
+  g_assert_nonnull (strstr (text, "NaN"));
+  g_free (text);
+
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   lines = g_strsplit (contents, "\n", -1);
   g_assert_cmpuint (g_strv_length (lines), ==, 3);
+  /* the match of the first buffer, with null scores */
   node = json_from_string (lines[0], NULL);
+  g_assert_nonnull (node);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (node), "type"), ==,
+      "match");
+  a = json_object_get_array_member (json_node_get_object (node), "scores");
+  g_assert_true (json_array_get_null_element (a, 0));
+  g_assert_true (json_object_get_null_member (json_node_get_object (node), "top_probability"));
+  json_node_unref (node);
+  /* the finite embedding, at unit length, its NaN logit scale as null */
+  node = json_from_string (lines[1], NULL);
   g_assert_nonnull (node);
   g_assert_true (json_object_get_null_member (json_node_get_object (node), "logit_scale"));
   g_assert_true (json_object_get_null_member (json_node_get_object (node), "pts"));
@@ -921,12 +1220,6 @@ test_non_finite (void)
   g_assert_cmpfloat_with_epsilon (json_array_get_double_element (a, 0), 0.6, 1e-6);
   g_assert_cmpfloat_with_epsilon (json_array_get_double_element (a, 1), 0.0, 1e-12);
   g_assert_cmpfloat_with_epsilon (json_array_get_double_element (a, 2), 0.8, 1e-6);
-  json_node_unref (node);
-  node = json_from_string (lines[1], NULL);
-  g_assert_nonnull (node);
-  a = json_object_get_array_member (json_node_get_object (node), "scores");
-  g_assert_true (json_array_get_null_element (a, 0));
-  g_assert_true (json_object_get_null_member (json_node_get_object (node), "top_probability"));
   json_node_unref (node);
   g_strfreev (lines);
   g_free (contents);
@@ -938,31 +1231,776 @@ test_non_finite (void)
   g_free (dir);
 }
 
+/* An element with these properties fails to start: the text of its error (message and
+ * debug detail). */
+static gchar *
+start_error (const gchar * first_property, ...)
+{
+  GstElement *e = gst_element_factory_make ("imagebindpublish", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *debug = NULL, *text;
+  va_list args;
+
+  va_start (args, first_property);
+  g_object_set_valist (G_OBJECT (e), first_property, args);
+  va_end (args);
+  gst_element_set_bus (e, bus);
+  g_assert_cmpint (gst_element_set_state (e, GST_STATE_PAUSED), ==, GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &err, &debug);
+  text = g_strdup_printf ("%s (%s)", err->message, debug ? debug : "");
+  g_error_free (err);
+  g_free (debug);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+  return text;
+}
+
 /* A location the element cannot use is an error at start, not a crash. */
 static void
 test_bad_location (void)
 {
-  const gchar *bad[] = { "ftp://127.0.0.1/x", "file:///nonexistent-dir-publish/x.jsonl",
-    "file:relative" };
+  /* with what the error must say; URLs without a host used to be accepted, then libsoup
+   * CRITICALs at the first request (fatal here), and file://relative/x wrote /x (issue 13) */
+  const gchar *bad[][2] = {
+    {"ftp://127.0.0.1/x", "Unsupported location"},
+    {"file:///nonexistent-dir-publish/x.jsonl", "Could not open"},
+    {"file:relative", "Invalid file URI"},
+    {"file://relative/x.jsonl", "names the host"},
+    {"http://", "no host"},
+    {"http:///hook", "no host"},
+    {"https://", "no host"},
+    {"http://:8080/hook", "no host"},
+    {"http://127.0.0.1:99999/hook", "Invalid URL"},
+    {"mqtt://", "MQTT"},
+    {"mqtt://127.0.0.1", "MQTT"},
+    {"mqtt://127.0.0.1:1883/", "MQTT"},
+    {"mqtt:///topic", "MQTT"},
+    {"mqtt://127.0.0.1/a/#", "MQTT"},
+    {"mqtt://127.0.0.1/a/+/b", "MQTT"},
+    {"mqtt://127.0.0.1:0/t", "MQTT"},
+  };
   guint i;
 
   for (i = 0; i < G_N_ELEMENTS (bad); i++) {
-    GstElement *e = gst_element_factory_make ("imagebindpublish", NULL);
-    GstBus *bus = gst_bus_new ();
-    GstMessage *msg;
+    gchar *text = start_error ("location", bad[i][0], NULL);
 
-    g_object_set (e, "location", bad[i], NULL);
-    gst_element_set_bus (e, bus);
-    g_assert_cmpint (gst_element_set_state (e, GST_STATE_PAUSED), ==, GST_STATE_CHANGE_FAILURE);
-    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-    g_assert_nonnull (msg);
-    gst_message_unref (msg);
-    gst_element_set_state (e, GST_STATE_NULL);
-    gst_element_set_bus (e, NULL);
-    gst_bus_set_flushing (bus, TRUE);
-    gst_object_unref (bus);
-    gst_object_unref (e);
+    g_test_message ("%s: %s", bad[i][0], text);
+    g_assert_nonnull (strstr (text, bad[i][1]));
+    g_free (text);
   }
+}
+
+/* extra-headers (e.g. Qdrant's api-key) and username/password (HTTP Basic) reach the server;
+ * TLS properties on a location without TLS are an error, not silently unused. */
+static void
+test_headers (void)
+{
+  Server *srv = server_new ();
+  gchar *url = server_url (srv, "/hook");
+  GstStructure *headers = gst_structure_from_string ("headers, api-key=SECRET, "
+      "x-count=(int)3", NULL);
+  Request *r;
+  Fixture f;
+
+  g_assert_nonnull (headers);
+  fixture_setup (&f, url, "batch-size", 2, "extra-headers", headers, "username", "cam",
+      "password", "pw", NULL);
+  push_range (f.h, 0, 2);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 2, 0, 0, 0);
+  g_assert_cmpuint (server_n_requests (srv), ==, 1);
+  r = g_ptr_array_index (srv->requests, 0);
+  g_assert_cmpstr (r->api_key, ==, "SECRET");
+  g_assert_cmpstr (r->x_count, ==, "3");
+  g_assert_cmpstr (r->authorization, ==, "Basic Y2FtOnB3");     /* "cam:pw" */
+  fixture_teardown (&f);
+
+  {
+    gchar *text = start_error ("location", url, "tls-ca-file", "/etc/hostname", NULL);
+    g_test_message ("%s", text);
+    g_assert_nonnull (strstr (text, "does not use TLS"));
+    g_free (text);
+  }
+  gst_structure_free (headers);
+  server_free (srv);
+  g_free (url);
+}
+
+/* A server that trickles its headers (a byte every 50 ms, never done): request-timeout bounds
+ * the whole request, not the time between two bytes, so each attempt ends after it, is
+ * retried, and the batch is given up after max-retries with the timeout as last error
+ * (issue 13; it used to wait forever: one request, no retry, no error). */
+static void
+test_trickle (void)
+{
+  RawServer *srv = raw_server_new (RAW_TRICKLE);
+  gchar *url = g_strdup_printf ("http://127.0.0.1:%u/hook", srv->port);
+  gint64 t0 = g_get_monotonic_time ();
+  gchar *last;
+  Fixture f;
+
+  fixture_setup (&f, url, "batch-size", 2, "request-timeout", (guint64) 300 * GST_MSECOND,
+      "max-retries", 2, "retry-delay", (guint64) 10 * GST_MSECOND, "max-retry-delay",
+      (guint64) 10 * GST_MSECOND, NULL);
+  push_range (f.h, 0, 2);
+  wait_counter (f.element, "failed", 2);
+  g_test_message ("3 attempts of 300 ms given up after %.2f s",
+      (g_get_monotonic_time () - t0) / 1e6);
+  g_assert_cmpuint (raw_connections (srv), ==, 3);
+  g_assert_cmpuint (get_u64 (f.element, "sent"), ==, 0);
+  /* the stats carry the timeout */
+  {
+    gint64 end = g_get_monotonic_time () + WAIT_US;
+    last = NULL;
+    while (!last && g_get_monotonic_time () < end) {
+      g_usleep (20 * 1000);
+      last = bus_last_error (f.bus);
+    }
+  }
+  g_assert_nonnull (last);
+  g_test_message ("last-error: %s", last);
+  g_assert_nonnull (strstr (last, "timed out"));
+  g_free (last);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 0, 2, 0, 0);
+  fixture_teardown (&f);
+  raw_server_free (srv);
+  g_free (url);
+}
+
+/* A 200 answer with a 2 GiB body: the publisher reads a bounded part of it (it used to read it
+ * all into memory: 2.1 GB RSS), counts the batch as delivered and drops the connection. */
+static void
+test_huge_body (void)
+{
+  RawServer *srv = raw_server_new (RAW_HUGE_BODY);
+  gchar *url = g_strdup_printf ("http://127.0.0.1:%u/hook", srv->port);
+  gint64 end;
+  gboolean closed = FALSE;
+  guint64 written = 0;
+  Fixture f;
+
+  fixture_setup (&f, url, "batch-size", 2, "request-timeout", (guint64) 60 * GST_SECOND, NULL);
+  push_range (f.h, 0, 2);
+  wait_counter (f.element, "sent", 2);
+  end = g_get_monotonic_time () + WAIT_US;
+  while (!closed && g_get_monotonic_time () < end) {
+    g_usleep (10 * 1000);
+    g_mutex_lock (&srv->lock);
+    closed = srv->closed_by_client;
+    written = srv->body_written;
+    g_mutex_unlock (&srv->lock);
+  }
+  g_test_message ("the server wrote %" G_GUINT64_FORMAT " body bytes before the client closed",
+      written);
+  g_assert_true (closed);
+  /* what the client read, plus what the socket buffers held */
+  g_assert_cmpuint (written, <, 64 * 1024 * 1024);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 2, 0, 0, 0);
+  fixture_teardown (&f);
+  raw_server_free (srv);
+  g_free (url);
+}
+
+/* ---- MQTT, against Debian's mosquitto broker ---- */
+
+/* A mosquitto broker of the test's own on 127.0.0.1 (a free port), with persistence in a
+ * temporary directory saved every second, so that a subscriber's session (its subscription
+ * and the QoS 1 messages queued for it) survives the broker being killed and restarted. */
+typedef struct {
+  gchar *exe;
+  gchar *dir;
+  gchar *conf;
+  guint port;
+  GSubprocess *proc;
+} Broker;
+
+typedef struct {
+  GSubprocess *proc;
+  gchar *path;                  /* its output: one payload a line */
+} Subscriber;
+
+/* The broker's binary (Debian puts it in /usr/sbin, often not in PATH), or NULL. */
+static gchar *
+find_broker (void)
+{
+  gchar *exe = g_find_program_in_path ("mosquitto");
+
+  if (!exe && g_file_test ("/usr/sbin/mosquitto", G_FILE_TEST_IS_EXECUTABLE))
+    exe = g_strdup ("/usr/sbin/mosquitto");
+  return exe;
+}
+
+/* Skips the test (saying why) when it cannot run: no broker or clients, or an element built
+ * without libmosquitto. */
+static gboolean
+mqtt_available (void)
+{
+  gchar *exe = find_broker (), *sub = g_find_program_in_path ("mosquitto_sub"),
+      *pub = g_find_program_in_path ("mosquitto_pub");
+  gboolean ok = exe && sub && pub;
+  GstElement *e;
+
+  g_free (exe);
+  g_free (sub);
+  g_free (pub);
+  if (!ok) {
+    g_test_skip ("the mosquitto broker or its clients are not installed (Debian: apt-get "
+        "install mosquitto mosquitto-clients)");
+    return FALSE;
+  }
+  /* an element without MQTT refuses the location at start */
+  e = gst_element_factory_make ("imagebindpublish", NULL);
+  g_object_set (e, "location", "mqtt://127.0.0.1:1/t", NULL);
+  ok = gst_element_set_state (e, GST_STATE_PAUSED) != GST_STATE_CHANGE_FAILURE;
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (e);
+  if (!ok)
+    g_test_skip ("imagebindpublish was built without libmosquitto (install "
+        "libmosquitto-dev and build again)");
+  return ok;
+}
+
+static gboolean
+have_program (const gchar * name)
+{
+  gchar *path = g_find_program_in_path (name);
+
+  g_free (path);
+  return path != NULL;
+}
+
+static guint
+free_port (void)
+{
+  GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+      G_SOCKET_PROTOCOL_TCP, NULL);
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *addr = g_inet_socket_address_new (lo, 0), *bound;
+  guint port;
+
+  g_assert_true (g_socket_bind (s, addr, FALSE, NULL));
+  bound = g_socket_get_local_address (s, NULL);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_object_unref (bound);
+  g_object_unref (addr);
+  g_object_unref (lo);
+  g_object_unref (s);
+  return port;
+}
+
+static gboolean
+port_open (guint port)
+{
+  GSocketClient *c = g_socket_client_new ();
+  GSocketConnection *conn = g_socket_client_connect_to_host (c, "127.0.0.1", port, NULL,
+      NULL);
+
+  g_object_unref (c);
+  if (!conn)
+    return FALSE;
+  g_object_unref (conn);
+  return TRUE;
+}
+
+static void
+broker_start (Broker * b)
+{
+  GSubprocessLauncher *l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  gchar *log = g_build_filename (b->dir, "broker.log", NULL);
+  GError *err = NULL;
+  gint64 end = g_get_monotonic_time () + WAIT_US;
+
+  g_subprocess_launcher_set_stdout_file_path (l, log);
+  b->proc = g_subprocess_launcher_spawn (l, &err, b->exe, "-c", b->conf, NULL);
+  g_assert_no_error (err);
+  while (!port_open (b->port) && g_get_monotonic_time () < end)
+    g_usleep (20 * 1000);
+  g_assert_true (port_open (b->port));
+  g_object_unref (l);
+  g_free (log);
+}
+
+/* @extra: more lines of configuration (authentication, TLS), or NULL. */
+static Broker *
+broker_new (const gchar * extra)
+{
+  Broker *b = g_new0 (Broker, 1);
+  gchar *conf;
+
+  b->exe = find_broker ();
+  b->dir = g_dir_make_tmp ("publish-mqtt-XXXXXX", NULL);
+  b->conf = g_build_filename (b->dir, "mosquitto.conf", NULL);
+  b->port = free_port ();
+  /* run as root, mosquitto becomes the user "mosquitto", who cannot write the temporary
+   * directory: stay who we are */
+  conf = g_strdup_printf ("listener %u 127.0.0.1\n%s\npersistence true\n"
+      "persistence_location %s/\nautosave_interval 1\nuser %s\n", b->port,
+      extra ? extra : "allow_anonymous true", b->dir, g_get_user_name ());
+  g_assert_true (g_file_set_contents (b->conf, conf, -1, NULL));
+  g_free (conf);
+  broker_start (b);
+  return b;
+}
+
+static void
+broker_kill (Broker * b)
+{
+  g_subprocess_send_signal (b->proc, SIGKILL);
+  g_subprocess_wait (b->proc, NULL, NULL);
+  g_clear_object (&b->proc);
+}
+
+static void
+remove_dir (const gchar * dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const gchar *name;
+
+  while (d && (name = g_dir_read_name (d))) {
+    gchar *path = g_build_filename (dir, name, NULL);
+    g_unlink (path);
+    g_free (path);
+  }
+  if (d)
+    g_dir_close (d);
+  g_rmdir (dir);
+}
+
+static void
+broker_free (Broker * b)
+{
+  if (b->proc)
+    broker_kill (b);
+  remove_dir (b->dir);
+  g_free (b->exe);
+  g_free (b->dir);
+  g_free (b->conf);
+  g_free (b);
+}
+
+/* The lines the subscriber has received so far, probes left out. */
+static GPtrArray *
+subscriber_lines (Subscriber * s)
+{
+  GPtrArray *lines = g_ptr_array_new_with_free_func (g_free);
+  gchar *contents = NULL, **split, **l;
+
+  if (g_file_get_contents (s->path, &contents, NULL, NULL)) {
+    split = g_strsplit (contents, "\n", -1);
+    /* the last piece is a line still being written (or "") */
+    for (l = split; *l && l[1]; l++)
+      if (**l && !g_str_has_prefix (*l, "probe"))
+        g_ptr_array_add (lines, g_strdup (*l));
+    g_strfreev (split);
+  }
+  g_free (contents);
+  return lines;
+}
+
+static gboolean
+subscriber_has (Subscriber * s, const gchar * text)
+{
+  gchar *contents = NULL;
+  gboolean has = g_file_get_contents (s->path, &contents, NULL, NULL)
+      && strstr (contents, text);
+
+  g_free (contents);
+  return has;
+}
+
+static void
+mosquitto_pub (Broker * b, const gchar * topic, const gchar * message,
+    const gchar * const *more)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  gchar *port = g_strdup_printf ("%u", b->port);
+  const gchar *args[] = { "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t",
+    topic, "-m", message, NULL
+  };
+  GError *err = NULL;
+  guint i;
+
+  for (i = 0; args[i]; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  for (i = 0; more && more[i]; i++)
+    g_ptr_array_add (argv, g_strdup (more[i]));
+  g_ptr_array_add (argv, NULL);
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv->pdata, NULL, G_SPAWN_SEARCH_PATH |
+          G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL,
+          NULL, &err));
+  g_assert_no_error (err);
+  g_ptr_array_unref (argv);
+  g_free (port);
+}
+
+/* mosquitto_sub on @topic with a persistent session (-c, QoS 1): messages published while it
+ * is away (the broker restarting) are kept for it. Returns once it is subscribed (a probe it
+ * was sent has arrived). @more: options for the broker's authentication or TLS. */
+static Subscriber *
+subscriber_new (Broker * b, const gchar * topic, const gchar * const *more)
+{
+  Subscriber *s = g_new0 (Subscriber, 1);
+  GSubprocessLauncher *l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  gchar *port = g_strdup_printf ("%u", b->port);
+  gchar *id = g_strdelimit (g_strdup_printf ("sub-%s", topic), "/", '-');
+  const gchar *args[] = { "mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-c",
+    "-i", id, "-t", topic, NULL
+  };
+  gint64 end = g_get_monotonic_time () + WAIT_US;
+  GError *err = NULL;
+  guint i, n = 0;
+
+  /* a file of its own: the launcher does not truncate an existing one */
+  s->path = g_strdup_printf ("%s/%s.txt", b->dir, id);
+  g_subprocess_launcher_set_stdout_file_path (l, s->path);
+  for (i = 0; args[i]; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  for (i = 0; more && more[i]; i++)
+    g_ptr_array_add (argv, g_strdup (more[i]));
+  g_ptr_array_add (argv, NULL);
+  s->proc = g_subprocess_launcher_spawnv (l, (const gchar * const *) argv->pdata, &err);
+  g_assert_no_error (err);
+  while (!subscriber_has (s, "probe") && g_get_monotonic_time () < end) {
+    gchar *probe = g_strdup_printf ("probe %u", n++);
+    mosquitto_pub (b, topic, probe, more);
+    g_free (probe);
+    g_usleep (50 * 1000);
+  }
+  g_assert_true (subscriber_has (s, "probe"));
+  g_ptr_array_unref (argv);
+  g_object_unref (l);
+  g_free (port);
+  g_free (id);
+  return s;
+}
+
+static void
+subscriber_free (Subscriber * s)
+{
+  g_subprocess_send_signal (s->proc, SIGTERM);
+  g_subprocess_wait (s->proc, NULL, NULL);
+  g_object_unref (s->proc);
+  g_free (s->path);
+  g_free (s);
+}
+
+/* Waits (bounded) for @n records at the subscriber, then checks they are the embeddings of
+ * buffers @first..@first+@n-1, each once (in any order: QoS 1 redeliveries may reorder). */
+static void
+assert_received (Subscriber * s, guint first, guint n)
+{
+  gint64 end = g_get_monotonic_time () + WAIT_US;
+  GPtrArray *lines = subscriber_lines (s);
+  gboolean *seen;
+  guint i;
+
+  while (lines->len < n && g_get_monotonic_time () < end) {
+    g_ptr_array_unref (lines);
+    g_usleep (20 * 1000);
+    lines = subscriber_lines (s);
+  }
+  /* a moment for anything extra (a duplicate) to show */
+  g_usleep (200 * 1000);
+  g_ptr_array_unref (lines);
+  lines = subscriber_lines (s);
+  g_assert_cmpuint (lines->len, ==, n);
+  seen = g_new0 (gboolean, n);
+  for (i = 0; i < lines->len; i++) {
+    JsonNode *node = json_from_string (g_ptr_array_index (lines, i), NULL);
+    JsonObject *o;
+    gint64 k;
+
+    if (!node)
+      g_test_message ("not JSON: %s", (gchar *) g_ptr_array_index (lines, i));
+    g_assert_nonnull (node);
+    o = json_node_get_object (node);
+    g_assert_cmpstr (json_object_get_string_member (o, "type"), ==, "embedding");
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "vector")), ==,
+        4);
+    k = json_object_get_int_member (o, "pts") / (100 * GST_MSECOND) - first;
+    g_assert_cmpint (k, >=, 0);
+    g_assert_cmpint (k, <, n);
+    g_assert_false (seen[k]);
+    seen[k] = TRUE;
+    json_node_unref (node);
+  }
+  g_free (seen);
+  g_ptr_array_unref (lines);
+}
+
+static gchar *
+mqtt_url (Broker * b, const gchar * topic)
+{
+  return g_strdup_printf ("mqtt://127.0.0.1:%u/%s", b->port, topic);
+}
+
+/* A healthy broker: every record arrives, once, at QoS 1 and at QoS 0. */
+static void
+test_mqtt (void)
+{
+  Broker *b;
+  guint qos;
+
+  if (!mqtt_available ())
+    return;
+  b = broker_new (NULL);
+  for (qos = 0; qos <= 1; qos++) {
+    gchar *topic = g_strdup_printf ("imagebind/qos%u", qos);
+    Subscriber *s = subscriber_new (b, topic, NULL);
+    gchar *url = mqtt_url (b, topic);
+    Fixture f;
+
+    fixture_setup (&f, url, "batch-size", 7, "qos", qos, NULL);
+    push_range (f.h, 0, 50);
+    g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+    assert_stats (eos_stats (f.bus), 50, 0, 0, 0);
+    assert_received (s, 0, 50);
+    fixture_teardown (&f);
+    subscriber_free (s);
+    g_free (url);
+    g_free (topic);
+  }
+  broker_free (b);
+}
+
+/* Waits until the broker has saved its database since @since (g_get_real_time ()). */
+static void
+wait_saved (Broker * b, gint64 since)
+{
+  gchar *db = g_build_filename (b->dir, "mosquitto.db", NULL);
+  gint64 end = g_get_monotonic_time () + WAIT_US;
+  GStatBuf st;
+
+  while (g_get_monotonic_time () < end) {
+    if (g_stat (db, &st) == 0 && (gint64) st.st_mtim.tv_sec * G_USEC_PER_SEC +
+        st.st_mtim.tv_nsec / 1000 > since)
+      break;
+    g_usleep (50 * 1000);
+  }
+  g_assert_cmpint (g_stat (db, &st), ==, 0);
+  g_free (db);
+}
+
+/* The broker killed (SIGKILL) and restarted mid-stream: the records queue meanwhile (no loss
+ * while the queue has room), the drops beyond max-queue are counted exactly, the publisher
+ * reconnects with its back-off once the broker is back and delivers every queued record, and
+ * last-error is cleared. */
+static void
+test_mqtt_broker_restart (void)
+{
+  Broker *b;
+  Subscriber *s;
+  gchar *url, *last;
+  gint64 since, end;
+  Fixture f;
+
+  if (!mqtt_available ())
+    return;
+  b = broker_new (NULL);
+  s = subscriber_new (b, "imagebind/restart", NULL);
+  url = mqtt_url (b, "imagebind/restart");
+  fixture_setup (&f, url, "batch-size", 5, "max-queue", 20, "max-retries", 1000000,
+      "retry-delay", (guint64) 5 * GST_MSECOND, "max-retry-delay", (guint64) 40 * GST_MSECOND,
+      "request-timeout", (guint64) 2 * GST_SECOND, NULL);
+  push_range (f.h, 0, 10);
+  wait_counter (f.element, "sent", 10);
+  /* the subscriber's session is on disk before the broker dies */
+  since = g_get_real_time ();
+  wait_saved (b, since);
+  broker_kill (b);
+
+  /* 15 records: room for all */
+  push_range (f.h, 10, 25);
+  g_assert_cmpuint (get_u64 (f.element, "dropped"), ==, 0);
+  end = g_get_monotonic_time () + WAIT_US;
+  last = NULL;
+  while (!last && g_get_monotonic_time () < end) {
+    g_usleep (20 * 1000);
+    last = bus_last_error (f.bus);
+  }
+  g_assert_nonnull (last);
+  g_test_message ("while the broker is down: %s", last);
+  g_free (last);
+  g_assert_cmpuint (get_u64 (f.element, "sent"), ==, 10);
+  g_assert_cmpuint (get_u64 (f.element, "failed"), ==, 0);
+  g_assert_cmpuint (get_u64 (f.element, "queued"), ==, 15);
+  /* 15 more: 5 fit, 10 are dropped */
+  push_range (f.h, 25, 40);
+  g_assert_cmpuint (get_u64 (f.element, "dropped"), ==, 10);
+  g_assert_cmpuint (get_u64 (f.element, "queued"), ==, 20);
+
+  broker_start (b);
+  wait_counter (f.element, "sent", 30);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  {
+    GstStructure *st = eos_stats (f.bus);
+    g_assert_cmpstr (gst_structure_get_string (st, "last-error"), ==, "");
+    assert_stats (st, 30, 0, 10, 0);
+  }
+  /* records 0..29 arrive, each once; 30..39 were dropped */
+  assert_received (s, 0, 30);
+  fixture_teardown (&f);
+  subscriber_free (s);
+  broker_free (b);
+  g_free (url);
+}
+
+/* A broker that wants a name and password: the right ones deliver; a wrong password is
+ * refused by the broker and the batch is given up without retries (as a 4xx answer). */
+static void
+test_mqtt_auth (void)
+{
+  const gchar *creds[] = { "-u", "cam", "-P", "s3cret", NULL };
+  Broker *b;
+  Subscriber *s;
+  gchar *passwd, *extra, *url, *last;
+  gint status = 1;
+  Fixture f;
+
+  if (!mqtt_available ())
+    return;
+  if (!have_program ("mosquitto_passwd")) {
+    g_test_skip ("mosquitto_passwd is not installed");
+    return;
+  }
+  passwd = g_build_filename (g_get_tmp_dir (), "publish-mqtt-passwd-XXXXXX", NULL);
+  g_close (g_mkstemp (passwd), NULL);
+  {
+    gchar *argv[] = { (gchar *) "mosquitto_passwd", (gchar *) "-b", passwd, (gchar *) "cam",
+      (gchar *) "s3cret", NULL
+    };
+    g_assert_true (g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH |
+            G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL,
+            &status, NULL));
+    g_assert_cmpint (status, ==, 0);
+  }
+  extra = g_strdup_printf ("allow_anonymous false\npassword_file %s", passwd);
+  b = broker_new (extra);
+  s = subscriber_new (b, "imagebind/auth", creds);
+  url = mqtt_url (b, "imagebind/auth");
+
+  fixture_setup (&f, url, "batch-size", 3, "username", "cam", "password", "s3cret", NULL);
+  push_range (f.h, 0, 6);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 6, 0, 0, 0);
+  assert_received (s, 0, 6);
+  fixture_teardown (&f);
+
+  fixture_setup (&f, url, "batch-size", 3, "username", "cam", "password", "wrong",
+      "max-retries", 1000000, "retry-delay", (guint64) 5 * GST_MSECOND, NULL);
+  push_range (f.h, 6, 9);
+  wait_counter (f.element, "failed", 3);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  last = bus_last_error (f.bus);
+  g_test_message ("wrong password: %s", last);
+  g_assert_nonnull (strstr (last, "refused"));
+  g_free (last);
+  fixture_teardown (&f);
+
+  subscriber_free (s);
+  broker_free (b);
+  g_unlink (passwd);
+  g_free (passwd);
+  g_free (extra);
+  g_free (url);
+}
+
+static gboolean
+run_quietly (const gchar * const *argv, const gchar * dir)
+{
+  gint status = 1;
+
+  return g_spawn_sync (dir, (gchar **) argv, NULL, G_SPAWN_SEARCH_PATH |
+      G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status,
+      NULL) && g_spawn_check_wait_status (status, NULL);
+}
+
+/* mqtts:// to a broker with a certificate of a test CA (made here with openssl, for
+ * 127.0.0.1): delivered with tls-ca-file naming the CA; refused (TLS error, given up) with
+ * another CA. (Not the system's CAs: loading them all takes OpenSSL seconds under ASan.) */
+static void
+test_mqtt_tls (void)
+{
+  const gchar *ca_args[] = { "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+    "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=imagebind test CA",
+    NULL
+  };
+  const gchar *other_args[] = { "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+    "-keyout", "other.key", "-out", "other.pem", "-days", "2", "-subj", "/CN=another CA",
+    NULL
+  };
+  const gchar *csr_args[] = { "openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+    "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1", NULL
+  };
+  const gchar *sign_args[] = { "openssl", "x509", "-req", "-in", "server.csr", "-CA",
+    "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+    "-extfile", "ext", NULL
+  };
+  gchar *dir, *ca, *other, *ext, *extra, *url, *last;
+  const gchar *more[3] = { "--cafile", NULL, NULL };
+  Broker *b;
+  Subscriber *s;
+  Fixture f;
+
+  if (!mqtt_available ())
+    return;
+  if (!have_program ("openssl")) {
+    g_test_skip ("openssl is not installed: no test certificates");
+    return;
+  }
+  dir = g_dir_make_tmp ("publish-tls-XXXXXX", NULL);
+  ext = g_build_filename (dir, "ext", NULL);
+  g_assert_true (g_file_set_contents (ext, "subjectAltName=IP:127.0.0.1\n", -1, NULL));
+  g_assert_true (run_quietly (ca_args, dir));
+  g_assert_true (run_quietly (other_args, dir));
+  g_assert_true (run_quietly (csr_args, dir));
+  g_assert_true (run_quietly (sign_args, dir));
+  ca = g_build_filename (dir, "ca.pem", NULL);
+  other = g_build_filename (dir, "other.pem", NULL);
+  extra = g_strdup_printf ("allow_anonymous true\ncafile %s\ncertfile %s/server.pem\n"
+      "keyfile %s/server.key", ca, dir, dir);
+  b = broker_new (extra);
+  more[1] = ca;
+  s = subscriber_new (b, "imagebind/tls", more);
+  url = g_strdup_printf ("mqtts://127.0.0.1:%u/imagebind/tls", b->port);
+
+  fixture_setup (&f, url, "batch-size", 4, "tls-ca-file", ca, NULL);
+  push_range (f.h, 0, 10);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 10, 0, 0, 0);
+  assert_received (s, 0, 10);
+  fixture_teardown (&f);
+
+  fixture_setup (&f, url, "batch-size", 4, "max-retries", 0, "tls-ca-file", other, NULL);
+  push_range (f.h, 10, 14);
+  wait_counter (f.element, "failed", 4);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  last = bus_last_error (f.bus);
+  g_test_message ("with another CA: %s", last);
+  g_assert_nonnull (last);
+  g_free (last);
+  fixture_teardown (&f);
+
+  subscriber_free (s);
+  broker_free (b);
+  remove_dir (dir);
+  g_free (dir);
+  g_free (ca);
+  g_free (other);
+  g_free (ext);
+  g_free (extra);
+  g_free (url);
 }
 
 int
@@ -982,5 +2020,12 @@ main (int argc, char **argv)
   g_test_add_func ("/publish/file", test_file);
   g_test_add_func ("/publish/non-finite", test_non_finite);
   g_test_add_func ("/publish/bad-location", test_bad_location);
+  g_test_add_func ("/publish/headers", test_headers);
+  g_test_add_func ("/publish/trickle", test_trickle);
+  g_test_add_func ("/publish/huge-body", test_huge_body);
+  g_test_add_func ("/publish/mqtt", test_mqtt);
+  g_test_add_func ("/publish/mqtt-broker-restart", test_mqtt_broker_restart);
+  g_test_add_func ("/publish/mqtt-auth", test_mqtt_auth);
+  g_test_add_func ("/publish/mqtt-tls", test_mqtt_tls);
   return g_test_run ();
 }
