@@ -256,7 +256,7 @@ read_file_contents (const char *path, GBytes **out, GError **error)
   g_object_unref (file);
   if (!ok) {
     g_prefix_error (error, "cannot read BPE vocabulary: ");
-    if (*error && (*error)->domain != IMAGEBIND_ERROR) {
+    if (error && *error && (*error)->domain != IMAGEBIND_ERROR) {
       GError *e = g_error_new_literal (IMAGEBIND_ERROR, IMAGEBIND_ERROR_FILE, (*error)->message);
       g_clear_error (error);
       g_propagate_error (error, e);

@@ -523,7 +523,7 @@ test_fused_scores (void)
 {
   static const gchar *prompts[] = { "a dog", "a cat", "a car horn" };
   const guint n = G_N_ELEMENTS (prompts), n_frames = 30;
-  GRand *rand = g_rand_new_with_seed (11);
+  GRand *rand;
   gfloat *vvecs[30], *avecs[2], *t;
   guint dim, n_fused = 0;
   Stream video, audio;
@@ -532,6 +532,7 @@ test_fused_scores (void)
 
   if (!need_model ())
     return;
+  rand = g_rand_new_with_seed (11);
   t = runtime_text_embeddings (prompts, n, &dim);
   video = stream_new (GST_IMAGE_BIND_MODALITY_VISION, 1.0f, dim);
   audio = stream_new (GST_IMAGE_BIND_MODALITY_AUDIO, 20.0f, dim);
