@@ -9,10 +9,12 @@
 #   pipelines/publish.sh                                   # JSON lines to ./imagebind.jsonl
 #   pipelines/publish.sh /tmp/results.jsonl "a dog" "a cat"
 #   pipelines/publish.sh http://127.0.0.1:8080/hook        # POST JSON arrays (webhook)
+#   pipelines/publish.sh mqtt://127.0.0.1:1883/cameras/1   # one MQTT message per record
 #   FORMAT=qdrant COLLECTION=clips pipelines/publish.sh http://localhost:6333
 #
-# DESTINATION is a file path (JSON lines, one record a line), a file:// URI, or an http(s)://
-# URL. With FORMAT=qdrant the URL is a Qdrant server's base URL and each batch is a points
+# DESTINATION is a file path (JSON lines, one record a line), a file:// URI, an http(s)://
+# URL, or an mqtt(s)://host[:port]/topic URL (e.g. Debian's mosquitto broker; watch with
+# `mosquitto_sub -t cameras/1 -v`). With FORMAT=qdrant the URL is a Qdrant server's base URL and each batch is a points
 # upsert into COLLECTION (which must exist, with the model's vector size and Cosine distance).
 #
 # Environment (see common.sh for MODEL, GST_PLUGIN_PATH, NUM_BUFFERS):
@@ -36,7 +38,7 @@ COLLECTION="${COLLECTION:-imagebind}"
 BATCH_SIZE="${BATCH_SIZE:-16}"
 
 case "$dest" in
-  http://*|https://*|file://*) location="$dest" ;;
+  http://*|https://*|file://*|mqtt://*|mqtts://*) location="$dest" ;;
   *)
     dir=$(cd "$(dirname "$dest")" 2>/dev/null && pwd) || { say "no such directory: $(dirname "$dest")"; exit 2; }
     location="file://$dir/$(basename "$dest")"

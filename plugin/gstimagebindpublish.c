@@ -139,8 +139,9 @@
  * |[
  * gst-launch-1.0 -m videotestsrc num-buffers=50 ! videoconvert ! imagebindvision interval=500000000 sync=true ! imagebindpublish location=mqtt://127.0.0.1:1883/cameras/test qos=1 include-vector=false ! fakesink
  * ]|
- * Publishes 2 embedding records (without their vectors) to the topic cameras/test of a
- * broker on this machine (`mosquitto_sub -t cameras/test -v` shows them).
+ * Publishes 4 embedding records (frames at 0, 0.5, 1 and 1.5 s, without their vectors), one
+ * message each, to the topic cameras/test of a broker on this machine, e.g. Debian's
+ * `mosquitto` (`mosquitto_sub -t cameras/test -v` shows them).
  *
  * Since: 0.1
  */

@@ -265,7 +265,10 @@ server_url (Server * srv, const gchar * path)
 typedef enum {
   RAW_TRICKLE,
   RAW_HUGE_BODY,
+  RAW_HANG_UP,                  /* every connection closed at once, its time noted */
 } RawMode;
+
+#define RAW_MAX_TIMES 64
 
 #define RAW_BODY_CAP (256 * 1024 * 1024)
 
@@ -279,6 +282,7 @@ typedef struct {
   guint connections;
   guint64 body_written;         /* RAW_HUGE_BODY: body bytes written on the last connection */
   gboolean closed_by_client;    /* the last connection ended with a write error */
+  gint64 times[RAW_MAX_TIMES];  /* RAW_HANG_UP: when the first connections were accepted */
 } RawServer;
 
 /* Reads one request (headers, then Content-Length bytes of body); FALSE on EOF or error. */
@@ -368,10 +372,13 @@ raw_main (gpointer data)
 
   while ((conn = g_socket_listener_accept (srv->listener, NULL, srv->cancel, NULL))) {
     g_mutex_lock (&srv->lock);
+    if (srv->connections < RAW_MAX_TIMES)
+      srv->times[srv->connections] = g_get_monotonic_time ();
     srv->connections++;
     srv->closed_by_client = FALSE;
     g_mutex_unlock (&srv->lock);
-    raw_serve (srv, conn);
+    if (srv->mode != RAW_HANG_UP)
+      raw_serve (srv, conn);
     g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
     g_object_unref (conn);
   }
@@ -1782,6 +1789,65 @@ test_mqtt (void)
   broker_free (b);
 }
 
+/* Reconnecting backs off: to a server that hangs up on every connection (a broker or web
+ * server going down), the attempts come retry-delay apart, doubled each time up to
+ * max-retry-delay; not as fast as the publisher can reconnect. MQTT and HTTP alike. */
+static void
+test_backoff (void)
+{
+  const gchar *schemes[] = { "mqtt", "http" };
+  /* retry-delay 50 ms, max-retry-delay 200 ms: attempts 50, 100, 200, 200, 200, 200, 200
+   * ms apart (without the cap the last four would be 0.4, 0.8, 1.6 and 3.2 s) */
+  const gint64 gaps_ms[] = { 50, 100, 200, 200, 200, 200, 200 };
+  guint k, i;
+
+  if (!mqtt_available ())
+    return;
+  for (k = 0; k < G_N_ELEMENTS (schemes); k++) {
+    RawServer *srv = raw_server_new (RAW_HANG_UP);
+    gchar *url = g_strdup_printf ("%s://127.0.0.1:%u/imagebind/backoff", schemes[k],
+        srv->port);
+    gint64 end = g_get_monotonic_time () + WAIT_US;
+    gchar *last = NULL;
+    gint64 capped = 0;
+    Fixture f;
+
+    fixture_setup (&f, url, "batch-size", 1, "max-retries", 1000000,
+        "retry-delay", (guint64) 50 * GST_MSECOND,
+        "max-retry-delay", (guint64) 200 * GST_MSECOND, NULL);
+    push_range (f.h, 0, 1);
+    while (raw_connections (srv) < G_N_ELEMENTS (gaps_ms) + 1
+        && g_get_monotonic_time () < end)
+      g_usleep (10 * 1000);
+    g_assert_cmpuint (raw_connections (srv), >=, G_N_ELEMENTS (gaps_ms) + 1);
+    for (i = 0; i < G_N_ELEMENTS (gaps_ms); i++) {
+      gint64 gap = srv->times[i + 1] - srv->times[i];
+
+      g_test_message ("%s: attempt %u came %.3f s after the one before", schemes[k], i + 2,
+          gap / 1e6);
+      /* never sooner than the back-off (less 5 ms for the clocks) */
+      g_assert_cmpint (gap, >=, gaps_ms[i] * 1000 - 5000);
+      if (i >= 3)
+        capped += gap;
+    }
+    /* the cap holds: 0.8 s, not 6 s (the slack is for a loaded machine's delays) */
+    g_assert_cmpint (capped, <, 4 * G_USEC_PER_SEC);
+    g_assert_cmpuint (get_u64 (f.element, "sent"), ==, 0);
+    g_assert_cmpuint (get_u64 (f.element, "failed"), ==, 0);
+    g_assert_cmpuint (get_u64 (f.element, "queued"), ==, 1);
+    while (!last && g_get_monotonic_time () < end) {
+      g_usleep (20 * 1000);
+      last = bus_last_error (f.bus);
+    }
+    g_assert_nonnull (last);
+    g_test_message ("%s: %s", schemes[k], last);
+    g_free (last);
+    fixture_teardown (&f);
+    raw_server_free (srv);
+    g_free (url);
+  }
+}
+
 /* Waits until the broker has saved its database since @since (g_get_real_time ()). */
 static void
 wait_saved (Broker * b, gint64 since)
@@ -2032,6 +2098,7 @@ main (int argc, char **argv)
   g_test_add_func ("/publish/trickle", test_trickle);
   g_test_add_func ("/publish/huge-body", test_huge_body);
   g_test_add_func ("/publish/mqtt", test_mqtt);
+  g_test_add_func ("/publish/backoff", test_backoff);
   g_test_add_func ("/publish/mqtt-broker-restart", test_mqtt_broker_restart);
   g_test_add_func ("/publish/mqtt-auth", test_mqtt_auth);
   g_test_add_func ("/publish/mqtt-tls", test_mqtt_tls);
