@@ -39,6 +39,8 @@ from imagebind_gguf.clip import (  # noqa: E402
     load_clip_config, read_config)
 from imagebind_gguf.gguf_writer import GGUFWriter  # noqa: E402
 from imagebind_gguf.safetensors import SafetensorsFile, is_safetensors  # noqa: E402
+from imagebind_gguf.quantize import (  # noqa: E402
+    SCALE_SUFFIX, RowQuantizer, is_lookup_table, stored_as_q8)
 
 # Pre-processing constants of the official loaders (ARCHITECTURE.md §7-8); written so that a
 # reader never has to assume them.
@@ -200,8 +202,9 @@ def parse_args(argv):
                      'config; Hugging Face: the repository\'s config.json')
     cfg.add_argument('--preset', choices=sorted(PRESETS) + sorted(CLIP_PRESETS),
                      help='a published configuration: huge (ImageBind) or an OpenCLIP model name')
-    ap.add_argument('--dtype', choices=('f32', 'f16'), default='f32',
-                    help='type of weight matrices (vectors, tables and scalars stay f32)')
+    ap.add_argument('--dtype', choices=('f32', 'f16', 'q8'), default='f32',
+                    help='type of weight matrices (vectors, tables and scalars stay f32); q8: '
+                    'int8 with one scale per output row (models/GGUF.md)')
     ap.add_argument('--bpe', help='BPE vocabulary to embed: CLIP\'s bpe_simple_vocab_16e6.txt.gz, '
                     'a Hugging Face merges.txt, or any plain-text merges file with a header line '
                     '(its merges must fill the token embedding, 49408 rows officially)')
@@ -288,13 +291,30 @@ def convert(args):
 
         writer = GGUFWriter()
         add_keys(writer, config, modalities, args.name or default_name, merges, clip)
+        quantizers = {}     # q8: weight name -> its RowQuantizer, whose scales follow it
         for name in names:
             shape = ckpt.tensors[name].shape
-            f16 = args.dtype == 'f16' and stored_as_f16(name, shape)
+            if args.dtype == 'q8' and stored_as_q8(name, shape):
+                writer.add_tensor(name, gguf_shape(shape), 'I8')
+                writer.add_tensor(name + SCALE_SUFFIX, (shape[0],), 'F32')
+                continue
+            f16 = ((args.dtype == 'f16' and stored_as_f16(name, shape))
+                   or (args.dtype == 'q8' and is_lookup_table(name)))
             writer.add_tensor(name, gguf_shape(shape), 'F16' if f16 else 'F32')
 
         def chunks(info):
+            if info.name.endswith(SCALE_SUFFIX) and info.name not in ckpt.tensors:
+                yield quantizers.pop(info.name[:-len(SCALE_SUFFIX)]).finish()
+                return
             t = ckpt.tensors[info.name]
+            if info.ttype == 'I8':
+                rq = quantizers[info.name] = RowQuantizer(info.numel // info.shape[0])
+                for raw in ckpt.iter_raw(t):
+                    try:
+                        yield rq.feed(convert_elements(raw, t.dtype, 'F32'))
+                    except CheckpointError as e:
+                        raise ConvertError('tensor %s: %s' % (info.name, e)) from None
+                return
             for raw in ckpt.iter_raw(t):
                 try:
                     yield convert_elements(raw, t.dtype, info.ttype)
@@ -305,7 +325,7 @@ def convert(args):
     finally:
         ckpt.close()
 
-    n_params = sum(t.numel for t in writer.tensors)
+    n_params = sum(t.numel for t in writer.tensors if not t.name.endswith(SCALE_SUFFIX))
     print('wrote %s: %d tensors, %d parameters, %d bytes (%s weights)'
           % (args.output, len(writer.tensors), n_params, size, args.dtype))
     if clip is not None:

@@ -15,6 +15,7 @@
 #include "blas.h"
 #include "ops.h"
 #include "parallel.h"
+#include "q8.h"
 
 #include <math.h>
 #include <string.h>
@@ -102,13 +103,14 @@ trace (ImageBindContext *ctx, const char *stage, const float *data, gsize n, gsi
     ctx->trace (stage, data, n, rows, cols, ctx->trace_data);
 }
 
-/* The weight as F32, widened into the context's weight scratch if stored as F16. */
+/* The weight as F32, widened into the context's weight scratch if stored as F16 (or as I8 on
+ * a CPU without the int8 kernels: ib_linear() takes I8 weights as they are otherwise). */
 static IbWeight
 wide_weight (ImageBindContext *ctx, const IbWeight *w)
 {
   IbWeight f = *w;
 
-  if (w->type == IB_GGUF_TENSOR_F32)
+  if (w->type == IB_GGUF_TENSOR_F32 || (w->type == IB_GGUF_TENSOR_I8 && ib_q8_have_vnni ()))
     return f;
   f.type = IB_GGUF_TENSOR_F32;
   f.data = ib_weight_f32 (w, scratch (ctx, BUF_WEIGHT, w->rows * w->cols), ctx->n_threads);
@@ -543,10 +545,7 @@ imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch, flo
       eos[s] = 0;
       for (gsize t = 0; t < L; t++) {
         float *dst = h + (s * L + t) * D;
-        if (enc->stem_w.type == IB_GGUF_TENSOR_F32)
-          memcpy (dst, (const float *) enc->stem_w.data + (gsize) seq[t] * D, D * sizeof (float));
-        else
-          ib_f16_to_f32 ((const guint16 *) enc->stem_w.data + (gsize) seq[t] * D, dst, D);
+        ib_weight_row_f32 (&enc->stem_w, (gsize) seq[t], dst);
         if (seq[t] > seq[eos[s]])
           eos[s] = t;     /* first occurrence of the largest id */
       }

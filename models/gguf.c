@@ -443,7 +443,12 @@ read_alignment (IbGguf *gguf, GError **error)
 static gsize
 tensor_element_size (IbGgufTensorType type)
 {
-  return type == IB_GGUF_TENSOR_F32 ? 4 : 2;
+  switch (type) {
+    case IB_GGUF_TENSOR_F32: return 4;
+    case IB_GGUF_TENSOR_F16: return 2;
+    case IB_GGUF_TENSOR_I8: return 1;
+  }
+  g_assert_not_reached ();
 }
 
 /* Reads one tensor info; the file offset of its data (relative to the data section) goes to
@@ -495,9 +500,9 @@ parse_tensor_info (IbGguf *gguf, Cursor *c, IbGgufTensor *t, guint64 *offset, GE
   }
   if (!cursor_u32 (c, &type, "tensor type", error))
     goto prefix;
-  if (type != IB_GGUF_TENSOR_F32 && type != IB_GGUF_TENSOR_F16) {
+  if (type != IB_GGUF_TENSOR_F32 && type != IB_GGUF_TENSOR_F16 && type != IB_GGUF_TENSOR_I8) {
     g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_FORMAT,
-        "tensor '%s': unsupported tensor type %u (only F32 = 0 and F16 = 1)", name, type);
+        "tensor '%s': unsupported tensor type %u (only F32 = 0, F16 = 1 and I8 = 24)", name, type);
     return FALSE;
   }
   t->type = type;

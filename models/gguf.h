@@ -14,7 +14,11 @@ typedef enum {
   IB_GGUF_U64 = 10, IB_GGUF_I64 = 11, IB_GGUF_F64 = 12,
 } IbGgufValueType;
 
-typedef enum { IB_GGUF_TENSOR_F32 = 0, IB_GGUF_TENSOR_F16 = 1 } IbGgufTensorType;
+/* Tensor types: GGML's ids. I8 holds signed 8-bit integers (the q8 files' weight matrices,
+ * scaled by a companion F32 tensor: models/GGUF.md). */
+typedef enum {
+  IB_GGUF_TENSOR_F32 = 0, IB_GGUF_TENSOR_F16 = 1, IB_GGUF_TENSOR_I8 = 24
+} IbGgufTensorType;
 
 #define IB_GGUF_MAX_DIMS 4
 

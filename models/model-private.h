@@ -9,13 +9,25 @@
 
 G_BEGIN_DECLS
 
+/* Per-row sums of an I8 weight's values (the activation zero-point correction of q8.c),
+ * computed on the weight's first product rather than at load, so that a model's unused
+ * encoders are never read from the mapping. */
+typedef struct {
+  gsize once;                /* g_once_init_enter() guard */
+  gint32 *sums;              /* rows */
+} IbQ8Sums;
+
 /* A matrix weight as stored: F32 is used in place, F16 is widened into a context's scratch
- * right before the product that needs it (no second full-precision copy of the model). Shape
- * in PyTorch order, flattened to (rows, cols): rows = output features. */
+ * right before the product that needs it (no second full-precision copy of the model). I8
+ * (q8 files) is used in place by the int8 kernels of q8.c, or widened like F16 on CPUs
+ * without AVX-512 VNNI. Shape in PyTorch order, flattened to (rows, cols): rows = output
+ * features. */
 typedef struct {
   IbGgufTensorType type;
-  const void *data;          /* float or guint16 (IEEE half) */
+  const void *data;          /* float, guint16 (IEEE half) or gint8 */
   gsize rows, cols;
+  const float *scale;        /* I8: one per row, value = data[r][c] * scale[r]; else NULL */
+  IbQ8Sums *q8;              /* I8: shared by copies of this IbWeight; else NULL */
 } IbWeight;
 
 typedef struct {
@@ -70,6 +82,7 @@ struct _ImageBindModel {
   GPtrArray *owned;          /* memory the model allocated (widened small tensors, random weights) */
   gsize max_weight_elems;    /* largest IbWeight: bound of a context's F16 widening scratch */
   gboolean any_f16;
+  gboolean any_q8;
 
   GOnce tokenizer_once;
   ImageBindTokenizer *tokenizer;
@@ -87,7 +100,8 @@ typedef struct {
 typedef struct {
   IbModalityConfig modality[IMAGEBIND_N_MODALITIES];  /* indexed by ImageBindModality */
   guint out_dim;
-  IbGgufTensorType weight_type;   /* F32 or F16 for the matrix weights, as a converted file */
+  IbGgufTensorType weight_type;   /* F32, F16 or I8 (q8) for the matrix weights, as a converted
+                                   * file; I8 quantises the same random F32 values per row */
   /* Vision: 0 = ImageBind's stem (kernel 2x14x14 over 2 frames of 224x224); P = a CLIP 2D
    * patch stem (kernel 1xPxP, one frame) over images of image_size (0: 224). */
   guint patch_size, image_size;

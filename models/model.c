@@ -14,6 +14,7 @@
 #include "blas.h"
 #include "ops.h"
 #include "imagebind-preprocess.h"
+#include "q8.h"
 
 #include <math.h>
 #include <string.h>
@@ -128,9 +129,11 @@ shape_compatible (const guint64 *file, guint n_file, const guint64 *expected, gu
   return k == ne;
 }
 
-/* Finds @name and checks its shape (PyTorch order); sets the error naming the tensor. */
+/* Finds @name and checks its shape (PyTorch order) and type (F32 or F16; I8 too when
+ * @allow_i8: matrix weights); sets the error naming the tensor. */
 static const IbGgufTensor *
-find_tensor (Loader *ld, const char *name, const guint64 *shape, guint n_dims)
+find_tensor_typed (Loader *ld, const char *name, const guint64 *shape, guint n_dims,
+    gboolean allow_i8)
 {
   const IbGgufTensor *t = ib_gguf_find_tensor (ld->gguf, name);
   guint64 file_shape[IB_GGUF_MAX_DIMS];
@@ -149,12 +152,59 @@ find_tensor (Loader *ld, const char *name, const guint64 *shape, guint n_dims)
         "tensor %s has shape %s but the model's hyper-parameters give %s", name, got, want);
     return NULL;
   }
-  if (t->type != IB_GGUF_TENSOR_F32 && t->type != IB_GGUF_TENSOR_F16) {
+  if (t->type != IB_GGUF_TENSOR_F32 && t->type != IB_GGUF_TENSOR_F16 &&
+      !(allow_i8 && t->type == IB_GGUF_TENSOR_I8)) {
     g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
-        "tensor %s has an unsupported type %d", name, t->type);
+        "tensor %s has an unsupported type %d%s", name, t->type,
+        t->type == IB_GGUF_TENSOR_I8 ? " (I8 is for weight matrices only)" : "");
     return NULL;
   }
   return t;
+}
+
+static const IbGgufTensor *
+find_tensor (Loader *ld, const char *name, const guint64 *shape, guint n_dims)
+{
+  return find_tensor_typed (ld, name, shape, n_dims, FALSE);
+}
+
+/* The scales of an I8 weight of @rows rows: the F32 tensor "<name>.q8_scale" of @rows finite,
+ * non-negative values (models/GGUF.md); and the per-row sums' storage. */
+static gboolean
+get_q8_scale (Loader *ld, const char *name, gsize rows, IbWeight *w)
+{
+  g_autofree char *scale_name = g_strconcat (name, ".q8_scale", NULL);
+  const IbGgufTensor *t = ib_gguf_find_tensor (ld->gguf, scale_name);
+  const float *scale;
+
+  if (!t || t->type != IB_GGUF_TENSOR_F32 || t->n_elements != rows) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "tensor %s is I8 but %s is %s (expected %" G_GSIZE_FORMAT " F32 scales, one per row)",
+        name, scale_name, !t ? "missing" : t->type != IB_GGUF_TENSOR_F32 ? "not F32" :
+        "of another length", rows);
+    return FALSE;
+  }
+  scale = t->data;
+  for (gsize r = 0; r < rows; r++) {
+    if (!(scale[r] >= 0.0f) || !isfinite (scale[r])) {
+      g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+          "tensor %s: scale %g of row %" G_GSIZE_FORMAT " is not a finite value >= 0",
+          scale_name, scale[r], r);
+      return FALSE;
+    }
+  }
+  if (w->cols > IB_Q8_MAX_COLS) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "tensor %s: I8 rows of %" G_GSIZE_FORMAT " values are longer than the int8 kernels'"
+        " exact limit (%d)", name, w->cols, IB_Q8_MAX_COLS);
+    return FALSE;
+  }
+  w->scale = scale;
+  w->q8 = g_malloc0 (sizeof (IbQ8Sums) + rows * sizeof (gint32));
+  w->q8->sums = (gint32 *) (w->q8 + 1);
+  g_ptr_array_add (ld->model->owned, w->q8);
+  ld->model->any_q8 = TRUE;
+  return TRUE;
 }
 
 /* A small tensor as float32 (widened once into model-owned memory when stored as F16). */
@@ -184,13 +234,16 @@ get_vec1 (Loader *ld, const char *name, guint64 n)
 static gboolean
 get_weight (Loader *ld, const char *name, const guint64 *shape, guint n_dims, IbWeight *w)
 {
-  const IbGgufTensor *t = find_tensor (ld, name, shape, n_dims);
+  const IbGgufTensor *t = find_tensor_typed (ld, name, shape, n_dims, TRUE);
   if (!t)
     return FALSE;
+  memset (w, 0, sizeof *w);
   w->type = t->type;
   w->data = t->data;
   w->rows = shape[0];
   w->cols = t->n_elements / shape[0];
+  if (t->type == IB_GGUF_TENSOR_I8 && !get_q8_scale (ld, name, w->rows, w))
+    return FALSE;
   ld->model->max_weight_elems = MAX (ld->model->max_weight_elems, t->n_elements);
   if (t->type == IB_GGUF_TENSOR_F16)
     ld->model->any_f16 = TRUE;
@@ -820,7 +873,12 @@ imagebind_model_load (const char *path, GError **error)
     goto fail;
   }
   ib_log (G_LOG_LEVEL_INFO, "loaded %s (\"%s\"): %u modalities, out_dim %u, %s weights", path,
-      model->name, n_present, model->out_dim, model->any_f16 ? "F16" : "F32");
+      model->name, n_present, model->out_dim,
+      model->any_q8 ? "q8 (int8)" : model->any_f16 ? "F16" : "F32");
+  if (model->any_q8 && !ib_q8_have_vnni ())
+    ib_log (G_LOG_LEVEL_DEBUG, "%s: q8 weights but no AVX-512 VNNI on this CPU (or "
+        "IMAGEBIND_Q8=f32): each int8 matrix is widened to F32 right before its product, as "
+        "F16 weights are (correct, but slower than the F32 file)", path);
   return model;
 
 fail:
@@ -1066,10 +1124,29 @@ random_weight (ImageBindModel *model, Rng *r, IbGgufTensorType type, gsize rows,
 {
   gsize n = rows * cols;
   float a = 1.0f / sqrtf ((float) cols);   /* keeps activations of order 1 through the layers */
+  memset (w, 0, sizeof *w);
   w->type = type;
   w->rows = rows;
   w->cols = cols;
-  if (type == IB_GGUF_TENSOR_F16) {
+  if (type == IB_GGUF_TENSOR_I8) {
+    /* The F32 weights of the same seed, quantised row by row as convert.py --dtype q8 does. */
+    gint8 *q = g_new (gint8, n);
+    float *scale = g_new (float, rows), *row = g_new (float, cols);
+    for (gsize i = 0; i < rows; i++) {
+      for (gsize k = 0; k < cols; k++)
+        row[k] = a * rng_uniform (r);
+      ib_q8_quantize_weight (row, 1, cols, q + i * cols, scale + i);
+    }
+    g_free (row);
+    w->data = q;
+    w->scale = scale;
+    w->q8 = g_malloc0 (sizeof (IbQ8Sums) + rows * sizeof (gint32));
+    w->q8->sums = (gint32 *) (w->q8 + 1);
+    g_ptr_array_add (model->owned, q);
+    g_ptr_array_add (model->owned, scale);
+    g_ptr_array_add (model->owned, w->q8);
+    model->any_q8 = TRUE;
+  } else if (type == IB_GGUF_TENSOR_F16) {
     guint16 *h = g_new (guint16, n);
     for (gsize i = 0; i < n; i++)
       h[i] = ib_f32_to_f16 (a * rng_uniform (r));
@@ -1142,7 +1219,8 @@ static gboolean
 config_valid (const IbModelConfig *config)
 {
   if (config->out_dim == 0 || config->out_dim > 65536 ||
-      (config->weight_type != IB_GGUF_TENSOR_F32 && config->weight_type != IB_GGUF_TENSOR_F16))
+      (config->weight_type != IB_GGUF_TENSOR_F32 && config->weight_type != IB_GGUF_TENSOR_F16 &&
+          config->weight_type != IB_GGUF_TENSOR_I8))
     return FALSE;
   for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
     const IbModalityConfig *mc = &config->modality[m];

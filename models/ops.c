@@ -3,6 +3,7 @@
 #include "ops.h"
 #include "blas.h"
 #include "parallel.h"
+#include "q8.h"
 
 #include <math.h>
 #include <string.h>
@@ -37,28 +38,43 @@ ib_f32_to_f16 (float f)
   return sign | h;
 }
 
-typedef struct { const guint16 *src; float *dst; gsize n, chunk; } WidenJob;
+typedef struct { const IbWeight *w; float *dst; gsize n, chunk; } WidenJob;
 
 static void
 widen_chunk (guint c, guint thread, gpointer data)
 {
   const WidenJob *j = data;
   gsize start = c * j->chunk;
-  ib_f16_to_f32 (j->src + start, j->dst + start, MIN (j->chunk, j->n - start));
+  ib_f16_to_f32 ((const guint16 *) j->w->data + start, j->dst + start, MIN (j->chunk, j->n - start));
+}
+
+/* I8: whole rows, for their scale. */
+static void
+widen_rows_q8 (guint c, guint thread, gpointer data)
+{
+  const WidenJob *j = data;
+  gsize row0 = c * j->chunk;
+  ib_q8_widen_rows (j->w, row0, MIN (j->chunk, j->w->rows - row0), j->dst + row0 * j->w->cols);
 }
 
 const float *
 ib_weight_f32 (const IbWeight *w, float *scratch, int n_threads)
 {
   gsize n = w->rows * w->cols;
-  const guint16 *src = w->data;
   gsize chunk = 1 << 16;
   gsize n_chunks = (n + chunk - 1) / chunk;
 
   if (w->type == IB_GGUF_TENSOR_F32)
     return w->data;
+  if (w->type == IB_GGUF_TENSOR_I8) {
+    gsize rows_per = MAX (chunk / MAX (w->cols, 1), 1);
+    WidenJob job = { w, scratch, n, rows_per };
+    n_chunks = (w->rows + rows_per - 1) / rows_per;
+    ib_parallel_for (n_chunks, n_chunks > 4 ? n_threads : 1, widen_rows_q8, &job);
+    return scratch;
+  }
   {
-    WidenJob job = { src, scratch, n, chunk };
+    WidenJob job = { w, scratch, n, chunk };
     ib_parallel_for (n_chunks, n_chunks > 4 ? n_threads : 1, widen_chunk, &job);
   }
   return scratch;
@@ -146,12 +162,29 @@ ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causal)
 }
 
 void
+ib_weight_row_f32 (const IbWeight *w, gsize row, float *dst)
+{
+  if (w->type == IB_GGUF_TENSOR_F32)
+    memcpy (dst, (const float *) w->data + row * w->cols, w->cols * sizeof (float));
+  else if (w->type == IB_GGUF_TENSOR_F16)
+    ib_f16_to_f32 ((const guint16 *) w->data + row * w->cols, dst, w->cols);
+  else
+    ib_q8_widen_rows (w, row, 1, dst);
+}
+
+void
 ib_linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b, float *y,
     gsize ldy, gboolean accumulate, float *scratch, int n_threads)
 {
   gsize out = w->rows, in = w->cols;
-  const float *wf = ib_weight_f32 (w, scratch, n_threads);
+  const float *wf;
   float beta = 0.0f;
+
+  if (w->type == IB_GGUF_TENSOR_I8 && ib_q8_have_vnni ()) {
+    ib_q8_linear (x, ldx, rows, w, b, y, ldy, accumulate, n_threads, FALSE);
+    return;
+  }
+  wf = ib_weight_f32 (w, scratch, n_threads);
   if (b && !accumulate) {
     /* Start from the bias and let the product add to it. */
     for (gsize r = 0; r < rows; r++)

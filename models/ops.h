@@ -13,8 +13,11 @@ G_BEGIN_DECLS
 void ib_f16_to_f32 (const guint16 *src, float *dst, gsize n);
 guint16 ib_f32_to_f16 (float f);
 
-/* The weight as float32: its data when F32, else widened into @scratch (>= rows*cols floats). */
+/* The weight as float32: its data when F32, else widened into @scratch (>= rows*cols floats);
+ * I8 as its int8 values times their row's scale. */
 const float *ib_weight_f32 (const IbWeight *w, float *scratch, int n_threads);
+/* Row @row of the weight (w->cols values) as float32 into @dst: the text token embedding. */
+void ib_weight_row_f32 (const IbWeight *w, gsize row, float *dst);
 
 /* y[r] = LN(x[r]) over @cols, for @rows rows; x == y allowed. Biased variance, @eps inside sqrt. */
 void ib_layer_norm (const float *x, float *y, gsize rows, gsize cols, const float *w,
@@ -28,7 +31,8 @@ void ib_gelu (float *x, gsize n, int n_threads);
 void ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causal);
 
 /* y (rows x out, row stride ldy) = x (rows x in, row stride ldx) W^T (+ b) (+ y when
- * @accumulate). W is (out, in). F16 weights are widened into @scratch. */
+ * @accumulate). W is (out, in). F16 weights are widened into @scratch; I8 weights go to the
+ * int8 kernels of q8.c on CPUs with AVX-512 VNNI, else are widened like F16. */
 void ib_linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b,
     float *y, gsize ldy, gboolean accumulate, float *scratch, int n_threads);
 

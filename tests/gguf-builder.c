@@ -200,7 +200,7 @@ ib_gguf_builder_add_tensor (IbGgufBuilder *b, const char *name, IbGgufTensorType
     guint n_dims, const guint64 *ne, const void *data)
 {
   BuilderTensor t = { 0 };
-  gsize n_bytes = type == IB_GGUF_TENSOR_F32 ? 4 : 2;
+  gsize n_bytes = type == IB_GGUF_TENSOR_F32 ? 4 : type == IB_GGUF_TENSOR_I8 ? 1 : 2;
 
   g_assert (n_dims >= 1 && n_dims <= MAX_WRITTEN_DIMS);
   t.name = g_bytes_new (name, strlen (name));

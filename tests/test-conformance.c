@@ -1,5 +1,6 @@
 /* Conformance of the runtime with the official ImageBind code: the tiny model of
- * shared/conformance/tiny, converted to GGUF (argv[1] F32, argv[2] F16; argv[3] the imagebind-embed tool), must reproduce every
+ * shared/conformance/tiny, converted to GGUF (argv[1] F32, argv[2] F16; argv[3] the imagebind-embed tool;
+ * argv[4] q8: cosine >= 0.999 per embedding against F32), must reproduce every
  * intermediate and final tensor of the official forward within 1e-5 x max|golden| (the
  * README's tolerance, 6x its measured noise floor), with cosine >= 0.999999 per embedding.
  * Also: partial models, input checks, concurrent contexts, random models, FLOP counts. */
@@ -9,6 +10,7 @@
 #include "imagebind-tokenizer.h"
 #include "model-private.h"
 #include "ops.h"
+#include "q8.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
@@ -22,7 +24,10 @@
  * for the other modalities; the issue's bound is 1e-3. */
 #define TOLERANCE_F16 1e-3
 
-static const char *tiny_path, *tiny_f16_path, *embed_tool_path;
+/* q8 files (models/GGUF.md): cosine per embedding against the F32 file, the bound. */
+#define MIN_COSINE_Q8 0.999
+
+static const char *tiny_path, *tiny_f16_path, *embed_tool_path, *tiny_q8_path;
 static gsize max_chunk;   /* samples per pass in run_case (0: the library's choice) */
 
 static const char *const stages[] = {
@@ -138,21 +143,30 @@ assert_close (const char *what, const float *got, gsize n_got, const IbNpy *gold
     g_error ("%s: relative error %.3g exceeds %.1g", what, rel, tol);
 }
 
+/* The smallest cosine between the rows of @a and @b. */
+static double
+min_cosine (const float *a, const float *b, gsize rows, gsize cols)
+{
+  double worst = 1.0;
+  for (gsize r = 0; r < rows; r++) {
+    double dot = 0, na = 0, nb = 0;
+    for (gsize j = 0; j < cols; j++) {
+      dot += (double) a[r * cols + j] * b[r * cols + j];
+      na += (double) a[r * cols + j] * a[r * cols + j];
+      nb += (double) b[r * cols + j] * b[r * cols + j];
+    }
+    worst = MIN (worst, dot / sqrt (na * nb));
+  }
+  return worst;
+}
+
 static void
 assert_cosines (const char *what, const float *got, const float *ref, gsize rows, gsize cols,
     double min_cos)
 {
-  for (gsize r = 0; r < rows; r++) {
-    double dot = 0, na = 0, nb = 0;
-    for (gsize j = 0; j < cols; j++) {
-      dot += (double) got[r * cols + j] * ref[r * cols + j];
-      na += (double) got[r * cols + j] * got[r * cols + j];
-      nb += (double) ref[r * cols + j] * ref[r * cols + j];
-    }
-    double cosine = dot / sqrt (na * nb);
-    if (!(cosine >= min_cos))
-      g_error ("%s row %" G_GSIZE_FORMAT ": cosine %.9f < %.9f", what, r, cosine, min_cos);
-  }
+  double worst = min_cosine (got, ref, rows, cols);
+  if (!(worst >= min_cos))
+    g_error ("%s: cosine %.9f < %.9f", what, worst, min_cos);
 }
 
 /* ---- conformance ---- */
@@ -224,6 +238,45 @@ test_tiny_f16 (void)
     assert_cosines (what, out, golden->data, golden->shape[0], golden->shape[1], 0.99999);
   }
   imagebind_model_unref (model);
+}
+
+/* q8 against F32, per embedding, for every case: with the int8 kernels (when this CPU has
+ * them) and through the F32 widening path that CPUs without AVX-512 VNNI take. */
+static void
+test_tiny_q8 (void)
+{
+  ImageBindModel *f32 = load_tiny (tiny_path), *q8;
+  if (!f32)
+    return;
+  q8 = load_tiny (tiny_q8_path);
+  if (!q8) {
+    imagebind_model_unref (f32);
+    return;
+  }
+  for (int pass = 0; pass < 2; pass++) {
+    gboolean kernels = pass == 0;
+    if (kernels && !ib_q8_have_vnni ()) {
+      g_test_message ("no AVX-512 VNNI here: only the widening path is checked");
+      continue;
+    }
+    ib_q8_set_vnni_enabled (kernels);
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+      gsize n_ref, n_out;
+      g_autofree float *ref = run_case (f32, &cases[i], 2, NULL, &n_ref);
+      g_autofree float *out = run_case (q8, &cases[i], 2, NULL, &n_out);
+      guint out_dim = imagebind_model_out_dim (f32);
+      double worst = min_cosine (out, ref, n_out / out_dim, out_dim);
+      g_assert_cmpuint (n_out, ==, n_ref);
+      g_test_message ("q8 %s, %s: min cosine vs F32 %.6f", kernels ? "int8 kernels" : "widened",
+          cases[i].name, worst);
+      if (!(worst >= MIN_COSINE_Q8))
+        g_error ("q8 (%s) %s: cosine %.6f < %.3f", kernels ? "int8 kernels" : "widened",
+            cases[i].name, worst, MIN_COSINE_Q8);
+    }
+  }
+  ib_q8_set_vnni_enabled (TRUE);
+  imagebind_model_unref (q8);
+  imagebind_model_unref (f32);
 }
 
 static void
@@ -834,6 +887,8 @@ main (int argc, char **argv)
     tiny_f16_path = argv[2];
   if (argc > 3 && *argv[3])
     embed_tool_path = argv[3];
+  if (argc > 4 && *argv[4])
+    tiny_q8_path = argv[4];
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *name = g_strdup_printf ("/conformance/tiny/%s", cases[i].name);
@@ -841,6 +896,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/conformance/tiny/in-passes", test_tiny_in_passes);
   g_test_add_func ("/conformance/tiny/f16", test_tiny_f16);
+  g_test_add_func ("/conformance/tiny/q8", test_tiny_q8);
   g_test_add_func ("/conformance/tiny/model-info", test_tiny_model_info);
   g_test_add_func ("/conformance/tiny/tokenizer-and-e2e", test_tiny_tokenizer_and_e2e);
   g_test_add_func ("/runtime/embed-tool", test_embed_tool);

@@ -12,6 +12,8 @@
 static const float w_f32[6] = { 0.5f, -1.25f, 3.0f, 1e-7f, -0.0f, 65504.0f };
 /* IEEE half bit patterns: 1.0, -2.0, 0.333, 65504, smallest subnormal */
 static const guint16 h_f16[5] = { 0x3c00, 0xc000, 0x3555, 0x7bff, 0x0001 };
+/* A q8 weight's int8 values (models/GGUF.md): any byte is valid, -128 included. */
+static const gint8 q_i8[7] = { 127, -127, 0, 1, -1, -128, 64 };
 
 static gboolean
 pointer_aligned (const void *p, gsize alignment)
@@ -62,6 +64,7 @@ full_builder (void)
   ib_gguf_builder_add_tensor (b, "h", IB_GGUF_TENSOR_F16, 1, (guint64[]) { 5 }, h_f16);
   ib_gguf_builder_add_tensor (b, "logit_scale", IB_GGUF_TENSOR_F32, 1, (guint64[]) { 1 }, w_f32);
   ib_gguf_builder_add_tensor (b, "four.d", IB_GGUF_TENSOR_F16, 4, (guint64[]) { 3, 1, 2, 2 }, NULL);
+  ib_gguf_builder_add_tensor (b, "q", IB_GGUF_TENSOR_I8, 1, (guint64[]) { 7 }, q_i8);
   return b;
 }
 
@@ -137,7 +140,7 @@ check_full (const IbGguf *g)
   g_assert_null (ib_gguf_get_string_array (g, "t.kernel", &n));
   g_assert_null (ib_gguf_get_string_array (g, "general.architecture", &n));
 
-  g_assert_cmpuint (ib_gguf_n_tensors (g), ==, 4);
+  g_assert_cmpuint (ib_gguf_n_tensors (g), ==, 5);
   g_assert_cmpstr (ib_gguf_tensor (g, 0)->name, ==, "w");
   g_assert_cmpstr (ib_gguf_tensor (g, 3)->name, ==, "four.d");
   g_assert_null (ib_gguf_find_tensor (g, "absent"));
@@ -172,6 +175,14 @@ check_full (const IbGguf *g)
   g_assert_cmpuint (t->n_bytes, ==, 24);
   for (guint i = 0; i < 24; i++)
     g_assert_cmpuint (((const guint8 *) t->data)[i], ==, i);
+
+  /* I8 (GGML type 24): one byte per element, right after an F16 tensor of 24 bytes. */
+  t = ib_gguf_find_tensor (g, "q");
+  g_assert_cmpuint (t->type, ==, IB_GGUF_TENSOR_I8);
+  g_assert_cmpuint (t->n_elements, ==, 7);
+  g_assert_cmpuint (t->n_bytes, ==, 7);
+  g_assert_true (pointer_aligned (t->data, 32));
+  g_assert_cmpmem (t->data, t->n_bytes, q_i8, sizeof q_i8);
 }
 
 static void
@@ -558,7 +569,8 @@ test_bad_dims (void)
 static void
 test_bad_tensor_type (void)
 {
-  const guint32 types[] = { 2, 8, 30, 0xffffffff };
+  /* 23 and 25 are GGML's I16 neighbours... of I8 (24, accepted): still refused. */
+  const guint32 types[] = { 2, 8, 23, 25, 30, 0xffffffff };
 
   for (guint i = 0; i < G_N_ELEMENTS (types); i++) {
     g_autoptr (IbGgufBuilder) b = small_builder ();

@@ -132,7 +132,7 @@ class Gguf:
         n = 1
         for d in ne:
             n *= d
-        code, size = {0: ('f', 4), 1: ('e', 2)}[ttype]
+        code, size = {0: ('f', 4), 1: ('e', 2), 24: ('b', 1)}[ttype]
         start = self.data_start + offset
         assert start + n * size <= len(self.buf), name
         return struct.unpack_from('<%d%s' % (n, code), self.buf, start)
@@ -1448,6 +1448,60 @@ def contiguous_stride(size):
         stride.append(acc)
         acc *= d
     return tuple(reversed(stride))
+
+
+@unittest.skipIf(CONF is None, 'conformance fixtures absent')
+class ConvertTinyQ8(unittest.TestCase):
+    """--dtype q8 (models/GGUF.md): matrices as I8 + one F32 scale per row, the token
+    embedding F16, everything else F32; the values are the checkpoint's, rounded."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        out = os.path.join(cls.tmp.name, 'tiny-q8.gguf')
+        r = run_convert(fixture('tiny', 'imagebind_tiny.pth'), out,
+                        '--config', fixture('tiny', 'config.json'), '--dtype', 'q8')
+        assert r.returncode == 0, r.stderr
+        cls.g = Gguf(out)
+        cls.tiny = TinyCheckpoint(fixture('tiny', 'imagebind_tiny.pth'))
+        cls.index = read_json(fixture('tiny', 'state_dict_index.json'))['tensors']
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_policy_and_values(self):
+        n_q8 = 0
+        for t in self.index:
+            name = t['name']
+            if name == 'modality_preprocessors.text.mask':
+                continue
+            ne, ttype, offset = self.g.tensors[name]
+            matrix = len(t['shape']) >= 2 and name.endswith('weight')
+            with self.subTest(tensor=name):
+                if name.endswith('token_embedding.weight'):
+                    self.assertEqual(ttype, 1)
+                elif not matrix:
+                    self.assertEqual(ttype, 0)
+                    self.assertNotIn(name + '.q8_scale', self.g.tensors)
+                else:
+                    n_q8 += 1
+                    self.assertEqual(ttype, 24)
+                    sne, stype, soff = self.g.tensors[name + '.q8_scale']
+                    rows = t['shape'][0]
+                    self.assertEqual((sne, stype), ((rows,), 0))
+                    q, scales = self.g.values(name), self.g.values(name + '.q8_scale')
+                    w = self.tiny.floats(name)
+                    cols = len(w) // rows
+                    for r in range(rows):
+                        row = w[r * cols:(r + 1) * cols]
+                        s = f32(max(map(abs, row)) / 127.0)
+                        self.assertEqual(scales[r], s)
+                        self.assertEqual(list(q[r * cols:(r + 1) * cols]),
+                                         [max(-127, min(127, round(v / s))) for v in row])
+                        self.assertEqual(max(map(abs, q[r * cols:(r + 1) * cols])), 127)
+        # every block's four matrices (in_proj included), the stems but text's, the heads
+        self.assertEqual(n_q8, 6 * 2 * 4 + 5 + 6)
 
 
 if __name__ == '__main__':

@@ -1,10 +1,14 @@
 /* imagebind-bench: how fast the runtime is, and how close it gets to the matrix products it is
  * made of.
  *
- *   imagebind-bench --sgemm [--threads N] [--runs N]
- *       GFLOP/s of ib_sgemm() for the shapes of imagebind_huge's encoders, and 2048^3.
- *   imagebind-bench --preset huge [--modality M] [--runs N] [--threads N] [--f16]
+ *   imagebind-bench --sgemm [--threads N] [--runs N] [--q8]
+ *       GFLOP/s of ib_sgemm() for the shapes of imagebind_huge's encoders, and 2048^3;
+ *       --q8: the int8 linear layers of q8 files on the same shapes (GOP/s).
+ *   imagebind-bench --preset huge [--modality M] [--runs N] [--threads N] [--f16 | --q8]
  *       imagebind_huge-sized encoders with random weights (no file), one modality at a time.
+ *       --q8: each encoder twice in the same run, with the random F32 weights and with the
+ *       same weights quantised as a q8 file stores them; prints the speed-up and the cosine
+ *       between the two embeddings of the same input.
  *   imagebind-bench --preset openclip-vit-b-32 (-b-16, -l-14, -h-14) [...]
  *       the image and text towers of OpenCLIP's published configs, likewise (2D patch stem).
  *   imagebind-bench --model FILE.gguf [--modality M] [--runs N] [--threads N]
@@ -26,11 +30,13 @@
 #include "imagebind.h"
 #include "model-private.h"
 #include "parallel.h"
+#include "q8.h"
 
 /* The tokenizer's <|endoftext|>, the largest id: where the text head pools. */
 #define IB_BENCH_EOT_ID 49407
 
 static int opt_threads = 0;
+static gboolean opt_q8 = FALSE;
 static int opt_runs = 5;
 static gboolean opt_no_reference = FALSE;
 
@@ -156,6 +162,36 @@ time_shape (GemmBuffers *buf, const GemmShape *s, int runs)
   return t;
 }
 
+/* Median seconds of the int8 linear layer (q8.h) of shape @s: the activations quantised per
+ * row, then the VNNI product and the F32 output, as a q8 file's layer runs. */
+static double
+time_q8_shape (GemmBuffers *buf, const GemmShape *s, int runs)
+{
+  IbWeight w = { IB_GGUF_TENSOR_I8, NULL, s->n, s->k };
+  gint8 *q = g_new (gint8, s->n * s->k);
+  float *scale = g_new (float, s->n);
+  double *times = g_new (double, runs), t;
+
+  buffers_ensure (buf, s);
+  ib_q8_quantize_weight (buf->b, s->n, s->k, q, scale);
+  w.data = q;
+  w.scale = scale;
+  w.q8 = g_malloc0 (sizeof (IbQ8Sums) + s->n * sizeof (gint32));
+  w.q8->sums = (gint32 *) (w.q8 + 1);
+  for (int r = -1; r < runs; r++) {
+    double start = now_seconds ();
+    ib_q8_linear (buf->a, s->k, s->m, &w, NULL, buf->c, s->n, FALSE, opt_threads, FALSE);
+    if (r >= 0)
+      times[r] = now_seconds () - start;
+  }
+  t = median (times, runs);
+  g_free (times);
+  g_free (q);
+  g_free (scale);
+  g_free (w.q8);
+  return t;
+}
+
 /* The products of one transformer block of width @d over @samples sequences of @l tokens with
  * @heads heads: the linear layers see all samples' tokens as rows (as the official batched
  * forward does, clips included), attention runs per sample and head. @extra_kv is 1 when the
@@ -191,6 +227,11 @@ bench_block (GemmBuffers *buf, guint d, guint l, guint samples, guint heads, gui
     if (verbose)
       g_print ("    %-18s M=%-5zu N=%-5zu K=%-5zu x%-3u %8.2f ms %7.1f GFLOP/s\n", shapes[i].what,
           shapes[i].m, shapes[i].n, shapes[i].k, shapes[i].count, t * 1e3, gflop / t);
+    if (verbose && opt_q8 && shapes[i].count == 1 && ib_q8_have_vnni ()) {
+      double tq = time_q8_shape (buf, &shapes[i], opt_runs);
+      g_print ("    %-18s %29s %8.2f ms %7.1f GOP/s  %.2fx\n", "  int8 (q8)", "", tq * 1e3,
+          gflop / tq, t / tq);
+    }
   }
   return total_gflop / total_seconds;
 }
@@ -279,10 +320,11 @@ make_input (const ImageBindModel *model, ImageBindModality modality, gint64 *sha
   return data;
 }
 
-/* Median seconds of one forward; FALSE and @error if the runtime refuses it. */
+/* Median seconds of one forward; FALSE and @error if the runtime refuses it. The embedding
+ * goes to @embedding (out_dim floats) when not NULL. */
 static gboolean
 time_encoder (ImageBindModel *model, ImageBindModality modality, double *seconds, guint *clips,
-    GError **error)
+    float *embedding, GError **error)
 {
   ImageBindContextParams params = imagebind_context_default_params ();
   ImageBindContext *ctx;
@@ -322,6 +364,8 @@ time_encoder (ImageBindModel *model, ImageBindModality modality, double *seconds
   }
   if (ok)
     *seconds = median (times, opt_runs);
+  if (ok && embedding)
+    memcpy (embedding, out, imagebind_model_out_dim (model) * sizeof (float));
   imagebind_context_free (ctx);
   g_free (times);
   g_free (input);
@@ -331,7 +375,8 @@ time_encoder (ImageBindModel *model, ImageBindModality modality, double *seconds
 }
 
 static gboolean
-bench_encoder (ImageBindModel *model, ImageBindModality modality, GError **error)
+bench_encoder (ImageBindModel *model, ImageBindModality modality, double *seconds_out,
+    float *embedding, GError **error)
 {
   ImageBindEncoderInfo info;
   GemmBuffers buf = { 0 };
@@ -343,8 +388,10 @@ bench_encoder (ImageBindModel *model, ImageBindModality modality, GError **error
         imagebind_modality_name (modality));
     return FALSE;
   }
-  if (!time_encoder (model, modality, &seconds, &clips, error))
+  if (!time_encoder (model, modality, &seconds, &clips, embedding, error))
     return FALSE;
+  if (seconds_out)
+    *seconds_out = seconds;
   gflop = info.gflops * clips;
   achieved = gflop / seconds;
   extra_kv = model->enc[modality].blocks && model->enc[modality].blocks[0].bias_k ? 1 : 0;
@@ -370,41 +417,83 @@ preset_config (const char *name, IbModelConfig *config)
       ib_model_config_openclip (name + strlen ("openclip-"), config);
 }
 
-/* Builds one modality at a time, so that only its weights are in memory. */
+/* Builds and times one random encoder of @type weights; FALSE on failure (reported). */
+static gboolean
+bench_random (const IbModelConfig *all, ImageBindModality modality, IbGgufTensorType type,
+    double *seconds, float *embedding)
+{
+  IbModelConfig one = *all;
+  ImageBindModel *model;
+  GError *error = NULL;
+  double start = now_seconds ();
+  gboolean ok;
+
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++)
+    one.modality[m].present = (m == modality);
+  one.weight_type = type;
+  model = ib_model_new_random (&one, 1234 + modality);
+  if (!model) {
+    g_printerr ("cannot build a random %s encoder\n", imagebind_modality_name (modality));
+    return FALSE;
+  }
+  g_debug ("built the random %s encoder in %.1f s", imagebind_modality_name (modality),
+      now_seconds () - start);
+  ok = bench_encoder (model, modality, seconds, embedding, &error);
+  if (!ok) {
+    g_printerr ("%s: %s\n", imagebind_modality_name (modality), error->message);
+    g_clear_error (&error);
+  }
+  imagebind_model_unref (model);
+  return ok;
+}
+
+static double
+cosine (const float *a, const float *b, gsize n)
+{
+  double ab = 0, aa = 0, bb = 0;
+  for (gsize i = 0; i < n; i++) {
+    ab += (double) a[i] * b[i];
+    aa += (double) a[i] * a[i];
+    bb += (double) b[i] * b[i];
+  }
+  return ab / sqrt (aa * bb);
+}
+
+/* Builds one modality at a time, so that only its weights are in memory. With @q8, each
+ * encoder in F32 then in q8 (the same random weights, quantised), compared. */
 static int
 run_preset (const IbModelConfig *all, ImageBindModality *selected, guint n_selected,
-    gboolean f16)
+    gboolean f16, gboolean q8)
 {
+  float *e32 = g_new (float, all->out_dim), *e8 = g_new (float, all->out_dim);
   guint i;
   int status = 0;
 
   for (i = 0; i < n_selected; i++) {
-    IbModelConfig one = *all;
-    ImageBindModel *model;
-    GError *error = NULL;
-    double start = now_seconds ();
-    guint m;
-
+    double t32, t8;
     if (!all->modality[selected[i]].present)
       continue;
-    for (m = 0; m < IMAGEBIND_N_MODALITIES; m++)
-      one.modality[m].present = (m == selected[i]);
-    if (f16)
-      one.weight_type = IB_GGUF_TENSOR_F16;
-    model = ib_model_new_random (&one, 1234 + selected[i]);
-    if (!model) {
-      g_printerr ("cannot build a random %s encoder\n", imagebind_modality_name (selected[i]));
-      return 1;
+    if (!q8) {
+      if (!bench_random (all, selected[i], f16 ? IB_GGUF_TENSOR_F16 : IB_GGUF_TENSOR_F32,
+              NULL, NULL))
+        status = 1;
+      continue;
     }
-    g_debug ("built the random %s encoder in %.1f s", imagebind_modality_name (selected[i]),
-        now_seconds () - start);
-    if (!bench_encoder (model, selected[i], &error)) {
-      g_printerr ("%s: %s\n", imagebind_modality_name (selected[i]), error->message);
-      g_clear_error (&error);
+    g_print ("  F32: ");
+    if (!bench_random (all, selected[i], IB_GGUF_TENSOR_F32, &t32, e32)) {
       status = 1;
+      continue;
     }
-    imagebind_model_unref (model);
+    g_print ("  q8:  ");
+    if (!bench_random (all, selected[i], IB_GGUF_TENSOR_I8, &t8, e8)) {
+      status = 1;
+      continue;
+    }
+    g_print ("%-8s q8 vs F32: %.2fx faster, cosine %.6f\n", imagebind_modality_name (selected[i]),
+        t32 / t8, cosine (e32, e8, all->out_dim));
   }
+  g_free (e32);
+  g_free (e8);
   return status;
 }
 
@@ -424,7 +513,7 @@ run_model (const char *path, ImageBindModality *selected, guint n_selected)
   for (i = 0; i < n_selected; i++) {
     if (!imagebind_model_has_modality (model, selected[i]))
       continue;
-    if (!bench_encoder (model, selected[i], &error)) {
+    if (!bench_encoder (model, selected[i], NULL, NULL, &error)) {
       g_printerr ("%s: %s\n", imagebind_modality_name (selected[i]), error->message);
       g_clear_error (&error);
       status = 1;
@@ -448,6 +537,7 @@ main (int argc, char **argv)
     { "threads", 0, 0, G_OPTION_ARG_INT, &opt_threads, "Threads (default 0: all cores)", "N" },
     { "no-reference", 0, 0, G_OPTION_ARG_NONE, &opt_no_reference, "Skip the same-shape sgemm measurement (for profiling the encoders alone)", NULL },
     { "f16", 0, 0, G_OPTION_ARG_NONE, &opt_f16, "--preset: F16 matrix weights, as a converted F16 file", NULL },
+    { "q8", 0, 0, G_OPTION_ARG_NONE, &opt_q8, "--preset: each encoder with F32 weights, then the same weights in q8 (int8, as convert.py --dtype q8 writes them): speed-up and cosine; --sgemm: the int8 linear layers too", NULL },
     { NULL }
   };
   GOptionContext *context = g_option_context_new ("- time the ImageBind runtime");
@@ -465,6 +555,10 @@ main (int argc, char **argv)
     return 2;
   }
   g_option_context_free (context);
+  if (opt_f16 && opt_q8) {
+    g_printerr ("--f16 and --q8 exclude each other\n");
+    return 2;
+  }
   if (opt_runs < 1 || opt_threads < 0) {
     g_printerr ("--runs must be >= 1 and --threads >= 0\n");
     return 2;
@@ -508,7 +602,7 @@ main (int argc, char **argv)
     status |= run_sgemm (opt_modality != NULL, only);
   }
   if (opt_preset)
-    status |= run_preset (&preset, selected, n_selected, opt_f16);
+    status |= run_preset (&preset, selected, n_selected, opt_f16, opt_q8);
   if (opt_model)
     status |= run_model (opt_model, selected, n_selected);
   g_free (opt_preset);

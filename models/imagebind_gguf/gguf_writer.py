@@ -15,7 +15,7 @@ DEFAULT_ALIGNMENT = 32
 # value types
 T_U32, T_F32, T_BOOL, T_STRING, T_ARRAY = 4, 6, 7, 8, 9
 # tensor types
-TENSOR_TYPES = {'F32': (0, 4), 'F16': (1, 2)}
+TENSOR_TYPES = {'F32': (0, 4), 'F16': (1, 2), 'I8': (24, 1)}
 
 
 def _string(s):
