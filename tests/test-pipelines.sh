@@ -4,11 +4,15 @@
 # imagebind-match messages of the expected modalities (and, in detect mode with threshold -1,
 # a detection start; live-rate: a summary with embeddings).
 #
-#   tests/test-pipelines.sh MODEL.gguf BUILD_PLUGIN_DIR
+# With a q8 model file (models/GGUF.md) as a third argument, also one pipeline with every
+# encoder element and the matcher on that file (model=...q8.gguf and nothing else changed).
+#
+#   tests/test-pipelines.sh MODEL.gguf BUILD_PLUGIN_DIR [MODEL-q8.gguf]
 set -uo pipefail
 
 model="${1:-}"
 plugin_dir="${2:-}"
+q8_model="${3:-}"
 here=$(cd "$(dirname "$0")" && pwd)
 pipelines="$here/../pipelines"
 
@@ -65,7 +69,7 @@ check () {
   fi
 }
 
-echo "1..5"
+if [ -n "$q8_model" ] && [ -f "$q8_model" ]; then echo "1..6"; else echo "1..5"; fi
 check camera-tagging vision env NUM_BUFFERS=10 DEVICE=/nonexistent \
   "$pipelines/camera-tagging.sh" "a dog" "a \"quoted\" cat, with a comma"
 check microphone-tagging audio env NUM_BUFFERS=30 "$pipelines/microphone-tagging.sh" "a beep"
@@ -73,4 +77,27 @@ check microphone-tagging-detect "audio detection" env NUM_BUFFERS=30 MODE=detect
   MIN_DURATION=0 "$pipelines/microphone-tagging.sh" "a beep" "silence"
 check file-tagging "vision audio" "$pipelines/file-tagging.sh"
 check live-rate rate env DURATION=2 "$pipelines/live-rate.sh"
+
+if [ -n "$q8_model" ] && [ -f "$q8_model" ]; then
+  # Every encoder element on the q8 file, each followed by a matcher (whose prompts go through
+  # the text encoder of the same file); text itself from a subtitle file.
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  printf '1\n00:00:00,000 --> 00:00:01,000\na dog barking\n\n2\n00:00:01,000 --> 00:00:02,000\nrain\n' \
+    > "$tmp/q8.srt"
+  m="model=$q8_model"
+  match="imagebindmatch $m prompts=<\"a\",\"b\"> ! fakesink"
+  check q8-every-element "vision audio depth thermal imu text" gst-launch-1.0 -m \
+    videotestsrc num-buffers=3 ! videoconvert ! imagebindvision $m sync=true ! $match \
+    videotestsrc num-buffers=3 pattern=ball ! videoconvert ! video/x-raw,format=GRAY8 \
+      ! imagebinddepth $m sync=true ! $match \
+    videotestsrc num-buffers=3 pattern=snow ! videoconvert ! video/x-raw,format=GRAY16_LE \
+      ! imagebindthermal $m sync=true ! $match \
+    audiotestsrc num-buffers=40 samplesperbuffer=1600 ! audio/x-raw,rate=16000 ! audioconvert \
+      ! imagebindaudio $m sync=true ! $match \
+    audiotestsrc num-buffers=25 samplesperbuffer=200 wave=sine \
+      ! audio/x-raw,format=F32LE,rate=200,channels=6,layout=interleaved \
+      ! imagebindimu $m sync=true ! $match \
+    filesrc location="$tmp/q8.srt" ! subparse ! imagebindtext $m ! $match
+fi
 exit $failed
