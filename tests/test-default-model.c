@@ -6,6 +6,9 @@
  *   top prompt must be the scene's. No `model` property is set: the elements must find the
  *   shipped file by themselves (source tree, or installed).
  *
+ * The same scenes also through its q8 version (argv[2], written by models/gguf-to-q8.py at
+ * build time), set as every element's `model` and nothing else changed.
+ *
  * A change that breaks the model file, the runtime, a front end or the default lookup fails
  * here. The audio tags are the paper's emergent zero-shot: the audio encoder never saw text. */
 #include <gst/gst.h>
@@ -27,6 +30,8 @@ typedef struct {
   const char *source;      /* source and caps, up to the encoder */
   guint expected;
 } Case;
+
+static const char *q8_path;    /* the q8 version, or NULL: the shipped F32 file by default */
 
 static gboolean
 have_model (void)
@@ -75,9 +80,10 @@ run_pipeline (const char *description)
 static void
 check_cases (const Case *cases, guint n, const char *encoder, const char *prompts)
 {
+  g_autofree char *model = q8_path ? g_strdup_printf (" model=\"%s\"", q8_path) : g_strdup ("");
   for (guint i = 0; i < n; i++) {
-    g_autofree char *description = g_strdup_printf ("%s ! %s sync=true n-threads=1 ! "
-        "imagebindmatch prompts=%s ! fakesink", cases[i].source, encoder, prompts);
+    g_autofree char *description = g_strdup_printf ("%s ! %s%s sync=true n-threads=1 ! "
+        "imagebindmatch%s prompts=%s ! fakesink", cases[i].source, encoder, model, model, prompts);
     GArray *tops = run_pipeline (description);
     g_test_message ("%s: %u results", cases[i].source, tops->len);
     g_assert_cmpuint (tops->len, >=, 1);
@@ -176,6 +182,23 @@ test_tokenizer_matches_training (void)
   imagebind_model_unref (model);
 }
 
+/* The test named by the path's tail, on the q8 file @data. */
+static void
+test_q8 (gconstpointer data)
+{
+  const char *path = g_test_get_path ();
+  if (!g_file_test (data, G_FILE_TEST_IS_REGULAR)) {
+    g_test_skip ("the q8 default model was not built");
+    return;
+  }
+  q8_path = data;
+  if (g_str_has_suffix (path, "video-scenes"))
+    test_video_scenes ();
+  else
+    test_audio_scenes_emergent ();
+  q8_path = NULL;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -192,5 +215,9 @@ main (int argc, char **argv)
   g_test_add_func ("/default-model/tokenizer-matches-training", test_tokenizer_matches_training);
   g_test_add_func ("/default-model/video-scenes", test_video_scenes);
   g_test_add_func ("/default-model/audio-scenes-emergent", test_audio_scenes_emergent);
+  if (argc > 2 && *argv[2]) {
+    g_test_add_data_func ("/default-model/q8/video-scenes", argv[2], test_q8);
+    g_test_add_data_func ("/default-model/q8/audio-scenes-emergent", argv[2], test_q8);
+  }
   return g_test_run ();
 }

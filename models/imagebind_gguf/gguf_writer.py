@@ -67,6 +67,10 @@ class GGUFWriter:
         self._kv.append(_string(key) + struct.pack('<IIQ', T_ARRAY, T_STRING, len(values))
                         + b''.join(_string(v) for v in values))
 
+    def add_raw_kv(self, record):
+        """A key/value record already encoded (key, type, value), copied from another file."""
+        self._kv.append(bytes(record))
+
     def add_tensor(self, name, shape, ttype):
         info = TensorInfo(name, shape, ttype)
         self.tensors.append(info)
