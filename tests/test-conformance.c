@@ -280,6 +280,49 @@ test_tiny_q8 (void)
 }
 
 static void
+collect_log (GLogLevelFlags level, const char *message, gpointer user_data)
+{
+  GString *log = user_data;
+  g_string_append_printf (log, "%d %s\n", (int) level, message);
+}
+
+/* The run-time fallback, forced: a q8 file loaded as on a CPU without AVX-512 VNNI says at
+ * debug level that its matrices are widened (and then runs, checked by test_tiny_q8). */
+static void
+test_tiny_q8_fallback_log (void)
+{
+  g_autoptr (GString) log = g_string_new (NULL);
+  g_autofree char *expect = g_strdup_printf ("%d ", (int) G_LOG_LEVEL_DEBUG);
+  ImageBindModel *model;
+  const char *line;
+
+  if (!have_tiny (tiny_q8_path))
+    return;
+  imagebind_set_log_func (collect_log, log);
+  ib_q8_set_vnni_enabled (FALSE);
+  model = load_tiny (tiny_q8_path);
+  ib_q8_set_vnni_enabled (TRUE);
+  imagebind_set_log_func (NULL, NULL);
+  g_test_message ("%s", log->str);
+  line = strstr (log->str, "no AVX-512 VNNI");
+  g_assert_nonnull (line);
+  while (line > log->str && line[-1] != '\n')
+    line--;
+  g_assert_true (g_str_has_prefix (line, expect));   /* a debug line */
+  g_assert_nonnull (strstr (line, "widened to F32"));
+  imagebind_model_unref (model);
+  /* With the kernels available the line is not there. */
+  if (ib_q8_have_vnni ()) {
+    g_string_truncate (log, 0);
+    imagebind_set_log_func (collect_log, log);
+    model = load_tiny (tiny_q8_path);
+    imagebind_set_log_func (NULL, NULL);
+    g_assert_null (strstr (log->str, "no AVX-512 VNNI"));
+    imagebind_model_unref (model);
+  }
+}
+
+static void
 test_tiny_model_info (void)
 {
   ImageBindModel *model = load_tiny (tiny_path);
@@ -897,6 +940,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conformance/tiny/in-passes", test_tiny_in_passes);
   g_test_add_func ("/conformance/tiny/f16", test_tiny_f16);
   g_test_add_func ("/conformance/tiny/q8", test_tiny_q8);
+  g_test_add_func ("/conformance/tiny/q8-fallback-log", test_tiny_q8_fallback_log);
   g_test_add_func ("/conformance/tiny/model-info", test_tiny_model_info);
   g_test_add_func ("/conformance/tiny/tokenizer-and-e2e", test_tiny_tokenizer_and_e2e);
   g_test_add_func ("/runtime/embed-tool", test_embed_tool);
