@@ -13,12 +13,11 @@
 #   python3 models/convert.py /tmp/vit-b-32.safetensors vit-b-32.gguf --preset ViT-B-32 \
 #       --bpe bpe_simple_vocab_16e6.txt.gz
 #
-# Reading the rate: in live mode a frame that arrives while the worker is busy passes without
-# an embedding, and the worker takes the next frame that arrives after it is done. With an
-# inference time T (pre-processing included) and frames every 1/FPS s, the rate is
-# FPS / ceil(T * FPS): at 25 frames/s, every frame (25/s) needs T < 40 ms, every second frame
-# (12.5/s) T < 80 ms. Compare with `imagebind-bench --model MODEL --modality vision` in the same
-# conditions (on a shared machine, run both under `chrt -f 1`).
+# Reading the rate: in live mode the worker embeds, as soon as it is done, the newest frame
+# that arrived while it was busy (the others pass without an embedding), so with an inference
+# time T (pre-processing included) the rate is about min(FPS, 1/T): 20/s needs T <= 50 ms.
+# Compare with `imagebind-bench --model MODEL --modality vision` in the same conditions (on a
+# shared machine, run both under `chrt -f 1`).
 #
 # Environment (see common.sh for MODEL and GST_PLUGIN_PATH):
 #   DURATION  seconds of video (default 10)

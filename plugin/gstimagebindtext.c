@@ -19,8 +19,8 @@
  * Text streams are sparse and each embedding then describes, and travels with, exactly its own
  * buffer; with the huge model one embedding takes a few hundred milliseconds of the streaming
  * thread (use `interval` to bound the rate on dense text streams). With `sync=false` inference
- * runs on a worker thread: the stream never waits, text arriving while the worker is busy
- * passes without an embedding, and an embedding travels on the next buffer that passes after
+ * runs on a worker thread: the stream never waits, of the text arriving while the worker is
+ * busy the newest is embedded next and the rest passes without an embedding, and an embedding travels on the next buffer that passes after
  * it is ready (or on an empty GAP buffer at EOS), carrying its own text's timestamps.
  *
  * ## Example launch line
@@ -207,8 +207,8 @@ gst_image_bind_text_class_init (GstImageBindTextClass * klass)
    *
    * TRUE (the default here): the streaming thread embeds every due buffer and the embedding
    * travels on that buffer. FALSE: live mode of #GstImageBindEncoder:sync, inference on a
-   * worker thread that never blocks the stream; text arriving while it is busy passes without
-   * an embedding, and an embedding travels on the next buffer that passes after it is ready.
+   * worker thread that never blocks the stream; of the text arriving while it is busy the
+   * newest is embedded next and the rest passes without an embedding, and an embedding travels on the next buffer that passes after it is ready.
    *
    * Since: 0.1
    */

@@ -12,9 +12,10 @@
  * one-frame clip (1, 3, 224, 224).
  *
  * In live mode (the default, #GstImageBindEncoder:sync FALSE) inference runs on a worker
- * thread and frames never wait: frames arriving while the worker is busy pass without an
- * embedding, and a result is attached to the first frame that passes after it is ready, with
- * the timestamp (`pts`, `stream-time`, `running-time`) and duration of the frame it describes.
+ * thread and frames never wait: of the frames arriving while the worker is busy the newest is
+ * embedded next and the others pass without an embedding, and a result is attached to the
+ * first frame that passes after it is ready, with the timestamp (`pts`, `stream-time`,
+ * `running-time`) and duration of the frame it describes.
  * The element adds no latency then. With `sync=true` every due frame (see `interval`) carries its
  * own embedding and the inference time is added to the latency.
  *

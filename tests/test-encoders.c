@@ -383,6 +383,51 @@ test_vision_live_slow_model (void)
   gst_harness_teardown (h);
 }
 
+/* Live mode with a model slower than the stream: of the frames that arrive while the worker is
+ * busy, the newest is embedded as soon as it is done (the older ones pass without an
+ * embedding), instead of the worker idling until a frame arrives after it. */
+static void
+test_vision_live_newest_waits (void)
+{
+  GstHarness *h;
+  GstBuffer *out;
+  guint i, n_buffers = 0, n_metas = 0;
+  gboolean newest = FALSE;
+
+  if (!need_model ())
+    return;
+  h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1",
+      "simulate-latency", (guint64) 300 * GST_MSECOND, NULL);
+  /* the worker is busy for 300 ms with the first frame it takes while all six arrive */
+  for (i = 0; i < 6; i++) {
+    GstBuffer *buf = random_buffer (16 * 16, 30 + i);
+    GST_BUFFER_PTS (buf) = i * 40 * GST_MSECOND;
+    GST_BUFFER_DURATION (buf) = 40 * GST_MSECOND;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+
+  while ((out = gst_harness_try_pull (h))) {
+    gpointer state = NULL;
+    GstImageBindEmbeddingMeta *meta;
+
+    n_buffers++;
+    while ((meta = gst_buffer_iterate_imagebind_embedding_meta (out, &state))) {
+      n_metas++;
+      if (meta->pts == 5 * 40 * GST_MSECOND)
+        newest = TRUE;
+    }
+    gst_buffer_unref (out);
+  }
+  /* the first frame (if the worker took it before the second arrived) and the newest */
+  g_assert_true (newest);
+  g_assert_cmpuint (n_metas, >=, 1);
+  g_assert_cmpuint (n_metas, <=, 2);
+  g_assert_cmpuint (n_buffers, >=, 6);
+  gst_harness_teardown (h);
+}
+
 /* Live mode: every result carries the span of the frame it describes and equals the
  * runtime's embedding of that frame; results still in flight at EOS arrive on an empty
  * GAP buffer before EOS. */
@@ -1665,6 +1710,7 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/vision/interval", test_vision_interval);
   g_test_add_func ("/encoders/vision/segment-times", test_vision_segment_times);
   g_test_add_func ("/encoders/vision/live-slow-model", test_vision_live_slow_model);
+  g_test_add_func ("/encoders/vision/live-newest-waits", test_vision_live_newest_waits);
   g_test_add_func ("/encoders/vision/live-results", test_vision_live_results);
   g_test_add_func ("/encoders/vision/live-flush", test_vision_live_flush);
   g_test_add_func ("/encoders/vision/caps-change", test_vision_caps_change);
