@@ -10,9 +10,15 @@
  * embedding pass without a result.
  *
  * The prompts (`prompts`, a #GstValueArray of strings) are tokenised and embedded by
- * the model's text encoder once: on READY->PAUSED, and again on the first buffer after they
- * change (they may be changed while PLAYING). Never per buffer: with the huge model embedding a
- * batch of prompts takes about a second, during which that one buffer waits.
+ * the model's text encoder once, on READY->PAUSED (the state change waits), never per buffer.
+ * They may be changed while PAUSED or PLAYING (so may the application's queries): the new
+ * set is then embedded on a thread of its own, and the stream does not wait for it (with the
+ * huge model, thousands of prompts take seconds). Until it is ready, buffers are matched
+ * against the previous prompts, and the results' labels and indices are the previous ones;
+ * buffers that enter after the `imagebind-prompts` "ready" message (see "Messages") are
+ * matched against the new set. Changes made while a set is being embedded are embedded after
+ * it. PAUSED->READY waits for an embedding under way and drops it (the next READY->PAUSED
+ * embeds the prompts as they are then).
  *
  * For each embedding `e` (as the encoder outputs it: L2-normalised times its modality's logit
  * scale, 1 for vision, 20 for audio, ...) and each prompt embedding `t_j` (L2-normalised times
@@ -127,6 +133,17 @@
  * - `since` (G_TYPE_UINT64): stream time at which the run of scores that caused the event
  *   began (for "start", when the score first rose above the threshold; for "stop", when it
  *   first fell to or below it)
+ *
+ * When the prompts or the application's queries change while PAUSED or PLAYING, an element
+ * message named `imagebind-prompts` is posted (regardless of `post-messages`, from the
+ * embedding thread) when the new set starts being embedded and when it is ready, with:
+ *
+ * - `state` (G_TYPE_STRING): "embedding", then "ready"; buffers that enter after "ready" are
+ *   matched against the new set. A set that cannot be used (an invalid entry, a reference
+ *   file not embedded on READY->PAUSED) gets a WARNING instead of "ready", and the previous
+ *   prompts stay in use.
+ * - `count` (G_TYPE_UINT): the number of queries (`prompts` entries plus the application's)
+ * - `elapsed` (G_TYPE_UINT64, nanoseconds; "ready" only): how long the embedding took
  *
  * A detection still open at EOS, at a flush (seek) or when the prompts change ends with an
  * `imagebind-detection` "stop" message whose
@@ -259,7 +276,7 @@ static void stop_open_detections (GstImageBindMatch * self);
 
 /* The queries: one per entry of `prompts` (parsed: gst_image_bind_query_parse()), then the
  * application's. Reference media files are decoded and embedded only when @allow_media (on
- * READY->PAUSED): on the streaming thread a file not embedded yet is an error. */
+ * READY->PAUSED): on the embedding thread a file not embedded yet is an error. */
 static GPtrArray *
 collect_queries (GstImageBindMatch * self, gchar ** prompts, GPtrArray * app_queries,
     GError ** error)
@@ -283,70 +300,228 @@ collect_queries (GstImageBindMatch * self, gchar ** prompts, GPtrArray * app_que
   return queries;
 }
 
-/* Embeds the queries if they changed since the last time. Runs where nothing else uses the
- * text model: in start(), or on the streaming thread (then @allow_media is FALSE). */
-static gboolean
-update_queries (GstImageBindMatch * self, gboolean allow_media, GError ** error)
-{
+/* One set of query embeddings: a snapshot of `prompts` and the application's queries, then
+ * their embeddings (or why they could not be made), installed by the streaming thread or
+ * start(). */
+typedef struct {
+  GstImageBindMatch *self;
+  guint cookie;                 /* the prompts_cookie of the snapshot */
   gchar **prompts;
-  GPtrArray *app_queries, *queries;
-  guint cookie, n, i;
+  GPtrArray *app_queries;
   gint n_threads;
-  gfloat *emb = NULL;
+  /* the result */
   gchar **labels;
+  guint n;
+  gfloat *emb;
+  GError *error;
+} QuerySet;
 
-  GST_OBJECT_LOCK (self);
-  cookie = self->prompts_cookie;
-  if (self->have_queries && cookie == self->query_cookie) {
-    GST_OBJECT_UNLOCK (self);
-    return TRUE;
-  }
-  prompts = g_strdupv (self->prompts);
-  app_queries = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_image_bind_query_unref);
+static void
+query_set_free (QuerySet * qs)
+{
+  g_strfreev (qs->prompts);
+  g_ptr_array_free (qs->app_queries, TRUE);
+  g_strfreev (qs->labels);
+  g_free (qs->emb);
+  g_clear_error (&qs->error);
+  g_free (qs);
+}
+
+/* A snapshot of the queries, or NULL when the installed ones are up to date. Called with the
+ * object lock. */
+static QuerySet *
+query_set_snapshot (GstImageBindMatch * self)
+{
+  QuerySet *qs;
+  guint i;
+
+  if (self->have_queries && self->prompts_cookie == self->query_cookie)
+    return NULL;
+  qs = g_new0 (QuerySet, 1);
+  qs->self = self;
+  qs->cookie = self->prompts_cookie;
+  qs->prompts = g_strdupv (self->prompts);
+  qs->app_queries = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_image_bind_query_unref);
   for (i = 0; i < self->app_queries->len; i++)
-    g_ptr_array_add (app_queries, gst_image_bind_query_ref (self->app_queries->pdata[i]));
-  n_threads = self->n_threads;
-  GST_OBJECT_UNLOCK (self);
+    g_ptr_array_add (qs->app_queries, gst_image_bind_query_ref (self->app_queries->pdata[i]));
+  qs->n_threads = self->n_threads;
+  return qs;
+}
 
-  queries = collect_queries (self, prompts, app_queries, error);
-  g_strfreev (prompts);
-  g_ptr_array_free (app_queries, TRUE);
+/* Parses and embeds @qs with the text model. Touches no state of the element but the text
+ * model and (when @allow_media, in start() only) the media cache: it runs either in start() or
+ * on the embedding thread, never both at once (see maybe_start_job()). */
+static void
+query_set_embed (QuerySet * qs, gboolean allow_media)
+{
+  GstImageBindMatch *self = qs->self;
+  GPtrArray *queries;
+  guint n, i;
+
+  queries = collect_queries (self, qs->prompts, qs->app_queries, &qs->error);
   if (!queries)
-    return FALSE;
-  if (allow_media && !gst_image_bind_media_cache_fill (self->media_cache, self->tm, n_threads,
-          queries, error)) {
+    return;
+  if (allow_media && !gst_image_bind_media_cache_fill (self->media_cache, self->tm,
+          qs->n_threads, queries, &qs->error)) {
     g_ptr_array_free (queries, TRUE);
-    return FALSE;
+    return;
   }
 
   n = queries->len;
   if (n > 0) {
     gint64 start = g_get_monotonic_time ();
 
-    emb = gst_image_bind_match_embed_queries (self->tm, self->media_cache, queries, error);
-    if (!emb) {
+    qs->emb = gst_image_bind_match_embed_queries (self->tm, self->media_cache, queries,
+        &qs->error);
+    if (!qs->emb) {
       g_ptr_array_free (queries, TRUE);
-      return FALSE;
+      return;
     }
     GST_INFO_OBJECT (self, "embedded %u queries in %" G_GINT64_FORMAT " ms", n,
         (g_get_monotonic_time () - start) / 1000);
   }
-  labels = g_new0 (gchar *, n + 1);
+  qs->labels = g_new0 (gchar *, n + 1);
   for (i = 0; i < n; i++)
-    labels[i] = g_strdup (gst_image_bind_query_get_label (queries->pdata[i]));
+    qs->labels[i] = g_strdup (gst_image_bind_query_get_label (queries->pdata[i]));
+  qs->n = n;
   g_ptr_array_free (queries, TRUE);
+}
 
-  /* Detections of the old queries end here, so that every "start" has its "stop". */
-  stop_open_detections (self);
-  clear_queries (self);
-  self->query_labels = labels;
-  self->n_queries = n;
-  self->query_embeddings = emb;
-  self->detectors = g_new (GstImageBindDetector, MAX (n, 1) * GST_IMAGE_BIND_N_MODALITIES);
-  reset_detectors (self);
-  self->query_cookie = cookie;
-  self->have_queries = TRUE;
-  return TRUE;
+/* Makes @qs the queries in use (streaming thread, or start()). One that failed leaves the
+ * previous ones in use, and is not tried again until the queries change. */
+static void
+query_set_install (GstImageBindMatch * self, QuerySet * qs)
+{
+  if (!qs->error) {
+    /* Detections of the old queries end here, so that every "start" has its "stop". */
+    stop_open_detections (self);
+    clear_queries (self);
+    self->query_labels = g_steal_pointer (&qs->labels);
+    self->n_queries = qs->n;
+    self->query_embeddings = g_steal_pointer (&qs->emb);
+    self->detectors = g_new (GstImageBindDetector,
+        MAX (qs->n, 1) * GST_IMAGE_BIND_N_MODALITIES);
+    reset_detectors (self);
+    self->have_queries = TRUE;
+  }
+  GST_OBJECT_LOCK (self);
+  self->query_cookie = qs->cookie;
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* Posts the `imagebind-prompts` element message (see "Messages"). */
+static void
+post_prompts_message (GstImageBindMatch * self, const gchar * state, guint count,
+    GstClockTime elapsed)
+{
+  GstStructure *s = gst_structure_new ("imagebind-prompts",
+      "state", G_TYPE_STRING, state, "count", G_TYPE_UINT, count, NULL);
+
+  if (GST_CLOCK_TIME_IS_VALID (elapsed))
+    gst_structure_set (s, "elapsed", G_TYPE_UINT64, elapsed, NULL);
+  gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* The embedding thread: embeds one snapshot while the streaming thread goes on with the
+ * previous queries, then flags it done; the streaming thread swaps it in at its next buffer. */
+static gpointer
+query_set_job (gpointer data)
+{
+  QuerySet *qs = data;
+  GstImageBindMatch *self = qs->self;
+  gint64 start = g_get_monotonic_time ();
+
+  post_prompts_message (self, "embedding",
+      g_strv_length (qs->prompts) + qs->app_queries->len, GST_CLOCK_TIME_NONE);
+  query_set_embed (qs, FALSE);
+  if (qs->error) {
+    /* Keep matching with the previous prompts: a bad prompt must not stop a live stream. */
+    if (qs->error->domain == GST_IMAGE_BIND_QUERY_ERROR)
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+          ("Invalid query: %s. The previous prompts stay in use.", qs->error->message), (NULL));
+    else
+      GST_ELEMENT_WARNING (self, LIBRARY, FAILED,
+          ("Could not embed the prompts: %s. The previous prompts stay in use.",
+              qs->error->message), (NULL));
+  }
+  g_mutex_lock (&self->job_lock);
+  self->job_done = TRUE;
+  g_mutex_unlock (&self->job_lock);
+  /* After job_done: a buffer that enters after this message is matched with the new set. */
+  if (!qs->error)
+    post_prompts_message (self, "ready", qs->n,
+        (GstClockTime) (g_get_monotonic_time () - start) * GST_USECOND);
+  return NULL;
+}
+
+/* Starts embedding the queries on a thread of their own if they changed, the element is
+ * started and no embedding is under way (one at a time: changes made meanwhile are embedded
+ * after it). Called from any thread, without the object lock. */
+static void
+maybe_start_job (GstImageBindMatch * self)
+{
+  QuerySet *qs = NULL;
+  GError *err = NULL;
+
+  g_mutex_lock (&self->job_lock);
+  if (self->started && !self->job) {
+    GST_OBJECT_LOCK (self);
+    qs = query_set_snapshot (self);
+    GST_OBJECT_UNLOCK (self);
+  }
+  if (qs) {
+    self->job = g_thread_try_new ("ibmatch-prompts", query_set_job, qs, &err);
+    if (self->job) {
+      self->job_data = qs;
+      self->job_done = FALSE;
+    }
+  }
+  g_mutex_unlock (&self->job_lock);
+  if (qs && err) {
+    GST_ELEMENT_WARNING (self, RESOURCE, FAILED,
+        ("Could not start a thread to embed the new prompts: %s. The previous prompts stay "
+            "in use.", err->message), (NULL));
+    g_error_free (err);
+    GST_OBJECT_LOCK (self);
+    self->query_cookie = qs->cookie;
+    GST_OBJECT_UNLOCK (self);
+    query_set_free (qs);
+  }
+}
+
+/* Takes the embedding thread and its result (NULL if none, or if @only_done and it is still
+ * working), and joins it. */
+static QuerySet *
+take_job (GstImageBindMatch * self, gboolean only_done)
+{
+  GThread *thread = NULL;
+  QuerySet *qs = NULL;
+
+  g_mutex_lock (&self->job_lock);
+  if (self->job && (self->job_done || !only_done)) {
+    thread = g_steal_pointer (&self->job);
+    qs = g_steal_pointer (&self->job_data);
+    self->job_done = FALSE;
+  }
+  g_mutex_unlock (&self->job_lock);
+  if (thread)
+    g_thread_join (thread);
+  return qs;
+}
+
+/* Streaming thread, at every buffer: swaps in embeddings that are ready, and starts embedding
+ * changed queries. Never waits for an embedding. */
+static void
+update_queries (GstImageBindMatch * self)
+{
+  QuerySet *qs = take_job (self, TRUE);
+
+  if (qs) {
+    query_set_install (self, qs);
+    query_set_free (qs);
+  }
+  maybe_start_job (self);
 }
 
 /* ---- text pad ---- */
@@ -743,7 +918,6 @@ gst_image_bind_match_prepare_output_buffer (GstBaseTransform * trans, GstBuffer 
   GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (trans);
   GstImageBindEmbeddingMeta *emeta;
   GstImageBindMatchMeta *first = NULL;
-  GError *err = NULL;
   gpointer state = NULL;
   GPtrArray *embeddings;
   Settings set;
@@ -752,20 +926,7 @@ gst_image_bind_match_prepare_output_buffer (GstBaseTransform * trans, GstBuffer 
 
   *outbuf = inbuf;
 
-  if (!update_queries (self, FALSE, &err)) {
-    /* Keep matching with the previous prompts: a bad prompt must not stop a live stream. */
-    if (err->domain == GST_IMAGE_BIND_QUERY_ERROR)
-      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
-          ("Invalid query: %s. The previous prompts stay in use.", err->message), (NULL));
-    else
-      GST_ELEMENT_WARNING (self, LIBRARY, FAILED,
-          ("Could not embed the prompts: %s. The previous prompts stay in use.",
-              err->message), (NULL));
-    g_clear_error (&err);
-    GST_OBJECT_LOCK (self);
-    self->query_cookie = self->prompts_cookie;
-    GST_OBJECT_UNLOCK (self);
-  }
+  update_queries (self);
 
   if (self->n_queries == 0 || gst_buffer_get_n_imagebind_embedding_metas (inbuf) == 0) {
     text_pad_push (self, inbuf, NULL);
@@ -878,23 +1039,35 @@ static gboolean
 gst_image_bind_match_start (GstBaseTransform * trans)
 {
   GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (trans);
-  GError *err = NULL;
+  QuerySet *qs;
 
   if (!self->tm) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("No ImageBind model loaded."), (NULL));
     return FALSE;
   }
   /* Embedding the prompts now keeps the delay off the first buffer. */
-  if (!update_queries (self, TRUE, &err)) {
-    if (err->domain == GST_IMAGE_BIND_QUERY_ERROR)
-      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid query: %s.", err->message),
-          ("model %s", gst_image_bind_text_model_get_path (self->tm)));
-    else
-      GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Could not embed the prompts: %s.",
-              err->message), ("model %s", gst_image_bind_text_model_get_path (self->tm)));
-    g_clear_error (&err);
-    return FALSE;
+  GST_OBJECT_LOCK (self);
+  qs = query_set_snapshot (self);
+  GST_OBJECT_UNLOCK (self);
+  if (qs) {
+    query_set_embed (qs, TRUE);
+    if (qs->error) {
+      if (qs->error->domain == GST_IMAGE_BIND_QUERY_ERROR)
+        GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid query: %s.", qs->error->message),
+            ("model %s", gst_image_bind_text_model_get_path (self->tm)));
+      else
+        GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Could not embed the prompts: %s.",
+                qs->error->message), ("model %s", gst_image_bind_text_model_get_path (self->tm)));
+      query_set_free (qs);
+      return FALSE;
+    }
+    query_set_install (self, qs);
+    query_set_free (qs);
   }
+  /* From now on, changed prompts are embedded on a thread of their own. */
+  g_mutex_lock (&self->job_lock);
+  self->started = TRUE;
+  g_mutex_unlock (&self->job_lock);
   reset_detectors (self);
   self->warned_dim = FALSE;
   self->warned_model = FALSE;
@@ -908,7 +1081,16 @@ static gboolean
 gst_image_bind_match_stop (GstBaseTransform * trans)
 {
   GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (trans);
+  QuerySet *qs;
 
+  /* An embedding under way is waited for and dropped: the next start() embeds the queries
+   * as they are then. */
+  g_mutex_lock (&self->job_lock);
+  self->started = FALSE;
+  g_mutex_unlock (&self->job_lock);
+  qs = take_job (self, FALSE);
+  if (qs)
+    query_set_free (qs);
   reset_detectors (self);
   self->warned_dim = FALSE;
   self->warned_model = FALSE;
@@ -1004,7 +1186,7 @@ gst_image_bind_match_release_pad (GstElement * element, GstPad * pad)
 /* ---- GObject ---- */
 
 /* Checked when set only to log early (GST_DEBUG); the error is posted when the queries are
- * embedded (READY->PAUSED, or the next buffer), where a bus message can say so. Called without
+ * embedded (READY->PAUSED, or the embedding thread), where a bus message can say so. Called without
  * the object lock: logging an object takes it. */
 static void
 log_invalid_prompts (GstImageBindMatch * self, const GValue * array)
@@ -1045,7 +1227,7 @@ set_prompts (GstImageBindMatch * self, const GValue * array)
 }
 
 /* "add-query" and "clear-queries": the application's queries, matched after the prompts.
- * Embedded as the prompts are (on READY->PAUSED, or on the next buffer). */
+ * Embedded as the prompts are (on READY->PAUSED, or at once on the embedding thread). */
 static void
 gst_image_bind_match_add_query (GstImageBindMatch * self, GstImageBindQuery * query)
 {
@@ -1054,6 +1236,7 @@ gst_image_bind_match_add_query (GstImageBindMatch * self, GstImageBindQuery * qu
   g_ptr_array_add (self->app_queries, gst_image_bind_query_ref (query));
   self->prompts_cookie++;
   GST_OBJECT_UNLOCK (self);
+  maybe_start_job (self);
 }
 
 static void
@@ -1063,6 +1246,7 @@ gst_image_bind_match_clear_queries (GstImageBindMatch * self)
   g_ptr_array_set_size (self->app_queries, 0);
   self->prompts_cookie++;
   GST_OBJECT_UNLOCK (self);
+  maybe_start_job (self);
 }
 
 static void
@@ -1111,6 +1295,9 @@ gst_image_bind_match_set_property (GObject * object, guint prop_id, const GValue
       break;
   }
   GST_OBJECT_UNLOCK (self);
+  /* While PAUSED or PLAYING: embedded now, on a thread of their own */
+  if (prop_id == PROP_PROMPTS)
+    maybe_start_job (self);
 }
 
 static void
@@ -1171,6 +1358,7 @@ gst_image_bind_match_finalize (GObject * object)
   g_strfreev (self->prompts);
   g_ptr_array_unref (self->app_queries);
   g_hash_table_unref (self->media_cache);
+  g_mutex_clear (&self->job_lock);
   G_OBJECT_CLASS (gst_image_bind_match_parent_class)->finalize (object);
 }
 
@@ -1192,6 +1380,7 @@ gst_image_bind_match_init (GstImageBindMatch * self)
   self->app_queries = g_ptr_array_new_with_free_func ((GDestroyNotify)
       gst_image_bind_query_unref);
   self->media_cache = gst_image_bind_media_cache_new ();
+  g_mutex_init (&self->job_lock);
 
   gst_base_transform_set_passthrough (trans, TRUE);
   gst_base_transform_set_in_place (trans, TRUE);
@@ -1232,8 +1421,9 @@ gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
    *
    * The text prompts (queries), e.g. `prompts='<"a dog", "a cat">'` in gst-launch. Each
    * may also be a composed query, `label = image:/a.png + 0.5 * text:at night` (see the
-   * element documentation). Embedded once on READY->PAUSED and again on the first buffer
-   * after a change (reference files only on READY->PAUSED).
+   * element documentation). Embedded once on READY->PAUSED; a change while PAUSED or PLAYING
+   * is embedded on a thread of its own, and the previous prompts stay in use until the
+   * `imagebind-prompts` "ready" message (reference files only on READY->PAUSED).
    *
    * Since: 0.1
    */
@@ -1243,7 +1433,8 @@ gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
           "prompts='\"<\\\"a dog\\\", \\\"a cat\\\">\"' when prompts have spaces; "
           "each may be a composed query: 'label = image:/a.png + 0.5 * text:at night - "
           "audio:/b.wav' (terms text:, image:, audio:, depth:, thermal:, imu:; weights; + and -); "
-          "embedded once (on READY->PAUSED, and on the next buffer after a change; reference "
+          "embedded once (on READY->PAUSED; a change while PLAYING is embedded on a thread of its "
+          "own, and applies from the imagebind-prompts \"ready\" message on; reference "
           "files only on READY->PAUSED)",
           g_param_spec_string ("prompt", "Prompt", "One text prompt (UTF-8)", NULL,
               G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS),
@@ -1368,8 +1559,9 @@ gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
    *
    * Action signal: adds a query built with the #GstImageBindQuery API, matched after the
    * entries of `prompts` (its index is the number of prompts plus the number of queries added
-   * before it). Embedded as the prompts are: on READY->PAUSED, or on the next buffer when
-   * added later; queries naming media files must be added before READY->PAUSED.
+   * before it). Embedded as the prompts are: on READY->PAUSED, or on a thread of its own when
+   * added later (it applies from the `imagebind-prompts` "ready" message on); queries naming
+   * media files must be added before READY->PAUSED.
    *
    * Since: 0.1
    */

@@ -34,13 +34,21 @@ struct _GstImageBindMatch {
   /* the text model, between READY and NULL */
   GstImageBindTextModel *tm;
 
-  /* the prompt embeddings: computed in start() or by the streaming thread, used by it only */
+  /* the prompt embeddings: installed by start() or by the streaming thread, used by it only */
   gchar **query_labels;
   guint n_queries;
   gfloat *query_embeddings;     /* n_queries x dim, as the model outputs them */
   guint query_cookie;           /* the prompts_cookie they were computed for */
   gboolean have_queries;
   GHashTable *media_cache;      /* reference media embeddings, filled on READY->PAUSED */
+
+  /* Queries changed while PAUSED or PLAYING are embedded on a thread of their own, so that
+   * the streaming thread never waits for them. Under job_lock (taken before the object lock): */
+  GMutex job_lock;
+  gboolean started;             /* between start() and stop(): changes go to the thread */
+  GThread *job;                 /* the embedding thread, joined once done (or by stop()) */
+  gpointer job_data;            /* its QuerySet */
+  gboolean job_done;            /* its result can be swapped in */
   GstImageBindDetector *detectors;      /* GST_IMAGE_BIND_N_MODALITIES x n_queries */
   gboolean warned_dim;
   gboolean warned_model;

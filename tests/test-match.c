@@ -15,6 +15,7 @@
 #include "gstimagebindmeta.h"
 #include "gstimagebindmatchmeta.h"
 #include "model-edit.h"
+#include "match-prompts.h"
 
 static const gchar *model_path;
 
@@ -538,6 +539,7 @@ test_detection (void)
 
   /* New prompts: the old detection stops (at the end of its last input), the new one starts. */
   set_prompts (f.element, prompts, 1);
+  wait_prompts_ready (f.bus, 1);
   {
     gfloat *e = with_cosine (u, w, dim, 0.9);
     gst_buffer_unref (gst_harness_push_and_pull (f.h,
@@ -578,11 +580,13 @@ test_detection (void)
   g_free (w);
 }
 
+/* The prompts of the tests that change them while PLAYING. */
+static const gchar *first_prompts[] = { "a dog", "a cat" };
+static const gchar *second_prompts[] = { "rain", "a car", "a violin" };
+
 static void
 test_prompts_while_playing (void)
 {
-  static const gchar *first[] = { "a dog", "a cat" };
-  static const gchar *second[] = { "rain", "a car", "a violin" };
   Fixture f;
   guint dim, i;
   gfloat *t, *e;
@@ -594,26 +598,27 @@ test_prompts_while_playing (void)
   if (!need_model ())
     return;
   e = probe_embedding (&dim);
-  fixture_setup (&f, first, 2);
+  fixture_setup (&f, first_prompts, 2);
   gst_harness_play (f.h);
   out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 0, GST_MSECOND));
   g_assert_cmpuint (gst_buffer_get_imagebind_match_meta (out)->n_results, ==, 2);
   gst_buffer_unref (out);
 
-  set_prompts (f.element, second, 3);
+  set_prompts (f.element, second_prompts, 3);
   g_value_init (&v, GST_TYPE_ARRAY);
   g_object_get_property (G_OBJECT (f.element), "prompts", &v);
   g_assert_cmpuint (gst_value_array_get_size (&v), ==, 3);
   g_assert_cmpstr (g_value_get_string (gst_value_array_get_value (&v, 2)), ==, "a violin");
   g_value_unset (&v);
+  wait_prompts_ready (f.bus, 3);
 
-  t = runtime_text_embeddings (second, 3, &dim);
+  t = runtime_text_embeddings (second_prompts, 3, &dim);
   reference_scores (e, t, dim, 3, cosine, prob);
   out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, GST_MSECOND, GST_MSECOND));
   mm = gst_buffer_get_imagebind_match_meta (out);
   g_assert_cmpuint (mm->n_results, ==, 3);
   for (i = 0; i < 3; i++) {
-    g_assert_cmpstr (mm->results[i].label, ==, second[mm->results[i].index]);
+    g_assert_cmpstr (mm->results[i].label, ==, second_prompts[mm->results[i].index]);
     g_assert_cmpfloat_with_epsilon (mm->results[i].cosine, cosine[mm->results[i].index], TOL);
     g_assert_cmpfloat_with_epsilon (mm->results[i].probability, prob[mm->results[i].index],
         TOL);
@@ -622,12 +627,170 @@ test_prompts_while_playing (void)
 
   /* No prompts: buffers pass without a result. */
   set_prompts (f.element, NULL, 0);
+  wait_prompts_ready (f.bus, 0);
   out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 2 * GST_MSECOND, GST_MSECOND));
   g_assert_null (gst_buffer_get_imagebind_match_meta (out));
   gst_buffer_unref (out);
 
   fixture_teardown (&f);
   g_free (t);
+  g_free (e);
+}
+
+/* Holds the thread that posts the first `imagebind-prompts` "embedding" message (the
+ * embedding thread) until the test lets it go. */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean entered, release;
+  GThread *thread;
+} Gate;
+
+static GstBusSyncReply
+gate_sync (GstBus * bus, GstMessage * msg, gpointer data)
+{
+  Gate *g = data;
+  const GstStructure *s = gst_message_get_structure (msg);
+
+  if (GST_MESSAGE_TYPE (msg) != GST_MESSAGE_ELEMENT ||
+      !gst_structure_has_name (s, "imagebind-prompts") ||
+      g_strcmp0 (gst_structure_get_string (s, "state"), "embedding") != 0)
+    return GST_BUS_PASS;
+  g_mutex_lock (&g->lock);
+  if (!g->entered) {
+    g->entered = TRUE;
+    g->thread = g_thread_self ();
+    g_cond_broadcast (&g->cond);
+    while (!g->release)
+      g_cond_wait (&g->cond, &g->lock);
+  }
+  g_mutex_unlock (&g->lock);
+  return GST_BUS_PASS;
+}
+
+/* Issue 13, item 11: 5,000 prompts set while PLAYING were embedded on the streaming thread
+ * (a live camera stalled 2.2 s). They are embedded on a thread of their own: a buffer pushed
+ * while they are being embedded (the embedding thread is held at its start) goes through at
+ * once, matched against the previous prompts; the new ones apply after the "ready" message,
+ * and a change made during the embedding is embedded after it. */
+static void
+test_prompts_off_streaming_thread (void)
+{
+  static const gchar *third[] = { "a boat" };
+  const guint n_big = 200;
+  gchar **big = g_new0 (gchar *, n_big + 1);
+  Gate gate = { 0 };
+  Fixture f;
+  guint dim, i;
+  gfloat *t, *e;
+  gdouble cosine[3], prob[3];
+  GstBuffer *out;
+  GstImageBindMatchMeta *mm;
+  gint64 deadline;
+
+  if (!need_model ()) {
+    g_free (big);
+    return;
+  }
+  for (i = 0; i < n_big; i++)
+    big[i] = i < 3 ? g_strdup (second_prompts[i]) :
+        g_strdup_printf ("a photo of thing number %u", i);
+  e = probe_embedding (&dim);
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+  fixture_setup (&f, first_prompts, 2);
+  gst_bus_set_sync_handler (f.bus, gate_sync, &gate, NULL);
+  gst_harness_play (f.h);
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 0, GST_MSECOND));
+  g_assert_cmpuint (gst_buffer_get_imagebind_match_meta (out)->n_results, ==, 2);
+  gst_buffer_unref (out);
+
+  /* The big set starts being embedded as it is set, on another thread (held there: its size
+   * does not matter to the test, which is on the order of events). */
+  set_prompts (f.element, (const gchar * const *) big, n_big);
+  g_mutex_lock (&gate.lock);
+  deadline = g_get_monotonic_time () + 300 * G_TIME_SPAN_SECOND;      /* hang guard */
+  while (!gate.entered && g_cond_wait_until (&gate.cond, &gate.lock, deadline));
+  g_assert_true (gate.entered);
+  g_assert_true (gate.thread != g_thread_self ());
+  g_mutex_unlock (&gate.lock);
+
+  /* Meanwhile buffers go through (this thread is the streaming thread), with the old prompts. */
+  for (i = 1; i <= 3; i++) {
+    out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, i * GST_MSECOND,
+            GST_MSECOND));
+    mm = gst_buffer_get_imagebind_match_meta (out);
+    g_assert_cmpuint (mm->n_results, ==, 2);
+    g_assert_cmpstr (mm->results[0].label, ==, first_prompts[mm->results[0].index]);
+    gst_buffer_unref (out);
+  }
+  /* A change during the embedding: embedded after it. */
+  set_prompts (f.element, third, 1);
+  g_mutex_lock (&gate.lock);
+  g_assert_false (gate.release);
+  gate.release = TRUE;
+  g_cond_broadcast (&gate.cond);
+  g_mutex_unlock (&gate.lock);
+
+  /* The big set is ready: the next buffer uses it (and starts embedding the third set). */
+  wait_prompts_ready (f.bus, n_big);
+  t = runtime_text_embeddings (second_prompts, 3, &dim);
+  reference_scores (e, t, dim, 3, cosine, prob);
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 4 * GST_MSECOND,
+          GST_MSECOND));
+  mm = gst_buffer_get_imagebind_match_meta (out);
+  g_assert_cmpuint (mm->n_results, ==, n_big);
+  for (i = 0; i < n_big; i++) {
+    guint k = mm->results[i].index;
+
+    g_assert_cmpstr (mm->results[i].label, ==, big[k]);
+    if (k < 3)
+      g_assert_cmpfloat_with_epsilon (mm->results[i].cosine, cosine[k], TOL);
+  }
+  gst_buffer_unref (out);
+
+  wait_prompts_ready (f.bus, 1);
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 5 * GST_MSECOND,
+          GST_MSECOND));
+  mm = gst_buffer_get_imagebind_match_meta (out);
+  g_assert_cmpuint (mm->n_results, ==, 1);
+  g_assert_cmpstr (mm->results[0].label, ==, "a boat");
+  gst_buffer_unref (out);
+
+  gst_bus_set_sync_handler (f.bus, NULL, NULL, NULL);
+  fixture_teardown (&f);
+  g_mutex_clear (&gate.lock);
+  g_cond_clear (&gate.cond);
+  g_strfreev (big);
+  g_free (t);
+  g_free (e);
+}
+
+/* A change while PLAYING then PAUSED->READY at once: the embedding under way is waited for
+ * and dropped, READY->PAUSED embeds the prompts as they are then (no leak, no race). */
+static void
+test_prompts_change_then_stop (void)
+{
+  Fixture f;
+  guint dim, i;
+  gfloat *e;
+  GstBuffer *out;
+
+  if (!need_model ())
+    return;
+  e = probe_embedding (&dim);
+  fixture_setup (&f, first_prompts, 2);
+  for (i = 0; i < 5; i++) {
+    gst_harness_play (f.h);
+    set_prompts (f.element, i % 2 ? first_prompts : second_prompts, i % 2 ? 2 : 3);
+    g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_READY), ==,
+        GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_harness_play (f.h);
+  out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 0, GST_MSECOND));
+  g_assert_cmpuint (gst_buffer_get_imagebind_match_meta (out)->n_results, ==, 3);
+  gst_buffer_unref (out);
+  fixture_teardown (&f);
   g_free (e);
 }
 
@@ -1087,15 +1250,15 @@ test_text_then_match (void)
   reference_scores (e, t, dim, 2, cosine, prob);
 
   {
+    /* The prompts are in the description: the harness starts the bin as it makes it, and
+     * prompts set afterwards would be embedded on a thread of their own (results from the
+     * "imagebind-prompts" message on). */
     gchar *desc = g_strdup_printf ("imagebindtext model=\"%s\" n-threads=1 ! "
-        "imagebindmatch name=m model=\"%s\" n-threads=1", model_path, model_path);
-    GstElement *me;
+        "imagebindmatch model=\"%s\" n-threads=1 prompts=\"<\\\"%s\\\", \\\"%s\\\">\"",
+        model_path, model_path, prompts[0], prompts[1]);
 
     h = gst_harness_new_parse (desc);
     g_free (desc);
-    me = gst_bin_get_by_name (GST_BIN (h->element), "m");
-    set_prompts (me, prompts, 2);
-    gst_object_unref (me);
   }
   gst_harness_set_src_caps_str (h, "text/x-raw, format=(string)utf8");
   gst_harness_play (h);
@@ -1132,6 +1295,8 @@ main (int argc, char **argv)
   g_test_add_func ("/match/top-k-custom-meta", test_top_k_and_custom_meta);
   g_test_add_func ("/match/detection", test_detection);
   g_test_add_func ("/match/prompts-while-playing", test_prompts_while_playing);
+  g_test_add_func ("/match/prompts-off-streaming-thread", test_prompts_off_streaming_thread);
+  g_test_add_func ("/match/prompts-change-then-stop", test_prompts_change_then_stop);
   g_test_add_func ("/match/dimension-mismatch", test_dimension_mismatch);
   g_test_add_func ("/match/text-pad", test_text_pad);
   g_test_add_func ("/match/text-pad-while-playing", test_text_pad_while_playing);

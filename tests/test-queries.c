@@ -19,6 +19,7 @@
 #include "gstimagebindmeta.h"
 #include "gstimagebindmatchmeta.h"
 #include "gstimagebindquery.h"
+#include "match-prompts.h"
 
 static const gchar *model_path;
 
@@ -719,6 +720,7 @@ test_add_query (void)
 
   /* Removed while PLAYING: the next buffer is matched against the prompts alone. */
   g_signal_emit_by_name (element, "clear-queries");
+  wait_prompts_ready (bus, 1);
   s = match_once (h, bus, e, rt.dim);
   g_assert_cmpuint (gst_value_array_get_size (gst_structure_get_value (s, "labels")), ==, 1);
   g_assert_cmpstr (gst_structure_get_string (s, "top-label"), ==, "a dog");
@@ -806,7 +808,7 @@ test_errors_on_bus (void)
 }
 
 /* While PLAYING, an invalid entry or a new reference file is refused with a warning and the
- * previous queries stay: media are not decoded on the streaming thread. */
+ * previous queries stay: media are not decoded while PLAYING. */
 static void
 test_playing_changes (void)
 {
@@ -837,6 +839,8 @@ test_playing_changes (void)
   changed[0] = "a bird";
   changed[1] = entry;
   set_prompts (element, changed, 2);
+  /* refused on the embedding thread, before any buffer */
+  last_warning = wait_prompts_message (bus, NULL);
   s = match_once (h, bus, e, rt.dim);
   /* still the old prompts */
   {
