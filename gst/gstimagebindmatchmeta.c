@@ -1,5 +1,6 @@
 /* GstImageBindMatchMeta registration, copy and accessors, and the match mode GEnum. */
 #include "gstimagebindmatchmeta.h"
+#include "gstimagebindmeta-private.h"
 
 static const GEnumValue match_mode_values[] = {
   {GST_IMAGE_BIND_MATCH_MODE_CLASSIFY,
@@ -21,6 +22,12 @@ gst_image_bind_match_mode_get_type (void)
   return type;
 }
 
+/**
+ * gst_image_bind_match_mode_to_string:
+ * @mode: a match mode
+ *
+ * Returns: (nullable): "classify" or "detect", NULL when @mode is neither
+ */
 const gchar *
 gst_image_bind_match_mode_to_string (GstImageBindMatchMode mode)
 {
@@ -94,6 +101,11 @@ match_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * src, GQuark 
   return TRUE;
 }
 
+/**
+ * gst_imagebind_match_meta_get_info: (skip)
+ *
+ * Returns: (transfer none): the registered #GstMetaInfo of #GstImageBindMatchMeta
+ */
 const GstMetaInfo *
 gst_imagebind_match_meta_get_info (void)
 {
@@ -108,6 +120,16 @@ gst_imagebind_match_meta_get_info (void)
   return info;
 }
 
+/**
+ * gst_buffer_add_imagebind_match_meta:
+ * @buffer: a writable #GstBuffer
+ * @modality: modality of the embedding that was matched
+ * @mode: the matcher's mode
+ * @results: (array length=n_results): the scores, best first, copied
+ * @n_results: number of @results
+ *
+ * Returns: (transfer none) (nullable): the meta, owned by @buffer
+ */
 GstImageBindMatchMeta *
 gst_buffer_add_imagebind_match_meta (GstBuffer * buffer, GstImageBindModality modality,
     GstImageBindMatchMode mode, const GstImageBindMatchResult * results, guint n_results)
@@ -140,6 +162,12 @@ gst_buffer_add_imagebind_match_meta (GstBuffer * buffer, GstImageBindModality mo
   return meta;
 }
 
+/**
+ * gst_buffer_get_imagebind_match_meta:
+ * @buffer: a #GstBuffer
+ *
+ * Returns: (transfer none) (nullable): the first match meta of @buffer, owned by it
+ */
 GstImageBindMatchMeta *
 gst_buffer_get_imagebind_match_meta (GstBuffer * buffer)
 {
@@ -149,6 +177,16 @@ gst_buffer_get_imagebind_match_meta (GstBuffer * buffer)
       GST_IMAGEBIND_MATCH_META_API_TYPE);
 }
 
+/**
+ * gst_buffer_iterate_imagebind_match_meta: (skip)
+ * @buffer: a #GstBuffer
+ * @state: (inout): iteration state, NULL to start
+ *
+ * Introspected languages use gst_buffer_get_n_imagebind_match_metas() and
+ * gst_buffer_get_imagebind_match_meta_nth().
+ *
+ * Returns: (transfer none) (nullable): the next match meta of @buffer
+ */
 GstImageBindMatchMeta *
 gst_buffer_iterate_imagebind_match_meta (GstBuffer * buffer, gpointer * state)
 {
@@ -159,6 +197,13 @@ gst_buffer_iterate_imagebind_match_meta (GstBuffer * buffer, gpointer * state)
       GST_IMAGEBIND_MATCH_META_API_TYPE);
 }
 
+/**
+ * gst_buffer_get_imagebind_match_meta_by_modality:
+ * @buffer: a #GstBuffer
+ * @modality: a modality
+ *
+ * Returns: (transfer none) (nullable): the first match meta of @modality on @buffer
+ */
 GstImageBindMatchMeta *
 gst_buffer_get_imagebind_match_meta_by_modality (GstBuffer * buffer,
     GstImageBindModality modality)
@@ -172,6 +217,14 @@ gst_buffer_get_imagebind_match_meta_by_modality (GstBuffer * buffer,
   return NULL;
 }
 
+/**
+ * gst_imagebind_match_meta_find_result:
+ * @meta: a match meta
+ * @index: a prompt's position in the matcher's `prompts`
+ *
+ * Returns: (transfer none) (nullable): the result for that prompt, NULL when it is not among
+ *     the meta's results (top-k)
+ */
 const GstImageBindMatchResult *
 gst_imagebind_match_meta_find_result (const GstImageBindMatchMeta * meta, guint index)
 {
@@ -185,6 +238,63 @@ gst_imagebind_match_meta_find_result (const GstImageBindMatchMeta * meta, guint 
   return NULL;
 }
 
+/**
+ * gst_buffer_get_n_imagebind_match_metas:
+ * @buffer: a #GstBuffer
+ *
+ * Returns: the number of match metas on @buffer
+ */
+guint
+gst_buffer_get_n_imagebind_match_metas (GstBuffer * buffer)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), 0);
+
+  return gst_imagebind_buffer_count_metas (buffer, GST_IMAGEBIND_MATCH_META_API_TYPE);
+}
+
+/**
+ * gst_buffer_get_imagebind_match_meta_nth:
+ * @buffer: a #GstBuffer
+ * @n: which one, from 0
+ *
+ * For languages without C's iteration state (Python through GObject introspection): the
+ * @n-th match meta of @buffer, in the order gst_buffer_iterate_imagebind_match_meta() gives.
+ *
+ * Returns: (transfer none) (nullable): the meta, NULL when @buffer has @n or fewer
+ */
+GstImageBindMatchMeta *
+gst_buffer_get_imagebind_match_meta_nth (GstBuffer * buffer, guint n)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+
+  return (GstImageBindMatchMeta *) gst_imagebind_buffer_nth_meta (buffer,
+      GST_IMAGEBIND_MATCH_META_API_TYPE, n);
+}
+
+/**
+ * gst_imagebind_match_meta_get_result:
+ * @meta: a match meta
+ * @i: position in the results, from 0 (best first)
+ *
+ * The @i-th result: for introspected languages, which cannot read the @results array field.
+ *
+ * Returns: (transfer none) (nullable): the result, owned by @meta; NULL when @i is not below
+ *     @n_results
+ */
+const GstImageBindMatchResult *
+gst_imagebind_match_meta_get_result (const GstImageBindMatchMeta * meta, guint i)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  return i < meta->n_results ? &meta->results[i] : NULL;
+}
+
+/**
+ * gst_imagebind_match_meta_to_structure:
+ * @meta: a match meta
+ *
+ * Returns: (transfer full): the structure mirror of @meta (fields in gstimagebindmatchmeta.h)
+ */
 GstStructure *
 gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
 {
@@ -239,6 +349,14 @@ gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
   return s;
 }
 
+/**
+ * gst_imagebind_match_results_add_plain_fields:
+ * @s: a #GstStructure
+ * @results: (array length=n_results): results
+ * @n_results: their number
+ *
+ * Adds the result lists to @s in plain GLib types (see gstimagebindmatchmeta.h).
+ */
 void
 gst_imagebind_match_results_add_plain_fields (GstStructure * s,
     const GstImageBindMatchResult * results, guint n_results)
@@ -272,6 +390,11 @@ gst_imagebind_match_results_add_plain_fields (GstStructure * s,
   g_free (labels);
 }
 
+/**
+ * gst_imagebind_match_custom_meta_register: (skip)
+ *
+ * Returns: (transfer none): the #GstMetaInfo of the GstCustomMeta mirror
+ */
 const GstMetaInfo *
 gst_imagebind_match_custom_meta_register (void)
 {
@@ -294,6 +417,13 @@ copy_field (GQuark field, const GValue * value, gpointer dest)
   return TRUE;
 }
 
+/**
+ * gst_buffer_add_imagebind_match_custom_meta:
+ * @buffer: a writable #GstBuffer
+ * @meta: a match meta
+ *
+ * Returns: (transfer none) (nullable): the GstCustomMeta mirror of @meta added to @buffer
+ */
 GstCustomMeta *
 gst_buffer_add_imagebind_match_custom_meta (GstBuffer * buffer,
     const GstImageBindMatchMeta * meta)

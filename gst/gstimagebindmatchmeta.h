@@ -163,6 +163,17 @@ GstImageBindMatchMeta *gst_buffer_iterate_imagebind_match_meta (GstBuffer * buff
 const GstImageBindMatchResult *gst_imagebind_match_meta_find_result (
     const GstImageBindMatchMeta * meta, guint index);
 
+/* Number of match metas on @buffer. */
+guint gst_buffer_get_n_imagebind_match_metas (GstBuffer * buffer);
+
+/* The @n-th match meta of @buffer (from 0), or NULL: iteration for introspected languages. */
+GstImageBindMatchMeta *gst_buffer_get_imagebind_match_meta_nth (GstBuffer * buffer, guint n);
+
+/* The @i-th result (best first), or NULL when @i >= n_results: for introspected languages,
+ * which cannot read the results array. */
+const GstImageBindMatchResult *gst_imagebind_match_meta_get_result (
+    const GstImageBindMatchMeta * meta, guint i);
+
 /* A GstStructure mirror, named GST_IMAGEBIND_MATCH_CUSTOM_META_NAME, with fields:
  *   modality        G_TYPE_STRING   "vision", "audio", ...
  *   mode            G_TYPE_STRING   "classify" or "detect"

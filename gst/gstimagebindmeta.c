@@ -15,6 +15,7 @@
 
 /* GstImageBindEmbeddingMeta registration, copy and accessors. */
 #include "gstimagebindmeta.h"
+#include "gstimagebindmeta-private.h"
 
 #include <string.h>
 
@@ -80,6 +81,11 @@ embedding_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * src, GQu
   return TRUE;
 }
 
+/**
+ * gst_imagebind_embedding_meta_get_info: (skip)
+ *
+ * Returns: (transfer none): the registered #GstMetaInfo of #GstImageBindEmbeddingMeta
+ */
 const GstMetaInfo *
 gst_imagebind_embedding_meta_get_info (void)
 {
@@ -94,6 +100,19 @@ gst_imagebind_embedding_meta_get_info (void)
   return info;
 }
 
+/**
+ * gst_buffer_add_imagebind_embedding_meta:
+ * @buffer: a writable #GstBuffer
+ * @modality: the modality the embedding was computed from
+ * @vector: (array length=dim): the embedding, copied
+ * @dim: number of floats in @vector
+ * @logit_scale: the scale the model's head multiplied by
+ * @model_id: (nullable): identifies the model
+ *
+ * Adds an embedding meta; the span fields start as GST_CLOCK_TIME_NONE.
+ *
+ * Returns: (transfer none) (nullable): the meta, owned by @buffer
+ */
 GstImageBindEmbeddingMeta *
 gst_buffer_add_imagebind_embedding_meta (GstBuffer * buffer, GstImageBindModality modality,
     const gfloat * vector, guint dim, gfloat logit_scale, const gchar * model_id)
@@ -117,6 +136,12 @@ gst_buffer_add_imagebind_embedding_meta (GstBuffer * buffer, GstImageBindModalit
   return meta;
 }
 
+/**
+ * gst_buffer_get_imagebind_embedding_meta:
+ * @buffer: a #GstBuffer
+ *
+ * Returns: (transfer none) (nullable): the first embedding meta of @buffer, owned by it
+ */
 GstImageBindEmbeddingMeta *
 gst_buffer_get_imagebind_embedding_meta (GstBuffer * buffer)
 {
@@ -126,6 +151,16 @@ gst_buffer_get_imagebind_embedding_meta (GstBuffer * buffer)
       GST_IMAGEBIND_EMBEDDING_META_API_TYPE);
 }
 
+/**
+ * gst_buffer_iterate_imagebind_embedding_meta: (skip)
+ * @buffer: a #GstBuffer
+ * @state: (inout): iteration state, NULL to start
+ *
+ * Introspected languages use gst_buffer_get_n_imagebind_embedding_metas() and
+ * gst_buffer_get_imagebind_embedding_meta_nth().
+ *
+ * Returns: (transfer none) (nullable): the next embedding meta of @buffer
+ */
 GstImageBindEmbeddingMeta *
 gst_buffer_iterate_imagebind_embedding_meta (GstBuffer * buffer, gpointer * state)
 {
@@ -136,6 +171,13 @@ gst_buffer_iterate_imagebind_embedding_meta (GstBuffer * buffer, gpointer * stat
       GST_IMAGEBIND_EMBEDDING_META_API_TYPE);
 }
 
+/**
+ * gst_buffer_get_imagebind_embedding_meta_by_modality:
+ * @buffer: a #GstBuffer
+ * @modality: a modality
+ *
+ * Returns: (transfer none) (nullable): the first embedding meta of @modality on @buffer
+ */
 GstImageBindEmbeddingMeta *
 gst_buffer_get_imagebind_embedding_meta_by_modality (GstBuffer * buffer,
     GstImageBindModality modality)
@@ -149,17 +191,71 @@ gst_buffer_get_imagebind_embedding_meta_by_modality (GstBuffer * buffer,
   return NULL;
 }
 
+/**
+ * gst_buffer_get_n_imagebind_embedding_metas:
+ * @buffer: a #GstBuffer
+ *
+ * Returns: the number of embedding metas on @buffer
+ */
 guint
-gst_buffer_get_n_imagebind_embedding_metas (GstBuffer * buffer)
+gst_imagebind_buffer_count_metas (GstBuffer * buffer, GType api)
 {
   gpointer state = NULL;
   guint n = 0;
 
-  while (gst_buffer_iterate_imagebind_embedding_meta (buffer, &state))
+  while (gst_buffer_iterate_meta_filtered (buffer, &state, api))
     n++;
   return n;
 }
 
+GstMeta *
+gst_imagebind_buffer_nth_meta (GstBuffer * buffer, GType api, guint n)
+{
+  gpointer state = NULL;
+  GstMeta *meta;
+
+  while ((meta = gst_buffer_iterate_meta_filtered (buffer, &state, api)))
+    if (n-- == 0)
+      return meta;
+  return NULL;
+}
+
+guint
+gst_buffer_get_n_imagebind_embedding_metas (GstBuffer * buffer)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), 0);
+
+  return gst_imagebind_buffer_count_metas (buffer, GST_IMAGEBIND_EMBEDDING_META_API_TYPE);
+}
+
+/**
+ * gst_buffer_get_imagebind_embedding_meta_nth:
+ * @buffer: a #GstBuffer
+ * @n: which one, from 0
+ *
+ * For languages without C's iteration state (Python through GObject introspection): the
+ * @n-th embedding meta of @buffer, in the order gst_buffer_iterate_imagebind_embedding_meta()
+ * gives.
+ *
+ * Returns: (transfer none) (nullable): the meta, NULL when @buffer has @n or fewer
+ */
+GstImageBindEmbeddingMeta *
+gst_buffer_get_imagebind_embedding_meta_nth (GstBuffer * buffer, guint n)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+
+  return (GstImageBindEmbeddingMeta *) gst_imagebind_buffer_nth_meta (buffer,
+      GST_IMAGEBIND_EMBEDDING_META_API_TYPE, n);
+}
+
+/**
+ * gst_imagebind_embedding_meta_get_vector:
+ * @meta: an embedding meta
+ * @dim: (out) (optional): number of floats
+ *
+ * Returns: (array length=dim) (transfer none): the embedding, owned by @meta (a list of
+ *     floats in Python)
+ */
 const gfloat *
 gst_imagebind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta, guint * dim)
 {
@@ -170,6 +266,12 @@ gst_imagebind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta,
   return meta->vector;
 }
 
+/**
+ * gst_imagebind_embedding_meta_to_structure:
+ * @meta: an embedding meta
+ *
+ * Returns: (transfer full): the structure mirror of @meta (fields in gstimagebindmeta.h)
+ */
 GstStructure *
 gst_imagebind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * meta)
 {
@@ -208,6 +310,11 @@ gst_imagebind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * met
   return s;
 }
 
+/**
+ * gst_imagebind_embedding_custom_meta_register: (skip)
+ *
+ * Returns: (transfer none): the #GstMetaInfo of the GstCustomMeta mirror
+ */
 const GstMetaInfo *
 gst_imagebind_embedding_custom_meta_register (void)
 {
@@ -230,6 +337,13 @@ copy_field (GQuark field, const GValue * value, gpointer dest)
   return TRUE;
 }
 
+/**
+ * gst_buffer_add_imagebind_embedding_custom_meta:
+ * @buffer: a writable #GstBuffer
+ * @meta: an embedding meta
+ *
+ * Returns: (transfer none) (nullable): the GstCustomMeta mirror of @meta added to @buffer
+ */
 GstCustomMeta *
 gst_buffer_add_imagebind_embedding_custom_meta (GstBuffer * buffer,
     const GstImageBindEmbeddingMeta * meta)

@@ -113,6 +113,11 @@ GstImageBindEmbeddingMeta *gst_buffer_iterate_imagebind_embedding_meta (GstBuffe
 /* Number of embedding metas on @buffer. */
 guint gst_buffer_get_n_imagebind_embedding_metas (GstBuffer * buffer);
 
+/* The @n-th embedding meta of @buffer (from 0), or NULL: iteration for introspected
+ * languages. */
+GstImageBindEmbeddingMeta *gst_buffer_get_imagebind_embedding_meta_nth (GstBuffer * buffer,
+    guint n);
+
 const gfloat *gst_imagebind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta,
     guint * dim);
 

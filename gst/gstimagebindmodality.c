@@ -34,6 +34,13 @@ gst_image_bind_modality_get_type (void)
   return type;
 }
 
+/**
+ * gst_image_bind_modality_to_string:
+ * @modality: a modality
+ *
+ * Returns: (nullable): its nick ("vision", "text", "audio", "depth", "thermal", "imu"), NULL
+ *     when @modality is not one
+ */
 const gchar *
 gst_image_bind_modality_to_string (GstImageBindModality modality)
 {
@@ -42,6 +49,13 @@ gst_image_bind_modality_to_string (GstImageBindModality modality)
   return modality_values[modality].value_nick;
 }
 
+/**
+ * gst_image_bind_modality_from_string:
+ * @name: a modality nick ("vision", "audio", ...)
+ * @modality: (out) (optional): the modality named @name
+ *
+ * Returns: whether @name names a modality
+ */
 gboolean
 gst_image_bind_modality_from_string (const gchar * name, GstImageBindModality * modality)
 {
