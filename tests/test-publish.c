@@ -40,6 +40,8 @@ typedef struct {
   gboolean hold;                /* pause answers until server_release () */
   guint delay_ms;               /* answer each request this late */
   GPtrArray *held;              /* SoupServerMessage * */
+  GTlsCertificate *tls;         /* HTTPS with this certificate, or NULL: HTTP */
+  GTlsDatabase *client_ca;      /* non-NULL: a client certificate of these CAs is required */
 } Server;
 
 static void
@@ -107,6 +109,21 @@ handler (SoupServer * server, SoupServerMessage * msg, const char *path, GHashTa
   }
 }
 
+/* libsoup's server asks its messages whether to take a client certificate even when the
+ * CA database found nothing wrong with it; nobody answering is a no */
+static gboolean
+accept_client_certificate (SoupServerMessage * msg, GTlsCertificate * cert,
+    GTlsCertificateFlags errors, gpointer data)
+{
+  return errors == 0;
+}
+
+static void
+request_started (SoupServer * server, SoupServerMessage * msg, gpointer data)
+{
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (accept_client_certificate), NULL);
+}
+
 static gpointer
 server_main (gpointer data)
 {
@@ -115,9 +132,15 @@ server_main (gpointer data)
   GSList *uris;
 
   g_main_context_push_thread_default (srv->ctx);
-  srv->server = soup_server_new (NULL, NULL);
+  srv->server = soup_server_new ("tls-certificate", srv->tls, NULL);
+  if (srv->client_ca) {
+    soup_server_set_tls_database (srv->server, srv->client_ca);
+    soup_server_set_tls_auth_mode (srv->server, G_TLS_AUTHENTICATION_REQUIRED);
+    g_signal_connect (srv->server, "request-started", G_CALLBACK (request_started), NULL);
+  }
   soup_server_add_handler (srv->server, NULL, handler, srv, NULL);
-  soup_server_listen_local (srv->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &err);
+  soup_server_listen_local (srv->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY |
+      (srv->tls ? SOUP_SERVER_LISTEN_HTTPS : 0), &err);
   g_assert_no_error (err);
   uris = soup_server_get_uris (srv->server);
   g_assert_nonnull (uris);
@@ -138,10 +161,15 @@ server_main (gpointer data)
   return NULL;
 }
 
+/* @tls: HTTPS with this certificate (NULL: HTTP); @client_ca: require a client certificate
+ * of these CAs (NULL: none). */
 static Server *
-server_new (void)
+server_new_full (GTlsCertificate * tls, GTlsDatabase * client_ca)
 {
   Server *srv = g_new0 (Server, 1);
+
+  srv->tls = tls ? g_object_ref (tls) : NULL;
+  srv->client_ca = client_ca ? g_object_ref (client_ca) : NULL;
 
   g_mutex_init (&srv->lock);
   g_cond_init (&srv->cond);
@@ -156,6 +184,12 @@ server_new (void)
     g_cond_wait (&srv->cond, &srv->lock);
   g_mutex_unlock (&srv->lock);
   return srv;
+}
+
+static Server *
+server_new (void)
+{
+  return server_new_full (NULL, NULL);
 }
 
 /* Runs @func in the server's thread and waits for it. */
@@ -235,6 +269,8 @@ server_free (Server * srv)
   g_ptr_array_unref (srv->requests);
   g_ptr_array_unref (srv->held);
   g_array_unref (srv->script);
+  g_clear_object (&srv->tls);
+  g_clear_object (&srv->client_ca);
   g_mutex_clear (&srv->lock);
   g_cond_clear (&srv->cond);
   g_free (srv);
@@ -254,7 +290,8 @@ server_n_requests (Server * srv)
 static gchar *
 server_url (Server * srv, const gchar * path)
 {
-  return g_strdup_printf ("http://127.0.0.1:%u%s", srv->port, path);
+  return g_strdup_printf ("%s://127.0.0.1:%u%s", srv->tls ? "https" : "http", srv->port,
+      path);
 }
 
 /* ---- a raw TCP server: what a libsoup server will not do ---- */
@@ -2002,9 +2039,15 @@ run_quietly (const gchar * const *argv, const gchar * dir)
 
 /* mqtts:// to a broker with a certificate of a test CA (made here with openssl, for
  * 127.0.0.1): delivered with tls-ca-file naming the CA; refused (TLS error, given up) with
- * another CA. (Not the system's CAs: loading them all takes OpenSSL seconds under ASan.) */
-static void
-test_mqtt_tls (void)
+ * another CA. Then a broker that requires a client certificate of that CA: delivered with
+ * tls-cert-file and tls-key-file, refused without them. (Not the system's CAs: loading them
+ * all takes OpenSSL seconds under ASan.) */
+/* Makes in a new temporary directory (returned) with openssl: a test CA (ca.pem, ca.key),
+ * another CA (other.pem), a server certificate of the CA for 127.0.0.1 (server.pem,
+ * server.key) and a client certificate of the CA (client.pem, client.key). NULL (the test
+ * skipped) without openssl. */
+static gchar *
+make_certificates (void)
 {
   const gchar *ca_args[] = { "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
     "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=imagebind test CA",
@@ -2021,26 +2064,52 @@ test_mqtt_tls (void)
     "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
     "-extfile", "ext", NULL
   };
-  gchar *dir, *ca, *other, *ext, *extra, *url, *last;
+  const gchar *client_csr_args[] = { "openssl", "req", "-newkey", "rsa:2048", "-nodes",
+    "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=camera", NULL
+  };
+  const gchar *client_sign_args[] = { "openssl", "x509", "-req", "-in", "client.csr", "-CA",
+    "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.pem", "-days", "2",
+    "-extfile", "client-ext", NULL
+  };
+  gchar *dir, *ext;
+
+  if (!have_program ("openssl")) {
+    g_test_skip ("openssl is not installed: no test certificates");
+    return NULL;
+  }
+  dir = g_dir_make_tmp ("publish-tls-XXXXXX", NULL);
+  ext = g_build_filename (dir, "ext", NULL);
+  g_assert_true (g_file_set_contents (ext, "subjectAltName=IP:127.0.0.1\n", -1, NULL));
+  g_free (ext);
+  /* the client certificate: X.509 v3, marked for client authentication */
+  ext = g_build_filename (dir, "client-ext", NULL);
+  g_assert_true (g_file_set_contents (ext, "extendedKeyUsage=clientAuth\n", -1, NULL));
+  g_assert_true (run_quietly (ca_args, dir));
+  g_assert_true (run_quietly (other_args, dir));
+  g_assert_true (run_quietly (csr_args, dir));
+  g_assert_true (run_quietly (sign_args, dir));
+  g_assert_true (run_quietly (client_csr_args, dir));
+  g_assert_true (run_quietly (client_sign_args, dir));
+  g_free (ext);
+  return dir;
+}
+
+static void
+test_mqtt_tls (void)
+{
+  gchar *client_cert, *client_key, *extra_client;
+  const gchar *more_client[7] = { "--cafile", NULL, "--cert", NULL, "--key", NULL, NULL };
+  gchar *dir, *ca, *other, *extra, *url, *last;
   const gchar *more[3] = { "--cafile", NULL, NULL };
   Broker *b;
   Subscriber *s;
   Fixture f;
 
-  if (!mqtt_available ())
+  if (!mqtt_available () || !(dir = make_certificates ()))
     return;
-  if (!have_program ("openssl")) {
-    g_test_skip ("openssl is not installed: no test certificates");
-    return;
-  }
-  dir = g_dir_make_tmp ("publish-tls-XXXXXX", NULL);
-  ext = g_build_filename (dir, "ext", NULL);
-  g_assert_true (g_file_set_contents (ext, "subjectAltName=IP:127.0.0.1\n", -1, NULL));
-  g_assert_true (run_quietly (ca_args, dir));
-  g_assert_true (run_quietly (other_args, dir));
-  g_assert_true (run_quietly (csr_args, dir));
-  g_assert_true (run_quietly (sign_args, dir));
   ca = g_build_filename (dir, "ca.pem", NULL);
+  client_cert = g_build_filename (dir, "client.pem", NULL);
+  client_key = g_build_filename (dir, "client.key", NULL);
   other = g_build_filename (dir, "other.pem", NULL);
   extra = g_strdup_printf ("allow_anonymous true\ncafile %s\ncertfile %s/server.pem\n"
       "keyfile %s/server.key", ca, dir, dir);
@@ -2065,15 +2134,132 @@ test_mqtt_tls (void)
   g_assert_nonnull (last);
   g_free (last);
   fixture_teardown (&f);
+  subscriber_free (s);
+  broker_free (b);
+
+  /* a broker that wants a client certificate of the CA */
+  extra_client = g_strdup_printf ("%s\nrequire_certificate true", extra);
+  b = broker_new (extra_client);
+  more_client[1] = ca;
+  more_client[3] = client_cert;
+  more_client[5] = client_key;
+  s = subscriber_new (b, "imagebind/tls-client", more_client);
+  g_free (url);
+  url = g_strdup_printf ("mqtts://127.0.0.1:%u/imagebind/tls-client", b->port);
+
+  fixture_setup (&f, url, "batch-size", 4, "tls-ca-file", ca, "tls-cert-file", client_cert,
+      "tls-key-file", client_key, NULL);
+  push_range (f.h, 0, 6);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 6, 0, 0, 0);
+  assert_received (s, 0, 6);
+  fixture_teardown (&f);
+
+  fixture_setup (&f, url, "batch-size", 4, "max-retries", 0, "tls-ca-file", ca, NULL);
+  push_range (f.h, 6, 10);
+  wait_counter (f.element, "failed", 4);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  last = bus_last_error (f.bus);
+  g_test_message ("without a client certificate: %s", last);
+  g_assert_nonnull (last);
+  g_free (last);
+  fixture_teardown (&f);
+  /* nothing of the refused client reached the topic */
+  assert_received (s, 0, 6);
 
   subscriber_free (s);
   broker_free (b);
+  g_free (client_cert);
+  g_free (client_key);
+  g_free (extra_client);
   remove_dir (dir);
   g_free (dir);
   g_free (ca);
   g_free (other);
-  g_free (ext);
   g_free (extra);
+  g_free (url);
+}
+
+/* https:// to a server with a certificate of a test CA: delivered with tls-ca-file naming
+ * the CA, refused (a TLS error, given up) with another CA; a server that requires a client
+ * certificate of the CA: delivered with tls-cert-file and tls-key-file, refused without. */
+static void
+test_https (void)
+{
+  gchar *dir, *ca, *other, *server_cert, *server_key, *client_cert, *client_key, *url, *last;
+  GTlsCertificate *cert;
+  GTlsDatabase *client_ca;
+  GError *err = NULL;
+  Server *srv;
+  Fixture f;
+
+  if (!(dir = make_certificates ()))
+    return;
+  ca = g_build_filename (dir, "ca.pem", NULL);
+  other = g_build_filename (dir, "other.pem", NULL);
+  server_cert = g_build_filename (dir, "server.pem", NULL);
+  server_key = g_build_filename (dir, "server.key", NULL);
+  client_cert = g_build_filename (dir, "client.pem", NULL);
+  client_key = g_build_filename (dir, "client.key", NULL);
+  cert = g_tls_certificate_new_from_files (server_cert, server_key, &err);
+  g_assert_no_error (err);
+
+  srv = server_new_full (cert, NULL);
+  url = server_url (srv, "/hook");
+  fixture_setup (&f, url, "batch-size", 3, "tls-ca-file", ca, NULL);
+  push_range (f.h, 0, 6);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 6, 0, 0, 0);
+  g_assert_cmpuint (server_n_requests (srv), ==, 2);
+  fixture_teardown (&f);
+
+  fixture_setup (&f, url, "batch-size", 3, "max-retries", 0, "tls-ca-file", other, NULL);
+  push_range (f.h, 6, 9);
+  wait_counter (f.element, "failed", 3);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  last = bus_last_error (f.bus);
+  g_test_message ("with another CA: %s", last);
+  g_assert_nonnull (last);
+  g_free (last);
+  fixture_teardown (&f);
+  g_assert_cmpuint (server_n_requests (srv), ==, 2);
+  server_free (srv);
+  g_free (url);
+
+  client_ca = g_tls_file_database_new (ca, &err);
+  g_assert_no_error (err);
+  srv = server_new_full (cert, client_ca);
+  url = server_url (srv, "/hook");
+  fixture_setup (&f, url, "batch-size", 3, "tls-ca-file", ca, "tls-cert-file", client_cert,
+      "tls-key-file", client_key, NULL);
+  push_range (f.h, 0, 3);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 3, 0, 0, 0);
+  g_assert_cmpuint (server_n_requests (srv), ==, 1);
+  fixture_teardown (&f);
+
+  fixture_setup (&f, url, "batch-size", 3, "max-retries", 0, "tls-ca-file", ca, NULL);
+  push_range (f.h, 3, 6);
+  wait_counter (f.element, "failed", 3);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  last = bus_last_error (f.bus);
+  g_test_message ("without a client certificate: %s", last);
+  g_assert_nonnull (last);
+  g_free (last);
+  fixture_teardown (&f);
+  g_assert_cmpuint (server_n_requests (srv), ==, 1);
+  server_free (srv);
+
+  g_object_unref (client_ca);
+  g_object_unref (cert);
+  remove_dir (dir);
+  g_free (dir);
+  g_free (ca);
+  g_free (other);
+  g_free (server_cert);
+  g_free (server_key);
+  g_free (client_cert);
+  g_free (client_key);
   g_free (url);
 }
 
@@ -2102,5 +2288,6 @@ main (int argc, char **argv)
   g_test_add_func ("/publish/mqtt-broker-restart", test_mqtt_broker_restart);
   g_test_add_func ("/publish/mqtt-auth", test_mqtt_auth);
   g_test_add_func ("/publish/mqtt-tls", test_mqtt_tls);
+  g_test_add_func ("/publish/https", test_https);
   return g_test_run ();
 }
