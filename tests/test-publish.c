@@ -1967,6 +1967,49 @@ test_mqtt_broker_restart (void)
   g_free (url);
 }
 
+/* The broker frozen (SIGSTOP) while a batch is on its way, then killed and restarted: the
+ * messages it never acknowledged are published again on the new connection, so every record
+ * arrives, each once (the dead broker had not read them). */
+static void
+test_mqtt_broker_killed_in_flight (void)
+{
+  Broker *b;
+  Subscriber *s;
+  gchar *url;
+  Fixture f;
+
+  if (!mqtt_available ())
+    return;
+  b = broker_new (NULL);
+  s = subscriber_new (b, "imagebind/in-flight", NULL);
+  url = mqtt_url (b, "imagebind/in-flight");
+  fixture_setup (&f, url, "batch-size", 5, "qos", 1, "max-retries", 1000000,
+      "retry-delay", (guint64) 5 * GST_MSECOND, "max-retry-delay", (guint64) 40 * GST_MSECOND,
+      "request-timeout", (guint64) 30 * GST_SECOND, NULL);
+  push_range (f.h, 0, 10);
+  wait_counter (f.element, "sent", 10);
+  wait_saved (b, g_get_real_time ());
+
+  /* kill (), not g_subprocess_send_signal (): that one signals later, from GLib's worker */
+  g_assert_cmpint (kill ((pid_t) g_ascii_strtoll (g_subprocess_get_identifier (b->proc), NULL,
+              10), SIGSTOP), ==, 0);
+  push_range (f.h, 10, 15);
+  /* the batch is written to the frozen broker's socket; no acknowledgement comes */
+  g_usleep (300 * 1000);
+  g_assert_cmpuint (get_u64 (f.element, "sent"), ==, 10);
+  g_assert_cmpuint (get_u64 (f.element, "queued"), ==, 5);
+  broker_kill (b);
+  broker_start (b);
+  wait_counter (f.element, "sent", 15);
+  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  assert_stats (eos_stats (f.bus), 15, 0, 0, 0);
+  assert_received (s, 0, 15);
+  fixture_teardown (&f);
+  subscriber_free (s);
+  broker_free (b);
+  g_free (url);
+}
+
 /* A broker that wants a name and password: the right ones deliver; a wrong password is
  * refused by the broker and the batch is given up without retries (as a 4xx answer). */
 static void
@@ -2286,6 +2329,8 @@ main (int argc, char **argv)
   g_test_add_func ("/publish/mqtt", test_mqtt);
   g_test_add_func ("/publish/backoff", test_backoff);
   g_test_add_func ("/publish/mqtt-broker-restart", test_mqtt_broker_restart);
+  g_test_add_func ("/publish/mqtt-broker-killed-in-flight",
+      test_mqtt_broker_killed_in_flight);
   g_test_add_func ("/publish/mqtt-auth", test_mqtt_auth);
   g_test_add_func ("/publish/mqtt-tls", test_mqtt_tls);
   g_test_add_func ("/publish/https", test_https);
