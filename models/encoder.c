@@ -20,8 +20,7 @@
 #include <math.h>
 #include <string.h>
 
-#define STEM_LN_EPS 1e-5f     /* the four stem LayerNorms */
-#define LN_EPS 1e-6f          /* ln_pre, blocks, heads */
+#define STEM_LN_EPS 1e-5f     /* the four stem LayerNorms; ln_pre, blocks, heads: enc->ln_eps */
 #define MAX_SAMPLES 65536
 
 typedef enum {
@@ -186,14 +185,17 @@ block_forward (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, 
   gsize D = enc->embed_dim, rows = N * enc->num_tokens;
   float *x = ctx->buf[BUF_X], *h = ctx->buf[BUF_H], *mid;
 
-  ib_layer_norm (x, h, rows, D, blk->norm1_w, blk->norm1_b, LN_EPS, ctx->n_threads);
+  ib_layer_norm (x, h, rows, D, blk->norm1_w, blk->norm1_b, enc->ln_eps, ctx->n_threads);
   attention (ctx, enc, blk, N);
   linear (ctx, ctx->buf[BUF_ATTN], rows, &blk->out_proj_w, blk->out_proj_b, x, TRUE);
 
-  ib_layer_norm (x, h, rows, D, blk->norm2_w, blk->norm2_b, LN_EPS, ctx->n_threads);
+  ib_layer_norm (x, h, rows, D, blk->norm2_w, blk->norm2_b, enc->ln_eps, ctx->n_threads);
   mid = scratch (ctx, BUF_BIG, rows * 4 * D);
   linear (ctx, h, rows, &blk->fc1_w, blk->fc1_b, mid, FALSE);
-  ib_gelu (mid, rows * 4 * D, ctx->n_threads);
+  if (enc->activation == IB_ACTIVATION_QUICK_GELU)
+    ib_quick_gelu (mid, rows * 4 * D, ctx->n_threads);
+  else
+    ib_gelu (mid, rows * 4 * D, ctx->n_threads);
   linear (ctx, mid, rows, &blk->fc2_w, blk->fc2_b, x, TRUE);
 }
 
@@ -208,7 +210,7 @@ trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize N, const gsiz
   float *pooled = ctx->buf[BUF_H];
 
   if (enc->ln_pre_w) {
-    ib_layer_norm (x, x, N * L, D, enc->ln_pre_w, enc->ln_pre_b, LN_EPS, ctx->n_threads);
+    ib_layer_norm (x, x, N * L, D, enc->ln_pre_w, enc->ln_pre_b, enc->ln_eps, ctx->n_threads);
     trace (ctx, "after_ln_pre", x, N, L, D);
   }
   for (guint i = 0; i < enc->num_blocks; i++) {
@@ -220,7 +222,8 @@ trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize N, const gsiz
 
   for (gsize s = 0; s < N; s++)
     memcpy (pooled + s * D, x + (s * L + (pool ? pool[s] : 0)) * D, D * sizeof (float));
-  ib_layer_norm (pooled, pooled, N, D, enc->head_ln_w, enc->head_ln_b, LN_EPS, ctx->n_threads);
+  ib_layer_norm (pooled, pooled, N, D, enc->head_ln_w, enc->head_ln_b, enc->ln_eps, ctx->n_threads);
+  trace (ctx, "after_pool", pooled, 1, N, D);
   linear (ctx, pooled, N, &enc->head_w, NULL, emb, FALSE);
   trace (ctx, "after_head", emb, 1, N, O);
 
@@ -375,8 +378,13 @@ parse_shape (const IbEncoder *enc, const gint64 *shape, guint n_dims, gsize *B, 
   *T_in = 1;
   switch (enc->modality) {
     case IMAGEBIND_MODALITY_VISION:
-      want = g_strdup_printf ("(B, 3, %u, %u) images or (B, S, 3, T, %u, %u) clips with T = 1 or %u",
-          enc->in_height, enc->in_width, enc->in_height, enc->in_width, enc->in_frames);
+      {
+        /* a 2D patch stem (CLIP) takes single frames only */
+        g_autofree char *frames = enc->in_frames > 1 ? g_strdup_printf ("1 or %u", enc->in_frames) :
+            g_strdup ("1");
+        want = g_strdup_printf ("(B, 3, %u, %u) images or (B, S, 3, T, %u, %u) clips with T = %s",
+            enc->in_height, enc->in_width, enc->in_height, enc->in_width, frames);
+      }
       if (ok && ns == 3)
         ok = sample[0] == 3 && sample[1] == enc->in_height && sample[2] == enc->in_width;
       else if (ok && ns == 4) {

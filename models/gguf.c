@@ -771,6 +771,12 @@ lookup (const IbGguf *gguf, const char *key)
 }
 
 gboolean
+ib_gguf_has_key (const IbGguf *gguf, const char *key)
+{
+  return lookup (gguf, key) != NULL;
+}
+
+gboolean
 ib_gguf_get_u32 (const IbGguf *gguf, const char *key, guint32 *value)
 {
   const GgufValue *v = lookup (gguf, key);
@@ -816,6 +822,34 @@ ib_gguf_get_u32_array (const IbGguf *gguf, const char *key, const guint32 **valu
     return FALSE;
   if (values)
     *values = v->u32s;
+  if (n)
+    *n = v->count;
+  return TRUE;
+}
+
+gboolean
+ib_gguf_get_f32_array (const IbGguf *gguf, const char *key, float *values, gsize max, gsize *n)
+{
+  const GgufValue *v = lookup (gguf, key);
+
+  if (!v || v->type != IB_GGUF_ARRAY ||
+      (v->elem_type != IB_GGUF_F32 && v->elem_type != IB_GGUF_F64))
+    return FALSE;
+  /* As ib_gguf_get_f32: a finite double beyond float's range is refused, not converted. */
+  for (gsize i = 0; i < v->count; i++) {
+    double d;
+    if (v->elem_type == IB_GGUF_F32) {
+      float f;
+      memcpy (&f, (const guint8 *) v->elems + 4 * i, 4);
+      d = f;
+    } else {
+      memcpy (&d, (const guint8 *) v->elems + 8 * i, 8);
+    }
+    if (isfinite (d) && fabs (d) > FLT_MAX)
+      return FALSE;
+    if (i < max)
+      values[i] = (float) d;
+  }
   if (n)
     *n = v->count;
   return TRUE;

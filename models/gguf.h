@@ -47,6 +47,8 @@ guint ib_gguf_n_tensors (const IbGguf *gguf);
 const IbGgufTensor *ib_gguf_tensor (const IbGguf *gguf, guint index);
 const IbGgufTensor *ib_gguf_find_tensor (const IbGguf *gguf, const char *name);
 
+/* Whether @key is present, of any type (to tell an absent optional key from a mistyped one). */
+gboolean ib_gguf_has_key (const IbGguf *gguf, const char *key);
 /* Typed key look-ups: FALSE when the key is absent or of another type. Integer getters
  * accept any integer type whose value fits. */
 gboolean ib_gguf_get_u32 (const IbGguf *gguf, const char *key, guint32 *value);
@@ -55,6 +57,10 @@ gboolean ib_gguf_get_f32 (const IbGguf *gguf, const char *key, float *value);
 const char *ib_gguf_get_string (const IbGguf *gguf, const char *key);
 /* Arrays: element count and access. NULL/FALSE on absence or type mismatch. */
 gboolean ib_gguf_get_u32_array (const IbGguf *gguf, const char *key, const guint32 **values, gsize *n);
+/* A float array (F32, or F64 whose values fit a float): its count in @n, its first @max values
+ * in @values. */
+gboolean ib_gguf_get_f32_array (const IbGguf *gguf, const char *key, float *values, gsize max,
+    gsize *n);
 /* NULL-terminated array of NUL-terminated strings, owned by the reader. */
 const char *const *ib_gguf_get_string_array (const IbGguf *gguf, const char *key, gsize *n);
 

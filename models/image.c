@@ -17,6 +17,22 @@ imagebind_image_default_params (void)
   return p;
 }
 
+ImageBindImageParams
+imagebind_image_params_from_model (const ImageBindModel *model)
+{
+  ImageBindImageParams p = imagebind_image_default_params ();
+  ImageBindInputGeometry g;
+
+  g_return_val_if_fail (model != NULL, p);
+  imagebind_model_input_geometry (model, &g);
+  p.size = g.image_size;
+  for (int c = 0; c < 3; c++) {
+    p.mean[c] = g.image_mean[c];
+    p.std[c] = g.image_std[c];
+  }
+  return p;
+}
+
 /* Width, height and stride of a packed RGB buffer: sizes >= 1, at most
  * IMAGEBIND_IMAGE_MAX_SIDE, a stride that holds a row, and a last byte that gsize can address. */
 static gboolean

@@ -23,6 +23,9 @@ typedef struct {
 } ImageBindImageParams;
 
 ImageBindImageParams imagebind_image_default_params (void);
+/* The model's image size, mean and std (the file's imagebind.vision.* keys): what every image
+ * front end must use for that model. */
+ImageBindImageParams imagebind_image_params_from_model (const ImageBindModel *model);
 
 /* Largest accepted width or height (input, output, tensor size), so that a corrupt or hostile
  * size is refused instead of allocated. */

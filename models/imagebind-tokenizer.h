@@ -15,8 +15,21 @@ G_BEGIN_DECLS
 
 typedef struct _ImageBindTokenizer ImageBindTokenizer;
 
-/* From merges "a b" in rank order (no header line). */
+/* Which literal texts in the input become the start/end ids (a model file's
+ * tokenizer.clip.special_tokens). */
+typedef enum {
+  /* "<|startoftext|>", "<|endoftext|>" (OpenAI CLIP, ImageBind, Hugging Face CLIP) */
+  IMAGEBIND_SPECIAL_TOKENS_OPENAI,
+  /* OpenCLIP: "<start_of_text>", "<end_of_text>" in any letter case; "<|endoftext|>" is
+   * ordinary text */
+  IMAGEBIND_SPECIAL_TOKENS_OPENCLIP,
+} ImageBindSpecialTokens;
+
+/* From merges "a b" in rank order (no header line), OpenAI special tokens. */
 ImageBindTokenizer *imagebind_tokenizer_new (const char *const *merges, gsize n_merges, GError **error);
+/* The same with the given special-token rule. */
+ImageBindTokenizer *imagebind_tokenizer_new_full (const char *const *merges, gsize n_merges,
+    ImageBindSpecialTokens special, GError **error);
 /* From a CLIP vocabulary file (bpe_simple_vocab_16e6.txt.gz, gzip or plain text, header line
  * first); @max_merges 0 = all lines (the official tokenizer uses 48894; the official file holds
  * 262144, so pass 48894 to get the official 49408-id vocabulary). */

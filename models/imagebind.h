@@ -75,6 +75,16 @@ gboolean imagebind_model_has_modality (const ImageBindModel *model, ImageBindMod
 float imagebind_model_logit_scale (const ImageBindModel *model, ImageBindModality modality);
 /* general.name, or "" */
 const char *imagebind_model_name (const ImageBindModel *model);
+/* Where the weights come from (imagebind.source_family): "imagebind" (the default), "openclip"
+ * or "hf-clip". CLIP-family files hold only the vision and text towers. */
+const char *imagebind_model_family (const ImageBindModel *model);
+
+/* TRUE when @model has @modality; else FALSE and IMAGEBIND_ERROR_NO_MODALITY with a message
+ * naming the file (@path), what the model holds and what @user (an element or tool name)
+ * needs, e.g. "model vit.gguf (openclip) has only vision and text towers; imagebindaudio needs
+ * an audio tower". */
+gboolean imagebind_model_require_modality (const ImageBindModel *model, ImageBindModality modality,
+    const char *path, const char *user, GError **error);
 
 typedef struct {
   guint embed_dim;
@@ -101,6 +111,8 @@ typedef struct {
   float audio_fbank_mean;    /* -4.268 */
   float audio_fbank_std;     /* 9.138 */
   guint imu_num_samples;     /* 2000 */
+  float image_mean[3];       /* per RGB channel, of x / 255: OpenAI CLIP's 0.48145466, 0.4578275, 0.40821073 */
+  float image_std[3];        /* 0.26862954, 0.26130258, 0.27577711 */
 } ImageBindInputGeometry;
 
 void imagebind_model_input_geometry (const ImageBindModel *model, ImageBindInputGeometry *geometry);
@@ -121,7 +133,9 @@ void imagebind_context_free (ImageBindContext *ctx);
 
 /* Embeds a batch given as the official forward takes it (float32, C order):
  *   vision   (B,3,224,224) images, or (B,S,3,T,224,224) clips
- *            (T = 1 frames are repeated to the model's 2, as the official stem does)
+ *            (T = 1 frames are repeated to the model's 2, as the official stem does; a
+ *            CLIP-family model (2D patch stem, video_frames 1) takes T = 1 only; sizes are the
+ *            model's image_size)
  *   audio    (B,S,1,128,204) or (B,1,128,204)
  *   depth    (B,1,224,224) or (B,S,1,224,224)
  *   thermal  (B,1,224,224) or (B,S,1,224,224)
@@ -146,7 +160,9 @@ gboolean imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint b
 
 /* Optional: called with each intermediate tensor of the next calls (stage names as the
  * conformance fixtures: "after_stem", "after_preprocessor", "after_ln_pre", "after_block0",
- * "after_trunk", "after_head", "after_postprocessor"); data is (n, rows, cols), valid only
+ * "after_trunk", "after_head", "after_postprocessor"; and "after_pool", the pooled token
+ * after the head's LayerNorm, before the projection: OpenCLIP's ln_post / ln_final output at
+ * the class / end-of-text token); data is (n, rows, cols), valid only
  * during the call. A large batch goes through the encoder in several passes (bounded scratch
  * memory); each pass reports its own samples, in order. For tests and debugging; NULL to
  * switch off. */

@@ -44,6 +44,12 @@ typedef struct {
   const float *fc2_b;
 } IbBlock;
 
+/* The MLP activation (imagebind.<m>.activation). */
+typedef enum {
+  IB_ACTIVATION_GELU,          /* exact: 0.5 x (1 + erf(x / sqrt 2)); ImageBind, most OpenCLIP */
+  IB_ACTIVATION_QUICK_GELU,    /* x sigmoid(1.702 x); OpenAI-trained CLIP, "-quickgelu" models */
+} IbActivation;
+
 typedef struct {
   gboolean present;
   ImageBindModality modality;
@@ -69,6 +75,8 @@ typedef struct {
   gboolean has_logit_scale;
   float logit_scale;         /* min(exp(p), 100); 1 when none */
   gboolean causal;           /* text */
+  IbActivation activation;   /* of the blocks' MLPs */
+  float ln_eps;              /* LayerNorm eps of ln_pre, the blocks and the head (ImageBind 1e-6, CLIP 1e-5) */
   guint vocab_size, context_length;     /* text */
 } IbEncoder;
 
@@ -76,6 +84,8 @@ struct _ImageBindModel {
   gint ref_count;
   IbGguf *gguf;              /* the mapping the weights point into; NULL for random models */
   char *name;
+  char *family;              /* imagebind.source_family: "imagebind", "openclip", "hf-clip" */
+  ImageBindSpecialTokens special_tokens;   /* tokenizer.clip.special_tokens */
   guint out_dim;
   IbEncoder enc[IMAGEBIND_N_MODALITIES];
   ImageBindInputGeometry geometry;

@@ -19,6 +19,15 @@
 #include <math.h>
 #include <string.h>
 
+/* LayerNorm eps of ln_pre, the blocks and the heads: ImageBind's partial(nn.LayerNorm,
+ * eps=1e-6); OpenCLIP and Hugging Face CLIP use nn.LayerNorm's default 1e-5. */
+#define IMAGEBIND_LN_EPS 1e-6f
+#define CLIP_LN_EPS 1e-5f
+
+/* OpenAI CLIP's image normalisation, ImageBind's too: the default of imagebind.vision.image_mean
+ * and image_std. */
+static const float clip_image_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
+static const float clip_image_std[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
 
 
 static const char *const modality_names[IMAGEBIND_N_MODALITIES] = {
@@ -540,6 +549,49 @@ load_conv_stem (Loader *ld, IbEncoder *enc, const char *pre, const char *pos_nam
   return get_weight (ld, stem_name, shape, 4, &enc->stem_w);
 }
 
+/* imagebind.<m>.activation: "gelu" (default) or "quick_gelu". */
+static gboolean
+read_activation (Loader *ld, IbEncoder *enc)
+{
+  g_autofree char *key = g_strdup_printf ("imagebind.%s.activation", modality_names[enc->modality]);
+  const char *v = ib_gguf_get_string (ld->gguf, key);
+
+  enc->activation = IB_ACTIVATION_GELU;
+  if (!v && !ib_gguf_has_key (ld->gguf, key))
+    return TRUE;
+  if (v && strcmp (v, "gelu") == 0)
+    return TRUE;
+  if (v && strcmp (v, "quick_gelu") == 0) {
+    enc->activation = IB_ACTIVATION_QUICK_GELU;
+    return TRUE;
+  }
+  g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+      "key %s is %s%s%s: expected the string \"gelu\" (exact erf GELU) or \"quick_gelu\" "
+      "(x sigmoid(1.702 x))", key, v ? "\"" : "", v ? v : "not a string", v ? "\"" : "");
+  return FALSE;
+}
+
+/* imagebind.<m>.layer_norm_eps; absent: CLIP's 1e-5 for CLIP-family files, ImageBind's 1e-6
+ * otherwise (files written before the key existed are ImageBind files). */
+static gboolean
+read_ln_eps (Loader *ld, IbEncoder *enc)
+{
+  g_autofree char *key = g_strdup_printf ("imagebind.%s.layer_norm_eps", modality_names[enc->modality]);
+  float eps;
+
+  if (!ib_gguf_has_key (ld->gguf, key)) {
+    enc->ln_eps = strcmp (ld->model->family, "imagebind") == 0 ? IMAGEBIND_LN_EPS : CLIP_LN_EPS;
+    return TRUE;
+  }
+  if (!ib_gguf_get_f32 (ld->gguf, key, &eps) || !(eps > 0.0f && eps < 1.0f)) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "key %s must be a float in (0, 1) (ImageBind 1e-6, CLIP 1e-5)", key);
+    return FALSE;
+  }
+  enc->ln_eps = eps;
+  return TRUE;
+}
+
 static gboolean
 load_encoder (Loader *ld, ImageBindModality modality)
 {
@@ -571,6 +623,8 @@ load_encoder (Loader *ld, ImageBindModality modality)
   enc->num_blocks = blocks;
   enc->num_heads = heads;
   enc->logit_scale = 1.0f;
+  if (!read_activation (ld, enc) || !read_ln_eps (ld, enc))
+    return FALSE;
 
   /* The token count L comes from the positional table; the stems check it. */
   pos_name = text || modality == IMAGEBIND_MODALITY_IMU ? g_strconcat (pre, "pos_embed", NULL) :
@@ -727,6 +781,28 @@ check_input_geometry (Loader *ld)
   return TRUE;
 }
 
+/* imagebind.vision.image_mean / image_std: 3 finite floats (std > 0); absent: OpenAI CLIP's. */
+static gboolean
+read_image_stats (Loader *ld, const char *key, float out[3], gboolean is_std)
+{
+  gsize n = 0;
+  gboolean ok;
+
+  memcpy (out, is_std ? clip_image_std : clip_image_mean, 3 * sizeof (float));
+  if (!ib_gguf_has_key (ld->gguf, key))
+    return TRUE;
+  ok = ib_gguf_get_f32_array (ld->gguf, key, out, 3, &n) && n == 3;
+  for (int c = 0; ok && c < 3; c++)
+    ok = isfinite (out[c]) && (!is_std || out[c] > 0.0f);
+  if (!ok) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "key %s must be an array of 3 finite floats (R, G, B)%s", key,
+        is_std ? ", each > 0" : "");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* After the encoders are loaded: inputs the front ends make must be what the encoders take.
  * Depth and thermal images are resized to image_size (there is no key of their own), so their
  * encoders' input side (patch grid x kernel) must be image_size: a model without vision whose
@@ -786,7 +862,48 @@ read_geometry (Loader *ld)
     g->audio_fbank_mean = -4.268f;
   if (!ib_gguf_get_f32 (ld->gguf, "imagebind.audio.fbank_std", &g->audio_fbank_std))
     g->audio_fbank_std = 9.138f;
+  if (!read_image_stats (ld, "imagebind.vision.image_mean", g->image_mean, FALSE) ||
+      !read_image_stats (ld, "imagebind.vision.image_std", g->image_std, TRUE))
+    return FALSE;
   return check_input_geometry (ld);
+}
+
+/* imagebind.source_family and tokenizer.clip.special_tokens (both optional). */
+static gboolean
+read_family (Loader *ld)
+{
+  static const char *const families[] = { "imagebind", "openclip", "hf-clip" };
+  const char *family = ib_gguf_get_string (ld->gguf, "imagebind.source_family");
+  const char *special = ib_gguf_get_string (ld->gguf, "tokenizer.clip.special_tokens");
+  gboolean known = FALSE;
+
+  if (!family && !ib_gguf_has_key (ld->gguf, "imagebind.source_family"))
+    family = "imagebind";
+  for (guint i = 0; family && i < G_N_ELEMENTS (families); i++)
+    known = known || strcmp (family, families[i]) == 0;
+  if (!known) {
+    g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+        "key imagebind.source_family is %s%s%s: expected \"imagebind\", \"openclip\" or "
+        "\"hf-clip\"", family ? "\"" : "", family ? family : "not a string", family ? "\"" : "");
+    return FALSE;
+  }
+  g_free (ld->model->family);
+  ld->model->family = g_strdup (family);
+
+  ld->model->special_tokens = IMAGEBIND_SPECIAL_TOKENS_OPENAI;
+  if (!special && !ib_gguf_has_key (ld->gguf, "tokenizer.clip.special_tokens"))
+    return TRUE;
+  if (special && strcmp (special, "openai") == 0)
+    return TRUE;
+  if (special && strcmp (special, "openclip") == 0) {
+    ld->model->special_tokens = IMAGEBIND_SPECIAL_TOKENS_OPENCLIP;
+    return TRUE;
+  }
+  g_set_error (ld->error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_MODEL,
+      "key tokenizer.clip.special_tokens is %s%s%s: expected \"openai\" (<|startoftext|>, "
+      "<|endoftext|>) or \"openclip\" (<start_of_text>, <end_of_text>)", special ? "\"" : "",
+      special ? special : "not a string", special ? "\"" : "");
+  return FALSE;
 }
 
 static ImageBindModel *
@@ -795,9 +912,12 @@ model_alloc (void)
   ImageBindModel *model = g_new0 (ImageBindModel, 1);
   model->ref_count = 1;
   model->owned = g_ptr_array_new_with_free_func (g_free);
+  model->family = g_strdup ("imagebind");
   for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
     model->enc[m].modality = m;
     model->enc[m].logit_scale = 1.0f;
+    model->enc[m].ln_eps = IMAGEBIND_LN_EPS;
+    model->enc[m].activation = IB_ACTIVATION_GELU;
   }
   return model;
 }
@@ -834,8 +954,10 @@ imagebind_model_load (const char *path, GError **error)
     goto fail;
   }
   model->out_dim = out_dim;
-  if (!read_geometry (&ld))
+  if (!read_family (&ld) || !read_geometry (&ld)) {
+    g_prefix_error (error, "%s: ", path);
     goto fail;
+  }
 
   gboolean want[IMAGEBIND_N_MODALITIES] = { FALSE };
   gsize n_names = 0;
@@ -906,6 +1028,7 @@ imagebind_model_unref (ImageBindModel *model)
   if (model->gguf)
     ib_gguf_free (model->gguf);
   g_free (model->name);
+  g_free (model->family);
   g_free (model);
 }
 
@@ -937,6 +1060,43 @@ imagebind_model_name (const ImageBindModel *model)
 {
   g_return_val_if_fail (model != NULL, "");
   return model->name;
+}
+
+const char *
+imagebind_model_family (const ImageBindModel *model)
+{
+  g_return_val_if_fail (model != NULL, "imagebind");
+  return model->family;
+}
+
+gboolean
+imagebind_model_require_modality (const ImageBindModel *model, ImageBindModality modality,
+    const char *path, const char *user, GError **error)
+{
+  GString *have;
+  guint n = 0, k = 0;
+
+  g_return_val_if_fail (model != NULL, FALSE);
+  if (imagebind_model_has_modality (model, modality))
+    return TRUE;
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++)
+    n += model->enc[m].present;
+  have = g_string_new (NULL);
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+    if (!model->enc[m].present)
+      continue;
+    k++;
+    g_string_append_printf (have, "%s%s", k == 1 ? "" : k == n ? " and " : ", ", modality_names[m]);
+  }
+  /* "an audio tower", "an imu tower", "a depth tower" */
+  const char *name = imagebind_modality_name (modality);
+  gboolean vowel = strchr ("aeiou", name[0]) != NULL;
+  g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY,
+      "model %s (%s) has only %s %s; %s needs a%s %s tower", path ? path : model->name,
+      model->family, have->str, n == 1 ? "tower" : "towers", user ? user : "this",
+      vowel ? "n" : "", name);
+  g_string_free (have, TRUE);
+  return FALSE;
 }
 
 void
@@ -1011,7 +1171,7 @@ build_tokenizer (gpointer data)
     return NULL;
   }
   GError *error = NULL;
-  model->tokenizer = imagebind_tokenizer_new (merges, n, &error);
+  model->tokenizer = imagebind_tokenizer_new_full (merges, n, model->special_tokens, &error);
   if (!model->tokenizer) {
     model->tokenizer_error_code = IMAGEBIND_ERROR_NO_TOKENIZER;
     model->tokenizer_error = g_strdup_printf ("the model's BPE vocabulary is unusable: %s",
@@ -1280,6 +1440,8 @@ ib_model_new_random (const IbModelConfig *config, guint64 seed)
     .audio_clips = 3, .audio_fbank_mean = -4.268f, .audio_fbank_std = 9.138f,
     .imu_num_samples = 2000,
   };
+  memcpy (model->geometry.image_mean, clip_image_mean, sizeof clip_image_mean);
+  memcpy (model->geometry.image_std, clip_image_std, sizeof clip_image_std);
 
   if (config->patch_size) {
     model->geometry.image_size = config->image_size ? config->image_size : 224;

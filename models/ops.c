@@ -118,7 +118,7 @@ ib_layer_norm (const float *x, float *y, gsize rows, gsize cols, const float *w,
   ib_parallel_for ((rows + 15) / 16, rows >= IB_OMP_MIN_ROWS ? n_threads : 1, ln_task, &job);
 }
 
-typedef struct { float *x; gsize n, chunk; } GeluJob;
+typedef struct { float *x; gsize n, chunk; gboolean quick; } GeluJob;
 
 static void
 gelu_task (guint c, guint thread, gpointer data)
@@ -126,16 +126,35 @@ gelu_task (guint c, guint thread, gpointer data)
   const GeluJob *j = data;
   float *p = j->x + c * j->chunk;
   gsize len = MIN (j->chunk, j->n - c * j->chunk);
+  if (j->quick) {
+    /* x * sigmoid(1.702 x) as OpenCLIP's QuickGELU; for very negative x expf overflows to
+     * inf and the quotient is -0, the limit. */
+    for (gsize i = 0; i < len; i++)
+      p[i] = p[i] / (1.0f + expf (-1.702f * p[i]));
+    return;
+  }
   for (gsize i = 0; i < len; i++)
     p[i] = 0.5f * p[i] * (1.0f + erff (p[i] * (float) M_SQRT1_2));
+}
+
+static void
+activation (float *x, gsize n, gboolean quick, int n_threads)
+{
+  GeluJob job = { x, n, 16384, quick };
+  gsize n_chunks = (n + job.chunk - 1) / job.chunk;
+  ib_parallel_for (n_chunks, n_chunks > 4 ? n_threads : 1, gelu_task, &job);
 }
 
 void
 ib_gelu (float *x, gsize n, int n_threads)
 {
-  GeluJob job = { x, n, 16384 };
-  gsize n_chunks = (n + job.chunk - 1) / job.chunk;
-  ib_parallel_for (n_chunks, n_chunks > 4 ? n_threads : 1, gelu_task, &job);
+  activation (x, n, FALSE, n_threads);
+}
+
+void
+ib_quick_gelu (float *x, gsize n, int n_threads)
+{
+  activation (x, n, TRUE, n_threads);
 }
 
 void

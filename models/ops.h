@@ -25,6 +25,8 @@ void ib_layer_norm (const float *x, float *y, gsize rows, gsize cols, const floa
 
 /* In place: 0.5 x (1 + erf(x / sqrt 2)). */
 void ib_gelu (float *x, gsize n, int n_threads);
+/* In place: x sigmoid(1.702 x) (QuickGELU of OpenAI-trained CLIP models). */
+void ib_quick_gelu (float *x, gsize n, int n_threads);
 
 /* In place softmax of each row (@rows x @cols, row stride @ld). @causal: row i only attends to
  * columns 0..i (the others become 0), the text encoder's mask. */

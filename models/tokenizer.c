@@ -17,6 +17,10 @@
 
 #define SOT_TEXT "<|startoftext|>"
 #define EOT_TEXT "<|endoftext|>"
+/* OpenCLIP's spellings (its tokenizer.py): the regex alternatives for them come first, under
+ * IGNORECASE, and its BPE cache maps the lower-case spellings to the special ids. */
+#define OPENCLIP_SOT_TEXT "<start_of_text>"
+#define OPENCLIP_EOT_TEXT "<end_of_text>"
 /* Pieces longer than this many bytes are cut before BPE (see bpe_piece()). */
 #define BPE_MAX_PIECE_BYTES 4096
 
@@ -30,6 +34,8 @@ struct _ImageBindTokenizer {
   guint n_merges;
   gint32 sot;
   gint32 eot;
+  const char *sot_text;  /* the literal spellings of the special tokens */
+  const char *eot_text;
   gint32 byte_id[256];   /* id of the symbol of each byte; + 256 for the "</w>" form */
   PairEntry *pairs;
   gsize pairs_mask;
@@ -150,6 +156,13 @@ parse_merge (const char *line, gsize index, char **a, char **b, GError **error)
 ImageBindTokenizer *
 imagebind_tokenizer_new (const char *const *merges, gsize n_merges, GError **error)
 {
+  return imagebind_tokenizer_new_full (merges, n_merges, IMAGEBIND_SPECIAL_TOKENS_OPENAI, error);
+}
+
+ImageBindTokenizer *
+imagebind_tokenizer_new_full (const char *const *merges, gsize n_merges,
+    ImageBindSpecialTokens special, GError **error)
+{
   ImageBindTokenizer *tok;
   GHashTable *ids;   /* symbol string -> id + 1 */
   gunichar byte_char[256];
@@ -157,6 +170,8 @@ imagebind_tokenizer_new (const char *const *merges, gsize n_merges, GError **err
   gsize table_size = 1024;
 
   g_return_val_if_fail (merges != NULL || n_merges == 0, NULL);
+  g_return_val_if_fail (special == IMAGEBIND_SPECIAL_TOKENS_OPENAI ||
+      special == IMAGEBIND_SPECIAL_TOKENS_OPENCLIP, NULL);
 
   if (n_merges > G_MAXINT32 - 1024) {
     g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_FORMAT,
@@ -180,6 +195,8 @@ imagebind_tokenizer_new (const char *const *merges, gsize n_merges, GError **err
   tok->n_merges = n_merges;
   tok->sot = 512 + n_merges;
   tok->eot = tok->sot + 1;
+  tok->sot_text = special == IMAGEBIND_SPECIAL_TOKENS_OPENCLIP ? OPENCLIP_SOT_TEXT : SOT_TEXT;
+  tok->eot_text = special == IMAGEBIND_SPECIAL_TOKENS_OPENCLIP ? OPENCLIP_EOT_TEXT : EOT_TEXT;
   build_byte_table (byte_char, tok->byte_id);
 
   /* The vocabulary in id order; a later equal string overrides, as in dict(zip(vocab, ...)). */
@@ -195,8 +212,8 @@ imagebind_tokenizer_new (const char *const *merges, gsize n_merges, GError **err
   for (gsize r = 0; r < n_merges; r++)
     g_hash_table_insert (ids, g_strconcat (left[r], right[r], NULL),
         GINT_TO_POINTER ((gint) (512 + r + 1)));
-  g_hash_table_insert (ids, g_strdup (SOT_TEXT), GINT_TO_POINTER (tok->sot + 1));
-  g_hash_table_insert (ids, g_strdup (EOT_TEXT), GINT_TO_POINTER (tok->eot + 1));
+  g_hash_table_insert (ids, g_strdup (tok->sot_text), GINT_TO_POINTER (tok->sot + 1));
+  g_hash_table_insert (ids, g_strdup (tok->eot_text), GINT_TO_POINTER (tok->eot + 1));
 
   while (table_size < 2 * n_merges)
     table_size *= 2;
@@ -232,9 +249,9 @@ imagebind_tokenizer_new (const char *const *merges, gsize n_merges, GError **err
       g_string_append_len (all, right[r], strlen (right[r]) + 1);
     }
     tok->string_offsets[tok->sot] = all->len;
-    g_string_append_len (all, SOT_TEXT, sizeof (SOT_TEXT));
+    g_string_append_len (all, tok->sot_text, strlen (tok->sot_text) + 1);
     tok->string_offsets[tok->eot] = all->len;
-    g_string_append_len (all, EOT_TEXT, sizeof (EOT_TEXT));
+    g_string_append_len (all, tok->eot_text, strlen (tok->eot_text) + 1);
     tok->strings = g_string_free (all, FALSE);
   }
 
@@ -619,9 +636,11 @@ typedef struct {
   gint special;   /* 0, or 1 for SOT, 2 for EOT */
 } Piece;
 
-/* The regex alternative matching at text[i]; FALSE when none does (whitespace). */
+/* The regex alternative matching at text[i]; FALSE when none does (whitespace). @sot_text
+ * and @eot_text are the special tokens' spellings, the first alternatives. */
 static gboolean
-next_piece (const gunichar *text, gsize n, gsize i, Piece *p)
+next_piece (const gunichar *text, gsize n, gsize i, const char *sot_text, const char *eot_text,
+    Piece *p)
 {
   static const char *const contractions[] = { "'s", "'t", "'re", "'ve", "'m", "'ll", "'d" };
   CharClass cls = char_class (text[i]);
@@ -631,16 +650,17 @@ next_piece (const gunichar *text, gsize n, gsize i, Piece *p)
   p->special = 0;
   if (text[i] == '<') {
     gboolean exact;
-    /* "<|ſtartoftext|>" is one piece too, but the official code only maps the exact
-     * spelling to the special id (its BPE cache lookup); the other is BPE'd as text. */
-    if (match_literal (text + i, n - i, SOT_TEXT, &exact)) {
-      p->len = strlen (SOT_TEXT);
+    /* "<|ſtartoftext|>" (or OpenCLIP's "<ſtart_of_text>") is one piece too, but the
+     * official code only maps the exact spelling to the special id (its BPE cache lookup);
+     * the other is BPE'd as text. */
+    if (match_literal (text + i, n - i, sot_text, &exact)) {
+      p->len = strlen (sot_text);
       p->special = exact ? 1 : 0;
       return TRUE;
     }
-    if (match_literal (text + i, n - i, EOT_TEXT, &exact)) {
-      p->len = strlen (EOT_TEXT);
-      p->special = 2;
+    if (match_literal (text + i, n - i, eot_text, &exact)) {
+      p->len = strlen (eot_text);
+      p->special = exact ? 2 : 0;
       return TRUE;
     }
   }
@@ -683,7 +703,7 @@ encode_text (const ImageBindTokenizer *tok, const IbUStr *text, GArray *ids, gui
   while (i < text->len && ids->len < want) {
     Piece p;
 
-    if (!next_piece (text->data, text->len, i, &p)) {
+    if (!next_piece (text->data, text->len, i, tok->sot_text, tok->eot_text, &p)) {
       i++;
       continue;
     }
@@ -861,7 +881,7 @@ ib_tokenizer_split (const char *clean_utf8)
   ib_ustr_append_utf8 (&text, clean_utf8);
   while (i < text.len) {
     Piece p;
-    if (!next_piece (text.data, text.len, i, &p)) {
+    if (!next_piece (text.data, text.len, i, SOT_TEXT, EOT_TEXT, &p)) {
       i++;
       continue;
     }
