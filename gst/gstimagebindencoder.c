@@ -179,6 +179,15 @@ resolve_model_path (GstImageBindEncoder * self, gchar ** tried)
   return path;
 }
 
+/* The element's factory name ("imagebindaudio"), for messages; the type name without one. */
+static const gchar *
+element_name (GstImageBindEncoder * self)
+{
+  GstElementFactory *factory = gst_element_get_factory (GST_ELEMENT (self));
+
+  return factory ? GST_OBJECT_NAME (factory) : G_OBJECT_TYPE_NAME (self);
+}
+
 static gboolean
 load_model (GstImageBindEncoder * self)
 {
@@ -219,10 +228,12 @@ load_model (GstImageBindEncoder * self)
     return FALSE;
   }
 
-  if (!imagebind_model_has_modality (priv->model, modality)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
-        ("ImageBind model \"%s\" has no %s encoder.", path,
-            imagebind_modality_name (modality)), ("choose a model with this modality"));
+  /* e.g. a CLIP-family file (vision and text only) in imagebindaudio */
+  if (!imagebind_model_require_modality (priv->model, modality, path, element_name (self),
+          &err)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s.", err->message),
+        ("choose a model with this modality"));
+    g_clear_error (&err);
     gst_image_bind_model_cache_release (priv->model);
     priv->model = NULL;
     g_free (canonical);

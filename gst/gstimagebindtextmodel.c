@@ -59,11 +59,9 @@ gst_image_bind_text_model_open (const gchar * path, gint n_threads, GError ** er
   }
   tm->path = canonical;
 
-  if (!imagebind_model_has_modality (tm->model, IMAGEBIND_MODALITY_TEXT)) {
-    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY,
-        "ImageBind model \"%s\" has no text encoder", resolved);
+  if (!imagebind_model_require_modality (tm->model, IMAGEBIND_MODALITY_TEXT, resolved,
+          "embedding text", error))
     goto fail;
-  }
   tm->tok = imagebind_model_get_tokenizer (tm->model, &err);
   if (!tm->tok) {
     g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_TOKENIZER,

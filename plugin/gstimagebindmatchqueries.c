@@ -19,18 +19,19 @@ media_key (const GstImageBindQueryTerm * t)
 
 /* One file -> its embedding (dim floats), through the runtime's front ends. */
 static gfloat *
-embed_media (ImageBindContext * ctx, ImageBindModel * model, const GstImageBindQueryTerm * t,
-    GError ** error)
+embed_media (ImageBindContext * ctx, ImageBindModel * model, const gchar * model_path,
+    const GstImageBindQueryTerm * t, GError ** error)
 {
   ImageBindModality modality = (ImageBindModality) t->modality;
   IbMediaTensorOptions options = { IMAGEBIND_DEPTH_DISPARITY };
   gfloat *out;
+  gchar *user = g_strdup_printf ("the query term %s:%s",
+      imagebind_modality_name (modality), t->text);
+  gboolean have = imagebind_model_require_modality (model, modality, model_path, user, error);
 
-  if (!imagebind_model_has_modality (model, modality)) {
-    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY,
-        "%s: the model has no %s encoder", t->text, imagebind_modality_name (modality));
+  g_free (user);
+  if (!have)
     return NULL;
-  }
   out = g_new (gfloat, imagebind_model_out_dim (model));
   if (!ib_media_embed (ctx, model, modality, &options, t->text, out, error))
     g_clear_pointer (&out, g_free);
@@ -67,7 +68,7 @@ gst_image_bind_media_cache_fill (GHashTable * cache, GstImageBindTextModel * tm,
         params.n_threads = n_threads;
         ctx = imagebind_context_new (model, &params);
       }
-      emb = embed_media (ctx, model, t, error);
+      emb = embed_media (ctx, model, gst_image_bind_text_model_get_path (tm), t, error);
       if (emb)
         g_hash_table_insert (cache, key, emb);
       else {

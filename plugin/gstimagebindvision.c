@@ -168,13 +168,11 @@ gst_image_bind_vision_prepare (GstImageBindEncoder * encoder, gpointer data, gfl
 {
   GstImageBindVision *self = GST_IMAGE_BIND_VISION (encoder);
   VisionInput *input = data;
-  ImageBindImageParams params = imagebind_image_default_params ();
-  ImageBindInputGeometry geometry;
+  /* size, mean and std of the model file (CLIP-family models may differ from ImageBind's) */
+  ImageBindImageParams params =
+      imagebind_image_params_from_model (gst_image_bind_encoder_get_model (encoder));
   GstVideoFrame rgb;
   gboolean ok;
-
-  imagebind_model_input_geometry (gst_image_bind_encoder_get_model (encoder), &geometry);
-  params.size = geometry.image_size;
 
   if (!convert_to_rgb (self, input, &rgb, error))
     return FALSE;

@@ -1282,7 +1282,7 @@ test_model_without_modality (void)
   if (!need_model ())
     return;
   path = write_imu_only_model ();
-  expect_model_error (path, path, "has no vision encoder");
+  expect_model_error (path, path, "(imagebind) has only imu tower; imagebindvision needs a vision tower");
   imu = gst_element_factory_make ("imagebindimu", NULL);
   g_object_set (imu, "model", path, NULL);
   g_assert_cmpint (gst_element_set_state (imu, GST_STATE_READY), ==, GST_STATE_CHANGE_SUCCESS);

@@ -175,9 +175,8 @@ run (const EmbedJob *job, char **inputs, GPtrArray *texts, GError **error)
 
   if (!model)
     return FALSE;
-  if (!imagebind_model_has_modality (model, job->modality)) {
-    g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY,
-        "%s has no %s encoder", job->model_path, imagebind_modality_name (job->modality));
+  if (!imagebind_model_require_modality (model, job->modality, job->model_path,
+          "imagebind-embed", error)) {
     imagebind_model_unref (model);
     return FALSE;
   }

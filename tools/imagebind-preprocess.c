@@ -7,6 +7,7 @@
  *
  * Raw inputs, one file per sample:
  *   vision   packed RGB frames of WxH; the last frame is used     -> (B, 3, 224, 224)
+ *            (with --model: that model's image size, mean and std)
  *   audio    F32LE mono at 16 kHz                                 -> (B, 3, 1, 128, 204)
  *   depth    GRAY16 (native endian) millimetres, WxH              -> (B, 1, 224, 224)
  *   thermal  GRAY8, WxH                                           -> (B, 1, 224, 224)
@@ -43,18 +44,17 @@ read_exact (const char *path, gsize unit, gsize min_units, guint8 **data, gsize 
 }
 
 static gboolean
-preprocess_one (const char *modality, const char *path, guint width, guint height, float *out,
-    GError **error)
+preprocess_one (const char *modality, const ImageBindImageParams *image, const char *path,
+    guint width, guint height, float *out, GError **error)
 {
   g_autofree guint8 *data = NULL;
   gsize n;
 
   if (g_str_equal (modality, "vision")) {
-    ImageBindImageParams params = imagebind_image_default_params ();
     gsize frame = (gsize) width * height * 3;
     if (!read_exact (path, frame, 1, &data, &n, error))
       return FALSE;
-    return imagebind_image_to_tensor (&params, data + (n - 1) * frame, width, height,
+    return imagebind_image_to_tensor (image, data + (n - 1) * frame, width, height,
         (gsize) width * 3, out, error);
   }
   if (g_str_equal (modality, "depth")) {
@@ -135,8 +135,8 @@ main (int argc, char **argv)
     { "height", 'H', 0, G_OPTION_ARG_INT, &height, "Frame height (vision, depth, thermal)", "PX" },
     { "merges", 0, 0, G_OPTION_ARG_FILENAME, &merges,
       "text: BPE merges file (\"a b\" per line; a header line is expected)", "FILE" },
-    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "text: the model whose vocabulary to use",
-      "FILE" },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model,
+      "text: the model whose vocabulary to use; vision: whose image size, mean and std", "FILE" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Output .npy", "FILE" },
     /* FILENAME_ARRAY: no conversion from the locale, so texts stay the UTF-8 they are */
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &inputs, NULL, "INPUT..." },
@@ -178,10 +178,21 @@ main (int argc, char **argv)
     g_printerr ("imagebind-preprocess: %s needs --width and --height\n", modality);
     return 2;
   }
+  ImageBindImageParams image = imagebind_image_default_params ();
+  if (m == IMAGEBIND_MODALITY_VISION && model) {
+    ImageBindModel *loaded = imagebind_model_load (model, &error);
+    if (!loaded) {
+      g_printerr ("imagebind-preprocess: %s\n", error->message);
+      g_error_free (error);
+      return 1;
+    }
+    image = imagebind_image_params_from_model (loaded);
+    imagebind_model_unref (loaded);
+  }
   shape[0] = n;
   switch (m) {
     case IMAGEBIND_MODALITY_VISION:
-      shape[1] = 3; shape[2] = TENSOR_SIZE; shape[3] = TENSOR_SIZE; n_dims = 4;
+      shape[1] = 3; shape[2] = image.size; shape[3] = image.size; n_dims = 4;
       break;
     case IMAGEBIND_MODALITY_AUDIO:
       shape[1] = 3; shape[2] = 1; shape[3] = 128; shape[4] = 204; n_dims = 5;
@@ -198,7 +209,7 @@ main (int argc, char **argv)
     per *= shape[d];
   g_autofree float *out = g_new (float, per * n);
   for (guint i = 0; i < n; i++) {
-    if (!preprocess_one (modality, inputs[i], width, height, out + per * i, &error)) {
+    if (!preprocess_one (modality, &image, inputs[i], width, height, out + per * i, &error)) {
       g_printerr ("imagebind-preprocess: %s\n", error->message);
       g_error_free (error);
       return 1;

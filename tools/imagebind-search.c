@@ -95,9 +95,8 @@ compose_query (const char *model_path, GArray *terms, int n_threads, float **que
   for (guint i = 0; ok && i < terms->len; i++) {
     const QueryTerm *t = &g_array_index (terms, QueryTerm, i);
     double norm = 0;
-    if (!imagebind_model_has_modality (model, t->modality)) {
-      g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY, "%s has no %s encoder",
-          model_path, imagebind_modality_name (t->modality));
+    if (!imagebind_model_require_modality (model, t->modality, model_path,
+            "imagebind-search", error)) {
       ok = FALSE;
       break;
     }

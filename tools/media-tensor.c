@@ -149,7 +149,9 @@ imu_to_tensor (const ImageBindInputGeometry *g, const char *path, float *out, GE
   return TRUE;
 }
 
-/* An image through the image path; a video through the official video loader's clips. */
+/* An image through the image path; a video through the official video loader's clips. A
+ * model with a 2D patch stem (CLIP: video_frames 1) embeds each of a clip's two frames as a
+ * sample of its own; the clip mean then averages them with the other clips and crops. */
 static float *
 vision_to_tensor (const ImageBindInputGeometry *g, const char *path, gint64 *shape,
     guint *n_dims, GError **error)
@@ -158,8 +160,11 @@ vision_to_tensor (const ImageBindInputGeometry *g, const char *path, gint64 *sha
   IbMediaFrames frames;
   float *out = NULL;
   gsize sample;
+  guint T = g->video_frames == 1 ? 1 : 2, per_clip = 2 / T;
 
   params.size = g->image_size;
+  memcpy (params.mean, g->image_mean, sizeof params.mean);
+  memcpy (params.std, g->image_std, sizeof params.std);
   if (!ib_media_decode_clip_frames (path, IB_MEDIA_VIDEO_CLIP_SECONDS, IB_MEDIA_VIDEO_CLIPS,
           &frames, error))
     return NULL;
@@ -173,18 +178,20 @@ vision_to_tensor (const ImageBindInputGeometry *g, const char *path, gint64 *sha
     return out;
   }
   out = g_new (float, set_shape (shape, n_dims, 6, (gint64) 1,
-          (gint64) (IB_MEDIA_VIDEO_CLIPS * IB_MEDIA_VIDEO_CROPS), (gint64) 3, (gint64) 2,
-          (gint64) g->image_size, (gint64) g->image_size));
-  sample = (gsize) 3 * 2 * g->image_size * g->image_size;
-  /* data.py's order: for each clip its three crops */
+          (gint64) (IB_MEDIA_VIDEO_CLIPS * IB_MEDIA_VIDEO_CROPS * per_clip), (gint64) 3,
+          (gint64) T, (gint64) g->image_size, (gint64) g->image_size));
+  sample = (gsize) 3 * T * g->image_size * g->image_size;
+  /* data.py's order: for each clip its three crops (and, for T = 1, each crop's two frames) */
   for (guint k = 0; k < IB_MEDIA_VIDEO_CLIPS; k++)
     for (guint c = 0; c < IB_MEDIA_VIDEO_CROPS; c++)
-      if (!imagebind_video_clip_to_tensor (&params, (const guint8 *const *) frames.frames + 2 * k,
-              2, frames.width, frames.height, (gsize) frames.width * 3, c,
-              out + (k * IB_MEDIA_VIDEO_CROPS + c) * sample, error)) {
-        g_clear_pointer (&out, g_free);
-        goto done;
-      }
+      for (guint f = 0; f < per_clip; f++)
+        if (!imagebind_video_clip_to_tensor (&params,
+                (const guint8 *const *) frames.frames + 2 * k + f, T, frames.width,
+                frames.height, (gsize) frames.width * 3, c,
+                out + ((k * IB_MEDIA_VIDEO_CROPS + c) * per_clip + f) * sample, error)) {
+          g_clear_pointer (&out, g_free);
+          goto done;
+        }
 done:
   ib_media_frames_clear (&frames);
   return out;

@@ -23,6 +23,8 @@ typedef struct {
  *   vision   an image                                  -> (1, 3, size, size)
  *            a video: the official video loader, 5 clips x 3 crops of 2 frames
  *                                                      -> (1, 15, 3, 2, size, size)
+ *            (a model with video_frames 1, CLIP: each frame alone -> (1, 30, 3, 1, size, size))
+ *            size, mean and std are the model's
  *   audio    any audio (resampled to the model's rate) -> (1, clips, 1, mel, frames)
  *   depth    a 16-bit (millimetres, or disparity) or 8-bit (disparity) grey image
  *   thermal  an 8- or 16-bit grey image                -> (1, 1, size, size)
