@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <math.h>
+#include <sys/wait.h>
 
 const char *
 ib_test_conformance_dir (void)
@@ -54,4 +55,75 @@ ib_test_rel_error (const float *got, const float *ref, gsize n)
       max_ref = fabs (ref[i]);
   }
   return max_ref > 0 ? max_err / max_ref : max_err;
+}
+
+double
+ib_test_assert_close (const char *what, const float *got, gsize n_got, const IbNpy *golden,
+    double tol)
+{
+  g_assert_cmpint (golden->dtype, ==, IB_NPY_F32);
+  if (n_got != golden->n_elements)
+    g_error ("%s: %" G_GSIZE_FORMAT " values, the golden has %" G_GSIZE_FORMAT, what, n_got,
+        golden->n_elements);
+  return ib_test_assert_close_data (what, got, golden->data, n_got, tol);
+}
+
+double
+ib_test_assert_close_data (const char *what, const float *got, const float *ref, gsize n,
+    double tol)
+{
+  double rel = ib_test_rel_error (got, ref, n);
+
+  g_test_message ("%s: max|got - golden| / max|golden| = %.3g", what, rel);
+  if (!(rel <= tol))
+    g_error ("%s: relative error %.3g exceeds %.1g", what, rel, tol);
+  return rel;
+}
+
+GHashTable *
+ib_test_capture_new (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
+}
+
+void
+ib_test_capture_stage (const char *stage, const float *data, guint n, guint rows, guint cols,
+    gpointer table)
+{
+  GArray *a = g_hash_table_lookup (table, stage);
+  /* Batches may come in several passes: append. */
+  if (!a) {
+    a = g_array_new (FALSE, FALSE, sizeof (float));
+    g_hash_table_insert (table, g_strdup (stage), a);
+  }
+  g_array_append_vals (a, data, (gsize) n * rows * cols);
+}
+
+int
+ib_test_run_embed_tool (const char *tool, const char *model, const char *const *args,
+    char **err_out)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) envp = NULL;
+  g_autofree char *registry = NULL;
+  int status = -1;
+
+  g_ptr_array_add (argv, (gpointer) tool);
+  g_ptr_array_add (argv, (gpointer) "--model");
+  g_ptr_array_add (argv, (gpointer) model);
+  g_ptr_array_add (argv, (gpointer) "--threads");
+  g_ptr_array_add (argv, (gpointer) "1");
+  for (guint i = 0; args[i]; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  /* the tool decodes with the system's GStreamer plugins, which the test environment hides
+   * from the plugin tests; give it its own registry */
+  envp = g_environ_unsetenv (g_get_environ (), "GST_PLUGIN_SYSTEM_PATH_1_0");
+  registry = g_build_filename (g_get_tmp_dir (), "ib-test-embed-media-registry.bin", NULL);
+  envp = g_environ_setenv (envp, "GST_REGISTRY_1_0", registry, TRUE);
+  g_spawn_sync (NULL, (char **) argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, NULL, err_out,
+      &status, &error);
+  g_assert_no_error (error);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }

@@ -79,26 +79,9 @@ load_tiny (const char *path)
   return model;
 }
 
-typedef struct {
-  GHashTable *stages;   /* name -> GArray of float */
-} Capture;
-
-static void
-capture_stage (const char *stage, const float *data, guint n, guint rows, guint cols, gpointer user_data)
-{
-  Capture *cap = user_data;
-  GArray *a = g_hash_table_lookup (cap->stages, stage);
-  /* Batches may come in several passes: append. */
-  if (!a) {
-    a = g_array_new (FALSE, FALSE, sizeof (float));
-    g_hash_table_insert (cap->stages, g_strdup (stage), a);
-  }
-  g_array_append_vals (a, data, (gsize) n * rows * cols);
-}
-
 /* Runs fixture @c's input through @model; the outputs are newly allocated (B x out_dim). */
 static float *
-run_case (ImageBindModel *model, const Case *c, int n_threads, Capture *cap, gsize *n_out)
+run_case (ImageBindModel *model, const Case *c, int n_threads, GHashTable *cap, gsize *n_out)
 {
   g_autofree char *input_name = g_strdup_printf ("tiny/inputs/%s.npy", c->name);
   g_autoptr (IbNpy) input = ib_test_load_npy (input_name);
@@ -112,7 +95,7 @@ run_case (ImageBindModel *model, const Case *c, int n_threads, Capture *cap, gsi
   ctx = imagebind_context_new (model, &params);
   ib_context_set_max_chunk (ctx, max_chunk);
   if (cap)
-    imagebind_context_set_trace (ctx, capture_stage, cap);
+    imagebind_context_set_trace (ctx, ib_test_capture_stage, cap);
   if (c->modality == IMAGEBIND_MODALITY_TEXT) {
     g_autofree gint32 *ids = g_new (gint32, input->n_elements);
     g_assert_cmpint (input->dtype, ==, IB_NPY_I64);
@@ -128,19 +111,6 @@ run_case (ImageBindModel *model, const Case *c, int n_threads, Capture *cap, gsi
   imagebind_context_free (ctx);
   *n_out = input->shape[0] * out_dim;
   return out;
-}
-
-static void
-assert_close (const char *what, const float *got, gsize n_got, const IbNpy *golden, double tol)
-{
-  g_assert_cmpint (golden->dtype, ==, IB_NPY_F32);
-  if (n_got != golden->n_elements)
-    g_error ("%s: %" G_GSIZE_FORMAT " values, the golden has %" G_GSIZE_FORMAT, what, n_got,
-        golden->n_elements);
-  double rel = ib_test_rel_error (got, golden->data, n_got);
-  g_test_message ("%s: max|got - golden| / max|golden| = %.3g", what, rel);
-  if (!(rel <= tol))
-    g_error ("%s: relative error %.3g exceeds %.1g", what, rel, tol);
 }
 
 /* The smallest cosine between the rows of @a and @b. */
@@ -176,14 +146,14 @@ test_tiny_case (gconstpointer data)
 {
   const Case *c = data;
   ImageBindModel *model = load_tiny (tiny_path);
-  Capture cap;
+  GHashTable *cap;
   gsize n_out;
   guint compared = 0;
 
   if (!model)
     return;
-  cap.stages = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
-  g_autofree float *out = run_case (model, c, 2, &cap, &n_out);
+  cap = ib_test_capture_new ();
+  g_autofree float *out = run_case (model, c, 2, cap, &n_out);
 
   for (guint i = 0; i < G_N_ELEMENTS (stages); i++) {
     g_autofree char *rel = g_strdup_printf ("tiny/outputs/%s.%s.npy", c->name, stages[i]);
@@ -191,21 +161,21 @@ test_tiny_case (gconstpointer data)
     if (!g_file_test (path, G_FILE_TEST_EXISTS))
       continue;
     g_autoptr (IbNpy) golden = ib_test_load_npy (rel);
-    GArray *got = g_hash_table_lookup (cap.stages, stages[i]);
+    GArray *got = g_hash_table_lookup (cap, stages[i]);
     g_autofree char *what = g_strdup_printf ("%s %s", c->name, stages[i]);
     if (!got)
       g_error ("%s: the runtime did not report this stage", what);
-    assert_close (what, (const float *) got->data, got->len, golden, TOLERANCE);
+    ib_test_assert_close (what, (const float *) got->data, got->len, golden, TOLERANCE);
     compared++;
   }
   g_assert_cmpuint (compared, ==, c->n_stages);
 
   g_autofree char *rel = g_strdup_printf ("tiny/outputs/%s.npy", c->name);
   g_autoptr (IbNpy) golden = ib_test_load_npy (rel);
-  assert_close (c->name, out, n_out, golden, TOLERANCE);
+  ib_test_assert_close (c->name, out, n_out, golden, TOLERANCE);
   assert_cosines (c->name, out, golden->data, golden->shape[0], golden->shape[1], MIN_COSINE);
 
-  g_hash_table_unref (cap.stages);
+  g_hash_table_unref (cap);
   imagebind_model_unref (model);
 }
 
@@ -234,7 +204,7 @@ test_tiny_f16 (void)
     g_autofree char *rel = g_strdup_printf ("tiny/outputs/%s.npy", cases[i].name);
     g_autoptr (IbNpy) golden = ib_test_load_npy (rel);
     g_autofree char *what = g_strdup_printf ("%s (F16 weights)", cases[i].name);
-    assert_close (what, out, n_out, golden, TOLERANCE_F16);
+    ib_test_assert_close (what, out, n_out, golden, TOLERANCE_F16);
     assert_cosines (what, out, golden->data, golden->shape[0], golden->shape[1], 0.99999);
   }
   imagebind_model_unref (model);
@@ -389,7 +359,7 @@ test_tiny_tokenizer_and_e2e (void)
       all[i] = ((const gint64 *) tokens->data)[i];
     g_assert_true (imagebind_embed_text (ctx, all, tokens->shape[0], out, &error));
     g_assert_no_error (error);
-    assert_close ("e2e text", out, tokens->shape[0] * 32, golden, TOLERANCE);
+    ib_test_assert_close ("e2e text", out, tokens->shape[0] * 32, golden, TOLERANCE);
   }
   {
     g_autoptr (IbNpy) pixels = ib_test_load_npy ("preprocess/vision_tensors.npy");
@@ -398,7 +368,7 @@ test_tiny_tokenizer_and_e2e (void)
     g_assert_true (imagebind_embed (ctx, IMAGEBIND_MODALITY_VISION, pixels->data, pixels->shape,
         pixels->n_dims, out, &error));
     g_assert_no_error (error);
-    assert_close ("e2e vision", out, pixels->shape[0] * 32, golden, TOLERANCE);
+    ib_test_assert_close ("e2e vision", out, pixels->shape[0] * 32, golden, TOLERANCE);
   }
   imagebind_context_free (ctx);
   imagebind_model_unref (model);
@@ -442,7 +412,7 @@ test_embed_tool (void)
       g_assert_cmpuint (got->n_dims, ==, 2);
       g_assert_cmpint (got->shape[0], ==, golden->shape[0]);
       g_assert_cmpint (got->shape[1], ==, golden->shape[1]);
-      assert_close (names[i], got->data, got->n_elements, golden, TOLERANCE);
+      ib_test_assert_close (names[i], got->data, got->n_elements, golden, TOLERANCE);
     }
     g_unlink (output);
     g_rmdir (dir);
@@ -670,7 +640,7 @@ test_partial_model (void)
   /* What is there still matches the golden. */
   g_autofree float *imu = run_case (model, &cases[6], 1, NULL, &n_out);
   g_autoptr (IbNpy) golden = ib_test_load_npy ("tiny/outputs/imu.npy");
-  assert_close ("imu from a depth+imu file", imu, n_out, golden, TOLERANCE);
+  ib_test_assert_close ("imu from a depth+imu file", imu, n_out, golden, TOLERANCE);
 
   /* What is not gives NO_MODALITY. */
   ctx = imagebind_context_new (model, NULL);
@@ -709,7 +679,7 @@ test_logit_scale_clamp (void)
     /* The golden was scaled by 5: the same directions, 20 times longer. */
     for (gsize i = 0; i < n_out; i++)
       ((float *) golden->data)[i] *= 20.0f;
-    assert_close ("imu with the scale clamped at 100", out, n_out, golden, TOLERANCE);
+    ib_test_assert_close ("imu with the scale clamped at 100", out, n_out, golden, TOLERANCE);
   }
   imagebind_model_unref (model);
   g_unlink (path);

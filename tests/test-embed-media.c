@@ -12,34 +12,10 @@
 
 static const char *model_path, *embed_tool;
 
-/* Runs the tool with @args (NULL-terminated, after --model); returns its exit status and
- * stderr. */
 static int
 run_tool (const char *const *args, char **err_out)
 {
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr (GError) error = NULL;
-  g_auto (GStrv) envp = NULL;
-  g_autofree char *registry = NULL;
-  int status = -1;
-
-  g_ptr_array_add (argv, (gpointer) embed_tool);
-  g_ptr_array_add (argv, (gpointer) "--model");
-  g_ptr_array_add (argv, (gpointer) model_path);
-  g_ptr_array_add (argv, (gpointer) "--threads");
-  g_ptr_array_add (argv, (gpointer) "1");
-  for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
-  /* the tool decodes with the system's GStreamer plugins, which the test environment hides
-   * from the plugin tests; give it its own registry */
-  envp = g_environ_unsetenv (g_get_environ (), "GST_PLUGIN_SYSTEM_PATH_1_0");
-  registry = g_build_filename (g_get_tmp_dir (), "ib-test-embed-media-registry.bin", NULL);
-  envp = g_environ_setenv (envp, "GST_REGISTRY_1_0", registry, TRUE);
-  g_spawn_sync (NULL, (char **) argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, NULL, err_out,
-      &status, &error);
-  g_assert_no_error (error);
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+  return ib_test_run_embed_tool (embed_tool, model_path, args, err_out);
 }
 
 static double
