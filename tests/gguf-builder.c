@@ -1,7 +1,9 @@
 /* Test-only GGUF writer: see gguf-builder.h. Little-endian regardless of the host. */
 #include "gguf-builder.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_WRITTEN_DIMS 8
 
@@ -338,4 +340,142 @@ ib_gguf_builder_write_file (IbGgufBuilder *b, const char *path, GError **error)
   gsize n;
   const char *p = g_bytes_get_data (bytes, &n);
   return g_file_set_contents (path, p, n, error);
+}
+
+/* ---- variants of a CLIP-family model file ---- */
+
+static const char *const vision_text[] = { "vision", "text", NULL };
+
+typedef enum { KT_STR, KT_U32, KT_F32, KT_F32S, KT_U32S, KT_STRS } KeyType;
+
+/* Every key a CLIP-family file (or the vision and text parts of an ImageBind file) has. */
+static const struct {
+  const char *key;
+  KeyType type;
+} known_keys[] = {
+  { "general.architecture", KT_STR }, { "general.name", KT_STR },
+  { "imagebind.source_family", KT_STR }, { "imagebind.out_embed_dim", KT_U32 },
+  { "imagebind.modalities", KT_STRS },
+  { "imagebind.vision.embed_dim", KT_U32 }, { "imagebind.vision.num_blocks", KT_U32 },
+  { "imagebind.vision.num_heads", KT_U32 }, { "imagebind.vision.kernel_size", KT_U32S },
+  { "imagebind.vision.image_size", KT_U32 }, { "imagebind.vision.video_frames", KT_U32 },
+  { "imagebind.vision.activation", KT_STR }, { "imagebind.vision.layer_norm_eps", KT_F32 },
+  { "imagebind.vision.image_mean", KT_F32S }, { "imagebind.vision.image_std", KT_F32S },
+  { "imagebind.text.embed_dim", KT_U32 }, { "imagebind.text.num_blocks", KT_U32 },
+  { "imagebind.text.num_heads", KT_U32 }, { "imagebind.text.context_length", KT_U32 },
+  { "imagebind.text.vocab_size", KT_U32 }, { "imagebind.text.activation", KT_STR },
+  { "imagebind.text.layer_norm_eps", KT_F32 },
+  { "tokenizer.ggml.model", KT_STR }, { "tokenizer.ggml.merges", KT_STRS },
+  { "tokenizer.clip.special_tokens", KT_STR },
+};
+
+static const IbGgufOverride *
+find_override (const IbGgufOverride *ov, const char *key, gboolean tensor)
+{
+  for (; ov && ov->key; ov++)
+    if (strcmp (ov->key, key) == 0 && (ov->kind == IB_GGUF_OV_TENSOR) == tensor)
+      return ov;
+  return NULL;
+}
+
+static void
+add_override (IbGgufBuilder *b, const IbGgufOverride *o)
+{
+  switch (o->kind) {
+    case IB_GGUF_OV_STR: ib_gguf_builder_add_string (b, o->key, o->s); break;
+    case IB_GGUF_OV_U32: ib_gguf_builder_add_u32 (b, o->key, o->u); break;
+    case IB_GGUF_OV_F32: ib_gguf_builder_add_f32 (b, o->key, o->f[0]); break;
+    case IB_GGUF_OV_F32S: ib_gguf_builder_add_array (b, o->key, IB_GGUF_F32, o->f, o->n); break;
+    case IB_GGUF_OV_STRS: ib_gguf_builder_add_string_array (b, o->key, o->strv, o->n); break;
+    default: break;
+  }
+}
+
+static void
+copy_key (IbGgufBuilder *b, IbGguf *src, const char *key, KeyType type)
+{
+  guint32 u;
+  float f, fs[8];
+  gsize n;
+  const guint32 *us;
+  const char *s;
+  const char *const *strv;
+
+  switch (type) {
+    case KT_STR:
+      if ((s = ib_gguf_get_string (src, key)))
+        ib_gguf_builder_add_string (b, key, s);
+      break;
+    case KT_U32:
+      if (ib_gguf_get_u32 (src, key, &u))
+        ib_gguf_builder_add_u32 (b, key, u);
+      break;
+    case KT_F32:
+      if (ib_gguf_get_f32 (src, key, &f))
+        ib_gguf_builder_add_f32 (b, key, f);
+      break;
+    case KT_F32S:
+      if (ib_gguf_get_f32_array (src, key, fs, G_N_ELEMENTS (fs), &n))
+        ib_gguf_builder_add_array (b, key, IB_GGUF_F32, fs, MIN (n, G_N_ELEMENTS (fs)));
+      break;
+    case KT_U32S:
+      if (ib_gguf_get_u32_array (src, key, &us, &n))
+        ib_gguf_builder_add_array (b, key, IB_GGUF_U32, us, n);
+      break;
+    case KT_STRS:
+      if ((strv = ib_gguf_get_string_array (src, key, &n)))
+        ib_gguf_builder_add_string_array (b, key, strv, n);
+      break;
+  }
+}
+
+/* A copy of @src_path's vision and text towers (keys of known_keys and tensors), with the
+ * overrides (OV_END-terminated) applied; a temporary file to g_unlink and g_free. */
+char *
+ib_gguf_write_clip_variant (const char *src_path, const IbGgufOverride *ov)
+{
+  GError *error = NULL;
+  IbGguf *src = ib_gguf_open (src_path, &error);
+  g_autoptr (IbGgufBuilder) b = ib_gguf_builder_new ();
+  char *path = NULL;
+  int fd;
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (known_keys); i++) {
+    const IbGgufOverride *o = find_override (ov, known_keys[i].key, FALSE);
+    if (o)
+      add_override (b, o);
+    else if (strcmp (known_keys[i].key, "imagebind.modalities") == 0)
+      ib_gguf_builder_add_string_array (b, known_keys[i].key, vision_text, 2);
+    else
+      copy_key (b, src, known_keys[i].key, known_keys[i].type);
+  }
+  for (const IbGgufOverride *o = ov; o->key; o++) {
+    gboolean known = FALSE;
+    for (guint i = 0; i < G_N_ELEMENTS (known_keys); i++)
+      known = known || strcmp (known_keys[i].key, o->key) == 0;
+    if (!known)
+      add_override (b, o);
+  }
+  for (guint t = 0; t < ib_gguf_n_tensors (src); t++) {
+    const IbGgufTensor *tensor = ib_gguf_tensor (src, t);
+    const IbGgufOverride *o = find_override (ov, tensor->name, TRUE);
+    if (!strstr (tensor->name, ".vision.") && !strstr (tensor->name, ".text."))
+      continue;
+    if (o) {
+      g_assert_cmpuint (tensor->n_elements, ==, 1);
+      ib_gguf_builder_add_tensor (b, tensor->name, IB_GGUF_TENSOR_F32, tensor->n_dims,
+          tensor->ne, o->f);
+    } else {
+      ib_gguf_builder_add_tensor (b, tensor->name, tensor->type, tensor->n_dims, tensor->ne,
+          tensor->data);
+    }
+  }
+  ib_gguf_free (src);
+  fd = g_file_open_tmp ("ib-openclip-variant-XXXXXX.gguf", &path, &error);
+  g_assert_no_error (error);
+  close (fd);
+  g_assert_true (ib_gguf_builder_write_file (b, path, &error));
+  g_assert_no_error (error);
+  return path;
 }

@@ -24,7 +24,7 @@ meson test -C build-asan --print-errorlogs --timeout-multiplier 4 --num-processe
   --suite preprocess --suite runtime
 # the C tests of the elements (the Python and gst-launch ones cannot load ASan-built libraries)
 meson test -C build-asan --print-errorlogs --timeout-multiplier 4 --num-processes "$jobs" --logbase plugin-testlog \
-  meta encoders match queries index publish av overlay
+  meta encoders match queries index publish av overlay openclip-elements
 unset GST_REGISTRY_FORK ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 
 # Fuzzing, bounded in time.

@@ -466,154 +466,6 @@ test_embed_tool (gconstpointer data)
 
 /* ---- variants of a model file: other key values, another logit scale ---- */
 
-typedef enum { KT_STR, KT_U32, KT_F32, KT_F32S, KT_U32S, KT_STRS } KeyType;
-
-/* Every key a CLIP-family file (or the vision and text parts of an ImageBind file) has. */
-static const struct {
-  const char *key;
-  KeyType type;
-} known_keys[] = {
-  { "general.architecture", KT_STR }, { "general.name", KT_STR },
-  { "imagebind.source_family", KT_STR }, { "imagebind.out_embed_dim", KT_U32 },
-  { "imagebind.modalities", KT_STRS },
-  { "imagebind.vision.embed_dim", KT_U32 }, { "imagebind.vision.num_blocks", KT_U32 },
-  { "imagebind.vision.num_heads", KT_U32 }, { "imagebind.vision.kernel_size", KT_U32S },
-  { "imagebind.vision.image_size", KT_U32 }, { "imagebind.vision.video_frames", KT_U32 },
-  { "imagebind.vision.activation", KT_STR }, { "imagebind.vision.layer_norm_eps", KT_F32 },
-  { "imagebind.vision.image_mean", KT_F32S }, { "imagebind.vision.image_std", KT_F32S },
-  { "imagebind.text.embed_dim", KT_U32 }, { "imagebind.text.num_blocks", KT_U32 },
-  { "imagebind.text.num_heads", KT_U32 }, { "imagebind.text.context_length", KT_U32 },
-  { "imagebind.text.vocab_size", KT_U32 }, { "imagebind.text.activation", KT_STR },
-  { "imagebind.text.layer_norm_eps", KT_F32 },
-  { "tokenizer.ggml.model", KT_STR }, { "tokenizer.ggml.merges", KT_STRS },
-  { "tokenizer.clip.special_tokens", KT_STR },
-};
-
-typedef enum { OV_REMOVE, OV_STR, OV_U32, OV_F32, OV_F32S, OV_STRS, OV_TENSOR } OverrideKind;
-
-typedef struct {
-  const char *key;           /* a key, or a tensor name (OV_TENSOR: one F32 value) */
-  OverrideKind kind;
-  const char *s;
-  guint32 u;
-  float f[4];
-  guint n;                   /* values of OV_F32S, strings of OV_STRS */
-  const char *const *strv;
-} Override;
-
-#define OV_END { NULL, OV_REMOVE, NULL, 0, { 0 }, 0, NULL }
-
-static const Override *
-find_override (const Override *ov, const char *key, gboolean tensor)
-{
-  for (; ov && ov->key; ov++)
-    if (strcmp (ov->key, key) == 0 && (ov->kind == OV_TENSOR) == tensor)
-      return ov;
-  return NULL;
-}
-
-static void
-add_override (IbGgufBuilder *b, const Override *o)
-{
-  switch (o->kind) {
-    case OV_STR: ib_gguf_builder_add_string (b, o->key, o->s); break;
-    case OV_U32: ib_gguf_builder_add_u32 (b, o->key, o->u); break;
-    case OV_F32: ib_gguf_builder_add_f32 (b, o->key, o->f[0]); break;
-    case OV_F32S: ib_gguf_builder_add_array (b, o->key, IB_GGUF_F32, o->f, o->n); break;
-    case OV_STRS: ib_gguf_builder_add_string_array (b, o->key, o->strv, o->n); break;
-    default: break;
-  }
-}
-
-static void
-copy_key (IbGgufBuilder *b, IbGguf *src, const char *key, KeyType type)
-{
-  guint32 u;
-  float f, fs[8];
-  gsize n;
-  const guint32 *us;
-  const char *s;
-  const char *const *strv;
-
-  switch (type) {
-    case KT_STR:
-      if ((s = ib_gguf_get_string (src, key)))
-        ib_gguf_builder_add_string (b, key, s);
-      break;
-    case KT_U32:
-      if (ib_gguf_get_u32 (src, key, &u))
-        ib_gguf_builder_add_u32 (b, key, u);
-      break;
-    case KT_F32:
-      if (ib_gguf_get_f32 (src, key, &f))
-        ib_gguf_builder_add_f32 (b, key, f);
-      break;
-    case KT_F32S:
-      if (ib_gguf_get_f32_array (src, key, fs, G_N_ELEMENTS (fs), &n))
-        ib_gguf_builder_add_array (b, key, IB_GGUF_F32, fs, MIN (n, G_N_ELEMENTS (fs)));
-      break;
-    case KT_U32S:
-      if (ib_gguf_get_u32_array (src, key, &us, &n))
-        ib_gguf_builder_add_array (b, key, IB_GGUF_U32, us, n);
-      break;
-    case KT_STRS:
-      if ((strv = ib_gguf_get_string_array (src, key, &n)))
-        ib_gguf_builder_add_string_array (b, key, strv, n);
-      break;
-  }
-}
-
-/* A copy of @src_path's vision and text towers (keys of known_keys and tensors), with the
- * overrides (OV_END-terminated) applied; a temporary file to g_unlink and g_free. */
-static char *
-write_variant (const char *src_path, const Override *ov)
-{
-  GError *error = NULL;
-  IbGguf *src = ib_gguf_open (src_path, &error);
-  g_autoptr (IbGgufBuilder) b = ib_gguf_builder_new ();
-  char *path = NULL;
-  int fd;
-
-  g_assert_no_error (error);
-  for (guint i = 0; i < G_N_ELEMENTS (known_keys); i++) {
-    const Override *o = find_override (ov, known_keys[i].key, FALSE);
-    if (o)
-      add_override (b, o);
-    else
-      copy_key (b, src, known_keys[i].key, known_keys[i].type);
-  }
-  for (const Override *o = ov; o->key; o++) {
-    gboolean known = FALSE;
-    for (guint i = 0; i < G_N_ELEMENTS (known_keys); i++)
-      known = known || strcmp (known_keys[i].key, o->key) == 0;
-    if (!known)
-      add_override (b, o);
-  }
-  for (guint t = 0; t < ib_gguf_n_tensors (src); t++) {
-    const IbGgufTensor *tensor = ib_gguf_tensor (src, t);
-    const Override *o = find_override (ov, tensor->name, TRUE);
-    if (!strstr (tensor->name, ".vision.") && !strstr (tensor->name, ".text."))
-      continue;
-    if (o) {
-      g_assert_cmpuint (tensor->n_elements, ==, 1);
-      ib_gguf_builder_add_tensor (b, tensor->name, IB_GGUF_TENSOR_F32, tensor->n_dims,
-          tensor->ne, o->f);
-    } else {
-      ib_gguf_builder_add_tensor (b, tensor->name, tensor->type, tensor->n_dims, tensor->ne,
-          tensor->data);
-    }
-  }
-  ib_gguf_free (src);
-  fd = g_file_open_tmp ("ib-openclip-variant-XXXXXX.gguf", &path, &error);
-  g_assert_no_error (error);
-  close (fd);
-  g_assert_true (ib_gguf_builder_write_file (b, path, &error));
-  g_assert_no_error (error);
-  return path;
-}
-
-static const char *const vision_text[] = { "vision", "text", NULL };
-
 /* A CLIP-family file to make variants of: a converted OpenCLIP file, else the ImageBind tiny
  * model's vision and text towers (*imagebind_source set). NULL (skipped) without either. */
 static const char *
@@ -943,14 +795,13 @@ test_quick_gelu (void)
 
   {
     /* ln 50: another scale than the fixture's 1/0.07, below the clamp at 100 */
-    Override ov[] = {
-      { "imagebind.vision.activation", OV_STR, "quick_gelu" },
-      { "imagebind.text.activation", OV_STR, "quick_gelu" },
-      { "imagebind.modalities", OV_STRS, .strv = vision_text, .n = 2 },
-      { "modality_postprocessors.text.1.log_logit_scale", OV_TENSOR, .f = { 3.912023f } },
-      OV_END
+    IbGgufOverride ov[] = {
+      { "imagebind.vision.activation", IB_GGUF_OV_STR, "quick_gelu" },
+      { "imagebind.text.activation", IB_GGUF_OV_STR, "quick_gelu" },
+      { "modality_postprocessors.text.1.log_logit_scale", IB_GGUF_OV_TENSOR, .f = { 3.912023f } },
+      IB_GGUF_OV_END
     };
-    variant = write_variant (src, ov);
+    variant = ib_gguf_write_clip_variant (src, ov);
   }
   runtime_and_reference (variant, &rt_q, &ref_q, &dim);
   ib_test_assert_close_data ("runtime vs float64 reference, QuickGELU (image)", rt_q, ref_q,
@@ -1001,10 +852,12 @@ test_quick_gelu_op (void)
 
 /* ---- the new keys: defaults, values used, invalid values refused at load ---- */
 
+/* @src with the one change @o is refused at load, the error containing @must_contain. */
 static void
-expect_refused (const char *src, const Override *ov, const char *must_contain)
+expect_refused (const char *src, IbGgufOverride o, const char *must_contain)
 {
-  g_autofree char *path = write_variant (src, ov);
+  IbGgufOverride ov[] = { o, IB_GGUF_OV_END };
+  g_autofree char *path = ib_gguf_write_clip_variant (src, ov);
   GError *error = NULL;
   ImageBindModel *model = imagebind_model_load (path, &error);
 
@@ -1017,8 +870,6 @@ expect_refused (const char *src, const Override *ov, const char *must_contain)
   g_unlink (path);
 }
 
-#define MODALITIES_OV { "imagebind.modalities", OV_STRS, .strv = vision_text, .n = 2 }
-
 static void
 test_invalid_keys (void)
 {
@@ -1027,38 +878,35 @@ test_invalid_keys (void)
 
   if (!src)
     return;
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "imagebind.vision.activation", OV_STR, "swish" }, OV_END },
+  expect_refused (src, (IbGgufOverride) { "imagebind.vision.activation", IB_GGUF_OV_STR, "swish" },
       "imagebind.vision.activation is \"swish\": expected the string \"gelu\"");
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "imagebind.text.activation", OV_U32, .u = 1 }, OV_END },
+  expect_refused (src, (IbGgufOverride) { "imagebind.text.activation", IB_GGUF_OV_U32, .u = 1 },
       "imagebind.text.activation is not a string");
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "tokenizer.clip.special_tokens", OV_STR, "sentencepiece" }, OV_END },
+  expect_refused (src,
+      (IbGgufOverride) { "tokenizer.clip.special_tokens", IB_GGUF_OV_STR, "sentencepiece" },
       "tokenizer.clip.special_tokens is \"sentencepiece\": expected \"openai\"");
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "imagebind.source_family", OV_STR, "siglip" }, OV_END },
+  expect_refused (src, (IbGgufOverride) { "imagebind.source_family", IB_GGUF_OV_STR, "siglip" },
       "imagebind.source_family is \"siglip\"");
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "imagebind.vision.image_mean", OV_F32S, .f = { 0.5f, 0.5f }, .n = 2 }, OV_END },
+  expect_refused (src,
+      (IbGgufOverride) { "imagebind.vision.image_mean", IB_GGUF_OV_F32S, .f = { 0.5f, 0.5f }, .n = 2 },
       "imagebind.vision.image_mean must be an array of 3 finite floats");
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "imagebind.vision.image_mean", OV_F32S, .f = { 0.5f, NAN, 0.5f }, .n = 3 }, OV_END },
+  expect_refused (src,
+      (IbGgufOverride) { "imagebind.vision.image_mean", IB_GGUF_OV_F32S, .f = { 0.5f, NAN, 0.5f }, .n = 3 },
       "imagebind.vision.image_mean must be an array of 3 finite floats");
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "imagebind.vision.image_mean", OV_F32, .f = { 0.5f } }, OV_END },
+  expect_refused (src,
+      (IbGgufOverride) { "imagebind.vision.image_mean", IB_GGUF_OV_F32, .f = { 0.5f } },
       "imagebind.vision.image_mean must be an array");
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "imagebind.vision.image_std", OV_F32S, .f = { 0.2f, 0.0f, 0.2f }, .n = 3 }, OV_END },
+  expect_refused (src,
+      (IbGgufOverride) { "imagebind.vision.image_std", IB_GGUF_OV_F32S, .f = { 0.2f, 0.0f, 0.2f }, .n = 3 },
       "imagebind.vision.image_std must be an array of 3 finite floats (R, G, B), each > 0");
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "imagebind.vision.image_std", OV_F32S, .f = { 0.2f, -0.2f, 0.2f }, .n = 3 }, OV_END },
+  expect_refused (src,
+      (IbGgufOverride) { "imagebind.vision.image_std", IB_GGUF_OV_F32S, .f = { 0.2f, -0.2f, 0.2f }, .n = 3 },
       "each > 0");
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "imagebind.vision.image_std", OV_F32S, .f = { 0.2f, 0.2f, 0.2f, 0.2f }, .n = 4 }, OV_END },
+  expect_refused (src,
+      (IbGgufOverride) { "imagebind.vision.image_std", IB_GGUF_OV_F32S, .f = { 0.2f, 0.2f, 0.2f, 0.2f }, .n = 4 },
       "imagebind.vision.image_std must be an array of 3");
-  expect_refused (src, (Override[]) { MODALITIES_OV,
-        { "imagebind.text.layer_norm_eps", OV_F32, .f = { 0.0f } }, OV_END },
+  expect_refused (src,
+      (IbGgufOverride) { "imagebind.text.layer_norm_eps", IB_GGUF_OV_F32, .f = { 0.0f } },
       "imagebind.text.layer_norm_eps must be a float in (0, 1)");
 }
 
@@ -1071,10 +919,10 @@ test_mean_std (void)
   const char *src = variant_source (&from_imagebind);
   const char *tool = file_arg ("embed");
   static const float mean[3] = { 0.5f, 0.4f, 0.3f }, std[3] = { 0.2f, 0.25f, 0.3f };
-  Override ov[] = { MODALITIES_OV,
-    { "imagebind.vision.image_mean", OV_F32S, .f = { 0.5f, 0.4f, 0.3f }, .n = 3 },
-    { "imagebind.vision.image_std", OV_F32S, .f = { 0.2f, 0.25f, 0.3f }, .n = 3 },
-    OV_END
+  IbGgufOverride ov[] = {
+    { "imagebind.vision.image_mean", IB_GGUF_OV_F32S, .f = { 0.5f, 0.4f, 0.3f }, .n = 3 },
+    { "imagebind.vision.image_std", IB_GGUF_OV_F32S, .f = { 0.2f, 0.25f, 0.3f }, .n = 3 },
+    IB_GGUF_OV_END
   };
   g_autofree char *path = NULL;
   ImageBindModel *model, *orig;
@@ -1082,7 +930,7 @@ test_mean_std (void)
 
   if (!src)
     return;
-  path = write_variant (src, ov);
+  path = ib_gguf_write_clip_variant (src, ov);
   model = load (path);
   orig = load (src);
   p = imagebind_image_params_from_model (model);
@@ -1141,7 +989,7 @@ test_missing_towers (void)
   gboolean from_imagebind;
   const char *src = variant_source (&from_imagebind);
   const char *tool = file_arg ("embed");
-  Override ov[] = { MODALITIES_OV, { "imagebind.source_family", OV_STR, "openclip" }, OV_END };
+  IbGgufOverride ov[] = { { "imagebind.source_family", IB_GGUF_OV_STR, "openclip" }, IB_GGUF_OV_END };
   g_autofree char *path = NULL, *want = NULL;
   ImageBindModel *model;
   ImageBindContext *ctx;
@@ -1151,7 +999,7 @@ test_missing_towers (void)
 
   if (!src)
     return;
-  path = write_variant (src, ov);
+  path = ib_gguf_write_clip_variant (src, ov);
   model = load (path);
   g_assert_cmpstr (imagebind_model_family (model), ==, "openclip");
   g_assert_true (imagebind_model_require_modality (model, IMAGEBIND_MODALITY_VISION, path,

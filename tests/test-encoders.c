@@ -1685,6 +1685,34 @@ test_nan_weights (void)
   g_free (path);
 }
 
+/* A CLIP-family file (issue 9: vision and text towers only; here the tiny model's two towers
+ * marked as OpenCLIP) is refused by the elements of the other towers when the model is
+ * loaded, naming the file and what it holds. */
+static void
+test_clip_model_other_towers (void)
+{
+  static const gchar *const elements[][2] = {
+    { "imagebindaudio", "an audio" }, { "imagebinddepth", "a depth" },
+    { "imagebindthermal", "a thermal" }, { "imagebindimu", "an imu" },
+  };
+  IbGgufOverride ov[] = {
+    { "imagebind.source_family", IB_GGUF_OV_STR, "openclip" }, IB_GGUF_OV_END
+  };
+  gchar *path;
+
+  if (!need_model ())
+    return;
+  path = ib_gguf_write_clip_variant (model_path, ov);
+  for (guint i = 0; i < G_N_ELEMENTS (elements); i++) {
+    gchar *want = g_strdup_printf ("model %s (openclip) has only vision and text towers; %s "
+        "needs %s tower.", path, elements[i][0], elements[i][1]);
+    expect_element_model_error (elements[i][0], path, want, NULL);
+    g_free (want);
+  }
+  g_unlink (path);
+  g_free (path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1735,6 +1763,7 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/audio/reverse", test_audio_reverse);
   g_test_add_func ("/encoders/audio/timestamps", test_audio_timestamps);
   g_test_add_func ("/encoders/vision/reverse-interval", test_vision_reverse_interval);
+  g_test_add_func ("/encoders/clip-model-other-towers", test_clip_model_other_towers);
   ret = g_test_run ();
 
   g_clear_pointer (&ctx, imagebind_context_free);
