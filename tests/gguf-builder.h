@@ -74,31 +74,6 @@ void ib_gguf_put_u32 (GByteArray *out, guint32 v);
 void ib_gguf_put_u64 (GByteArray *out, guint64 v);
 void ib_gguf_put_string (GByteArray *out, const char *s);
 
-/* ---- variants of a model file's vision and text towers (CLIP-family files, issue 9) ---- */
-
-typedef enum {
-  IB_GGUF_OV_REMOVE, IB_GGUF_OV_STR, IB_GGUF_OV_U32, IB_GGUF_OV_F32, IB_GGUF_OV_F32S,
-  IB_GGUF_OV_STRS, IB_GGUF_OV_TENSOR
-} IbGgufOverrideKind;
-
-typedef struct {
-  const char *key;           /* a key, or a tensor name (IB_GGUF_OV_TENSOR: one F32 value) */
-  IbGgufOverrideKind kind;
-  const char *s;
-  guint32 u;
-  float f[4];
-  guint n;                   /* values of IB_GGUF_OV_F32S, strings of IB_GGUF_OV_STRS */
-  const char *const *strv;
-} IbGgufOverride;
-
-#define IB_GGUF_OV_END { NULL, IB_GGUF_OV_REMOVE, NULL, 0, { 0 }, 0, NULL }
-
-/* A copy of @src_path's vision and text towers (the keys a CLIP-family file has, with
- * imagebind.modalities = [vision, text], and the towers' tensors), with the overrides
- * (IB_GGUF_OV_END-terminated) applied; a temporary file for the caller to g_unlink and
- * g_free. Asserts on failure (tests only). */
-char *ib_gguf_write_clip_variant (const char *src_path, const IbGgufOverride *overrides);
-
 G_END_DECLS
 
 #endif

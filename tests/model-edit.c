@@ -31,6 +31,9 @@ static const char *const f32_keys[] = {
   "imagebind.audio.clip_duration", "imagebind.audio.fbank_mean", "imagebind.audio.fbank_std",
   "imagebind.vision.layer_norm_eps", "imagebind.text.layer_norm_eps",
 };
+static const char *const f32_array_keys[] = {
+  "imagebind.vision.image_mean", "imagebind.vision.image_std",
+};
 static const char *const modality_fields[] = { "embed_dim", "num_blocks", "num_heads" };
 
 static const IbTestKeyEdit *
@@ -55,6 +58,10 @@ add_edited (IbGgufBuilder *b, const IbTestModelEdit *edit, const char *key, GHas
     ib_gguf_builder_add_u32 (b, key, e->u32);
   else if (e->kind == IB_TEST_KEY_F32)
     ib_gguf_builder_add_f32 (b, key, e->f32);
+  else if (e->kind == IB_TEST_KEY_STR)
+    ib_gguf_builder_add_string (b, key, e->str);
+  else if (e->kind == IB_TEST_KEY_F32S)
+    ib_gguf_builder_add_array (b, key, IB_GGUF_F32, e->f32s, e->n_f32s);
   return TRUE;
 }
 
@@ -107,6 +114,13 @@ ib_test_model_edit (const char *src_path, const IbTestModelEdit *edit)
     if (kept (f32_keys[i], keep) && !add_edited (b, edit, f32_keys[i], done) &&
         ib_gguf_get_f32 (src, f32_keys[i], &f))
       ib_gguf_builder_add_f32 (b, f32_keys[i], f);
+  for (guint i = 0; i < G_N_ELEMENTS (f32_array_keys); i++) {
+    float values[8];
+    if (kept (f32_array_keys[i], keep) && !add_edited (b, edit, f32_array_keys[i], done) &&
+        ib_gguf_get_f32_array (src, f32_array_keys[i], values, G_N_ELEMENTS (values), &n))
+      ib_gguf_builder_add_array (b, f32_array_keys[i], IB_GGUF_F32, values,
+          MIN (n, G_N_ELEMENTS (values)));
+  }
   for (guint m = 0; keep[m]; m++) {
     for (guint i = 0; i < G_N_ELEMENTS (modality_fields); i++) {
       g_autofree char *key = g_strdup_printf ("imagebind.%s.%s", keep[m], modality_fields[i]);
@@ -152,4 +166,13 @@ ib_test_model_edit (const char *src_path, const IbTestModelEdit *edit)
   g_assert_true (ib_gguf_builder_write_file (b, path, &error));
   g_assert_no_error (error);
   return path;
+}
+
+char *
+ib_test_clip_variant (const char *src_path, const IbTestKeyEdit *keys, guint n_keys)
+{
+  static const char *const vision_text[] = { "vision", "text", NULL };
+  IbTestModelEdit edit = { .modalities = vision_text, .keys = keys, .n_keys = n_keys };
+
+  return ib_test_model_edit (src_path, &edit);
 }

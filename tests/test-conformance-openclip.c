@@ -17,7 +17,8 @@
  * Any may be absent: what needs it is skipped, saying so. Run with --verbose (meson test -v)
  * for the relative error of every tensor. */
 #include "common.h"
-#include "gguf-builder.h"
+#include "gguf.h"
+#include "model-edit.h"
 #include "imagebind.h"
 #include "imagebind-preprocess.h"
 #include "imagebind-tokenizer.h"
@@ -795,13 +796,14 @@ test_quick_gelu (void)
 
   {
     /* ln 50: another scale than the fixture's 1/0.07, below the clamp at 100 */
-    IbGgufOverride ov[] = {
-      { "imagebind.vision.activation", IB_GGUF_OV_STR, "quick_gelu" },
-      { "imagebind.text.activation", IB_GGUF_OV_STR, "quick_gelu" },
-      { "modality_postprocessors.text.1.log_logit_scale", IB_GGUF_OV_TENSOR, .f = { 3.912023f } },
-      IB_GGUF_OV_END
+    static const char *const vision_text[] = { "vision", "text", NULL };
+    IbTestKeyEdit keys[] = {
+      IB_TEST_STR ("imagebind.vision.activation", "quick_gelu"),
+      IB_TEST_STR ("imagebind.text.activation", "quick_gelu"),
     };
-    variant = ib_gguf_write_clip_variant (src, ov);
+    IbTestModelEdit edit = { .modalities = vision_text, .keys = keys, .n_keys = 2,
+      .fill_tensors = "modality_postprocessors.text.1.log_logit_scale", .fill_value = 3.912023f };
+    variant = ib_test_model_edit (src, &edit);
   }
   runtime_and_reference (variant, &rt_q, &ref_q, &dim);
   ib_test_assert_close_data ("runtime vs float64 reference, QuickGELU (image)", rt_q, ref_q,
@@ -854,10 +856,9 @@ test_quick_gelu_op (void)
 
 /* @src with the one change @o is refused at load, the error containing @must_contain. */
 static void
-expect_refused (const char *src, IbGgufOverride o, const char *must_contain)
+expect_refused (const char *src, IbTestKeyEdit key, const char *must_contain)
 {
-  IbGgufOverride ov[] = { o, IB_GGUF_OV_END };
-  g_autofree char *path = ib_gguf_write_clip_variant (src, ov);
+  g_autofree char *path = ib_test_clip_variant (src, &key, 1);
   GError *error = NULL;
   ImageBindModel *model = imagebind_model_load (path, &error);
 
@@ -878,35 +879,35 @@ test_invalid_keys (void)
 
   if (!src)
     return;
-  expect_refused (src, (IbGgufOverride) { "imagebind.vision.activation", IB_GGUF_OV_STR, "swish" },
+  expect_refused (src, (IbTestKeyEdit) IB_TEST_STR ("imagebind.vision.activation", "swish"),
       "imagebind.vision.activation is \"swish\": expected the string \"gelu\"");
-  expect_refused (src, (IbGgufOverride) { "imagebind.text.activation", IB_GGUF_OV_U32, .u = 1 },
+  expect_refused (src, (IbTestKeyEdit) IB_TEST_U32 ("imagebind.text.activation", 1),
       "imagebind.text.activation is not a string");
   expect_refused (src,
-      (IbGgufOverride) { "tokenizer.clip.special_tokens", IB_GGUF_OV_STR, "sentencepiece" },
+      (IbTestKeyEdit) IB_TEST_STR ("tokenizer.clip.special_tokens", "sentencepiece"),
       "tokenizer.clip.special_tokens is \"sentencepiece\": expected \"openai\"");
-  expect_refused (src, (IbGgufOverride) { "imagebind.source_family", IB_GGUF_OV_STR, "siglip" },
+  expect_refused (src, (IbTestKeyEdit) IB_TEST_STR ("imagebind.source_family", "siglip"),
       "imagebind.source_family is \"siglip\"");
   expect_refused (src,
-      (IbGgufOverride) { "imagebind.vision.image_mean", IB_GGUF_OV_F32S, .f = { 0.5f, 0.5f }, .n = 2 },
+      (IbTestKeyEdit) IB_TEST_F32S ("imagebind.vision.image_mean", 2, 0.5f, 0.5f),
       "imagebind.vision.image_mean must be an array of 3 finite floats");
   expect_refused (src,
-      (IbGgufOverride) { "imagebind.vision.image_mean", IB_GGUF_OV_F32S, .f = { 0.5f, NAN, 0.5f }, .n = 3 },
+      (IbTestKeyEdit) IB_TEST_F32S ("imagebind.vision.image_mean", 3, 0.5f, NAN, 0.5f),
       "imagebind.vision.image_mean must be an array of 3 finite floats");
   expect_refused (src,
-      (IbGgufOverride) { "imagebind.vision.image_mean", IB_GGUF_OV_F32, .f = { 0.5f } },
+      (IbTestKeyEdit) IB_TEST_F32 ("imagebind.vision.image_mean", 0.5f),
       "imagebind.vision.image_mean must be an array");
   expect_refused (src,
-      (IbGgufOverride) { "imagebind.vision.image_std", IB_GGUF_OV_F32S, .f = { 0.2f, 0.0f, 0.2f }, .n = 3 },
+      (IbTestKeyEdit) IB_TEST_F32S ("imagebind.vision.image_std", 3, 0.2f, 0.0f, 0.2f),
       "imagebind.vision.image_std must be an array of 3 finite floats (R, G, B), each > 0");
   expect_refused (src,
-      (IbGgufOverride) { "imagebind.vision.image_std", IB_GGUF_OV_F32S, .f = { 0.2f, -0.2f, 0.2f }, .n = 3 },
+      (IbTestKeyEdit) IB_TEST_F32S ("imagebind.vision.image_std", 3, 0.2f, -0.2f, 0.2f),
       "each > 0");
   expect_refused (src,
-      (IbGgufOverride) { "imagebind.vision.image_std", IB_GGUF_OV_F32S, .f = { 0.2f, 0.2f, 0.2f, 0.2f }, .n = 4 },
+      (IbTestKeyEdit) IB_TEST_F32S ("imagebind.vision.image_std", 4, 0.2f, 0.2f, 0.2f, 0.2f),
       "imagebind.vision.image_std must be an array of 3");
   expect_refused (src,
-      (IbGgufOverride) { "imagebind.text.layer_norm_eps", IB_GGUF_OV_F32, .f = { 0.0f } },
+      (IbTestKeyEdit) IB_TEST_F32 ("imagebind.text.layer_norm_eps", 0.0f),
       "imagebind.text.layer_norm_eps must be a float in (0, 1)");
 }
 
@@ -919,10 +920,9 @@ test_mean_std (void)
   const char *src = variant_source (&from_imagebind);
   const char *tool = file_arg ("embed");
   static const float mean[3] = { 0.5f, 0.4f, 0.3f }, std[3] = { 0.2f, 0.25f, 0.3f };
-  IbGgufOverride ov[] = {
-    { "imagebind.vision.image_mean", IB_GGUF_OV_F32S, .f = { 0.5f, 0.4f, 0.3f }, .n = 3 },
-    { "imagebind.vision.image_std", IB_GGUF_OV_F32S, .f = { 0.2f, 0.25f, 0.3f }, .n = 3 },
-    IB_GGUF_OV_END
+  IbTestKeyEdit keys[] = {
+    IB_TEST_F32S ("imagebind.vision.image_mean", 3, 0.5f, 0.4f, 0.3f),
+    IB_TEST_F32S ("imagebind.vision.image_std", 3, 0.2f, 0.25f, 0.3f),
   };
   g_autofree char *path = NULL;
   ImageBindModel *model, *orig;
@@ -930,7 +930,7 @@ test_mean_std (void)
 
   if (!src)
     return;
-  path = ib_gguf_write_clip_variant (src, ov);
+  path = ib_test_clip_variant (src, keys, G_N_ELEMENTS (keys));
   model = load (path);
   orig = load (src);
   p = imagebind_image_params_from_model (model);
@@ -989,7 +989,7 @@ test_missing_towers (void)
   gboolean from_imagebind;
   const char *src = variant_source (&from_imagebind);
   const char *tool = file_arg ("embed");
-  IbGgufOverride ov[] = { { "imagebind.source_family", IB_GGUF_OV_STR, "openclip" }, IB_GGUF_OV_END };
+  IbTestKeyEdit family = IB_TEST_STR ("imagebind.source_family", "openclip");
   g_autofree char *path = NULL, *want = NULL;
   ImageBindModel *model;
   ImageBindContext *ctx;
@@ -999,7 +999,7 @@ test_missing_towers (void)
 
   if (!src)
     return;
-  path = ib_gguf_write_clip_variant (src, ov);
+  path = ib_test_clip_variant (src, &family, 1);
   model = load (path);
   g_assert_cmpstr (imagebind_model_family (model), ==, "openclip");
   g_assert_true (imagebind_model_require_modality (model, IMAGEBIND_MODALITY_VISION, path,

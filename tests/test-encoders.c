@@ -1695,14 +1695,12 @@ test_clip_model_other_towers (void)
     { "imagebindaudio", "an audio" }, { "imagebinddepth", "a depth" },
     { "imagebindthermal", "a thermal" }, { "imagebindimu", "an imu" },
   };
-  IbGgufOverride ov[] = {
-    { "imagebind.source_family", IB_GGUF_OV_STR, "openclip" }, IB_GGUF_OV_END
-  };
+  IbTestKeyEdit family = IB_TEST_STR ("imagebind.source_family", "openclip");
   gchar *path;
 
   if (!need_model ())
     return;
-  path = ib_gguf_write_clip_variant (model_path, ov);
+  path = ib_test_clip_variant (model_path, &family, 1);
   for (guint i = 0; i < G_N_ELEMENTS (elements); i++) {
     gchar *want = g_strdup_printf ("model %s (openclip) has only vision and text towers; %s "
         "needs %s tower.", path, elements[i][0], elements[i][1]);

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "gstimagebindmatchmeta.h"
-#include "gguf-builder.h"
+#include "model-edit.h"
 
 #define TOL 1e-5
 #define WIDTH 64
@@ -124,10 +124,9 @@ static void
 test_vision_match_pipeline (void)
 {
   /* another mean/std than CLIP's: the element must take the file's */
-  IbGgufOverride ov[] = {
-    { "imagebind.vision.image_mean", IB_GGUF_OV_F32S, .f = { 0.5f, 0.4f, 0.3f }, .n = 3 },
-    { "imagebind.vision.image_std", IB_GGUF_OV_F32S, .f = { 0.2f, 0.25f, 0.3f }, .n = 3 },
-    IB_GGUF_OV_END
+  IbTestKeyEdit keys[] = {
+    IB_TEST_F32S ("imagebind.vision.image_mean", 3, 0.5f, 0.4f, 0.3f),
+    IB_TEST_F32S ("imagebind.vision.image_std", 3, 0.2f, 0.25f, 0.3f),
   };
   gchar *path, *desc;
   GstElement *pipeline, *src, *sink, *match;
@@ -147,7 +146,7 @@ test_vision_match_pipeline (void)
     g_test_skip ("appsrc not found: pass plugins=<GStreamer's plugin directory>");
     return;
   }
-  path = ib_gguf_write_clip_variant (clip_path, ov);
+  path = ib_test_clip_variant (clip_path, keys, G_N_ELEMENTS (keys));
   model = imagebind_model_load (path, &err);
   g_assert_no_error (err);
   dim = imagebind_model_out_dim (model);
@@ -262,10 +261,8 @@ main (int argc, char **argv)
       clip_path_is_temporary = FALSE;
     } else if (g_str_has_prefix (argv[i], "imagebind=") && argv[i][10] && !clip_path &&
         g_file_test (argv[i] + 10, G_FILE_TEST_EXISTS)) {
-      IbGgufOverride ov[] = {
-        { "imagebind.source_family", IB_GGUF_OV_STR, "openclip" }, IB_GGUF_OV_END
-      };
-      clip_path = ib_gguf_write_clip_variant (argv[i] + 10, ov);
+      IbTestKeyEdit family = IB_TEST_STR ("imagebind.source_family", "openclip");
+      clip_path = ib_test_clip_variant (argv[i] + 10, &family, 1);
       clip_path_is_temporary = TRUE;
     }
   }
