@@ -138,7 +138,7 @@ def validate(ckpt, config, modalities):
     return [k for k in ckpt.tensors if k in expected and k not in NOT_STORED]
 
 
-def add_keys(writer, config, modalities, name, merges, clip=None):
+def add_keys(writer, config, modalities, name, merges, clip=None, special_tokens=None):
     """The key/values of the file; `clip` (a ClipCheckpoint) adds the keys of CLIP-family
     files, whose absence means ImageBind's behaviour (an ImageBind file is unchanged)."""
     writer.add_string('general.architecture', 'imagebind')
@@ -186,7 +186,7 @@ def add_keys(writer, config, modalities, name, merges, clip=None):
         writer.add_string('tokenizer.ggml.model', 'clip-bpe')
         writer.add_string_array('tokenizer.ggml.merges', merges)
     if clip is not None:
-        writer.add_string('tokenizer.clip.special_tokens', clip.special_tokens)
+        writer.add_string('tokenizer.clip.special_tokens', special_tokens or clip.special_tokens)
 
 
 def parse_args(argv):
@@ -209,6 +209,13 @@ def parse_args(argv):
                     'a Hugging Face merges.txt, or any plain-text merges file with a header line '
                     '(its merges must fill the token embedding, 49408 rows officially)')
     ap.add_argument('--name', help='general.name (default: preset or checkpoint name)')
+    ap.add_argument('--special-tokens', choices=('openclip', 'openai'),
+                    help='CLIP-family files: how a literal special token in input text is '
+                         'tokenized. openclip (default): <start_of_text>/<end_of_text> in any '
+                         'case are the special ids, <|endoftext|> is ordinary text, as OpenCLIP '
+                         'does (also for a Hugging Face file, so that its three files give the '
+                         'same ids); openai: <|startoftext|>/<|endoftext|> are, as OpenAI\'s and '
+                         'transformers\' CLIPTokenizer do')
     ap.add_argument('--modalities',
                     help='ImageBind: comma-separated subset to convert (default: all in the '
                          'checkpoint)')
@@ -290,7 +297,11 @@ def convert(args):
             merges = read_merges(args.bpe, config.vocab_size - BYTE_SYMBOLS - SPECIAL_TOKENS)
 
         writer = GGUFWriter()
-        add_keys(writer, config, modalities, args.name or default_name, merges, clip)
+        if args.special_tokens and clip is None:
+            raise ConvertError('--special-tokens applies to OpenCLIP and Hugging Face CLIP '
+                               'checkpoints; ImageBind\'s tokenizer is OpenAI\'s')
+        add_keys(writer, config, modalities, args.name or default_name, merges, clip,
+                 args.special_tokens)
         quantizers = {}     # q8: weight name -> its RowQuantizer, whose scales follow it
         for name in names:
             shape = ckpt.tensors[name].shape

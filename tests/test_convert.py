@@ -780,7 +780,16 @@ class ConvertOpenClip(unittest.TestCase):
         self.assertEqual(self.files['safetensors'].kv['imagebind.source_family'], 'openclip')
         self.assertEqual(self.files['hf'].kv['imagebind.source_family'], 'hf-clip')
         self.assertEqual(self.files['bin'].kv['tokenizer.clip.special_tokens'], 'openclip')
-        self.assertEqual(self.files['hf'].kv['tokenizer.clip.special_tokens'], 'openai')
+        self.assertEqual(self.files['hf'].kv['tokenizer.clip.special_tokens'], 'openclip')
+
+    def test_special_tokens_option(self):
+        # transformers' tokenizer rule on request; refused for an ImageBind checkpoint
+        out = os.path.join(self.tmp.name, 'hf-openai.gguf')
+        weights, config = OPENCLIP_FILES['hf']
+        status, _, err = convert_here(openclip_fixture(weights), out, '--config',
+                                      openclip_fixture(config), '--special-tokens', 'openai')
+        self.assertEqual(status, 0, err)
+        self.assertEqual(Gguf(out).kv['tokenizer.clip.special_tokens'], 'openai')
 
     def test_tensors_against_index(self):
         g = self.files['safetensors']
