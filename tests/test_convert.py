@@ -15,6 +15,7 @@ import json
 import math
 import os
 import pickle
+import random
 import struct
 import subprocess
 import sys
@@ -166,7 +167,7 @@ def _fake_torch():
     _rebuild_tensor_v2.__qualname__ = '_rebuild_tensor_v2'
     utils._rebuild_tensor_v2 = _rebuild_tensor_v2
     torch._utils = utils
-    for name in ('FloatStorage', 'HalfStorage'):
+    for name in ('FloatStorage', 'HalfStorage', 'LongStorage'):
         cls = type(name, (), {'__module__': 'torch'})
         setattr(torch, name, cls)
     return torch, utils
@@ -1103,6 +1104,23 @@ class ConvertOpenClipVariants(unittest.TestCase):
         self.assert_same_tensors(g)
         self.assertEqual(g.kv['imagebind.source_family'], 'hf-clip')
 
+    def test_hf_pytorch_model_bin(self):
+        # transformers' pytorch_model.bin: a torch zip with the same names, int64 position_ids
+        header, data = read_safetensors_raw(openclip_fixture('hf_model.safetensors'))
+        entries, storages = collections.OrderedDict(), {}
+        for i, (k, v) in enumerate((k, v) for k, v in header.items() if k != '__metadata__'):
+            storages[str(i)] = data[k]
+            entries[k] = FakeTensor(str(i), 'FloatStorage', len(data[k]) // 4, 0, v['shape'],
+                                    contiguous_stride(v['shape']))
+        storages['pos'] = struct.pack('<77q', *range(77))
+        entries['text_model.embeddings.position_ids'] = FakeTensor(
+            'pos', 'LongStorage', 77, 0, (1, 77), (77, 1))
+        path = self.path('pytorch_model.bin')
+        write_pth(path, entries, storages, prefix='pytorch_model')
+        g = self.convert_ok(path, openclip_fixture('hf_config.json'))
+        self.assert_same_tensors(g)
+        self.assertEqual(g.kv['imagebind.source_family'], 'hf-clip')
+
     def test_module_prefix(self):
         st = self.path('module.safetensors')
         rewrite_safetensors(openclip_fixture('open_clip_model.safetensors'), st,
@@ -1327,6 +1345,192 @@ class ConvertOpenClipVariants(unittest.TestCase):
                 self.assertEqual((cfg.vision.activation, cfg.text.activation), (act, act))
                 self.assertEqual((cfg.image_size, cfg.context_length, cfg.vocab_size),
                                  (224, 77, 49408))
+
+
+def synthetic_openclip(seed, dv=48, patch=16, image=64, v_layers=2, dt=40, t_layers=3, ctx=16,
+                       vocab=600, e=24):
+    """An OpenCLIP state dict of other sizes than tiny's (non-square projections, a context
+    of 16, 3 vision heads of 16, 5 text heads of 8): name -> (shape, float values)."""
+    rng = random.Random(seed)
+    nv = (image // patch) ** 2 + 1
+    t = collections.OrderedDict()
+
+    def add(name, *shape):
+        t[name] = (shape, [rng.uniform(-1, 1) for _ in range(math.prod(shape))])
+
+    def blocks(prefix, d, layers):
+        for i in range(layers):
+            b = '%s%d.' % (prefix, i)
+            add(b + 'ln_1.weight', d)
+            add(b + 'ln_1.bias', d)
+            add(b + 'attn.in_proj_weight', 3 * d, d)
+            add(b + 'attn.in_proj_bias', 3 * d)
+            add(b + 'attn.out_proj.weight', d, d)
+            add(b + 'attn.out_proj.bias', d)
+            add(b + 'ln_2.weight', d)
+            add(b + 'ln_2.bias', d)
+            add(b + 'mlp.c_fc.weight', 4 * d, d)
+            add(b + 'mlp.c_fc.bias', 4 * d)
+            add(b + 'mlp.c_proj.weight', d, 4 * d)
+            add(b + 'mlp.c_proj.bias', d)
+    add('positional_embedding', ctx, dt)
+    add('text_projection', dt, e)
+    add('logit_scale')
+    add('token_embedding.weight', vocab, dt)
+    add('ln_final.weight', dt)
+    add('ln_final.bias', dt)
+    blocks('transformer.resblocks.', dt, t_layers)
+    add('visual.class_embedding', dv)
+    add('visual.conv1.weight', dv, 3, patch, patch)
+    add('visual.positional_embedding', nv, dv)
+    add('visual.ln_pre.weight', dv)
+    add('visual.ln_pre.bias', dv)
+    blocks('visual.transformer.resblocks.', dv, v_layers)
+    add('visual.ln_post.weight', dv)
+    add('visual.ln_post.bias', dv)
+    add('visual.proj', dv, e)
+    config = {'model_cfg': {'embed_dim': e, 'quick_gelu': True,
+                            'vision_cfg': {'image_size': image, 'layers': v_layers, 'width': dv,
+                                           'head_width': 16, 'patch_size': patch},
+                            'text_cfg': {'context_length': ctx, 'vocab_size': vocab,
+                                         'width': dt, 'heads': 5, 'layers': t_layers}},
+              'preprocess_cfg': {'mean': [0.5, 0.5, 0.5], 'std': [0.25, 0.25, 0.25]}}
+    hf_config = {'model_type': 'clip', 'projection_dim': e,
+                 'text_config': {'vocab_size': vocab, 'hidden_size': dt,
+                                 'intermediate_size': 4 * dt, 'num_hidden_layers': t_layers,
+                                 'num_attention_heads': 5, 'max_position_embeddings': ctx},
+                 'vision_config': {'hidden_size': dv, 'intermediate_size': 4 * dv,
+                                   'num_hidden_layers': v_layers, 'num_attention_heads': 3,
+                                   'image_size': image, 'patch_size': patch}}
+    return t, config, hf_config     # (transformers' default hidden_act is quick_gelu)
+
+
+def transpose(shape, vals):
+    rows, cols = shape
+    return (cols, rows), [vals[r * cols + c] for c in range(cols) for r in range(rows)]
+
+
+def to_hf(tensors):
+    """MAPPING.md's table, written here independently of the converter."""
+    out = collections.OrderedDict()
+    rename = {'positional_embedding': 'text_model.embeddings.position_embedding.weight',
+              'token_embedding.weight': 'text_model.embeddings.token_embedding.weight',
+              'ln_final.weight': 'text_model.final_layer_norm.weight',
+              'ln_final.bias': 'text_model.final_layer_norm.bias',
+              'logit_scale': 'logit_scale',
+              'visual.class_embedding': 'vision_model.embeddings.class_embedding',
+              'visual.conv1.weight': 'vision_model.embeddings.patch_embedding.weight',
+              'visual.positional_embedding': 'vision_model.embeddings.position_embedding.weight',
+              'visual.ln_pre.weight': 'vision_model.pre_layrnorm.weight',
+              'visual.ln_pre.bias': 'vision_model.pre_layrnorm.bias',
+              'visual.ln_post.weight': 'vision_model.post_layernorm.weight',
+              'visual.ln_post.bias': 'vision_model.post_layernorm.bias'}
+    layer = {'ln_1': 'layer_norm1', 'ln_2': 'layer_norm2', 'mlp.c_fc': 'mlp.fc1',
+             'mlp.c_proj': 'mlp.fc2', 'attn.out_proj': 'self_attn.out_proj'}
+    for name, (shape, vals) in tensors.items():
+        if name in rename:
+            out[rename[name]] = (shape, vals)
+        elif name == 'text_projection':
+            out['text_projection.weight'] = transpose(shape, vals)
+        elif name == 'visual.proj':
+            out['visual_projection.weight'] = transpose(shape, vals)
+        else:
+            tower = 'vision_model' if name.startswith('visual.') else 'text_model'
+            i, rest = name.split('resblocks.')[1].split('.', 1)
+            module, leaf = rest.rsplit('.', 1)
+            prefix = '%s.encoder.layers.%s.' % (tower, i)
+            if module == 'attn':          # in_proj_weight / in_proj_bias: rows q, k, v
+                d = shape[0] // 3
+                per = len(vals) // 3
+                for j, x in enumerate('qkv'):
+                    out[prefix + 'self_attn.%s_proj.%s' % (x, leaf.split('_')[-1])] = (
+                        (d,) + tuple(shape[1:]), vals[j * per:(j + 1) * per])
+            else:
+                out[prefix + layer[module] + '.' + leaf] = (shape, vals)
+    return out
+
+
+class ConvertSyntheticClip(unittest.TestCase):
+    """A CLIP of other sizes than the fixture (like the held-out model: QuickGELU, other
+    patch, widths, heads, context; an HF file with position_ids), generated here as OpenCLIP
+    safetensors, OpenCLIP .bin and HF safetensors: all three give the same file, and its
+    tensors are the generated ones under the ImageBind names."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cls.tensors, config, hf_config = synthetic_openclip(7)
+
+        def f32s(vals):
+            return struct.pack('<%df' % len(vals), *vals)
+        with open(os.path.join(d, 'oc.safetensors'), 'wb') as f:
+            f.write(safetensors_bytes([(k, 'F32', shape, f32s(v))
+                                       for k, (shape, v) in cls.tensors.items()]))
+        hf = [(k, 'F32', shape, f32s(v)) for k, (shape, v) in to_hf(cls.tensors).items()]
+        hf.append(('text_model.embeddings.position_ids', 'I64', (1, 16),
+                   struct.pack('<16q', *range(16))))
+        hf.append(('vision_model.embeddings.position_ids', 'I64', (1, 17),
+                   struct.pack('<17q', *range(17))))
+        with open(os.path.join(d, 'hf.safetensors'), 'wb') as f:
+            f.write(safetensors_bytes(hf, {'format': 'pt'}))
+        entries, storages = collections.OrderedDict(), {}
+        for i, (k, (shape, v)) in enumerate(cls.tensors.items()):
+            storages[str(i)] = f32s(v)
+            entries[k] = FakeTensor(str(i), 'FloatStorage', len(v), 0, shape,
+                                    contiguous_stride(shape))
+        write_pth(os.path.join(d, 'oc.bin'), entries, storages, prefix='oc')
+        write_json(os.path.join(d, 'oc.json'), config)
+        write_json(os.path.join(d, 'hf.json'), hf_config)
+        cls.files = {}
+        for src, cfg in (('oc.safetensors', 'oc.json'), ('oc.bin', 'oc.json'),
+                         ('hf.safetensors', 'hf.json')):
+            out = os.path.join(d, src + '.gguf')
+            status, stdout, stderr = convert_here(os.path.join(d, src), out, '--config',
+                                                  os.path.join(d, cfg), '--name', 'synthetic')
+            assert status == 0, stderr
+            cls.files[src] = Gguf(out)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_same_file_from_each_form(self):
+        ref = self.files['oc.safetensors']
+        for src, g in self.files.items():
+            with self.subTest(src=src):
+                self.assertEqual(list(g.tensors), list(ref.tensors))
+                for name in ref.tensors:
+                    self.assertEqual(g.tensors[name][:2], ref.tensors[name][:2])
+                    self.assertEqual(g.values(name), ref.values(name), name)
+
+    def test_tensors_and_keys(self):
+        g = self.files['hf.safetensors']
+        self.assertEqual(len(g.tensors), len(self.tensors))
+        for name, (shape, vals) in self.tensors.items():
+            target = openclip_target(name)
+            if name in ('visual.proj', 'text_projection'):
+                shape, vals = transpose(shape, vals)
+            with self.subTest(tensor=name):
+                self.assertEqual(g.values(target), tuple(f32(v) for v in vals))
+                self.assertEqual(math.prod(g.tensors[target][0]), max(1, math.prod(shape)))
+        self.assertEqual(torch_shape(g.tensors['modality_heads.text.proj.1.weight'][0], 2),
+                         (24, 40))
+        kv = g.kv
+        expect = {'imagebind.out_embed_dim': 24, 'imagebind.vision.embed_dim': 48,
+                  'imagebind.vision.num_blocks': 2, 'imagebind.vision.num_heads': 3,
+                  'imagebind.vision.kernel_size': [1, 16, 16], 'imagebind.vision.image_size': 64,
+                  'imagebind.vision.video_frames': 1, 'imagebind.text.embed_dim': 40,
+                  'imagebind.text.num_blocks': 3, 'imagebind.text.num_heads': 5,
+                  'imagebind.text.context_length': 16, 'imagebind.text.vocab_size': 600,
+                  'imagebind.vision.activation': 'quick_gelu',
+                  'imagebind.text.activation': 'quick_gelu'}
+        for key, value in expect.items():
+            for src, f in self.files.items():
+                self.assertEqual(f.kv[key], value, (src, key))
+        self.assertEqual(self.files['oc.bin'].kv['imagebind.vision.image_std'], [0.25] * 3)
+        self.assertEqual(kv['imagebind.vision.image_std'],
+                         [f32(v) for v in (0.26862954, 0.26130258, 0.27577711)])
 
 
 def make_torchscript_like(path):
