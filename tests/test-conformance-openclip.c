@@ -8,12 +8,17 @@
  * another logit scale, is checked against an independent float64 implementation in this file
  * (OpenCLIP's goldens only cover exact GELU). The key checks (activation, LayerNorm eps,
  * mean/std, special-token rule, family) also run on a vision+text copy of the ImageBind tiny
- * model, so they need no converter.
+ * model, so they need no converter. A generated CLIP of other sizes (test_convert.py's
+ * synthetic_openclip: QuickGELU, patch 16, 3 and 5 heads, context 16, vocabulary 600), converted
+ * from OpenCLIP .safetensors, .bin and HF safetensors with position_ids, is held to the same
+ * tolerances against the float64 implementation, raw PNGs and strings included: what the
+ * held-out model of issue 9 checks.
  *
  * Usage: test-conformance-openclip NAME=FILE ...
  *   openclip-bin=, openclip-safetensors=, hf-safetensors=  converted F32 files
  *   f16=        a converted F16 file          embed=      the imagebind-embed executable
  *   imagebind=  the converted ImageBind tiny model (F32)
+ *   synthetic-oc-safetensors=, synthetic-oc-bin=, synthetic-hf=  the generated CLIP, converted
  * Any may be absent: what needs it is skipped, saying so. Run with --verbose (meson test -v)
  * for the relative error of every tensor. */
 #include "common.h"
@@ -1038,6 +1043,225 @@ test_missing_towers (void)
   g_unlink (path);
 }
 
+/* ---- a CLIP of other sizes, against the float64 reference (the held-out model's kind) ---- */
+
+/* tests/meson.build's synthetic_clip_gguf: test_convert.py's generated CLIP (QuickGELU,
+ * patch 16 at 224, 3 and 5 heads, context 16, vocabulary 600, non-square projections, another
+ * logit scale) converted from each of its three files. */
+static const char *const synthetic_names[] = {
+  "synthetic-oc-safetensors", "synthetic-oc-bin", "synthetic-hf"
+};
+
+/* OpenAI CLIP's mean/std, what vision_tensors.npy is normalised with and GGUF.md's default */
+static const double clip_mean[3] = { 0.48145466, 0.4578275, 0.40821073 };
+static const double clip_std[3] = { 0.26862954, 0.26130258, 0.27577711 };
+
+/* The file's image_mean/std keys, else CLIP's (GGUF.md), read here rather than from the runtime. */
+static void
+file_mean_std (IbGguf *g, double mean[3], double std[3])
+{
+  float v[3];
+  gsize n;
+
+  for (guint c = 0; c < 3; c++) {
+    mean[c] = clip_mean[c];
+    std[c] = clip_std[c];
+  }
+  if (ib_gguf_get_f32_array (g, "imagebind.vision.image_mean", v, 3, &n) && n == 3)
+    for (guint c = 0; c < 3; c++)
+      mean[c] = v[c];
+  if (ib_gguf_get_f32_array (g, "imagebind.vision.image_std", v, 3, &n) && n == 3)
+    for (guint c = 0; c < 3; c++)
+      std[c] = v[c];
+}
+
+/* vision_tensors.npy (the three PNGs, CLIP-normalised) renormalised with @g's mean/std:
+ * the pixels are (x * clip_std + clip_mean), then (pixel - mean) / std, in float64. */
+static float *
+renormalised_images (IbGguf *g, const IbNpy *images)
+{
+  double mean[3], std[3];
+  gsize plane = images->shape[2] * images->shape[3];
+  float *out = g_new (float, images->n_elements);
+
+  file_mean_std (g, mean, std);
+  for (gsize i = 0; i < images->n_elements; i++) {
+    guint c = (i / plane) % 3;
+    double pixel = ((const float *) images->data)[i] * clip_std[c] + clip_mean[c];
+    out[i] = (float) ((pixel - mean[c]) / std[c]);
+  }
+  return out;
+}
+
+/* The runtime's vision and text embeddings of @name's file (the fixture images, the fixture
+ * strings through the file's tokenizer) against the float64 reference, and the same inputs
+ * as PNGs and strings through imagebind-embed. */
+static void
+test_synthetic (gconstpointer data)
+{
+  const char *name = data;
+  const char *path = need_file (name);
+  const char *tool = path ? need_file ("embed") : NULL;
+  g_autoptr (IbNpy) images = NULL;
+  g_autoptr (GPtrArray) strings = NULL;
+  g_autofree float *input = NULL, *rt = NULL, *ref = NULL;
+  g_autofree gint32 *ids = NULL;
+  g_autofree char *dir = NULL, *out = NULL, *a = NULL, *b = NULL, *c = NULL, *err = NULL;
+  g_autoptr (GPtrArray) args = NULL;
+  ImageBindModel *model;
+  ImageBindContextParams params = imagebind_context_default_params ();
+  ImageBindContext *ctx;
+  const ImageBindTokenizer *tok;
+  GError *error = NULL;
+  IbGguf *g;
+  guint32 S, L, V, dim;
+  gsize image_n;
+
+  if (!tool)
+    return;
+  model = load (path);
+  g = ib_gguf_open (path, &error);
+  g_assert_no_error (error);
+  dim = imagebind_model_out_dim (model);
+  /* what makes it another model than tiny: the runtime must take every size from the file */
+  g_assert_true (ib_gguf_get_u32 (g, "imagebind.vision.image_size", &S));
+  g_assert_true (ib_gguf_get_u32 (g, "imagebind.text.context_length", &L));
+  g_assert_true (ib_gguf_get_u32 (g, "imagebind.text.vocab_size", &V));
+  g_assert_cmpuint (S, ==, 224);
+  g_assert_cmpuint (L, ==, 16);
+  g_assert_cmpuint (V, ==, 600);
+  g_assert_cmpuint (dim, ==, 24);
+  g_assert_cmpstr (ib_gguf_get_string (g, "imagebind.vision.activation"), ==, "quick_gelu");
+  g_assert_cmpstr (ib_gguf_get_string (g, "imagebind.text.activation"), ==, "quick_gelu");
+
+  params.n_threads = 2;
+  ctx = imagebind_context_new (model, &params);
+  images = ib_test_load_npy ("preprocess/vision_tensors.npy");
+  image_n = images->n_elements / images->shape[0];
+  input = renormalised_images (g, images);
+  strings = fixture_strings ();
+  rt = g_new (float, (3 + N_TEXTS) * dim);
+  ref = g_new (float, (3 + N_TEXTS) * dim);
+  ids = g_new0 (gint32, N_TEXTS * L);
+  g_assert_true (imagebind_embed (ctx, IMAGEBIND_MODALITY_VISION, input, images->shape,
+      images->n_dims, rt, &error));
+  g_assert_no_error (error);
+  tok = imagebind_model_get_tokenizer (model, &error);
+  g_assert_no_error (error);
+  for (guint r = 0; r < N_TEXTS; r++) {
+    gint32 *row = ids + r * L;
+    guint last = 0;
+    g_assert_true (imagebind_tokenize (tok, strings->pdata[r], -1, row, L, &error));
+    g_assert_no_error (error);
+    /* the vocabulary's own special ids: start V-2, one end V-1, then padding 0 */
+    g_assert_cmpint (row[0], ==, (gint32) V - 2);
+    for (guint i = 1; i < L; i++)
+      if (row[i] != 0)
+        last = i;
+    g_assert_cmpint (row[last], ==, (gint32) V - 1);
+    for (guint i = 1; i < last; i++)
+      g_assert_cmpint (row[i], <, (gint32) V - 2);
+  }
+  g_assert_true (imagebind_embed_text (ctx, ids, N_TEXTS, rt + 3 * dim, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < 3; i++)
+    ref_vision (g, input + i * image_n, ref + i * dim);
+  for (guint i = 0; i < N_TEXTS; i++)
+    ref_text (g, ids + i * L, ref + (3 + i) * dim);
+  {
+    g_autofree char *what_v = g_strdup_printf ("%s: runtime vs float64 reference (image)", name);
+    g_autofree char *what_t = g_strdup_printf ("%s: runtime vs float64 reference (text)", name);
+    ib_test_assert_close_data (what_v, rt, ref, 3 * dim, TOLERANCE);
+    ib_test_assert_close_data (what_t, rt + 3 * dim, ref + 3 * dim, N_TEXTS * dim, TOLERANCE);
+  }
+
+  /* raw PNGs and strings through imagebind-embed */
+  dir = g_dir_make_tmp ("ib-synthetic-embed-XXXXXX", NULL);
+  out = g_build_filename (dir, "out.npy", NULL);
+  a = ib_test_fixture ("preprocess/image_landscape_320x241.png");
+  b = ib_test_fixture ("preprocess/image_portrait_181x292.png");
+  c = ib_test_fixture ("preprocess/image_small_100x80.png");
+  {
+    const char *vargs[] = { "--modality", "vision", "--output", out, a, b, c, NULL };
+    g_autofree char *what = g_strdup_printf ("%s: PNGs through imagebind-embed vs reference", name);
+    if (ib_test_run_embed_tool (tool, path, vargs, &err) != 0)
+      g_error ("imagebind-embed failed: %s", err);
+    assert_tool_output (what, out, ref, 3, dim);
+  }
+  args = g_ptr_array_new ();
+  g_ptr_array_add (args, (gpointer) "--modality");
+  g_ptr_array_add (args, (gpointer) "text");
+  g_ptr_array_add (args, (gpointer) "--output");
+  g_ptr_array_add (args, out);
+  for (guint i = 0; i < N_TEXTS; i++) {
+    g_ptr_array_add (args, (gpointer) "--text");
+    g_ptr_array_add (args, strings->pdata[i]);
+  }
+  g_ptr_array_add (args, NULL);
+  {
+    g_autofree char *what = g_strdup_printf ("%s: strings through imagebind-embed vs reference",
+        name);
+    g_clear_pointer (&err, g_free);
+    if (ib_test_run_embed_tool (tool, path, (const char *const *) args->pdata, &err) != 0)
+      g_error ("imagebind-embed failed: %s", err);
+    assert_tool_output (what, out, ref + 3 * dim, N_TEXTS, dim);
+  }
+  g_unlink (out);
+  g_rmdir (dir);
+  imagebind_context_free (ctx);
+  ib_gguf_free (g);
+  imagebind_model_unref (model);
+}
+
+/* The three files of the generated model hold the same text tower and tokenizer: the same
+ * text embeddings, bit for bit (their images differ only by mean/std: an HF config.json has
+ * none, so that file gets CLIP's). */
+static void
+test_synthetic_agree (void)
+{
+  g_autoptr (IbNpy) images = NULL;
+  g_autoptr (GPtrArray) strings = NULL;
+  float *first = NULL;
+  guint dim = 0;
+
+  for (guint f = 0; f < G_N_ELEMENTS (synthetic_names); f++) {
+    const char *path = need_file (synthetic_names[f]);
+    ImageBindModel *model;
+    ImageBindContext *ctx;
+    ImageBindContextParams params = imagebind_context_default_params ();
+    ImageBindInputGeometry geo;
+    const ImageBindTokenizer *tok;
+    GError *error = NULL;
+    g_autofree gint32 *ids = NULL;
+    g_autofree float *text = NULL;
+
+    if (!path)
+      break;
+    model = load (path);
+    imagebind_model_input_geometry (model, &geo);
+    dim = imagebind_model_out_dim (model);
+    tok = imagebind_model_get_tokenizer (model, &error);
+    g_assert_no_error (error);
+    if (!strings)
+      strings = fixture_strings ();
+    ids = g_new0 (gint32, N_TEXTS * geo.context_length);
+    for (guint r = 0; r < N_TEXTS; r++)
+      g_assert_true (imagebind_tokenize (tok, strings->pdata[r], -1,
+          ids + r * geo.context_length, geo.context_length, &error));
+    text = g_new (float, N_TEXTS * dim);
+    ctx = imagebind_context_new (model, &params);
+    g_assert_true (imagebind_embed_text (ctx, ids, N_TEXTS, text, &error));
+    g_assert_no_error (error);
+    if (!first)
+      first = g_steal_pointer (&text);
+    else
+      g_assert_cmpmem (text, N_TEXTS * dim * sizeof (float), first, N_TEXTS * dim * sizeof (float));
+    imagebind_context_free (ctx);
+    imagebind_model_unref (model);
+  }
+  g_free (first);
+}
+
 /* A file without the new keys is an ImageBind file: OpenAI special tokens (row 13 as
  * ImageBind's tokenizer gives it), CLIP mean/std, family "imagebind". */
 static void
@@ -1094,5 +1318,10 @@ main (int argc, char **argv)
   g_test_add_func ("/openclip/keys/mean-std", test_mean_std);
   g_test_add_func ("/openclip/keys/missing-towers", test_missing_towers);
   g_test_add_func ("/openclip/keys/old-file-defaults", test_old_file_defaults);
+  for (guint i = 0; i < G_N_ELEMENTS (synthetic_names); i++) {
+    g_autofree char *path = g_strdup_printf ("/openclip/synthetic/%s", synthetic_names[i]);
+    g_test_add_data_func (path, synthetic_names[i], test_synthetic);
+  }
+  g_test_add_func ("/openclip/synthetic/files-agree", test_synthetic_agree);
   return g_test_run ();
 }

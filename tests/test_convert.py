@@ -1347,16 +1347,32 @@ class ConvertOpenClipVariants(unittest.TestCase):
                                  (224, 77, 49408))
 
 
-def synthetic_openclip(seed, dv=48, patch=16, image=64, v_layers=2, dt=40, t_layers=3, ctx=16,
+def synthetic_openclip(seed, dv=48, patch=16, image=224, v_layers=2, dt=40, t_layers=3, ctx=16,
                        vocab=600, e=24):
-    """An OpenCLIP state dict of other sizes than tiny's (non-square projections, a context
-    of 16, 3 vision heads of 16, 5 text heads of 8): name -> (shape, float values)."""
+    """An OpenCLIP state dict of other sizes than tiny's (patch 16 at 224: 197 tokens,
+    non-square projections, a context of 16, 3 vision heads of 16, 5 text heads of 8):
+    name -> (shape, float values). Scaled like a trained model (matrices ~ 1/sqrt(fan-in),
+    LayerNorm weights near 1, logit scale ln 20 .. ln 90) so that the float32 runtime can be
+    held to the conformance tolerance against a float64 reference."""
     rng = random.Random(seed)
     nv = (image // patch) ** 2 + 1
     t = collections.OrderedDict()
 
     def add(name, *shape):
-        t[name] = (shape, [rng.uniform(-1, 1) for _ in range(math.prod(shape))])
+        if name == 'logit_scale':
+            lo, hi = math.log(20), math.log(90)
+        elif name.endswith('ln_1.weight') or name.endswith('ln_2.weight') or \
+                name.startswith('ln_final.weight') or name.startswith('visual.ln_'):
+            lo, hi = (0.5, 1.5) if name.endswith('weight') else (-0.2, 0.2)
+        elif len(shape) >= 2 and 'embedding' not in name:
+            fan_in = math.prod(shape[1:]) if name != 'visual.proj' and \
+                name != 'text_projection' else shape[0]
+            lo, hi = -(3 / fan_in) ** 0.5, (3 / fan_in) ** 0.5
+        elif name.endswith('bias'):
+            lo, hi = -0.1, 0.1
+        else:
+            lo, hi = -1, 1
+        t[name] = (shape, [rng.uniform(lo, hi) for _ in range(math.prod(shape))])
 
     def blocks(prefix, d, layers):
         for i in range(layers):
@@ -1450,6 +1466,43 @@ def to_hf(tensors):
     return out
 
 
+SYNTHETIC = 'synthetic-clip-'   # file name prefix of write_synthetic_clip's files
+
+
+def write_synthetic_clip(d, seed=7):
+    """synthetic_openclip(seed) as the three files a user may have, in directory d:
+    synthetic-clip-oc.safetensors, -oc.bin (OpenCLIP names), -hf.safetensors (transformers
+    names, with the int64 position_ids buffers), and the configs -oc.json, -hf.json. Returns
+    the generated tensors. Also run by tests/meson.build (--write-synthetic-clip DIR), whose
+    conformance-openclip test runs the converted files through the C runtime against a
+    float64 reference."""
+    tensors, config, hf_config = synthetic_openclip(seed)
+    ctx = tensors['positional_embedding'][0][0]
+    nv = tensors['visual.positional_embedding'][0][0]
+
+    def f32s(vals):
+        return struct.pack('<%df' % len(vals), *vals)
+    with open(os.path.join(d, SYNTHETIC + 'oc.safetensors'), 'wb') as f:
+        f.write(safetensors_bytes([(k, 'F32', shape, f32s(v))
+                                   for k, (shape, v) in tensors.items()]))
+    hf = [(k, 'F32', shape, f32s(v)) for k, (shape, v) in to_hf(tensors).items()]
+    hf.append(('text_model.embeddings.position_ids', 'I64', (1, ctx),
+               struct.pack('<%dq' % ctx, *range(ctx))))
+    hf.append(('vision_model.embeddings.position_ids', 'I64', (1, nv),
+               struct.pack('<%dq' % nv, *range(nv))))
+    with open(os.path.join(d, SYNTHETIC + 'hf.safetensors'), 'wb') as f:
+        f.write(safetensors_bytes(hf, {'format': 'pt'}))
+    entries, storages = collections.OrderedDict(), {}
+    for i, (k, (shape, v)) in enumerate(tensors.items()):
+        storages[str(i)] = f32s(v)
+        entries[k] = FakeTensor(str(i), 'FloatStorage', len(v), 0, shape,
+                                contiguous_stride(shape))
+    write_pth(os.path.join(d, SYNTHETIC + 'oc.bin'), entries, storages, prefix='oc')
+    write_json(os.path.join(d, SYNTHETIC + 'oc.json'), config)
+    write_json(os.path.join(d, SYNTHETIC + 'hf.json'), hf_config)
+    return tensors
+
+
 class ConvertSyntheticClip(unittest.TestCase):
     """A CLIP of other sizes than the fixture (like the held-out model: QuickGELU, other
     patch, widths, heads, context; an HF file with position_ids), generated here as OpenCLIP
@@ -1460,34 +1513,14 @@ class ConvertSyntheticClip(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         d = cls.tmp.name
-        cls.tensors, config, hf_config = synthetic_openclip(7)
-
-        def f32s(vals):
-            return struct.pack('<%df' % len(vals), *vals)
-        with open(os.path.join(d, 'oc.safetensors'), 'wb') as f:
-            f.write(safetensors_bytes([(k, 'F32', shape, f32s(v))
-                                       for k, (shape, v) in cls.tensors.items()]))
-        hf = [(k, 'F32', shape, f32s(v)) for k, (shape, v) in to_hf(cls.tensors).items()]
-        hf.append(('text_model.embeddings.position_ids', 'I64', (1, 16),
-                   struct.pack('<16q', *range(16))))
-        hf.append(('vision_model.embeddings.position_ids', 'I64', (1, 17),
-                   struct.pack('<17q', *range(17))))
-        with open(os.path.join(d, 'hf.safetensors'), 'wb') as f:
-            f.write(safetensors_bytes(hf, {'format': 'pt'}))
-        entries, storages = collections.OrderedDict(), {}
-        for i, (k, (shape, v)) in enumerate(cls.tensors.items()):
-            storages[str(i)] = f32s(v)
-            entries[k] = FakeTensor(str(i), 'FloatStorage', len(v), 0, shape,
-                                    contiguous_stride(shape))
-        write_pth(os.path.join(d, 'oc.bin'), entries, storages, prefix='oc')
-        write_json(os.path.join(d, 'oc.json'), config)
-        write_json(os.path.join(d, 'hf.json'), hf_config)
+        cls.tensors = write_synthetic_clip(d)
         cls.files = {}
         for src, cfg in (('oc.safetensors', 'oc.json'), ('oc.bin', 'oc.json'),
                          ('hf.safetensors', 'hf.json')):
             out = os.path.join(d, src + '.gguf')
-            status, stdout, stderr = convert_here(os.path.join(d, src), out, '--config',
-                                                  os.path.join(d, cfg), '--name', 'synthetic')
+            status, stdout, stderr = convert_here(os.path.join(d, SYNTHETIC + src), out,
+                                                  '--config', os.path.join(d, SYNTHETIC + cfg),
+                                                  '--name', 'synthetic')
             assert status == 0, stderr
             cls.files[src] = Gguf(out)
 
@@ -1519,7 +1552,7 @@ class ConvertSyntheticClip(unittest.TestCase):
         kv = g.kv
         expect = {'imagebind.out_embed_dim': 24, 'imagebind.vision.embed_dim': 48,
                   'imagebind.vision.num_blocks': 2, 'imagebind.vision.num_heads': 3,
-                  'imagebind.vision.kernel_size': [1, 16, 16], 'imagebind.vision.image_size': 64,
+                  'imagebind.vision.kernel_size': [1, 16, 16], 'imagebind.vision.image_size': 224,
                   'imagebind.vision.video_frames': 1, 'imagebind.text.embed_dim': 40,
                   'imagebind.text.num_blocks': 3, 'imagebind.text.num_heads': 5,
                   'imagebind.text.context_length': 16, 'imagebind.text.vocab_size': 600,
@@ -1718,5 +1751,8 @@ class ConvertTinyQ8(unittest.TestCase):
 
 
 if __name__ == '__main__':
+    if len(sys.argv) == 3 and sys.argv[1] == '--write-synthetic-clip':
+        write_synthetic_clip(sys.argv[2])
+        sys.exit(0)
     result = unittest.main(exit=False, verbosity=2).result
     sys.exit(0 if result.wasSuccessful() else 1)
