@@ -19,6 +19,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #define STEM_LN_EPS 1e-5f     /* the four stem LayerNorms; ln_pre, blocks, heads: enc->ln_eps */
 #define MAX_SAMPLES 65536
@@ -42,6 +43,7 @@ struct _ImageBindContext {
   float *buf[N_BUFS];
   gsize cap[N_BUFS];
   gsize max_chunk;      /* samples per pass; 0 = by the memory budget */
+  IbProfile *profile;   /* NULL unless profiling */
 };
 
 ImageBindContextParams
@@ -102,6 +104,38 @@ trace (ImageBindContext *ctx, const char *stage, const float *data, gsize n, gsi
     ctx->trace (stage, data, n, rows, cols, ctx->trace_data);
 }
 
+/* ---- profiling ---- */
+
+double
+ib_profile_now (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void
+ib_context_set_profile (ImageBindContext *ctx, IbProfile *profile)
+{
+  ctx->profile = profile;
+}
+
+static double
+stage_start (ImageBindContext *ctx)
+{
+  return ctx->profile ? ib_profile_now () : 0.0;
+}
+
+static void
+stage_end (ImageBindContext *ctx, IbStage stage, double start, double flop)
+{
+  if (ctx->profile) {
+    ctx->profile->seconds[stage] += ib_profile_now () - start;
+    ctx->profile->flop[stage] += flop;
+  }
+}
+
 /* The weight as F32, widened into the context's weight scratch if stored as F16 (or as I8 on
  * a CPU without the int8 kernels: ib_linear() takes I8 weights as they are otherwise). */
 static IbWeight
@@ -129,6 +163,7 @@ linear (ImageBindContext *ctx, const float *x, gsize rows, const IbWeight *w, co
 typedef struct {
   const IbEncoder *enc; const float *qkv; float *scores, *attn;
   gsize D, L, Lk, H, hd, ld; float alpha;
+  double *part_seconds;   /* (threads, IB_N_ATTN_PARTS) when profiling, else NULL */
 } HeadJob;
 
 static void
@@ -139,10 +174,21 @@ head_task (guint task, guint thread, gpointer data)
   const float *q = j->qkv + s * j->Lk * j->ld;
   const float *qh = q + head * j->hd, *kh = q + j->D + head * j->hd, *vh = q + 2 * j->D + head * j->hd;
   float *sc = j->scores + (gsize) thread * j->L * j->Lk;
+  double *part = j->part_seconds ? j->part_seconds + thread * IB_N_ATTN_PARTS : NULL;
+  double t0 = part ? ib_profile_now () : 0, t1 = 0, t2 = 0;
   ib_sgemm (FALSE, TRUE, j->L, j->Lk, j->hd, j->alpha, qh, j->ld, kh, j->ld, 0.0f, sc, j->Lk, 1);
+  if (part)
+    t1 = ib_profile_now ();
   ib_softmax_rows (sc, j->L, j->Lk, j->Lk, j->enc->causal);
+  if (part)
+    t2 = ib_profile_now ();
   ib_sgemm (FALSE, FALSE, j->L, j->hd, j->Lk, 1.0f, sc, j->Lk, vh, j->ld, 0.0f,
       j->attn + s * j->L * j->D + head * j->hd, j->D, 1);
+  if (part) {
+    part[IB_ATTN_QK] += t1 - t0;
+    part[IB_ATTN_SOFTMAX] += t2 - t1;
+    part[IB_ATTN_PV] += ib_profile_now () - t2;
+  }
 }
 
 static void
@@ -157,6 +203,7 @@ attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsiz
   float *attn = ctx->buf[BUF_ATTN];
   float *qkv = scratch (ctx, BUF_BIG, N * Lk * ld);
   float *scores = scratch (ctx, BUF_SCORES, (gsize) team * L * Lk);
+  double t = stage_start (ctx);
   IbWeight in_w = wide_weight (ctx, &blk->in_proj_w);
   float alpha = 1.0f / sqrtf ((float) hd);
 
@@ -173,10 +220,22 @@ attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsiz
     }
   }
 
+  stage_end (ctx, IB_STAGE_QKV, t, 2.0 * N * L * 3 * D * D);
+
+  t = stage_start (ctx);
   {
-    HeadJob job = { enc, qkv, scores, attn, D, L, Lk, H, hd, ld, alpha };
+    HeadJob job = { enc, qkv, scores, attn, D, L, Lk, H, hd, ld, alpha, NULL };
+    if (ctx->profile)
+      job.part_seconds = g_new0 (double, (gsize) team * IB_N_ATTN_PARTS);
     ib_parallel_for (N * H, ctx->n_threads, head_task, &job);
+    if (ctx->profile) {
+      for (int i = 0; i < team; i++)
+        for (int p = 0; p < IB_N_ATTN_PARTS; p++)
+          ctx->profile->attn_thread_seconds[p] += job.part_seconds[i * IB_N_ATTN_PARTS + p];
+      g_free (job.part_seconds);
+    }
   }
+  stage_end (ctx, IB_STAGE_ATTENTION, t, 4.0 * N * H * L * Lk * hd);
 }
 
 static void
@@ -184,19 +243,32 @@ block_forward (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, 
 {
   gsize D = enc->embed_dim, rows = N * enc->num_tokens;
   float *x = ctx->buf[BUF_X], *h = ctx->buf[BUF_H], *mid;
+  double mm = 2.0 * rows * D * D;    /* FLOP of a D x D product over all rows */
+  double t = stage_start (ctx);
 
   ib_layer_norm (x, h, rows, D, blk->norm1_w, blk->norm1_b, enc->ln_eps, ctx->n_threads);
+  stage_end (ctx, IB_STAGE_LAYER_NORM, t, 0);
   attention (ctx, enc, blk, N);
+  t = stage_start (ctx);
   linear (ctx, ctx->buf[BUF_ATTN], rows, &blk->out_proj_w, blk->out_proj_b, x, TRUE);
+  stage_end (ctx, IB_STAGE_OUT_PROJ, t, mm);
 
+  t = stage_start (ctx);
   ib_layer_norm (x, h, rows, D, blk->norm2_w, blk->norm2_b, enc->ln_eps, ctx->n_threads);
+  stage_end (ctx, IB_STAGE_LAYER_NORM, t, 0);
+  t = stage_start (ctx);
   mid = scratch (ctx, BUF_BIG, rows * 4 * D);
   linear (ctx, h, rows, &blk->fc1_w, blk->fc1_b, mid, FALSE);
+  stage_end (ctx, IB_STAGE_FC1, t, 4 * mm);
+  t = stage_start (ctx);
   if (enc->activation == IB_ACTIVATION_QUICK_GELU)
     ib_quick_gelu (mid, rows * 4 * D, ctx->n_threads);
   else
     ib_gelu (mid, rows * 4 * D, ctx->n_threads);
+  stage_end (ctx, IB_STAGE_GELU, t, 0);
+  t = stage_start (ctx);
   linear (ctx, mid, rows, &blk->fc2_w, blk->fc2_b, x, TRUE);
+  stage_end (ctx, IB_STAGE_FC2, t, 4 * mm);
 }
 
 /* Trunk, head and post-processing of @N samples whose trunk input is in BUF_X; the
@@ -208,9 +280,12 @@ trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize N, const gsiz
   gsize D = enc->embed_dim, L = enc->num_tokens, O = ctx->model->out_dim;
   float *x = ctx->buf[BUF_X];
   float *pooled = ctx->buf[BUF_H];
+  double t;
 
   if (enc->ln_pre_w) {
+    t = stage_start (ctx);
     ib_layer_norm (x, x, N * L, D, enc->ln_pre_w, enc->ln_pre_b, enc->ln_eps, ctx->n_threads);
+    stage_end (ctx, IB_STAGE_LAYER_NORM, t, 0);
     trace (ctx, "after_ln_pre", x, N, L, D);
   }
   for (guint i = 0; i < enc->num_blocks; i++) {
@@ -220,6 +295,7 @@ trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize N, const gsiz
   }
   trace (ctx, "after_trunk", x, N, L, D);
 
+  t = stage_start (ctx);
   for (gsize s = 0; s < N; s++)
     memcpy (pooled + s * D, x + (s * L + (pool ? pool[s] : 0)) * D, D * sizeof (float));
   ib_layer_norm (pooled, pooled, N, D, enc->head_ln_w, enc->head_ln_b, enc->ln_eps, ctx->n_threads);
@@ -237,6 +313,7 @@ trunk_and_head (ImageBindContext *ctx, const IbEncoder *enc, gsize N, const gsiz
     for (gsize j = 0; j < O; j++)
       e[j] = e[j] / norm * enc->logit_scale;
   }
+  stage_end (ctx, IB_STAGE_HEAD, t, 2.0 * N * D * O);
   trace (ctx, "after_postprocessor", emb, 1, N, O);
 }
 
@@ -489,6 +566,7 @@ imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float 
   frame_stride = T_in == 1 ? 0 : (gsize) enc->in_height * enc->in_width;
   for (gsize c0 = 0; c0 < N; c0 += chunk) {
     gsize n = MIN (chunk, N - c0);
+    double t = stage_start (ctx);
     /* Patches of every sample, then one product with the stem weight. A single frame is read
      * twice (frame stride 0): the official stem repeats T = 1 to the kernel's 2 frames. */
     cols = scratch (ctx, BUF_BIG, n * P * K);
@@ -502,10 +580,13 @@ imagebind_embed (ImageBindContext *ctx, ImageBindModality modality, const float 
     trace (ctx, "after_stem", h, n, P, D);
 
     add_positions (ctx, enc, n);
+    stage_end (ctx, IB_STAGE_STEM, t, 2.0 * n * P * K * D);
     trace (ctx, "after_preprocessor", ctx->buf[BUF_X], n, enc->num_tokens, D);
     trunk_and_head (ctx, enc, n, NULL, emb + c0 * ctx->model->out_dim);
   }
   clip_mean (emb, B, S, ctx->model->out_dim, out);
+  if (ctx->profile)
+    ctx->profile->forwards++;
   return check_finite_output (modality, out, B, ctx->model->out_dim, error);
 }
 
@@ -547,6 +628,7 @@ imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch, flo
   eos = g_new (gsize, chunk);
   for (gsize c0 = 0; c0 < batch; c0 += chunk) {
     gsize n = MIN (chunk, batch - c0);
+    double start = stage_start (ctx);
     h = ctx->buf[BUF_H];
     for (gsize s = 0; s < n; s++) {
       const gint32 *seq = ids + (c0 + s) * L;
@@ -560,9 +642,12 @@ imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch, flo
     }
     trace (ctx, "after_stem", h, n, L, D);
     add_positions (ctx, enc, n);
+    stage_end (ctx, IB_STAGE_STEM, start, 0);
     trace (ctx, "after_preprocessor", ctx->buf[BUF_X], n, L, D);
     trunk_and_head (ctx, enc, n, eos, emb + c0 * ctx->model->out_dim);
   }
   clip_mean (emb, batch, 1, ctx->model->out_dim, out);
+  if (ctx->profile)
+    ctx->profile->forwards++;
   return check_finite_output (IMAGEBIND_MODALITY_TEXT, out, batch, ctx->model->out_dim, error);
 }

@@ -136,6 +136,43 @@ gboolean ib_model_config_encoder_info (const IbModelConfig *config, ImageBindMod
  * 256 MB of MLP activations), to exercise batches split over several passes. */
 void ib_context_set_max_chunk (ImageBindContext *ctx, gsize max_samples);
 
+/* ---- where a forward's time goes (imagebind-bench --profile, models/PERFORMANCE.md) ---- */
+
+typedef enum {
+  IB_STAGE_STEM,          /* patches, stem product, stem LayerNorm, positions (text: lookup) */
+  IB_STAGE_LAYER_NORM,    /* ln_pre, norm1, norm2 */
+  IB_STAGE_QKV,           /* in_proj product (+ bias_k/v rows) */
+  IB_STAGE_ATTENTION,     /* per sample and head: q k^T, softmax, p v */
+  IB_STAGE_OUT_PROJ,      /* out_proj product + residual */
+  IB_STAGE_FC1,           /* fc1 product */
+  IB_STAGE_GELU,
+  IB_STAGE_FC2,           /* fc2 product + residual */
+  IB_STAGE_HEAD,          /* pooling, head LayerNorm and product, normalisation */
+  IB_N_STAGES
+} IbStage;
+
+typedef enum {
+  IB_ATTN_QK,             /* the scores product */
+  IB_ATTN_SOFTMAX,
+  IB_ATTN_PV,             /* probabilities x values */
+  IB_N_ATTN_PARTS
+} IbAttnPart;
+
+/* Accumulated over every forward of the context while set: wall time of each stage on the
+ * calling thread (threads that wait for each other inside a stage count in it), the stage's
+ * product FLOP, and, inside IB_STAGE_ATTENTION, the time each part took summed over threads.
+ * Costs two clock reads per stage (one per part and head in attention). */
+typedef struct {
+  double seconds[IB_N_STAGES];
+  double flop[IB_N_STAGES];
+  double attn_thread_seconds[IB_N_ATTN_PARTS];
+  guint forwards;
+} IbProfile;
+
+/* Starts (@profile) or stops (NULL) profiling @ctx; @profile is not cleared. */
+void ib_context_set_profile (ImageBindContext *ctx, IbProfile *profile);
+double ib_profile_now (void);
+
 /* ---- shared with encoder.c ---- */
 
 /* n_params and gflops of one encoder (spec §6 formulas, from the encoder's sizes). */

@@ -13,6 +13,10 @@
  *       the image and text towers of OpenCLIP's published configs, likewise (2D patch stem).
  *   imagebind-bench --model FILE.gguf [--modality M] [--runs N] [--threads N]
  *       the encoders of a model file.
+ *   --profile (with --preset or --model): where each encoder's forward spends its time, stage
+ *       by stage, next to what the same-shape products take alone (models/PERFORMANCE.md).
+ *   --digest: a checksum of each output embedding's bytes, to show that a change leaves
+ *       results bit-identical (for one thread count: products split differently per count).
  *
  * For each encoder: the median time of a batch-1 forward (audio: the official loader's 3 clips),
  * its GFLOP, the achieved GFLOP/s, and the GFLOP/s that ib_sgemm() reaches, in the same run, on
@@ -39,6 +43,8 @@ static int opt_threads = 0;
 static gboolean opt_q8 = FALSE;
 static int opt_runs = 5;
 static gboolean opt_no_reference = FALSE;
+static gboolean opt_profile = FALSE;
+static gboolean opt_digest = FALSE;
 
 /* ---- timing ---- */
 
@@ -211,10 +217,11 @@ block_shapes (GemmShape *shapes, guint d, guint l, guint samples, guint heads, g
 }
 
 /* Times every product of a block and returns GFLOP/s over the whole block: total GFLOP over
- * total time, as the encoder would see them. Prints one line per product when @verbose. */
+ * total time, as the encoder would see them. Prints one line per product when @verbose; puts
+ * each product's seconds into @seconds (indexed as block_shapes() orders them) if not NULL. */
 static double
 bench_block (GemmBuffers *buf, guint d, guint l, guint samples, guint heads, guint extra_kv,
-    gboolean verbose)
+    gboolean verbose, double *seconds)
 {
   GemmShape shapes[8];
   guint n = block_shapes (shapes, d, l, samples, heads, extra_kv), i;
@@ -224,6 +231,8 @@ bench_block (GemmBuffers *buf, guint d, guint l, guint samples, guint heads, gui
     double t = time_shape (buf, &shapes[i], opt_runs), gflop = shape_gflop (&shapes[i]);
     total_gflop += gflop;
     total_seconds += t;
+    if (seconds)
+      seconds[i] = t;
     if (verbose)
       g_print ("    %-18s M=%-5zu N=%-5zu K=%-5zu x%-3u %8.2f ms %7.1f GFLOP/s\n", shapes[i].what,
           shapes[i].m, shapes[i].n, shapes[i].k, shapes[i].count, t * 1e3, gflop / t);
@@ -266,7 +275,7 @@ run_sgemm (gboolean have_modality, ImageBindModality only)
         imagebind_modality_name (huge_trunks[i].modality), huge_trunks[i].d, huge_trunks[i].tokens,
         huge_trunks[i].heads, huge_trunks[i].samples, huge_trunks[i].samples == 1 ? "" : "s");
     rate = bench_block (&buf, huge_trunks[i].d, huge_trunks[i].tokens, huge_trunks[i].samples,
-        huge_trunks[i].heads, huge_trunks[i].extra_kv, TRUE);
+        huge_trunks[i].heads, huge_trunks[i].extra_kv, TRUE, NULL);
     g_print ("    %-18s %48.1f GFLOP/s\n", "whole block", rate);
   }
   t = time_shape (&buf, &square, opt_runs);
@@ -321,10 +330,11 @@ make_input (const ImageBindModel *model, ImageBindModality modality, gint64 *sha
 }
 
 /* Median seconds of one forward; FALSE and @error if the runtime refuses it. The embedding
- * goes to @embedding (out_dim floats) when not NULL. */
+ * goes to @embedding (out_dim floats) when not NULL. The timed runs are profiled into @profile
+ * when not NULL; @digest gets the output's checksum. */
 static gboolean
 time_encoder (ImageBindModel *model, ImageBindModality modality, double *seconds, guint *clips,
-    float *embedding, GError **error)
+    float *embedding, IbProfile *profile, char **digest, GError **error)
 {
   ImageBindContextParams params = imagebind_context_default_params ();
   ImageBindContext *ctx;
@@ -361,11 +371,16 @@ time_encoder (ImageBindModel *model, ImageBindModality modality, double *seconds
       ok = imagebind_embed (ctx, modality, input, shape, n_dims, out, error);
     if (r >= 0)
       times[r] = now_seconds () - start;
+    if (r == -1 && profile)
+      ib_context_set_profile (ctx, profile);
   }
   if (ok)
     *seconds = median (times, opt_runs);
   if (ok && embedding)
     memcpy (embedding, out, imagebind_model_out_dim (model) * sizeof (float));
+  if (ok && digest)
+    *digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) out,
+        imagebind_model_out_dim (model) * sizeof (float));
   imagebind_context_free (ctx);
   g_free (times);
   g_free (input);
@@ -374,21 +389,72 @@ time_encoder (ImageBindModel *model, ImageBindModality modality, double *seconds
   return ok;
 }
 
+/* The profile of @runs forwards as a table: each stage's wall time per forward, and for the
+ * stages that are products, what the same products take alone (@product_seconds: one block's,
+ * as bench_block() measures them; NULL if not measured). */
+static void
+print_profile (const IbProfile *p, const ImageBindEncoderInfo *info, double forward_seconds,
+    const double *product_seconds)
+{
+  static const char *const names[IB_N_STAGES] = {
+    "stem", "layer norms", "q/k/v product", "attention", "out_proj", "fc1", "GELU", "fc2", "head",
+  };
+  static const char *const part_names[IB_N_ATTN_PARTS] = { "q k^T", "softmax", "p v" };
+  /* block_shapes() order: qkv, q k^T, p v, out_proj, fc1, fc2 */
+  double ref[IB_N_STAGES] = { 0 };
+  double runs = MAX (p->forwards, 1), timed = 0, part_total = 0;
+  guint s;
+
+  if (product_seconds) {
+    ref[IB_STAGE_QKV] = product_seconds[0] * info->num_blocks;
+    ref[IB_STAGE_ATTENTION] = (product_seconds[1] + product_seconds[2]) * info->num_blocks;
+    ref[IB_STAGE_OUT_PROJ] = product_seconds[3] * info->num_blocks;
+    ref[IB_STAGE_FC1] = product_seconds[4] * info->num_blocks;
+    ref[IB_STAGE_FC2] = product_seconds[5] * info->num_blocks;
+  }
+  g_print ("    %-16s %9s %7s %9s %12s %10s\n", "stage", "ms", "share", "GFLOP/s", "sgemm alone",
+      "excess");
+  for (s = 0; s < IB_N_STAGES; s++) {
+    double ms = p->seconds[s] / runs * 1e3;
+    timed += p->seconds[s] / runs;
+    g_print ("    %-16s %9.1f %6.1f%%", names[s], ms, 100.0 * p->seconds[s] / runs / forward_seconds);
+    if (p->flop[s] > 0)
+      g_print (" %9.1f", p->flop[s] / p->seconds[s] / 1e9);
+    else
+      g_print (" %9s", "");
+    if (ref[s] > 0)
+      g_print (" %9.1f ms %7.1f ms", ref[s] * 1e3, ms - ref[s] * 1e3);
+    g_print ("\n");
+    if (s == IB_STAGE_ATTENTION) {
+      for (guint a = 0; a < IB_N_ATTN_PARTS; a++)
+        part_total += p->attn_thread_seconds[a];
+      for (guint a = 0; a < IB_N_ATTN_PARTS; a++)
+        g_print ("      %-14s %9.1f %6.1f%% of the threads' attention time\n", part_names[a],
+            p->attn_thread_seconds[a] / runs * 1e3, 100.0 * p->attn_thread_seconds[a] / part_total);
+    }
+  }
+  g_print ("    %-16s %9.1f %6.1f%%\n", "untimed", (forward_seconds - timed) * 1e3,
+      100.0 * (forward_seconds - timed) / forward_seconds);
+}
+
 static gboolean
 bench_encoder (ImageBindModel *model, ImageBindModality modality, double *seconds_out,
     float *embedding, GError **error)
 {
   ImageBindEncoderInfo info;
   GemmBuffers buf = { 0 };
-  double seconds, gflop, achieved, ceiling;
+  IbProfile profile = { 0 };
+  double seconds, gflop, achieved, ceiling, product_seconds[8];
   guint clips, extra_kv;
+  g_autofree char *digest = NULL;
 
   if (!imagebind_model_encoder_info (model, modality, &info)) {
     g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_MODALITY, "no %s encoder in the model",
         imagebind_modality_name (modality));
     return FALSE;
   }
-  if (!time_encoder (model, modality, &seconds, &clips, embedding, error))
+  if (!time_encoder (model, modality, &seconds, &clips, embedding, opt_profile ? &profile : NULL,
+      opt_digest ? &digest : NULL, error))
     return FALSE;
   if (seconds_out)
     *seconds_out = seconds;
@@ -396,12 +462,19 @@ bench_encoder (ImageBindModel *model, ImageBindModality modality, double *second
   achieved = gflop / seconds;
   extra_kv = model->enc[modality].blocks && model->enc[modality].blocks[0].bias_k ? 1 : 0;
   ceiling = opt_no_reference ? NAN
-      : bench_block (&buf, info.embed_dim, info.num_tokens, clips, info.num_heads, extra_kv, FALSE);
+      : bench_block (&buf, info.embed_dim, info.num_tokens, clips, info.num_heads, extra_kv, FALSE,
+          product_seconds);
   buffers_clear (&buf);
   g_print ("%-8s D=%-4u L=%-3u x%u blocks, %u clip%s: %9.1f ms  %7.2f GFLOP  %6.1f GFLOP/s"
       "   sgemm same shapes %6.1f GFLOP/s   ratio %3.0f%%\n",
       imagebind_modality_name (modality), info.embed_dim, info.num_tokens, info.num_blocks, clips,
       clips == 1 ? "" : "s", seconds * 1e3, gflop, achieved, ceiling, 100.0 * achieved / ceiling);
+  if (digest)
+    g_print ("    output sha256 %s\n", digest);
+  if (opt_profile) {
+    /* The median forward against the profile's mean: close enough on a quiet machine. */
+    print_profile (&profile, &info, seconds, opt_no_reference ? NULL : product_seconds);
+  }
   return TRUE;
 }
 
@@ -536,6 +609,8 @@ main (int argc, char **argv)
     { "runs", 0, 0, G_OPTION_ARG_INT, &opt_runs, "Timed runs per measurement; the median is shown (default 5)", "N" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &opt_threads, "Threads (default 0: all cores)", "N" },
     { "no-reference", 0, 0, G_OPTION_ARG_NONE, &opt_no_reference, "Skip the same-shape sgemm measurement (for profiling the encoders alone)", NULL },
+    { "profile", 0, 0, G_OPTION_ARG_NONE, &opt_profile, "Time each stage of the forward (see models/PERFORMANCE.md)", NULL },
+    { "digest", 0, 0, G_OPTION_ARG_NONE, &opt_digest, "Print a checksum of each output embedding", NULL },
     { "f16", 0, 0, G_OPTION_ARG_NONE, &opt_f16, "--preset: F16 matrix weights, as a converted F16 file", NULL },
     { "q8", 0, 0, G_OPTION_ARG_NONE, &opt_q8, "--preset: each encoder with F32 weights, then the same weights in q8 (int8, as convert.py --dtype q8 writes them): speed-up and cosine; --sgemm: the int8 linear layers too", NULL },
     { NULL }
