@@ -1,4 +1,5 @@
-/* A process-wide pool of worker threads that wait passively (internal).
+/* A process-wide pool of worker threads that wait passively (internal; after a job they poll
+ * for the next one for 100 us first, see parallel.c).
  *
  * Why not OpenMP: libgomp's idle threads busy-wait for ~15 ms after every parallel region
  * (OMP_WAIT_POLICY can only be changed in the environment before libgomp loads, which a
