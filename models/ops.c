@@ -1,6 +1,7 @@
 /* Numeric building blocks of the encoders. Loops are kept plain so that the compiler vectorises
  * them; rows are spread over threads with OpenMP where a call has enough of them. */
 #include "ops.h"
+#include "ops-avx512.h"
 #include "blas.h"
 #include "parallel.h"
 #include "q8.h"
@@ -133,6 +134,12 @@ gelu_task (guint c, guint thread, gpointer data)
       p[i] = p[i] / (1.0f + expf (-1.702f * p[i]));
     return;
   }
+#ifdef IB_HAVE_AVX512_OPS
+  if (ib_cpu_has_avx512 ()) {
+    ib_gelu_avx512 (p, len);
+    return;
+  }
+#endif
   for (gsize i = 0; i < len; i++)
     p[i] = 0.5f * p[i] * (1.0f + erff (p[i] * (float) M_SQRT1_2));
 }
@@ -166,6 +173,12 @@ ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causal)
     float max = row[0], inv;
     double sum = 0;
 
+#ifdef IB_HAVE_AVX512_OPS
+    if (ib_cpu_has_avx512 ()) {
+      ib_softmax_row_avx512 (row, n, cols);
+      continue;
+    }
+#endif
     for (gsize j = 1; j < n; j++)
       max = row[j] > max ? row[j] : max;
     for (gsize j = 0; j < n; j++) {

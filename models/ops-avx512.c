@@ -1,0 +1,96 @@
+/* AVX-512 versions of the element-wise work of ops.c (internal; ops-avx512.h), chosen at run
+ * time by ops.c on CPUs that have AVX-512F. Built with -ffp-contract=off (models/meson.build):
+ * every multiply and add below rounds where the scalar code in ops.c rounds, so that the
+ * arithmetic around the transcendental functions matches it operation for operation.
+ *
+ * erf and exp come from glibc's libmvec (16-lane _ZGVeN16v_erff / _ZGVeN16v_expf, both within
+ * 1 ulp of the correctly rounded result by glibc's ulps tables, like the scalar erff/expf they
+ * replace): the only source of difference from the scalar path, which models/PERFORMANCE.md
+ * lists and the conformance tests bound. */
+#include "ops-avx512.h"
+
+#ifdef IB_HAVE_AVX512_OPS
+
+#include <immintrin.h>
+#include <math.h>
+
+#define IB_AVX512 __attribute__ ((target ("avx512f,avx512dq")))
+
+/* libmvec's vector-ABI names ('e': the AVX-512 variant, 16 lanes, one vector argument). */
+IB_AVX512 __m512 _ZGVeN16v_erff (__m512 x);
+IB_AVX512 __m512 _ZGVeN16v_expf (__m512 x);
+
+gboolean
+ib_cpu_has_avx512 (void)
+{
+  static gsize cached = 0;
+
+  if (g_once_init_enter (&cached)) {
+    gsize have;
+    __builtin_cpu_init ();
+    /* __builtin_cpu_supports() also checks that the OS saves the AVX-512 state. */
+    have = __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512dq") ? 2 : 1;
+    if (g_getenv ("IMAGEBIND_NO_AVX512"))
+      have = 1;
+    g_once_init_leave (&cached, have);
+  }
+  return cached == 2;
+}
+
+static inline IB_AVX512 __mmask16
+tail_mask (gsize left)
+{
+  return left >= 16 ? 0xffff : (__mmask16) ((1u << left) - 1);
+}
+
+IB_AVX512 void
+ib_gelu_avx512 (float *x, gsize n)
+{
+  const __m512 half = _mm512_set1_ps (0.5f), one = _mm512_set1_ps (1.0f);
+  const __m512 rsqrt2 = _mm512_set1_ps ((float) M_SQRT1_2);
+
+  /* ops.c: 0.5f * p * (1.0f + erff (p * (float) M_SQRT1_2)), evaluated left to right */
+  for (gsize i = 0; i < n; i += 16) {
+    __mmask16 m = tail_mask (n - i);
+    __m512 v = _mm512_maskz_loadu_ps (m, x + i);
+    __m512 e = _ZGVeN16v_erff (_mm512_mul_ps (v, rsqrt2));
+    _mm512_mask_storeu_ps (x + i, m, _mm512_mul_ps (_mm512_mul_ps (half, v), _mm512_add_ps (one, e)));
+  }
+}
+
+IB_AVX512 void
+ib_softmax_row_avx512 (float *row, gsize n, gsize cols)
+{
+  __m512 vmax = _mm512_set1_ps (-INFINITY), vmaxb;
+  __m512d sum_lo = _mm512_setzero_pd (), sum_hi = _mm512_setzero_pd ();
+  __m512 vinv;
+  float max;
+  double sum;
+  gsize j;
+
+  for (j = 0; j < n; j += 16) {
+    __mmask16 m = tail_mask (n - j);
+    vmax = _mm512_mask_max_ps (vmax, m, vmax, _mm512_maskz_loadu_ps (m, row + j));
+  }
+  max = _mm512_reduce_max_ps (vmax);
+  vmaxb = _mm512_set1_ps (max);
+  /* exp(s - max) in float, summed in double as ops.c does (per lane, then the lanes) */
+  for (j = 0; j < n; j += 16) {
+    __mmask16 m = tail_mask (n - j);
+    __m512 e = _ZGVeN16v_expf (_mm512_sub_ps (_mm512_maskz_loadu_ps (m, row + j), vmaxb));
+    e = _mm512_maskz_mov_ps (m, e);
+    _mm512_mask_storeu_ps (row + j, m, e);
+    sum_lo = _mm512_add_pd (sum_lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (e)));
+    sum_hi = _mm512_add_pd (sum_hi, _mm512_cvtps_pd (_mm512_extractf32x8_ps (e, 1)));
+  }
+  sum = _mm512_reduce_add_pd (_mm512_add_pd (sum_lo, sum_hi));
+  vinv = _mm512_set1_ps ((float) (1.0 / sum));
+  for (j = 0; j < n; j += 16) {
+    __mmask16 m = tail_mask (n - j);
+    _mm512_mask_storeu_ps (row + j, m, _mm512_mul_ps (_mm512_maskz_loadu_ps (m, row + j), vinv));
+  }
+  for (j = n; j < cols; j++)
+    row[j] = 0.0f;
+}
+
+#endif

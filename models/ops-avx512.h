@@ -1,0 +1,25 @@
+/* AVX-512 kernels of the element-wise operations (internal; ops-avx512.c), used by ops.c when
+ * the CPU has AVX-512F (ib_cpu_has_avx512()). IB_HAVE_AVX512_OPS is defined by the build on
+ * x86-64 with glibc's libmvec; without it ops.c keeps its scalar loops. */
+#ifndef IB_OPS_AVX512_H
+#define IB_OPS_AVX512_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#ifdef IB_HAVE_AVX512_OPS
+/* TRUE when the CPU and OS support AVX-512F and DQ, and IMAGEBIND_NO_AVX512 is not set (the
+ * variable exists to compare the two paths on one machine). */
+gboolean ib_cpu_has_avx512 (void);
+
+/* ib_gelu() on @n floats in place. */
+void ib_gelu_avx512 (float *x, gsize n);
+
+/* One row of ib_softmax_rows(): softmax of the first @n of @cols values, the rest set to 0. */
+void ib_softmax_row_avx512 (float *row, gsize n, gsize cols);
+#endif
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,131 @@
+/* The element-wise operations of the encoders (models/ops.c) against double-precision
+ * references: GELU, softmax (plain and causal, every tail length of the 16-lane kernels),
+ * LayerNorm. Whichever path the CPU takes (AVX-512 kernels or scalar loops), the results must be
+ * within a few float ulps of the exact values. */
+
+#include <math.h>
+
+#include "ops.h"
+
+static void
+test_gelu (void)
+{
+  GRand *rand = g_rand_new_with_seed (10);
+  gsize n = 100003;    /* not a multiple of 16: a masked tail */
+  float *x = g_new (float, n);
+  double worst = 0;
+
+  for (gsize i = 0; i < n; i++)
+    x[i] = i < 8 ? (float) (i * 3.0 - 12.0) : (float) g_rand_double_range (rand, -9.0, 9.0);
+  x[8] = 0.0f;
+  x[9] = -0.0f;
+  x[10] = 1e-30f;
+  x[11] = 40.0f;
+  x[12] = -40.0f;
+  float *y = g_memdup2 (x, n * sizeof (float));
+  ib_gelu (y, n, 0);
+  for (gsize i = 0; i < n; i++) {
+    double v = x[i], want = 0.5 * v * (1.0 + erf (v / sqrt (2.0)));
+    /* erf's ulp error, plus the float rounding of x / sqrt 2 (times the slope of GELU) */
+    double tol = 4 * FLT_EPSILON * MAX (fabs (want), 1e-30) + 2e-7 * fabs (v) * 1.2;
+    double err = fabs (y[i] - want);
+    if (!(err <= tol))
+      g_error ("gelu(%.9g) = %.9g, want %.9g", x[i], y[i], want);
+    worst = MAX (worst, err / tol);
+  }
+  g_test_message ("gelu: worst error %.2f of the tolerance", worst);
+  g_free (x);
+  g_free (y);
+  g_rand_free (rand);
+}
+
+static void
+check_softmax (GRand *rand, gsize rows, gsize cols, gsize ld, gboolean causal)
+{
+  float *s = g_new (float, rows * ld), *orig;
+
+  for (gsize i = 0; i < rows * ld; i++)
+    s[i] = (float) g_rand_double_range (rand, -30.0, 30.0);
+  orig = g_memdup2 (s, rows * ld * sizeof (float));
+  ib_softmax_rows (s, rows, cols, ld, causal);
+  for (gsize r = 0; r < rows; r++) {
+    gsize n = causal ? MIN (r + 1, cols) : cols;
+    const float *in = orig + r * ld;
+    float max = in[0];
+    double sum = 0;
+    for (gsize j = 1; j < n; j++)
+      max = MAX (max, in[j]);
+    /* exp of the float difference, as both paths compute it: its rounding is the input's */
+    for (gsize j = 0; j < n; j++)
+      sum += exp ((float) (in[j] - max));
+    for (gsize j = 0; j < cols; j++) {
+      double want = j < n ? exp ((float) (in[j] - max)) / sum : 0.0;
+      if (!(fabs (s[r * ld + j] - want) <= 4 * FLT_EPSILON * want + 1e-44))
+        g_error ("softmax %zux%zu%s row %zu col %zu: %.9g, want %.9g", rows, cols,
+            causal ? " causal" : "", r, j, s[r * ld + j], want);
+    }
+    for (gsize j = cols; j < ld; j++)
+      g_assert_true (s[r * ld + j] == orig[r * ld + j]);     /* past the row: untouched */
+  }
+  g_free (s);
+  g_free (orig);
+}
+
+static void
+test_softmax (void)
+{
+  GRand *rand = g_rand_new_with_seed (11);
+
+  for (gsize cols = 1; cols <= 40; cols++)
+    check_softmax (rand, 3, cols, cols + 3, FALSE);
+  check_softmax (rand, 77, 77, 77, TRUE);
+  check_softmax (rand, 257, 257, 257, FALSE);
+  check_softmax (rand, 229, 230, 230, FALSE);
+  g_rand_free (rand);
+}
+
+static void
+test_layer_norm (void)
+{
+  GRand *rand = g_rand_new_with_seed (12);
+  gsize rows = 37, cols = 1280;
+  float *x = g_new (float, rows * cols), *y = g_new (float, rows * cols);
+  float *w = g_new (float, cols), *b = g_new (float, cols);
+
+  for (gsize i = 0; i < rows * cols; i++)
+    x[i] = (float) g_rand_double_range (rand, -3.0, 5.0);
+  for (gsize j = 0; j < cols; j++) {
+    w[j] = (float) g_rand_double_range (rand, 0.5, 1.5);
+    b[j] = (float) g_rand_double_range (rand, -1.0, 1.0);
+  }
+  ib_layer_norm (x, y, rows, cols, w, b, 1e-6f, 0);
+  for (gsize r = 0; r < rows; r++) {
+    const float *xr = x + r * cols;
+    double mean = 0, var = 0;
+    for (gsize j = 0; j < cols; j++)
+      mean += xr[j];
+    mean /= cols;
+    for (gsize j = 0; j < cols; j++)
+      var += (xr[j] - mean) * (xr[j] - mean);
+    var /= cols;
+    for (gsize j = 0; j < cols; j++) {
+      double want = (xr[j] - mean) / sqrt (var + 1e-6) * w[j] + b[j];
+      g_assert_cmpfloat_with_epsilon (y[r * cols + j], want, 1e-5);
+    }
+  }
+  g_free (x);
+  g_free (y);
+  g_free (w);
+  g_free (b);
+  g_rand_free (rand);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/ops/gelu", test_gelu);
+  g_test_add_func ("/ops/softmax", test_softmax);
+  g_test_add_func ("/ops/layer-norm", test_layer_norm);
+  return g_test_run ();
+}
