@@ -38,6 +38,7 @@
 #include <dlfcn.h>
 #include <gmodule.h>
 #include <limits.h>
+#include <string.h>
 
 /* The CBLAS enum values, fixed by the CBLAS standard (we have no cblas.h at build time). */
 enum { IB_CBLAS_ROW_MAJOR = 101, IB_CBLAS_NO_TRANS = 111, IB_CBLAS_TRANS = 112 };
@@ -302,13 +303,25 @@ sgemm_reference (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, 
     }
 }
 
+/* One product on one thread, with the epilogue's work on its block (C's columns from @col0). */
 static void
 sgemm_one (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
-    const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc)
+    const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc,
+    gsize col0, const IbGemmEpilogue *ep)
 {
-  blas.sgemm (IB_CBLAS_ROW_MAJOR, trans_a ? IB_CBLAS_TRANS : IB_CBLAS_NO_TRANS,
-      trans_b ? IB_CBLAS_TRANS : IB_CBLAS_NO_TRANS, (int) m, (int) n, (int) k, alpha,
-      a, (int) lda, b, (int) ldb, beta, c, (int) ldc);
+  if (ep && ep->init_rows) {
+    for (gsize r = 0; r < m; r++)
+      memcpy (c + r * ldc, ep->init_rows + col0, n * sizeof (float));
+    beta = 1.0f;
+  }
+  if (blas.ok)
+    blas.sgemm (IB_CBLAS_ROW_MAJOR, trans_a ? IB_CBLAS_TRANS : IB_CBLAS_NO_TRANS,
+        trans_b ? IB_CBLAS_TRANS : IB_CBLAS_NO_TRANS, (int) m, (int) n, (int) k, alpha,
+        a, (int) lda, b, (int) ldb, beta, c, (int) ldc);
+  else
+    sgemm_reference (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (ep && ep->after)
+    ep->after (c, ldc, m, n, col0, ep->after_data);
 }
 
 /* One product cut into slabs of whole columns (or rows, when C is taller than wide), each
@@ -320,6 +333,7 @@ typedef struct {
   float alpha, beta;
   const float *a, *b;
   float *c;
+  const IbGemmEpilogue *ep;
 } Slabs;
 
 static void
@@ -330,19 +344,20 @@ sgemm_slab (guint task, guint thread, gpointer user_data)
 
   if (p->by_columns)
     sgemm_one (p->trans_a, p->trans_b, p->m, len, p->k, p->alpha, p->a, p->lda,
-        p->trans_b ? p->b + start * p->ldb : p->b + start, p->ldb, p->beta, p->c + start, p->ldc);
+        p->trans_b ? p->b + start * p->ldb : p->b + start, p->ldb, p->beta, p->c + start, p->ldc,
+        start, p->ep);
   else
     sgemm_one (p->trans_a, p->trans_b, len, p->n, p->k, p->alpha,
         p->trans_a ? p->a + start : p->a + start * p->lda, p->lda, p->b, p->ldb, p->beta,
-        p->c + start * p->ldc, p->ldc);
+        p->c + start * p->ldc, p->ldc, 0, p->ep);
 }
 
 static void
 sgemm_split (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
     const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc,
-    int n_threads)
+    int n_threads, const IbGemmEpilogue *ep)
 {
-  Slabs p = { trans_a, trans_b, n >= m, m, n, k, lda, ldb, ldc, 0, 0, alpha, beta, a, b, c };
+  Slabs p = { trans_a, trans_b, n >= m, m, n, k, lda, ldb, ldc, 0, 0, alpha, beta, a, b, c, ep };
   gsize chunk;
 
   /* One slab per thread, of whole register tiles, so that no thread gets a ragged edge in the
@@ -358,6 +373,14 @@ ib_sgemm (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float a
     const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc,
     int n_threads)
 {
+  ib_sgemm_ex (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, n_threads, NULL);
+}
+
+void
+ib_sgemm_ex (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
+    const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c, gsize ldc,
+    int n_threads, const IbGemmEpilogue *ep)
+{
   static gsize warned = 0;
   int want;
 
@@ -367,6 +390,7 @@ ib_sgemm (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float a
   g_return_if_fail (lda >= MAX (1, trans_a ? m : k));
   g_return_if_fail (ldb >= MAX (1, trans_b ? k : n));
   g_return_if_fail (ldc >= MAX (1, n));
+  g_return_if_fail (!ep || !ep->init_rows || beta == 0.0f);
   if (m == 0 || n == 0)
     return;
 
@@ -376,7 +400,7 @@ ib_sgemm (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float a
       g_warning ("ib_sgemm without BLAS (%s): using the slow reference loop", blas.error->message);
       g_once_init_leave (&warned, 1);
     }
-    sgemm_reference (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    sgemm_one (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, ep);
     return;
   }
 
@@ -384,11 +408,11 @@ ib_sgemm (gboolean trans_a, gboolean trans_b, gsize m, gsize n, gsize k, float a
   if (blas.split_in_pool) {
     use_threads (1);
     if (want > 1 && (double) m * n * k >= IB_SPLIT_MIN_MACS && MAX (m, n) >= 2 * IB_SPLIT_ALIGN)
-      sgemm_split (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, want);
+      sgemm_split (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, want, ep);
     else
-      sgemm_one (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      sgemm_one (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, ep);
     return;
   }
   use_threads (want);
-  sgemm_one (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  sgemm_one (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, ep);
 }

@@ -258,14 +258,12 @@ block_forward (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, 
   stage_end (ctx, IB_STAGE_LAYER_NORM, t, 0);
   t = stage_start (ctx);
   mid = scratch (ctx, BUF_BIG, rows * 4 * D);
-  linear (ctx, h, rows, &blk->fc1_w, blk->fc1_b, mid, FALSE);
+  {
+    IbWeight f = wide_weight (ctx, &blk->fc1_w);
+    ib_linear_gelu (h, D, rows, &f, blk->fc1_b, mid, 4 * D,
+        enc->activation == IB_ACTIVATION_QUICK_GELU, NULL, ctx->n_threads);
+  }
   stage_end (ctx, IB_STAGE_FC1, t, 4 * mm);
-  t = stage_start (ctx);
-  if (enc->activation == IB_ACTIVATION_QUICK_GELU)
-    ib_quick_gelu (mid, rows * 4 * D, ctx->n_threads);
-  else
-    ib_gelu (mid, rows * 4 * D, ctx->n_threads);
-  stage_end (ctx, IB_STAGE_GELU, t, 0);
   t = stage_start (ctx);
   linear (ctx, mid, rows, &blk->fc2_w, blk->fc2_b, x, TRUE);
   stage_end (ctx, IB_STAGE_FC2, t, 4 * mm);

@@ -144,8 +144,7 @@ typedef enum {
   IB_STAGE_QKV,           /* in_proj product (+ bias_k/v rows) */
   IB_STAGE_ATTENTION,     /* per sample and head: q k^T, softmax, p v */
   IB_STAGE_OUT_PROJ,      /* out_proj product + residual */
-  IB_STAGE_FC1,           /* fc1 product */
-  IB_STAGE_GELU,
+  IB_STAGE_FC1,           /* fc1 product + GELU (each thread on the part it computed) */
   IB_STAGE_FC2,           /* fc2 product + residual */
   IB_STAGE_HEAD,          /* pooling, head LayerNorm and product, normalisation */
   IB_N_STAGES

@@ -121,13 +121,11 @@ ib_layer_norm (const float *x, float *y, gsize rows, gsize cols, const float *w,
 
 typedef struct { float *x; gsize n, chunk; gboolean quick; } GeluJob;
 
+/* GELU (or QuickGELU when @quick) of @len floats in place. */
 static void
-gelu_task (guint c, guint thread, gpointer data)
+gelu_span (float *p, gsize len, gboolean quick)
 {
-  const GeluJob *j = data;
-  float *p = j->x + c * j->chunk;
-  gsize len = MIN (j->chunk, j->n - c * j->chunk);
-  if (j->quick) {
+  if (quick) {
     /* x * sigmoid(1.702 x) as OpenCLIP's QuickGELU; for very negative x expf overflows to
      * inf and the quotient is -0, the limit. */
     for (gsize i = 0; i < len; i++)
@@ -142,6 +140,14 @@ gelu_task (guint c, guint thread, gpointer data)
 #endif
   for (gsize i = 0; i < len; i++)
     p[i] = 0.5f * p[i] * (1.0f + erff (p[i] * (float) M_SQRT1_2));
+}
+
+static void
+gelu_task (guint c, guint thread, gpointer data)
+{
+  const GeluJob *j = data;
+  gsize len = MIN (j->chunk, j->n - c * j->chunk);
+  gelu_span (j->x + c * j->chunk, len, j->quick);
 }
 
 static void
@@ -193,6 +199,61 @@ ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causal)
   }
 }
 
+/* The epilogues of the linear layers (IbGemmEpilogue.after), on one thread's block of y. */
+static void
+add_bias_block (float *c, gsize ldc, gsize rows, gsize cols, gsize col0, gpointer bias)
+{
+  const float *b = (const float *) bias + col0;
+  for (gsize r = 0; r < rows; r++) {
+    float *yr = c + r * ldc;
+    for (gsize j = 0; j < cols; j++)
+      yr[j] += b[j];
+  }
+}
+
+static void
+gelu_block (float *c, gsize ldc, gsize rows, gsize cols, gsize col0, gpointer quick)
+{
+  for (gsize r = 0; r < rows; r++)
+    gelu_span (c + r * ldc, cols, GPOINTER_TO_INT (quick));
+}
+
+static void
+linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b, float *y,
+    gsize ldy, gboolean accumulate, gboolean gelu, gboolean quick, float *scratch, int n_threads)
+{
+  gsize out = w->rows, in = w->cols;
+  const float *wf;
+  IbGemmEpilogue ep = { NULL, NULL, NULL };
+
+  if (w->type == IB_GGUF_TENSOR_I8 && ib_q8_have_vnni ()) {
+    ib_q8_linear (x, ldx, rows, w, b, y, ldy, accumulate, n_threads, FALSE);
+    if (gelu && ldy == out)
+      activation (y, rows * out, quick, n_threads);
+    else if (gelu)
+      for (gsize r = 0; r < rows; r++)
+        activation (y + r * ldy, out, quick, n_threads);
+    return;
+  }
+  wf = ib_weight_f32 (w, scratch, n_threads);
+
+  /* Without accumulation y starts from the bias and the product adds to it; with it, the
+   * bias is added after the product. Either way by the thread that computed that part of y. */
+  if (b && !accumulate)
+    ep.init_rows = b;
+  else if (b) {
+    ep.after = add_bias_block;
+    ep.after_data = (gpointer) b;
+  }
+  if (gelu) {
+    g_return_if_fail (ep.after == NULL);
+    ep.after = gelu_block;
+    ep.after_data = GINT_TO_POINTER (quick);
+  }
+  ib_sgemm_ex (FALSE, TRUE, rows, out, in, 1.0f, x, ldx, wf, in, accumulate ? 1.0f : 0.0f, y,
+      ldy, n_threads, &ep);
+}
+
 void
 ib_weight_row_f32 (const IbWeight *w, gsize row, float *dst)
 {
@@ -208,29 +269,12 @@ void
 ib_linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b, float *y,
     gsize ldy, gboolean accumulate, float *scratch, int n_threads)
 {
-  gsize out = w->rows, in = w->cols;
-  const float *wf;
-  float beta = 0.0f;
+  linear (x, ldx, rows, w, b, y, ldy, accumulate, FALSE, FALSE, scratch, n_threads);
+}
 
-  if (w->type == IB_GGUF_TENSOR_I8 && ib_q8_have_vnni ()) {
-    ib_q8_linear (x, ldx, rows, w, b, y, ldy, accumulate, n_threads, FALSE);
-    return;
-  }
-  wf = ib_weight_f32 (w, scratch, n_threads);
-  if (b && !accumulate) {
-    /* Start from the bias and let the product add to it. */
-    for (gsize r = 0; r < rows; r++)
-      memcpy (y + r * ldy, b, out * sizeof (float));
-    beta = 1.0f;
-  } else if (accumulate) {
-    beta = 1.0f;
-  }
-  ib_sgemm (FALSE, TRUE, rows, out, in, 1.0f, x, ldx, wf, in, beta, y, ldy, n_threads);
-  if (b && accumulate) {
-    for (gsize r = 0; r < rows; r++) {
-      float *yr = y + r * ldy;
-      for (gsize j = 0; j < out; j++)
-        yr[j] += b[j];
-    }
-  }
+void
+ib_linear_gelu (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b,
+    float *y, gsize ldy, gboolean quick, float *scratch, int n_threads)
+{
+  linear (x, ldx, rows, w, b, y, ldy, FALSE, TRUE, quick, scratch, n_threads);
 }

@@ -38,6 +38,12 @@ void ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causa
 void ib_linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b,
     float *y, gsize ldy, gboolean accumulate, float *scratch, int n_threads);
 
+/* y = GELU (x W^T + b) (QuickGELU when @quick), without accumulation; the same values as
+ * ib_linear() then ib_gelu() / ib_quick_gelu(), each thread applying the activation to the
+ * part of y it has just computed. */
+void ib_linear_gelu (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b,
+    float *y, gsize ldy, gboolean quick, float *scratch, int n_threads);
+
 G_END_DECLS
 
 #endif

@@ -397,7 +397,7 @@ print_profile (const IbProfile *p, const ImageBindEncoderInfo *info, double forw
     const double *product_seconds)
 {
   static const char *const names[IB_N_STAGES] = {
-    "stem", "layer norms", "q/k/v product", "attention", "out_proj", "fc1", "GELU", "fc2", "head",
+    "stem", "layer norms", "q/k/v product", "attention", "out_proj", "fc1 + GELU", "fc2", "head",
   };
   static const char *const part_names[IB_N_ATTN_PARTS] = { "q k^T", "softmax", "p v" };
   /* block_shapes() order: qkv, q k^T, p v, out_proj, fc1, fc2 */
