@@ -13,6 +13,10 @@ G_BEGIN_DECLS
  * variable exists to compare the two paths on one machine). */
 gboolean ib_cpu_has_avx512 (void);
 
+/* ib_layer_norm() of @rows rows on the calling thread, bit-identical to the scalar code. */
+void ib_layer_norm_avx512 (const float *x, float *y, gsize rows, gsize cols, const float *w,
+    const float *b, float eps);
+
 /* ib_gelu() on @n floats in place. */
 void ib_gelu_avx512 (float *x, gsize n);
 

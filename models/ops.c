@@ -107,6 +107,13 @@ ln_task (guint t, guint thread, gpointer data)
 {
   const LnJob *j = data;
   gsize r0 = t * j->per, r1 = MIN (j->rows, r0 + j->per);
+#ifdef IB_HAVE_AVX512_OPS
+  if (ib_cpu_has_avx512 () && j->cols < (1u << 26)) {      /* gather offsets are int32 */
+    ib_layer_norm_avx512 (j->x + r0 * j->cols, j->y + r0 * j->cols, r1 - r0, j->cols, j->w,
+        j->b, j->eps);
+    return;
+  }
+#endif
   for (gsize r = r0; r < r1; r++)
     layer_norm_row (j->x + r * j->cols, j->y + r * j->cols, j->cols, j->w, j->b, j->eps);
 }
