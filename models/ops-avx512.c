@@ -58,6 +58,19 @@ ib_gelu_avx512 (float *x, gsize n)
   }
 }
 
+IB_AVX512 void
+ib_add_row_avx512 (float *c, gsize ldc, gsize rows, gsize cols, const float *b)
+{
+  for (gsize r = 0; r < rows; r++) {
+    float *cr = c + r * ldc;
+    for (gsize j = 0; j < cols; j += 16) {
+      __mmask16 m = tail_mask (cols - j);
+      _mm512_mask_storeu_ps (cr + j, m, _mm512_add_ps (_mm512_maskz_loadu_ps (m, cr + j),
+              _mm512_maskz_loadu_ps (m, b + j)));
+    }
+  }
+}
+
 /* LayerNorm of up to 16 rows, one row per lane: every lane runs the scalar code's sequential
  * double sums (ops.c, layer_norm_row) over its row, reading column j of the 16 rows with one
  * gather, so the results are bit-identical to it. The scalar loop was bound by the latency of

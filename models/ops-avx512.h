@@ -17,6 +17,9 @@ gboolean ib_cpu_has_avx512 (void);
 void ib_layer_norm_avx512 (const float *x, float *y, gsize rows, gsize cols, const float *w,
     const float *b, float eps);
 
+/* c[r][j] += b[j] for @rows rows of @cols (row stride @ldc). */
+void ib_add_row_avx512 (float *c, gsize ldc, gsize rows, gsize cols, const float *b);
+
 /* ib_gelu() on @n floats in place. */
 void ib_gelu_avx512 (float *x, gsize n);
 

@@ -211,6 +211,12 @@ static void
 add_bias_block (float *c, gsize ldc, gsize rows, gsize cols, gsize col0, gpointer bias)
 {
   const float *b = (const float *) bias + col0;
+#ifdef IB_HAVE_AVX512_OPS
+  if (ib_cpu_has_avx512 ()) {
+    ib_add_row_avx512 (c, ldc, rows, cols, b);
+    return;
+  }
+#endif
   for (gsize r = 0; r < rows; r++) {
     float *yr = c + r * ldc;
     for (gsize j = 0; j < cols; j++)
