@@ -12,20 +12,49 @@
  * element's modality, fails that state change with a RESOURCE error naming the file and the
  * reason. Elements of one process using the same file (whatever the path) share one mapping.
  *
- * Live mode (#GstImageBindEncoder:sync FALSE, the default): inference runs on a worker thread.
- * The streaming thread copies the input of an embedding when one is due
- * (#GstImageBindEncoder:interval) and never waits: a due input that arrives while the worker is
- * busy waits for it in a single slot, where a newer due input replaces it, so the worker goes
- * on with the newest input as soon as it is done and the others pass without an embedding (work
- * is dropped, never buffers).
- * A result is attached to the first buffer that passes after it is ready and carries the span
- * (pts, duration, stream-time, running-time) of the input it describes. The element adds no
- * latency in this mode and answers latency queries with upstream's latency unchanged.
+ * Which inputs are due: every #GstImageBindEncoder:inference-interval-th frame (or window, for
+ * audio and IMU; 1 = every one) that is at least #GstImageBindEncoder:interval nanoseconds of
+ * buffer time after the last embedded input. Both count from the last input actually embedded;
+ * the first input of a stream, and of each new segment, is due.
  *
- * Sync mode: the streaming thread embeds every due input and attaches the result to the buffer
- * that completes it: reproducible, for files and tests. Latency queries then add the inference
- * time (the longest measured so far, estimated from the model's FLOPs before the first
- * inference); a latency message is posted when inference turns out slower than reported.
+ * #GstImageBindEncoder:sync chooses how due inputs are embedded. With the default, `auto`, the
+ * element asks upstream whether it is live (a latency query, on the first buffer of a stream):
+ * a file (not live) is embedded in sync mode, every due input, with the same results on every
+ * run; a camera or a microphone (live) in live mode, where the stream never waits.
+ *
+ * Live mode (`sync=false`): inference runs on a worker thread. The streaming thread copies the
+ * input of an embedding when one is due and never waits: a due input that arrives while the
+ * worker is busy waits for it in a single slot, where a newer due input replaces it, so the
+ * worker goes on with the newest input as soon as it is done and the others pass without an
+ * embedding (work is dropped, never buffers; they are counted as `skipped`). A result is attached to the first buffer that
+ * passes after it is ready and carries the span (pts, duration, stream-time, running-time) of
+ * the input it describes. The element adds no latency in this mode and answers latency queries
+ * with upstream's latency unchanged.
+ *
+ * Sync mode (`sync=true`): the streaming thread embeds every due input and attaches the result
+ * to the buffer that completes it: reproducible, for files and tests. Latency queries then add
+ * the inference time (the longest measured so far, estimated from the model's FLOPs before the
+ * first inference); a latency message is posted when inference turns out slower than reported.
+ *
+ * ## Messages
+ *
+ * Every #GstImageBindEncoder:stats-interval nanoseconds of wall-clock time (checked when a
+ * buffer passes; 0 = never) and once at EOS, an element message named `imagebind-encoder-stats`
+ * is posted, as `fpsdisplaysink` reports its frame rate, with these fields:
+ *
+ * - `modality` (G_TYPE_STRING): the encoder's modality ("vision", "audio", ...)
+ * - `mode` (G_TYPE_STRING): "sync" or "worker", the mode in use (`sync=auto` resolved)
+ * - `embedded` (G_TYPE_UINT64): embeddings computed since READY->PAUSED
+ * - `skipped` (G_TYPE_UINT64): due inputs that passed without an embedding because a newer
+ *   one replaced them while the worker was busy, since READY->PAUSED (always 0 in sync mode; inputs that were not due, because of
+ *   `interval` or `inference-interval`, are not counted)
+ * - `elapsed` (G_TYPE_UINT64, nanoseconds): the wall-clock time the three figures below cover:
+ *   since the previous stats message, or, at EOS, since the first buffer
+ * - `embeddings-per-second` (G_TYPE_DOUBLE): embeddings computed in `elapsed`, per second
+ * - `mean-inference-time`, `max-inference-time` (G_TYPE_UINT64, nanoseconds): of the
+ *   inferences finished in `elapsed` (0 when there were none)
+ * - `running-time` (G_TYPE_UINT64): running time of the end of the last buffer that passed
+ * - `eos` (G_TYPE_BOOLEAN): TRUE for the message posted at EOS (the totals of the run)
  *
  * Errors: an inference that fails (an input the front end refuses, or an embedding that is not
  * finite: NaN or infinite weights in the model file, or an overflow inside the encoder) posts
@@ -61,6 +90,7 @@
 #include "gstimagebindencoder.h"
 #include "gstimagebindmeta.h"
 #include "gstimagebindmodelcache.h"
+#include "gstimagebindtextmodel.h"
 
 #include <imagebind-tokenizer.h>
 
@@ -71,7 +101,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_image_bind_encoder_debug);
 
 #define DEFAULT_N_THREADS 0
 #define DEFAULT_INTERVAL 0
-#define DEFAULT_SYNC FALSE
+#define DEFAULT_INFERENCE_INTERVAL 1
+#define DEFAULT_SYNC GST_IMAGE_BIND_ENCODER_SYNC_AUTO
+#define DEFAULT_STATS_INTERVAL GST_SECOND
 #define DEFAULT_CUSTOM_META FALSE
 #define DEFAULT_SIMULATE_LATENCY 0
 /* Inference speed assumed for the latency estimate before the first measurement. */
@@ -85,7 +117,16 @@ enum {
   PROP_SYNC,
   PROP_CUSTOM_META,
   PROP_SIMULATE_LATENCY,
+  PROP_INFERENCE_INTERVAL,
+  PROP_STATS_INTERVAL,
 };
+
+/* What the stats messages report, over a period or the whole run. */
+typedef struct {
+  guint64 embedded;
+  guint64 skipped;
+  GstClockTime time_sum, time_max;      /* of the inferences */
+} Stats;
 
 /* Work for the model: a copy of the input and the span it covers. */
 typedef struct {
@@ -106,7 +147,9 @@ typedef struct {
   gchar *model_path;
   gint n_threads;
   guint64 interval;
-  gboolean sync;
+  guint inference_interval;
+  GstImageBindEncoderSync sync;
+  guint64 stats_interval;
   gboolean custom_meta;
   guint64 simulate_latency;
 
@@ -130,13 +173,41 @@ typedef struct {
   GError *error;                /* inference failure, reported by the streaming thread */
   GstClockTime inference_time;  /* longest inference measured */
   GstClockTime reported_latency;
+  Stats total, period;
+  gint upstream_live;           /* sync=auto: -1 not asked yet, else whether upstream is live */
 
   /* streaming thread only */
   gboolean failed;              /* an error was posted: GST_FLOW_ERROR until stopped */
   GstClockTime last_taken;     /* pts of the last input embedded (interval) */
+  gboolean taken_any;           /* an input was embedded in this segment */
+  guint since_taken;            /* inputs offered since the last one embedded */
+  gint64 stats_start, stats_last;       /* monotonic us: first buffer, last stats message */
+  GstClockTime last_running_time;       /* end of the last buffer, in running time */
   gboolean draining;
   GstClockTime last_end;        /* end of the last buffer pushed, for the EOS buffer */
 } GstImageBindEncoderPrivate;
+
+static const GEnumValue sync_values[] = {
+  {GST_IMAGE_BIND_ENCODER_SYNC_FALSE, "Worker thread: the stream never waits; due inputs "
+        "arriving while it is busy pass without an embedding", "false"},
+  {GST_IMAGE_BIND_ENCODER_SYNC_TRUE, "Streaming thread: every due input is embedded "
+        "(reproducible; adds the inference time to the latency)", "true"},
+  {GST_IMAGE_BIND_ENCODER_SYNC_AUTO, "true when upstream is not live (files), false when it "
+        "is (cameras, microphones)", "auto"},
+  {0, NULL, NULL}
+};
+
+GType
+gst_image_bind_encoder_sync_get_type (void)
+{
+  static gsize type = 0;
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstImageBindEncoderSync", sync_values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE (GstImageBindEncoder, gst_image_bind_encoder,
     GST_TYPE_BASE_TRANSFORM, G_ADD_PRIVATE (GstImageBindEncoder);
@@ -163,22 +234,6 @@ result_free (Result * result)
 
 /* ---- model loading ---- */
 
-/* The path to load (gst_image_bind_model_path_resolve's rules); NULL with a message naming what
- * was tried when none exists. */
-static gchar *
-resolve_model_path (GstImageBindEncoder * self, gchar ** tried)
-{
-  GstImageBindEncoderPrivate *priv = GET_PRIV (self);
-  gchar *property, *path;
-
-  GST_OBJECT_LOCK (self);
-  property = g_strdup (priv->model_path);
-  GST_OBJECT_UNLOCK (self);
-  path = gst_image_bind_model_path_resolve (property, tried);
-  g_free (property);
-  return path;
-}
-
 /* The element's factory name ("imagebindaudio"), for messages; the type name without one. */
 static const gchar *
 element_name (GstImageBindEncoder * self)
@@ -196,40 +251,22 @@ load_model (GstImageBindEncoder * self)
   ImageBindModality modality = (ImageBindModality) klass->modality;
   ImageBindContextParams params = imagebind_context_default_params ();
   GError *err = NULL;
-  gchar *tried = NULL, *path, *canonical = NULL, *base;
+  gchar *property, *canonical = NULL, *base;
   const gchar *name;
 
-  path = resolve_model_path (self, &tried);
-  if (!path) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("No ImageBind model: set the 'model' property to a .gguf file (see README); %s.",
-            tried), ("no model file found"));
-    g_free (tried);
-    return FALSE;
-  }
-
-  priv->model = gst_image_bind_model_cache_acquire (path, &canonical, &err);
+  GST_OBJECT_LOCK (self);
+  property = g_strdup (priv->model_path);
+  GST_OBJECT_UNLOCK (self);
+  priv->model = gst_image_bind_model_cache_open (property, &canonical, &err);
+  g_free (property);
   if (!priv->model) {
-    if (err->domain == G_FILE_ERROR) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-          ("ImageBind model file \"%s\" cannot be opened: %s.", path, err->message),
-          ("realpath(%s) failed", path));
-    } else if (err->domain == IMAGEBIND_ERROR && err->code == IMAGEBIND_ERROR_FILE) {
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-          ("Could not read ImageBind model file \"%s\": %s.", path, err->message),
-          ("imagebind_model_load failed"));
-    } else {
-      GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
-          ("\"%s\" is not a usable ImageBind model: %s.", path, err->message),
-          ("imagebind_model_load failed"));
-    }
+    gst_image_bind_model_post_error (GST_ELEMENT (self), err);
     g_clear_error (&err);
-    g_free (path);
     return FALSE;
   }
 
   /* e.g. a CLIP-family file (vision and text only) in imagebindaudio */
-  if (!imagebind_model_require_modality (priv->model, modality, path, element_name (self),
+  if (!imagebind_model_require_modality (priv->model, modality, canonical, element_name (self),
           &err)) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s.", err->message),
         ("choose a model with this modality"));
@@ -237,19 +274,17 @@ load_model (GstImageBindEncoder * self)
     gst_image_bind_model_cache_release (priv->model);
     priv->model = NULL;
     g_free (canonical);
-    g_free (path);
     return FALSE;
   }
 
   if (modality == IMAGEBIND_MODALITY_TEXT && !imagebind_model_get_tokenizer (priv->model, &err)) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
-        ("ImageBind model \"%s\" cannot tokenise text: %s.", path, err->message),
+        ("ImageBind model \"%s\" cannot tokenise text: %s.", canonical, err->message),
         ("the model has a text encoder but no tokenizer"));
     g_clear_error (&err);
     gst_image_bind_model_cache_release (priv->model);
     priv->model = NULL;
     g_free (canonical);
-    g_free (path);
     return FALSE;
   }
 
@@ -265,9 +300,8 @@ load_model (GstImageBindEncoder * self)
   priv->model_id = g_strdup_printf ("%s:%s", name ? name : "", base);
   g_free (base);
 
-  GST_INFO_OBJECT (self, "loaded %s (%s), %u-dimensional, logit scale %g", path,
+  GST_INFO_OBJECT (self, "loaded %s (%s), %u-dimensional, logit scale %g", canonical,
       priv->model_id, priv->out_dim, priv->logit_scale);
-  g_free (path);
   return TRUE;
 }
 
@@ -293,6 +327,14 @@ gst_image_bind_encoder_get_model (GstImageBindEncoder * self)
 }
 
 /* ---- inference ---- */
+
+static void
+stats_add_inference (Stats * stats, GstClockTime time)
+{
+  stats->embedded++;
+  stats->time_sum += time;
+  stats->time_max = MAX (stats->time_max, time);
+}
 
 /* Any thread; never concurrently (sync mode waits for the worker to be idle). */
 static Result *
@@ -342,6 +384,8 @@ run_job (GstImageBindEncoder * self, Job * job, GError ** error)
   }
   elapsed = g_get_monotonic_time () - start;
   priv->inference_time = MAX (priv->inference_time, (GstClockTime) elapsed * GST_USECOND);
+  stats_add_inference (&priv->total, (GstClockTime) elapsed * GST_USECOND);
+  stats_add_inference (&priv->period, (GstClockTime) elapsed * GST_USECOND);
   g_mutex_unlock (&priv->lock);
 
   GST_LOG_OBJECT (self, "embedded input at %" GST_TIME_FORMAT " in %" G_GINT64_FORMAT " us",
@@ -397,16 +441,22 @@ wait_worker_idle_locked (GstImageBindEncoderPrivate * priv)
     g_cond_wait (&priv->cond, &priv->lock);
 }
 
+/* Streaming thread: whether the input at @pts is due (inference-interval and interval, both
+ * counted from the last input embedded). */
 static gboolean
-interval_due (GstImageBindEncoder * self, GstClockTime pts)
+input_due (GstImageBindEncoder * self, GstClockTime pts)
 {
   GstImageBindEncoderPrivate *priv = GET_PRIV (self);
   guint64 interval;
+  guint every;
 
   GST_OBJECT_LOCK (self);
   interval = priv->interval;
+  every = priv->inference_interval;
   GST_OBJECT_UNLOCK (self);
 
+  if (priv->taken_any && priv->since_taken + 1 < every)
+    return FALSE;
   if (interval == 0 || !GST_CLOCK_TIME_IS_VALID (pts) ||
       !GST_CLOCK_TIME_IS_VALID (priv->last_taken))
     return TRUE;
@@ -414,21 +464,95 @@ interval_due (GstImageBindEncoder * self, GstClockTime pts)
   return (pts >= priv->last_taken ? pts - priv->last_taken : priv->last_taken - pts) >= interval;
 }
 
+/* Streaming thread: the input at @pts is being embedded. */
 static void
-interval_taken (GstImageBindEncoder * self, GstClockTime pts)
+input_taken (GstImageBindEncoder * self, GstClockTime pts)
 {
-  GET_PRIV (self)->last_taken = pts;
+  GstImageBindEncoderPrivate *priv = GET_PRIV (self);
+
+  priv->last_taken = pts;
+  priv->taken_any = TRUE;
+  priv->since_taken = 0;
 }
 
-static gboolean
-is_sync (GstImageBindEncoder * self)
+/* Streaming thread: an input passed without being embedded; @skipped when it was due (the
+ * worker was busy). */
+static void
+input_passed (GstImageBindEncoder * self, gboolean skipped)
 {
-  gboolean sync;
+  GstImageBindEncoderPrivate *priv = GET_PRIV (self);
+
+  if (priv->since_taken < G_MAXUINT)
+    priv->since_taken++;
+  if (skipped) {
+    g_mutex_lock (&priv->lock);
+    priv->total.skipped++;
+    priv->period.skipped++;
+    g_mutex_unlock (&priv->lock);
+  }
+}
+
+/* The next input is due whatever came before (new stream or segment). */
+static void
+restart_schedule (GstImageBindEncoderPrivate * priv)
+{
+  priv->last_taken = GST_CLOCK_TIME_NONE;
+  priv->taken_any = FALSE;
+  priv->since_taken = 0;
+}
+
+/* Streaming thread (sync=auto): whether upstream is live, asked once per stream with a
+ * latency query. Upstream that does not answer counts as live: the worker never stalls it. */
+static gboolean
+upstream_is_live (GstImageBindEncoder * self)
+{
+  GstImageBindEncoderPrivate *priv = GET_PRIV (self);
+  GstQuery *query;
+  gboolean live = TRUE;
+  gint known;
+
+  g_mutex_lock (&priv->lock);
+  known = priv->upstream_live;
+  g_mutex_unlock (&priv->lock);
+  if (known >= 0)
+    return known;
+
+  query = gst_query_new_latency ();
+  if (gst_pad_peer_query (GST_BASE_TRANSFORM_SINK_PAD (self), query))
+    gst_query_parse_latency (query, &live, NULL, NULL);
+  else
+    GST_INFO_OBJECT (self, "upstream does not answer the latency query: taken as live");
+  gst_query_unref (query);
+  GST_INFO_OBJECT (self, "upstream is %s: %s", live ? "live" : "not live",
+      live ? "inference on a worker thread, the stream never waits" :
+      "every due input embedded on the streaming thread");
+
+  g_mutex_lock (&priv->lock);
+  priv->upstream_live = live;
+  g_mutex_unlock (&priv->lock);
+  return live;
+}
+
+static GstImageBindEncoderSync
+get_sync_setting (GstImageBindEncoder * self)
+{
+  GstImageBindEncoderSync sync;
 
   GST_OBJECT_LOCK (self);
   sync = GET_PRIV (self)->sync;
   GST_OBJECT_UNLOCK (self);
   return sync;
+}
+
+/* Streaming thread: whether due inputs are embedded on it (sync=auto resolved). */
+static gboolean
+is_sync (GstImageBindEncoder * self)
+{
+  GstImageBindEncoderSync sync = get_sync_setting (self);
+
+  if (sync == GST_IMAGE_BIND_ENCODER_SYNC_AUTO)
+    return !upstream_is_live (self);
+  return sync == GST_IMAGE_BIND_ENCODER_SYNC_TRUE;
 }
 
 void
@@ -437,15 +561,17 @@ gst_image_bind_encoder_submit_input (GstImageBindEncoder * self, gpointer input,
 {
   GstImageBindEncoderPrivate *priv;
   GstSegment *segment;
+  gboolean sync;
   Job *job;
 
   g_return_if_fail (GST_IS_IMAGE_BIND_ENCODER (self));
   priv = GET_PRIV (self);
 
-  if (!priv->draining && !interval_due (self, pts)) {
+  if (!priv->draining && !input_due (self, pts)) {
     GST_LOG_OBJECT (self, "input at %" GST_TIME_FORMAT " not due", GST_TIME_ARGS (pts));
     if (free_func)
       free_func (input);
+    input_passed (self, FALSE);
     return;
   }
 
@@ -462,10 +588,11 @@ gst_image_bind_encoder_submit_input (GstImageBindEncoder * self, gpointer input,
     job->running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, pts);
   }
 
+  sync = is_sync (self);         /* may ask upstream: not under the lock */
   g_mutex_lock (&priv->lock);
   job->epoch = priv->epoch;
 
-  if (is_sync (self)) {
+  if (sync) {
     Result *result;
     GError *err = NULL;
 
@@ -482,7 +609,7 @@ gst_image_bind_encoder_submit_input (GstImageBindEncoder * self, gpointer input,
     else
       g_clear_error (&err);
     g_mutex_unlock (&priv->lock);
-    interval_taken (self, pts);
+    input_taken (self, pts);
     return;
   }
 
@@ -503,13 +630,15 @@ gst_image_bind_encoder_submit_input (GstImageBindEncoder * self, gpointer input,
           GST_TIME_FORMAT " before the worker took it", GST_TIME_ARGS (older->pts),
           GST_TIME_ARGS (pts));
       job_free (older);
+      input_passed (self, TRUE);        /* its embedding is dropped: counted as skipped */
     }
-    interval_taken (self, pts);
+    input_taken (self, pts);
   } else {
     g_mutex_unlock (&priv->lock);
     GST_LOG_OBJECT (self, "worker busy, input at %" GST_TIME_FORMAT " passes without embedding",
         GST_TIME_ARGS (pts));
     job_free (job);
+    input_passed (self, TRUE);
   }
 }
 
@@ -594,6 +723,63 @@ maybe_post_latency (GstImageBindEncoder * self)
     gst_element_post_message (GST_ELEMENT (self), gst_message_new_latency (GST_OBJECT (self)));
 }
 
+/* ---- statistics ---- */
+
+/* Streaming thread: the stats message; at EOS (@eos) the totals since the first buffer,
+ * otherwise the period since the previous message. */
+static void
+post_stats (GstImageBindEncoder * self, gboolean eos)
+{
+  GstImageBindEncoderPrivate *priv = GET_PRIV (self);
+  GstImageBindEncoderClass *klass = GST_IMAGE_BIND_ENCODER_GET_CLASS (self);
+  gint64 now = g_get_monotonic_time ();
+  gint64 since = eos ? priv->stats_start : priv->stats_last;
+  GstClockTime elapsed;
+  Stats total, covered;
+  gboolean sync = is_sync (self);
+  GstStructure *s;
+
+  g_mutex_lock (&priv->lock);
+  total = priv->total;
+  covered = eos ? priv->total : priv->period;
+  memset (&priv->period, 0, sizeof (Stats));
+  g_mutex_unlock (&priv->lock);
+  priv->stats_last = now;
+
+  elapsed = since > 0 && now > since ? (GstClockTime) (now - since) * GST_USECOND : 0;
+  s = gst_structure_new ("imagebind-encoder-stats",
+      "modality", G_TYPE_STRING, gst_image_bind_modality_to_string (klass->modality),
+      "mode", G_TYPE_STRING, sync ? "sync" : "worker",
+      "embedded", G_TYPE_UINT64, total.embedded,
+      "skipped", G_TYPE_UINT64, total.skipped,
+      "elapsed", G_TYPE_UINT64, elapsed,
+      "embeddings-per-second", G_TYPE_DOUBLE,
+      elapsed > 0 ? (gdouble) covered.embedded * GST_SECOND / elapsed : 0.0,
+      "mean-inference-time", G_TYPE_UINT64,
+      covered.embedded > 0 ? covered.time_sum / covered.embedded : (guint64) 0,
+      "max-inference-time", G_TYPE_UINT64, covered.time_max,
+      "running-time", G_TYPE_UINT64, priv->last_running_time,
+      "eos", G_TYPE_BOOLEAN, eos, NULL);
+  GST_DEBUG_OBJECT (self, "%" GST_PTR_FORMAT, s);
+  gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* Streaming thread, after each buffer: the periodic stats message when it is time. */
+static void
+maybe_post_stats (GstImageBindEncoder * self)
+{
+  GstImageBindEncoderPrivate *priv = GET_PRIV (self);
+  guint64 interval;
+  gint64 now = g_get_monotonic_time ();
+
+  GST_OBJECT_LOCK (self);
+  interval = priv->stats_interval;
+  GST_OBJECT_UNLOCK (self);
+
+  if (interval > 0 && (guint64) (now - priv->stats_last) * GST_USECOND >= interval)
+    post_stats (self, FALSE);
+}
+
 /* ---- GstBaseTransform ---- */
 
 static GstFlowReturn
@@ -609,12 +795,17 @@ gst_image_bind_encoder_prepare_output_buffer (GstBaseTransform * trans, GstBuffe
 
   if (priv->failed)
     return GST_FLOW_ERROR;      /* the error was posted once */
+  if (priv->stats_start == 0)
+    priv->stats_start = priv->stats_last = g_get_monotonic_time ();
+
   if (klass->collect) {
     /* GAP buffers too: what they mean is the modality's business (audio: silence); so are
      * DISCONT flags (in reverse playback decoders flag every chunk, yet the chunks continue
      * each other backwards) */
     ret = klass->collect (self, inbuf);
-  } else if (interval_due (self, pts)) {
+  } else if (!input_due (self, pts)) {
+    input_passed (self, FALSE);
+  } else {
     GDestroyNotify free_func = NULL;
     gpointer input = klass->copy_input (self, inbuf, &free_func);
 
@@ -643,8 +834,15 @@ gst_image_bind_encoder_prepare_output_buffer (GstBaseTransform * trans, GstBuffe
     g_list_free_full (results, (GDestroyNotify) result_free);
   }
 
-  if (GST_BUFFER_PTS_IS_VALID (inbuf))
+  if (GST_BUFFER_PTS_IS_VALID (inbuf)) {
+    GstSegment *segment = &trans->segment;
+
     priv->last_end = pts + (GST_BUFFER_DURATION_IS_VALID (inbuf) ? GST_BUFFER_DURATION (inbuf) : 0);
+    if (segment->format == GST_FORMAT_TIME)
+      priv->last_running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
+          priv->last_end);
+  }
+  maybe_post_stats (self);
   return GST_FLOW_OK;
 }
 
@@ -669,7 +867,7 @@ flush_work (GstImageBindEncoder * self)
   g_mutex_unlock (&priv->lock);
   if (klass->reset)
     klass->reset (self);
-  priv->last_taken = GST_CLOCK_TIME_NONE;
+  restart_schedule (priv);
   priv->last_end = GST_CLOCK_TIME_NONE;
 }
 
@@ -696,6 +894,7 @@ drain (GstImageBindEncoder * self)
 
   if (!check_error (self))
     return GST_FLOW_ERROR;
+  post_stats (self, TRUE);
   results = take_results (self);
   if (!results)
     return GST_FLOW_OK;
@@ -725,7 +924,7 @@ gst_image_bind_encoder_sink_event (GstBaseTransform * trans, GstEvent * event)
       break;
     case GST_EVENT_SEGMENT:
       /* A new segment may start earlier (non-flushing seek): restart the interval. */
-      priv->last_taken = GST_CLOCK_TIME_NONE;
+      restart_schedule (priv);
       break;
     case GST_EVENT_GAP:
       if (klass->reset)
@@ -748,14 +947,27 @@ gst_image_bind_encoder_query (GstBaseTransform * trans, GstPadDirection directio
 {
   GstImageBindEncoder *self = GST_IMAGE_BIND_ENCODER (trans);
   GstImageBindEncoderPrivate *priv = GET_PRIV (self);
-  gboolean ret;
+  GstImageBindEncoderSync sync;
+  gboolean ret, live;
+
+  /* Elements downstream (imagebindmatch, imagebindav) ask which model the embeddings come
+   * from, to embed their prompts with the same one. */
+  if (direction == GST_PAD_SRC && gst_image_bind_model_query_is (query) && priv->model_file) {
+    gst_image_bind_model_query_set (query, priv->model_file, priv->model_id);
+    return TRUE;
+  }
 
   ret = GST_BASE_TRANSFORM_CLASS (gst_image_bind_encoder_parent_class)->query (trans,
       direction, query);
+  if (!ret || direction != GST_PAD_SRC || GST_QUERY_TYPE (query) != GST_QUERY_LATENCY)
+    return ret;
 
-  if (ret && direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY
-      && is_sync (self)) {
-    gboolean live;
+  /* sync=auto is resolved with upstream's answer to this very query (the streaming thread
+   * asks its own when the first buffer comes). */
+  gst_query_parse_latency (query, &live, NULL, NULL);
+  sync = get_sync_setting (self);
+  if (sync == GST_IMAGE_BIND_ENCODER_SYNC_TRUE ||
+      (sync == GST_IMAGE_BIND_ENCODER_SYNC_AUTO && !live)) {
     GstClockTime min, max, ours;
 
     gst_query_parse_latency (query, &live, &min, &max);
@@ -792,10 +1004,12 @@ gst_image_bind_encoder_start (GstBaseTransform * trans)
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("No ImageBind model loaded."), (NULL));
     return FALSE;
   }
-  priv->last_taken = GST_CLOCK_TIME_NONE;
+  restart_schedule (priv);
   priv->last_end = GST_CLOCK_TIME_NONE;
+  priv->last_running_time = GST_CLOCK_TIME_NONE;
   priv->draining = FALSE;
   priv->failed = FALSE;
+  priv->stats_start = priv->stats_last = 0;
   if (klass->reset)
     klass->reset (self);
 
@@ -803,6 +1017,9 @@ gst_image_bind_encoder_start (GstBaseTransform * trans)
   priv->stopping = FALSE;
   priv->busy = FALSE;
   priv->reported_latency = GST_CLOCK_TIME_NONE;
+  priv->upstream_live = -1;
+  memset (&priv->total, 0, sizeof (Stats));
+  memset (&priv->period, 0, sizeof (Stats));
   g_mutex_unlock (&priv->lock);
   priv->thread = g_thread_new ("imagebind-worker", worker_main, self);
   return TRUE;
@@ -885,7 +1102,13 @@ gst_image_bind_encoder_set_property (GObject * object, guint prop_id, const GVal
       priv->interval = g_value_get_uint64 (value);
       break;
     case PROP_SYNC:
-      priv->sync = g_value_get_boolean (value);
+      priv->sync = g_value_get_enum (value);
+      break;
+    case PROP_INFERENCE_INTERVAL:
+      priv->inference_interval = g_value_get_uint (value);
+      break;
+    case PROP_STATS_INTERVAL:
+      priv->stats_interval = g_value_get_uint64 (value);
       break;
     case PROP_CUSTOM_META:
       priv->custom_meta = g_value_get_boolean (value);
@@ -918,7 +1141,13 @@ gst_image_bind_encoder_get_property (GObject * object, guint prop_id, GValue * v
       g_value_set_uint64 (value, priv->interval);
       break;
     case PROP_SYNC:
-      g_value_set_boolean (value, priv->sync);
+      g_value_set_enum (value, priv->sync);
+      break;
+    case PROP_INFERENCE_INTERVAL:
+      g_value_set_uint (value, priv->inference_interval);
+      break;
+    case PROP_STATS_INTERVAL:
+      g_value_set_uint64 (value, priv->stats_interval);
       break;
     case PROP_CUSTOM_META:
       g_value_set_boolean (value, priv->custom_meta);
@@ -953,14 +1182,18 @@ gst_image_bind_encoder_init (GstImageBindEncoder * self)
 
   priv->n_threads = DEFAULT_N_THREADS;
   priv->interval = DEFAULT_INTERVAL;
+  priv->inference_interval = DEFAULT_INFERENCE_INTERVAL;
   priv->sync = DEFAULT_SYNC;
+  priv->stats_interval = DEFAULT_STATS_INTERVAL;
+  priv->upstream_live = -1;
   priv->custom_meta = DEFAULT_CUSTOM_META;
   priv->simulate_latency = DEFAULT_SIMULATE_LATENCY;
   g_mutex_init (&priv->lock);
   g_cond_init (&priv->cond);
   g_queue_init (&priv->results);
-  priv->last_taken = GST_CLOCK_TIME_NONE;
+  restart_schedule (priv);
   priv->last_end = GST_CLOCK_TIME_NONE;
+  priv->last_running_time = GST_CLOCK_TIME_NONE;
   priv->reported_latency = GST_CLOCK_TIME_NONE;
 
   gst_base_transform_set_passthrough (trans, TRUE);
@@ -1012,7 +1245,7 @@ gst_image_bind_encoder_class_init (GstImageBindEncoderClass * klass)
    *
    * Minimum time between the inputs of two embeddings, in nanoseconds of buffer time (either
    * way: in reverse playback timestamps decrease); 0 embeds every frame (every window for
-   * audio and IMU).
+   * audio and IMU). Applies together with #GstImageBindEncoder:inference-interval.
    *
    * Since: 0.1
    */
@@ -1024,22 +1257,64 @@ gst_image_bind_encoder_class_init (GstImageBindEncoderClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
   /**
+   * GstImageBindEncoder:inference-interval:
+   *
+   * Embed every Nth frame (every Nth window for audio and IMU, every Nth text buffer): 1
+   * embeds every one, 2 every other one. Counted from the last input embedded, so in live
+   * mode, when the worker was busy at the Nth input, the next input is taken. Applies together
+   * with #GstImageBindEncoder:interval.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_INFERENCE_INTERVAL,
+      g_param_spec_uint ("inference-interval", "Inference interval",
+          "Embed every Nth frame (or audio/IMU window): 1 = every one, 2 = every other one "
+          "(min 1, max 4294967295, default 1); applies together with 'interval'",
+          1, G_MAXUINT, DEFAULT_INFERENCE_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
    * GstImageBindEncoder:sync:
    *
-   * FALSE (live mode): inference runs on a worker thread, buffers never wait; of the due
-   * inputs that arrive while the worker is busy the newest is embedded next and the others pass
-   * without an embedding, and a result is attached to the first buffer that passes after it is
-   * ready. TRUE: the streaming thread runs inference for
-   * every due input and attaches the result to the buffer that completes the input:
-   * reproducible, for files and tests; the inference time is then added to the latency.
+   * `auto` (the default): `true` when upstream is not live (a file: every due input is
+   * embedded, the same results on every run), `false` when it is (a camera, a microphone:
+   * the stream never waits). Upstream is asked with a latency query on the first buffer.
+   *
+   * `false` (live mode): inference runs on a worker thread, buffers never wait; of the due
+   * inputs that arrive while the worker is busy the newest is embedded next and the others
+   * pass without an embedding (counted as `skipped` in the `imagebind-encoder-stats`
+   * messages), and a result is attached to the first buffer that passes after it is ready.
+   * `true`: the streaming thread runs inference for every due input and attaches the result
+   * to the buffer that completes the input: reproducible; the inference time is then added to
+   * the latency.
    *
    * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_SYNC,
-      g_param_spec_boolean ("sync", "Synchronous",
-          "Embed every due input on the streaming thread (reproducible; adds the inference "
-          "time to the latency) instead of on a worker thread that never blocks the stream",
-          DEFAULT_SYNC, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+      g_param_spec_enum ("sync", "Synchronous",
+          "true: embed every due input on the streaming thread (reproducible; adds the "
+          "inference time to the latency); false: on a worker thread that never blocks the "
+          "stream (of the due inputs arriving while it is busy, the newest is embedded next); auto: true "
+          "when upstream is not live (files), false when it is (cameras, microphones)",
+          GST_TYPE_IMAGE_BIND_ENCODER_SYNC, DEFAULT_SYNC,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindEncoder:stats-interval:
+   *
+   * Wall-clock time between two `imagebind-encoder-stats` messages (see the class
+   * documentation for the fields), checked when a buffer passes; 0 posts only the totals at
+   * EOS.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS_INTERVAL,
+      g_param_spec_uint64 ("stats-interval", "Stats interval",
+          "Nanoseconds of wall-clock time between two 'imagebind-encoder-stats' messages "
+          "(embedded, skipped, embeddings-per-second, mean- and max-inference-time); "
+          "0 = only the totals at EOS (min 0, max 18446744073709551615, default 1000000000)",
+          0, G_MAXUINT64, DEFAULT_STATS_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
   /**
    * GstImageBindEncoder:custom-meta:
@@ -1085,4 +1360,5 @@ gst_image_bind_encoder_class_init (GstImageBindEncoderClass * klass)
 
   gst_type_mark_as_plugin_api (GST_TYPE_IMAGE_BIND_ENCODER, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_IMAGE_BIND_MODALITY, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_IMAGE_BIND_ENCODER_SYNC, 0);
 }

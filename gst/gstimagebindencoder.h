@@ -2,9 +2,9 @@
  *
  * A pass-through GstBaseTransform (media untouched, no copies) that attaches a
  * #GstImageBindEmbeddingMeta to buffers. It owns what all encoders share: the model (loaded on
- * NULL->READY from a process-wide cache), the properties (model, n-threads, interval, sync,
- * custom-meta), the inference worker thread of live mode, the interval bookkeeping, flushing,
- * EOS draining and latency reporting.
+ * NULL->READY from a process-wide cache), the properties (model, n-threads, interval,
+ * inference-interval, sync, stats-interval, custom-meta), the inference worker thread of live
+ * mode, the interval bookkeeping, the statistics, flushing, EOS draining and latency reporting.
  *
  * A subclass sets `modality` and pad templates in class_init and provides:
  *  - frame modalities (vision, depth, thermal): copy_input(), which copies on the streaming
@@ -31,6 +31,29 @@
 #include "gstimagebindmodality.h"
 
 G_BEGIN_DECLS
+
+/**
+ * GstImageBindEncoderSync:
+ * @GST_IMAGE_BIND_ENCODER_SYNC_FALSE: inference on a worker thread that never blocks the
+ *     stream: due inputs that arrive while it is busy pass without an embedding
+ * @GST_IMAGE_BIND_ENCODER_SYNC_TRUE: every due input is embedded on the streaming thread
+ *     (reproducible; the inference time is added to the latency)
+ * @GST_IMAGE_BIND_ENCODER_SYNC_AUTO: TRUE when upstream is not live (files: every frame,
+ *     the same results on every run), FALSE when it is (cameras, microphones: never a stall)
+ *
+ * How an encoder schedules inference (its `sync` property). The nicks are "false", "true" and
+ * "auto", so `sync=true` and `sync=false` read as they did when the property was a boolean.
+ *
+ * Since: 0.1
+ */
+typedef enum {
+  GST_IMAGE_BIND_ENCODER_SYNC_FALSE = 0,
+  GST_IMAGE_BIND_ENCODER_SYNC_TRUE = 1,
+  GST_IMAGE_BIND_ENCODER_SYNC_AUTO = 2,
+} GstImageBindEncoderSync;
+
+#define GST_TYPE_IMAGE_BIND_ENCODER_SYNC (gst_image_bind_encoder_sync_get_type ())
+GType gst_image_bind_encoder_sync_get_type (void);
 
 #define GST_TYPE_IMAGE_BIND_ENCODER (gst_image_bind_encoder_get_type ())
 G_DECLARE_DERIVABLE_TYPE (GstImageBindEncoder, gst_image_bind_encoder, GST, IMAGE_BIND_ENCODER,

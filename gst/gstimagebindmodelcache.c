@@ -19,15 +19,20 @@ cache_entry_free (CacheEntry * entry)
   g_free (entry);
 }
 
-gchar *
-gst_image_bind_model_path_resolve (const gchar * property, gchar ** tried)
+/* gst_image_bind_model_path_resolve(), also saying where the path came from: "" (the 'model'
+ * property), " (from $IMAGEBIND_MODEL)" or " (the shipped default model)". */
+static gchar *
+resolve_with_origin (const gchar * property, const gchar ** origin, gchar ** tried)
 {
   const gchar *env = g_getenv ("IMAGEBIND_MODEL");
 
+  *origin = "";
   if (property && *property)
     return g_strdup (property);
+  *origin = " (from $IMAGEBIND_MODEL)";
   if (env && *env)
     return g_strdup (env);
+  *origin = " (the shipped default model)";
   if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR))
     return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED);
   if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR))
@@ -37,6 +42,108 @@ gst_image_bind_model_path_resolve (const gchar * property, gchar ** tried)
         "neither %s nor %s exists", GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED,
         GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
   return NULL;
+}
+
+gchar *
+gst_image_bind_model_path_resolve (const gchar * property, gchar ** tried)
+{
+  const gchar *origin;
+
+  return resolve_with_origin (property, &origin, tried);
+}
+
+/* " It holds a.gguf, b.gguf." for a directory given as the model, or "". */
+static gchar *
+gguf_files_in (const gchar * dir_path)
+{
+  GDir *dir = g_dir_open (dir_path, 0, NULL);
+  GString *list = g_string_new (NULL);
+  const gchar *name;
+  guint n = 0;
+
+  while (dir && (name = g_dir_read_name (dir))) {
+    if (!g_str_has_suffix (name, ".gguf"))
+      continue;
+    if (n < 3)
+      g_string_append_printf (list, "%s%s", n ? ", " : " It holds ", name);
+    n++;
+  }
+  if (n > 3)
+    g_string_append_printf (list, " and %u more", n - 3);
+  if (n > 0)
+    g_string_append (list, ".");
+  if (dir)
+    g_dir_close (dir);
+  return g_string_free (list, FALSE);
+}
+
+ImageBindModel *
+gst_image_bind_model_cache_open (const gchar * property, gchar ** canonical_path,
+    GError ** error)
+{
+  const gchar *origin, *remedy;
+  gchar *tried = NULL, *path;
+  GError *err = NULL;
+  ImageBindModel *model;
+
+  path = resolve_with_origin (property, &origin, &tried);
+  if (!path) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+        "No ImageBind model: set the 'model' property to a .gguf file (see README); %s.", tried);
+    g_free (tried);
+    return NULL;
+  }
+  remedy = g_str_equal (origin, " (from $IMAGEBIND_MODEL)") ?
+      " Unset IMAGEBIND_MODEL or point it at a model file, or set the 'model' property." : "";
+
+  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+    gchar *holds = gguf_files_in (path);
+
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR,
+        "ImageBind model \"%s\"%s is a directory, not a model file: give the path of a .gguf "
+        "file.%s%s", path, origin, holds, remedy);
+    g_free (holds);
+    g_free (path);
+    return NULL;
+  }
+
+  model = gst_image_bind_model_cache_acquire (path, canonical_path, &err);
+  if (!model) {
+    if (err->domain == G_FILE_ERROR)
+      g_set_error (error, G_FILE_ERROR, err->code,
+          "ImageBind model file \"%s\"%s cannot be opened: %s.%s", path, origin, err->message,
+          remedy);
+    else if (err->domain == IMAGEBIND_ERROR && err->code == IMAGEBIND_ERROR_FILE)
+      g_set_error (error, err->domain, err->code,
+          "Could not read ImageBind model file \"%s\"%s: %s.%s", path, origin, err->message,
+          remedy);
+    else
+      g_set_error (error, err->domain, err->code,
+          "\"%s\"%s is not a usable ImageBind model: %s.%s", path, origin, err->message,
+          remedy);
+    g_clear_error (&err);
+  }
+  g_free (path);
+  return model;
+}
+
+void
+gst_image_bind_model_post_error (GstElement * element, const GError * error)
+{
+  g_return_if_fail (GST_IS_ELEMENT (element));
+  g_return_if_fail (error != NULL);
+
+  /* The messages end with a full stop or a remedy already. */
+  if (error->domain == G_FILE_ERROR) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("%s", error->message),
+        ("no usable model file"));
+  } else if (error->domain == IMAGEBIND_ERROR && error->code == IMAGEBIND_ERROR_FILE) {
+    GST_ELEMENT_ERROR (element, RESOURCE, OPEN_READ, ("%s", error->message),
+        ("imagebind_model_load failed"));
+  } else {
+    GST_ELEMENT_ERROR (element, RESOURCE, FAILED, ("%s", error->message),
+        ("the model cannot be used"));
+  }
 }
 
 ImageBindModel *

@@ -18,20 +18,6 @@ struct _GstImageBindTextModel {
   gfloat logit_scale;
 };
 
-/* The same rules as the encoder elements: gst_image_bind_model_path_resolve(). */
-static gchar *
-resolve_path (const gchar * path, GError ** error)
-{
-  gchar *tried = NULL;
-  gchar *resolved = gst_image_bind_model_path_resolve (path, &tried);
-
-  if (!resolved)
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-        "No ImageBind model: set the 'model' property to a .gguf file (see README); %s", tried);
-  g_free (tried);
-  return resolved;
-}
-
 GstImageBindTextModel *
 gst_image_bind_text_model_open (const gchar * path, gint n_threads, GError ** error)
 {
@@ -39,33 +25,22 @@ gst_image_bind_text_model_open (const gchar * path, gint n_threads, GError ** er
   ImageBindContextParams params = imagebind_context_default_params ();
   ImageBindInputGeometry geometry;
   GError *err = NULL;
-  gchar *resolved, *canonical = NULL, *base;
+  gchar *canonical = NULL, *base;
   const gchar *name;
 
-  resolved = resolve_path (path, error);
-  if (!resolved)
-    return NULL;
-
   tm = g_new0 (GstImageBindTextModel, 1);
-  tm->model = gst_image_bind_model_cache_acquire (resolved, &canonical, &err);
-  if (!tm->model) {
-    if (err->domain == G_FILE_ERROR)
-      g_set_error (error, G_FILE_ERROR, err->code,
-          "ImageBind model file \"%s\" cannot be opened: %s", resolved, err->message);
-    else
-      g_set_error (error, err->domain, err->code, "\"%s\" is not a usable ImageBind model: %s",
-          resolved, err->message);
+  tm->model = gst_image_bind_model_cache_open (path, &canonical, error);
+  if (!tm->model)
     goto fail;
-  }
   tm->path = canonical;
 
-  if (!imagebind_model_require_modality (tm->model, IMAGEBIND_MODALITY_TEXT, resolved,
+  if (!imagebind_model_require_modality (tm->model, IMAGEBIND_MODALITY_TEXT, tm->path,
           "embedding text", error))
     goto fail;
   tm->tok = imagebind_model_get_tokenizer (tm->model, &err);
   if (!tm->tok) {
     g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_NO_TOKENIZER,
-        "ImageBind model \"%s\" cannot tokenise text: %s", resolved, err->message);
+        "ImageBind model \"%s\" cannot tokenise text: %s.", tm->path, err->message);
     goto fail;
   }
 
@@ -79,12 +54,10 @@ gst_image_bind_text_model_open (const gchar * path, gint n_threads, GError ** er
   base = g_path_get_basename (canonical);
   tm->id = g_strdup_printf ("%s:%s", name ? name : "", base);
   g_free (base);
-  g_free (resolved);
   return tm;
 
 fail:
   g_clear_error (&err);
-  g_free (resolved);
   gst_image_bind_text_model_close (tm);
   return NULL;
 }
@@ -105,19 +78,8 @@ gst_image_bind_text_model_close (GstImageBindTextModel * tm)
 void
 gst_image_bind_text_model_post_error (GstElement * element, const GError * error)
 {
-  g_return_if_fail (GST_IS_ELEMENT (element));
-  g_return_if_fail (error != NULL);
-
-  if (error->domain == G_FILE_ERROR) {
-    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("%s.", error->message),
-        ("no usable model file"));
-  } else if (error->domain == IMAGEBIND_ERROR && error->code == IMAGEBIND_ERROR_FILE) {
-    GST_ELEMENT_ERROR (element, RESOURCE, OPEN_READ, ("%s.", error->message),
-        ("imagebind_model_load failed"));
-  } else {
-    GST_ELEMENT_ERROR (element, RESOURCE, FAILED, ("%s.", error->message),
-        ("the model cannot embed text"));
-  }
+  /* The messages of gst_image_bind_text_model_open() are those of the model cache. */
+  gst_image_bind_model_post_error (element, error);
 }
 
 ImageBindModel *
@@ -186,4 +148,50 @@ fail:
   g_free (ids);
   g_free (out);
   return NULL;
+}
+
+/* ---- the encoders' model ---- */
+
+#define MODEL_QUERY_NAME "GstImageBindModelQuery"
+
+gboolean
+gst_image_bind_model_query_is (GstQuery * query)
+{
+  const GstStructure *s;
+
+  if (GST_QUERY_TYPE (query) != GST_QUERY_CUSTOM)
+    return FALSE;
+  s = gst_query_get_structure (query);
+  return s && gst_structure_has_name (s, MODEL_QUERY_NAME);
+}
+
+void
+gst_image_bind_model_query_set (GstQuery * query, const gchar * path, const gchar * model_id)
+{
+  GstStructure *s;
+
+  g_return_if_fail (gst_image_bind_model_query_is (query));
+  s = gst_query_writable_structure (query);
+  gst_structure_set (s, "path", G_TYPE_STRING, path, "model-id", G_TYPE_STRING,
+      model_id ? model_id : "", NULL);
+}
+
+gchar *
+gst_image_bind_model_query_upstream (GstPad * sinkpad, gchar ** model_id)
+{
+  GstQuery *query;
+  const GstStructure *s;
+  gchar *path = NULL;
+
+  g_return_val_if_fail (GST_IS_PAD (sinkpad), NULL);
+
+  query = gst_query_new_custom (GST_QUERY_CUSTOM, gst_structure_new_empty (MODEL_QUERY_NAME));
+  if (gst_pad_peer_query (sinkpad, query)) {
+    s = gst_query_get_structure (query);
+    path = g_strdup (gst_structure_get_string (s, "path"));
+    if (model_id)
+      *model_id = g_strdup (gst_structure_get_string (s, "model-id"));
+  }
+  gst_query_unref (query);
+  return path;
 }

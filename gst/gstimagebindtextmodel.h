@@ -52,6 +52,22 @@ gfloat gst_image_bind_text_model_get_logit_scale (GstImageBindTextModel * tm);
 gfloat *gst_image_bind_text_model_embed (GstImageBindTextModel * tm,
     const gchar * const *texts, guint n_texts, GError ** error);
 
+/* ---- the encoders' model ----
+ *
+ * imagebindmatch and imagebindav embed their prompts with the model of the encoders upstream
+ * when their own `model` is unset. They ask with a custom query (GST_QUERY_CUSTOM, structure
+ * "GstImageBindModelQuery") that travels upstream through ordinary elements (queue,
+ * videoconvert, tee, ...) to the nearest encoder, which answers from READY on (its model is
+ * loaded on NULL->READY, before downstream elements go READY->PAUSED). */
+
+/* Asks upstream of @sinkpad: the canonical path of the encoder's model file (g_free), or NULL
+ * when no encoder answers (@model_id, optional, receives its "<name>:<file>"). */
+gchar *gst_image_bind_model_query_upstream (GstPad * sinkpad, gchar ** model_id);
+/* For the encoders: whether @query is the model query, and the answer. */
+gboolean gst_image_bind_model_query_is (GstQuery * query);
+void gst_image_bind_model_query_set (GstQuery * query, const gchar * path,
+    const gchar * model_id);
+
 G_END_DECLS
 
 #endif

@@ -42,7 +42,7 @@
 GST_DEBUG_CATEGORY_STATIC (gst_image_bind_text_debug);
 #define GST_CAT_DEFAULT gst_image_bind_text_debug
 
-#define DEFAULT_SYNC TRUE
+#define DEFAULT_SYNC GST_IMAGE_BIND_ENCODER_SYNC_TRUE
 
 enum {
   PROP_0,
@@ -205,18 +205,21 @@ gst_image_bind_text_class_init (GstImageBindTextClass * klass)
   /**
    * GstImageBindText:sync:
    *
-   * TRUE (the default here): the streaming thread embeds every due buffer and the embedding
-   * travels on that buffer. FALSE: live mode of #GstImageBindEncoder:sync, inference on a
-   * worker thread that never blocks the stream; of the text arriving while it is busy the
-   * newest is embedded next and the rest passes without an embedding, and an embedding travels on the next buffer that passes after it is ready.
+   * `true` (the default here, whether upstream is live or not): the streaming thread embeds
+   * every due buffer and the embedding travels on that buffer. `false`: live mode of
+   * #GstImageBindEncoder:sync, inference on a worker thread that never blocks the stream; of
+   * the text arriving while it is busy the newest is embedded next and the rest passes without
+   * an embedding, and an embedding travels on the next buffer that passes after it is ready.
+   * `auto`: as the other encoders.
    *
    * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_SYNC,
-      g_param_spec_boolean ("sync", "Synchronous",
-          "Embed every due buffer on the streaming thread, the embedding travelling with its "
-          "own buffer (adds the inference time to the latency), instead of on a worker thread "
-          "that never blocks the stream", DEFAULT_SYNC,
+      g_param_spec_enum ("sync", "Synchronous",
+          "true: embed every due buffer on the streaming thread, the embedding travelling with "
+          "its own buffer (adds the inference time to the latency); false: on a worker thread "
+          "that never blocks the stream; auto: true when upstream is not live, false when it is",
+          GST_TYPE_IMAGE_BIND_ENCODER_SYNC, DEFAULT_SYNC,
           G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
 

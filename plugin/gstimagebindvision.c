@@ -11,14 +11,17 @@
  * cropped and CLIP-normalised, as the official image loader does, and embedded as a
  * one-frame clip (1, 3, 224, 224).
  *
- * In live mode (the default, #GstImageBindEncoder:sync FALSE) inference runs on a worker
- * thread and frames never wait: of the frames arriving while the worker is busy the newest is
- * embedded next and the others pass without an embedding, and a result is attached to the
- * first frame that passes after it is ready, with the timestamp (`pts`, `stream-time`,
- * `running-time`) and duration of the frame it describes.
- * The element adds no latency then. With `sync=true` every due frame (see `interval`) carries its
- * own embedding and the inference time is added to the latency.
- *
+ * Which frames are embedded and how (#GstImageBindEncoder): `interval` (nanoseconds) and
+ * `inference-interval` (every Nth frame) choose the due frames. With `sync=auto` (the default)
+ * a file, or any upstream that is not live, has every due frame embedded on the streaming thread
+ * (the same results on every run), while a live source (camera) gets live mode: inference runs
+ * on a worker thread and frames never wait; of the frames arriving while the worker is busy the
+ * newest is embedded next and the others pass without an embedding (counted as `skipped`), and
+ * a result is attached to the first frame that passes after it is ready, with the timestamp
+ * (`pts`, `stream-time`, `running-time`) and duration of the frame it describes. The element
+ * then adds no latency. `sync=true` and `sync=false` force one mode. `imagebind-encoder-stats`
+ * messages report what was embedded and skipped (#GstImageBindEncoder).
+
  * ## Example launch line
  * |[
  * gst-launch-1.0 v4l2src ! videoconvert ! imagebindvision model=imagebind_huge.gguf interval=500000000 ! imagebindmatch prompts='"<\"a dog\", \"a cat\">"' ! fakesink

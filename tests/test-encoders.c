@@ -1249,9 +1249,16 @@ test_missing_and_bad_model (void)
     g_unsetenv ("IMAGEBIND_MODEL");
     expect_model_error (NULL, "'model' property", GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED);
   }
-  /* $IMAGEBIND_MODEL is used when the property is unset */
+  /* $IMAGEBIND_MODEL is used when the property is unset, and the error says it came from
+   * there and how to change it */
   g_setenv ("IMAGEBIND_MODEL", missing, TRUE);
-  expect_model_error (NULL, missing, NULL);
+  expect_model_error (NULL, missing, "(from $IMAGEBIND_MODEL)");
+  expect_model_error (NULL, "No such file", "Unset IMAGEBIND_MODEL");
+  /* a directory says so, and names the model files in it */
+  expect_model_error (dir, dir, "is a directory");
+  expect_model_error (dir, "give the path of a .gguf file", "It holds garbage.gguf");
+  g_setenv ("IMAGEBIND_MODEL", dir, TRUE);
+  expect_model_error (NULL, "is a directory", "(from $IMAGEBIND_MODEL)");
   g_unsetenv ("IMAGEBIND_MODEL");
 
   g_unlink (bad);
@@ -1711,6 +1718,295 @@ test_clip_model_other_towers (void)
   g_free (path);
 }
 
+/* ---- issue 11: scheduling and statistics ---- */
+
+/* Answers the encoder's latency query in place of the harness (which says "live"), so that a
+ * test can stand for a file (not live) upstream. */
+static GstPadProbeReturn
+answer_not_live (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  GstQuery *query = GST_PAD_PROBE_INFO_QUERY (info);
+
+  if (GST_QUERY_TYPE (query) != GST_QUERY_LATENCY)
+    return GST_PAD_PROBE_OK;
+  gst_query_set_latency (query, FALSE, 0, GST_CLOCK_TIME_NONE);
+  return GST_PAD_PROBE_HANDLED;
+}
+
+static void
+make_upstream_not_live (GstHarness * h)
+{
+  GstPad *sink = gst_element_get_static_pad (h->element, "sink");
+
+  gst_pad_add_probe (sink, GST_PAD_PROBE_TYPE_QUERY_UPSTREAM, answer_not_live, NULL, NULL);
+  gst_object_unref (sink);
+}
+
+/* A bus on the harnessed element, to read its messages. */
+static GstBus *
+harness_bus (GstHarness * h)
+{
+  GstBus *bus = gst_bus_new ();
+
+  gst_element_set_bus (h->element, bus);
+  return bus;
+}
+
+/* The stats messages posted so far, in order (gst_structure_free each). */
+static GPtrArray *
+stats_messages (GstBus * bus)
+{
+  GPtrArray *list = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_structure_free);
+  GstMessage *msg;
+
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
+    if (gst_message_has_name (msg, "imagebind-encoder-stats"))
+      g_ptr_array_add (list, gst_structure_copy (gst_message_get_structure (msg)));
+    gst_message_unref (msg);
+  }
+  return list;
+}
+
+static void
+assert_stats (const GstStructure * s, const gchar * mode, guint64 embedded, guint64 skipped,
+    gboolean eos)
+{
+  guint64 got_embedded, got_skipped, elapsed, mean, max;
+  gboolean got_eos;
+  gdouble eps;
+
+  g_assert_cmpstr (gst_structure_get_string (s, "mode"), ==, mode);
+  g_assert_cmpstr (gst_structure_get_string (s, "modality"), ==, "vision");
+  g_assert_true (gst_structure_get (s, "embedded", G_TYPE_UINT64, &got_embedded,
+          "skipped", G_TYPE_UINT64, &got_skipped, "elapsed", G_TYPE_UINT64, &elapsed,
+          "embeddings-per-second", G_TYPE_DOUBLE, &eps,
+          "mean-inference-time", G_TYPE_UINT64, &mean,
+          "max-inference-time", G_TYPE_UINT64, &max, "eos", G_TYPE_BOOLEAN, &got_eos, NULL));
+  g_assert_cmpuint (got_embedded, ==, embedded);
+  g_assert_cmpuint (got_skipped, ==, skipped);
+  g_assert_cmpint (got_eos, ==, eos);
+  g_assert_cmpuint (mean, <=, max);
+  g_assert_true (gst_structure_has_field_typed (s, "running-time", G_TYPE_UINT64));
+  if (eos && embedded > 0) {
+    g_assert_cmpuint (elapsed, >, 0);
+    g_assert_cmpuint (mean, >, 0);
+    /* embeddings per second over the run, as the fields say */
+    g_assert_cmpfloat_with_epsilon (eps, (gdouble) embedded * GST_SECOND / elapsed,
+        1e-9 * eps);
+  }
+}
+
+/* sync=auto (the default) with a file-like (not live) upstream: every frame is embedded on the
+ * streaming thread, with a model slower than the frame rate, and carries its own embedding,
+ * equal to the runtime's; the same on a second run. Stats: a message after each buffer with
+ * stats-interval=1 ns, and the totals at EOS (embedded 8, skipped 0, mode "sync"). */
+static void
+test_auto_not_live (void)
+{
+  gfloat *runs[2], *ref = g_new (gfloat, out_dim);
+  guint run, i;
+  const guint n = 8;
+
+  if (!need_model ()) {
+    g_free (ref);
+    return;
+  }
+  for (run = 0; run < 2; run++) {
+    GstHarness *h = encoder_harness ("imagebindvision",
+        "video/x-raw,format=RGB,width=32,height=32,framerate=25/1",
+        "simulate-latency", (guint64) 20 * GST_MSECOND, "stats-interval", (guint64) 1, NULL);
+    GstBus *bus = harness_bus (h);
+    GPtrArray *stats;
+    guint64 mean;
+
+    make_upstream_not_live (h);
+    runs[run] = g_new (gfloat, (gsize) n * out_dim);
+    for (i = 0; i < n; i++) {
+      GstBuffer *buf = random_buffer (32 * 32 * 3, 300 + i), *out;
+      GstImageBindEmbeddingMeta *meta;
+      GstMapInfo map;
+
+      GST_BUFFER_PTS (buf) = i * 40 * GST_MSECOND;
+      GST_BUFFER_DURATION (buf) = 40 * GST_MSECOND;
+      gst_buffer_map (buf, &map, GST_MAP_READ);
+      vision_reference (map.data, 32, 32, 32 * 3, ref);
+      gst_buffer_unmap (buf, &map);
+      g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+      out = gst_harness_pull (h);
+      g_assert_cmpuint (gst_buffer_get_n_imagebind_embedding_metas (out), ==, 1);
+      meta = gst_buffer_get_imagebind_embedding_meta (out);
+      g_assert_cmpuint (meta->pts, ==, GST_BUFFER_PTS (out));
+      assert_vector_close (meta->vector, ref);
+      memcpy (runs[run] + (gsize) i * out_dim, meta->vector, out_dim * sizeof (gfloat));
+      gst_buffer_unref (out);
+    }
+    g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+
+    stats = stats_messages (bus);
+    /* one per buffer (more than 1 ns since the previous), then the totals */
+    g_assert_cmpuint (stats->len, ==, n + 1);
+    for (i = 0; i < n; i++)
+      assert_stats (stats->pdata[i], "sync", i + 1, 0, FALSE);
+    assert_stats (stats->pdata[n], "sync", n, 0, TRUE);
+    g_assert_true (gst_structure_get_uint64 (stats->pdata[n], "mean-inference-time", &mean));
+    g_assert_cmpuint (mean, >=, 20 * GST_MSECOND);
+    g_ptr_array_unref (stats);
+    gst_element_set_bus (h->element, NULL);
+    gst_object_unref (bus);
+    gst_harness_teardown (h);
+  }
+  /* deterministic: bit for bit the same on the second run */
+  g_assert_cmpmem (runs[0], n * out_dim * sizeof (gfloat), runs[1],
+      n * out_dim * sizeof (gfloat));
+  g_free (runs[0]);
+  g_free (runs[1]);
+  g_free (ref);
+}
+
+/* sync=auto with a live upstream (the harness says live): the worker, never a stall; each
+ * frame is embedded or counted as skipped; at EOS embedded + skipped = frames. */
+static void
+test_auto_live_counts_skipped (void)
+{
+  GstHarness *h;
+  GstBus *bus;
+  GPtrArray *stats;
+  guint64 embedded, skipped;
+  guint i, n_metas;
+  const guint n = 10;
+
+  if (!need_model ())
+    return;
+  h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1",
+      "simulate-latency", (guint64) 300 * GST_MSECOND, "stats-interval", (guint64) 0, NULL);
+  bus = harness_bus (h);
+  for (i = 0; i < n; i++) {
+    GstBuffer *buf = random_buffer (16 * 16, 400 + i);
+    GST_BUFFER_PTS (buf) = i * 40 * GST_MSECOND;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  n_metas = drain_count_metas (h, NULL);
+
+  stats = stats_messages (bus);
+  g_assert_cmpuint (stats->len, ==, 1);     /* stats-interval 0: only the totals */
+  g_assert_true (gst_structure_get (stats->pdata[0], "embedded", G_TYPE_UINT64, &embedded,
+          "skipped", G_TYPE_UINT64, &skipped, NULL));
+  g_test_message ("live: %" G_GUINT64_FORMAT " embedded, %" G_GUINT64_FORMAT " skipped",
+      embedded, skipped);
+  g_assert_cmpuint (embedded, >=, 1);
+  g_assert_cmpuint (skipped, >=, 1);
+  g_assert_cmpuint (embedded + skipped, ==, n);
+  g_assert_cmpuint (n_metas, ==, embedded);
+  assert_stats (stats->pdata[0], "worker", embedded, skipped, TRUE);
+  g_ptr_array_unref (stats);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+/* Which of 12 frames 40 ms apart carry an embedding (sync mode). */
+static guint
+frames_embedded (guint inference_interval, guint64 interval, gboolean with_meta[12])
+{
+  GstHarness *h = encoder_harness ("imagebindvision",
+      "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1", "sync", TRUE,
+      "inference-interval", inference_interval, "interval", interval, NULL);
+  guint i, n = 0;
+
+  for (i = 0; i < 12; i++) {
+    GstBuffer *buf = random_buffer (16 * 16, 500 + i), *out;
+
+    GST_BUFFER_PTS (buf) = i * 40 * GST_MSECOND;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+    out = gst_harness_pull (h);
+    with_meta[i] = gst_buffer_get_n_imagebind_embedding_metas (out) > 0;
+    n += with_meta[i];
+    gst_buffer_unref (out);
+  }
+  gst_harness_teardown (h);
+  return n;
+}
+
+/* inference-interval=N: every Nth frame; with interval both must allow the frame. */
+static void
+test_inference_interval (void)
+{
+  gboolean with_meta[12];
+  guint i;
+
+  if (!need_model ())
+    return;
+  /* every 3rd frame */
+  g_assert_cmpuint (frames_embedded (3, 0, with_meta), ==, 4);
+  for (i = 0; i < 12; i++)
+    g_assert_cmpint (with_meta[i], ==, i % 3 == 0);
+  /* every 2nd frame, at least 100 ms apart: the interval decides (0, 120, 240, 360 ms) */
+  g_assert_cmpuint (frames_embedded (2, 100 * GST_MSECOND, with_meta), ==, 4);
+  for (i = 0; i < 12; i++)
+    g_assert_cmpint (with_meta[i], ==, i % 3 == 0);
+  /* every 4th frame, at least 100 ms apart: the count decides (0, 160, 320 ms) */
+  g_assert_cmpuint (frames_embedded (4, 100 * GST_MSECOND, with_meta), ==, 3);
+  for (i = 0; i < 12; i++)
+    g_assert_cmpint (with_meta[i], ==, i % 4 == 0);
+}
+
+/* inference-interval counts windows for windowed modalities: of the IMU windows at 0, 1, 2 s
+ * every 2nd is embedded, and the partial window at EOS as always. */
+static void
+test_inference_interval_windows (void)
+{
+  const guint rate = 100, n = 350;
+  gfloat *samples = g_new (gfloat, n * 6);
+  GstHarness *h;
+  GArray *got;
+  guint i;
+
+  if (!need_model ()) {
+    g_free (samples);
+    return;
+  }
+  for (i = 0; i < n * 6; i++)
+    samples[i] = (gfloat) ((i * 31) % 17) - 8.0f;
+  h = encoder_harness ("imagebindimu",
+      "audio/x-raw,format=F32LE,rate=100,channels=6,layout=interleaved", "sync", TRUE,
+      "window", GST_SECOND, "inference-interval", 2, NULL);
+  push_in_chunks (h, (const guint8 *) samples, n, 6 * sizeof (gfloat), rate, 50, 3);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  got = collect_metas (h, NULL);
+  g_assert_cmpuint (got->len, ==, 3);
+  g_assert_cmpuint (g_array_index (got, Got, 0).pts, ==, 0);
+  g_assert_cmpuint (g_array_index (got, Got, 1).pts, ==, 2 * GST_SECOND);
+  g_assert_cmpuint (g_array_index (got, Got, 2).pts, ==, 3 * GST_SECOND);
+  got_free (got);
+  gst_harness_teardown (h);
+  g_free (samples);
+}
+
+/* The `sync` enum keeps the boolean spellings: TRUE/FALSE from C, "true"/"false" from
+ * gst-launch; the default is auto. */
+static void
+test_sync_property (void)
+{
+  GstElement *e = gst_element_factory_make ("imagebindvision", NULL);
+  gint sync = -1;
+
+  g_assert_nonnull (e);
+  g_object_get (e, "sync", &sync, NULL);
+  g_assert_cmpint (sync, ==, GST_IMAGE_BIND_ENCODER_SYNC_AUTO);
+  g_object_set (e, "sync", TRUE, NULL);
+  g_object_get (e, "sync", &sync, NULL);
+  g_assert_cmpint (sync, ==, GST_IMAGE_BIND_ENCODER_SYNC_TRUE);
+  gst_util_set_object_arg (G_OBJECT (e), "sync", "false");
+  g_object_get (e, "sync", &sync, NULL);
+  g_assert_cmpint (sync, ==, GST_IMAGE_BIND_ENCODER_SYNC_FALSE);
+  gst_util_set_object_arg (G_OBJECT (e), "sync", "auto");
+  g_object_get (e, "sync", &sync, NULL);
+  g_assert_cmpint (sync, ==, GST_IMAGE_BIND_ENCODER_SYNC_AUTO);
+  gst_object_unref (e);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1742,6 +2038,11 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/vision/caps-change", test_vision_caps_change);
   g_test_add_func ("/encoders/vision/custom-meta", test_vision_custom_meta);
   g_test_add_func ("/encoders/latency", test_latency);
+  g_test_add_func ("/encoders/auto/not-live", test_auto_not_live);
+  g_test_add_func ("/encoders/auto/live-counts-skipped", test_auto_live_counts_skipped);
+  g_test_add_func ("/encoders/inference-interval", test_inference_interval);
+  g_test_add_func ("/encoders/inference-interval-windows", test_inference_interval_windows);
+  g_test_add_func ("/encoders/sync-property", test_sync_property);
   g_test_add_func ("/encoders/depth", test_depth);
   g_test_add_func ("/encoders/thermal", test_thermal);
   g_test_add_func ("/encoders/imu/windows", test_imu_windows);
