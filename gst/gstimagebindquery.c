@@ -376,9 +376,61 @@ starts_expression (const gchar * p)
   return match_term_start (p, &w, &m) != NULL;
 }
 
+/* If @p (after a label's '=', or at the start of an entry with a '*') looks like a term whose
+ * kind is not a known one, `[sign] [weight [*]] word:`, returns the position of the word and
+ * sets @len to its length; NULL otherwise. @need_star: only count it with a '*' after the
+ * weight (at the start of an unlabelled entry, where "2 dogs: ..." is a plain prompt). */
+static const gchar *
+find_unknown_kind (const gchar * p, gboolean need_star, gsize * len)
+{
+  const gchar *word;
+  gboolean star = FALSE;
+
+  p = skip_spaces (p);
+  if (*p == '+' || *p == '-')
+    p = skip_spaces (p + 1);
+  if (starts_number (p)) {
+    gchar *end;
+
+    g_ascii_strtod (p, &end);
+    p = skip_spaces (end);
+    if (*p == '*') {
+      star = TRUE;
+      p = skip_spaces (p + 1);
+    }
+  }
+  if (need_star && !star)
+    return NULL;
+  if (!g_ascii_isalpha (*p))
+    return NULL;
+  word = p;
+  while (g_ascii_isalnum (*p) || *p == '_' || *p == '-')
+    p++;
+  if (*p != ':')
+    return NULL;
+  *len = p - word;
+  return word;
+}
+
+/* The error of an entry that writes a term with a kind that does not exist. */
+static gboolean
+unknown_kind_error (GError ** error, const gchar * entry, const gchar * word, gsize len)
+{
+  gchar *what = g_strdup_printf ("unknown kind \"%.*s:\": a term is text:, image: (or "
+      "vision:), audio:, depth:, thermal: or imu: followed by the text or the file path (to "
+      "match the whole entry as a text, write it as text:%s)", (int) len, word, entry);
+
+  parse_error (error, entry, word, what);
+  g_free (what);
+  return FALSE;
+}
+
 GstImageBindQuery *
 gst_image_bind_query_parse (const gchar * entry, GError ** error)
 {
+  const gchar *unknown;
+  gsize len = 0;
+
   GstImageBindQuery *q;
   const gchar *eq;
 
@@ -413,6 +465,16 @@ gst_image_bind_query_parse (const gchar * entry, GError ** error)
       return NULL;
     }
     return q;
+  }
+
+  /* A typo in a kind ("night = imgae:/a.png", "0.5 * picture:/a.png") would otherwise
+   * silently become a text prompt that matches nothing in particular. */
+  unknown = eq ? find_unknown_kind (eq + 1, FALSE, &len) : NULL;
+  if (!unknown)
+    unknown = find_unknown_kind (entry, TRUE, &len);
+  if (unknown) {
+    unknown_kind_error (error, entry, unknown, len);
+    return NULL;
   }
 
   /* A plain prompt: the entry as it is is the text and the label. */

@@ -11,8 +11,10 @@
 #include <gst/check/gstharness.h>
 #include <imagebind.h>
 #include <imagebind-tokenizer.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common.h"
 #include "media-tensor.h"
@@ -68,6 +70,9 @@ static const ParseCase parse_cases[] = {
   /* words that start like "nan" or "inf" but are no weight before a term */
   {"nancy text:a", "nancy text:a", 1, {{T, 1, MT, "nancy text:a"}}},
   {"information", "information", 1, {{T, 1, MT, "information"}}},
+  {"ratio = 16:9", "ratio = 16:9", 1, {{T, 1, MT, "ratio = 16:9"}}},
+  {"2 dogs: running", "2 dogs: running", 1, {{T, 1, MT, "2 dogs: running"}}},
+  {"text:x = imgae:/a.png", "text:x = imgae:/a.png", 1, {{T, 1, MT, "x = imgae:/a.png"}}},
   /* expressions */
   {"text:a dog", "text:a dog", 1, {{T, 1, MT, "a dog"}}},
   {"image:/a b.png + 0.5 * text:at night - audio:/b.wav", NULL, 3,
@@ -139,6 +144,11 @@ test_parse_invalid (void)
     {"text:a + NaN text:b", "character 10: the weight is not a finite number"},
     {"INFINITY * image:/a.png", "not a finite number"},
     {"text:\"a\" - - text:b", "character 12: expected a term"},
+    /* issue 11: a kind that does not exist is an error, not a text prompt */
+    {"night = imgae:/a.png", "character 9: unknown kind \"imgae:\""},
+    {"x = 0.5 * picture:/a.png", "character 11: unknown kind \"picture:\""},
+    {"-0.5*picture:/a.png", "character 6: unknown kind \"picture:\""},
+    {"link = http://example.com/a.png", "write it as text:link = http://example.com/a.png"},
   };
   guint c;
 
@@ -763,35 +773,60 @@ test_errors_on_bus (void)
     {"image:/nonexistent/reference.png", "/nonexistent/reference.png"},
     {"text:a dog - text:a dog", "cancel out"},
     {"nan * text:a dog", "the weight is not a finite number"},
+    {"night = imgae:/a.png", "prompts entry 1: invalid query \"night = imgae:/a.png\" at "
+          "character 9: unknown kind \"imgae:\""},
   };
+  GstElement *element;
+  GstBus *bus;
+  gchar *text;
   guint c;
 
   if (!need_model ())
     return;
-  for (c = 0; c < G_N_ELEMENTS (cases); c++) {
-    const gchar *prompts[2] = { "a dog", cases[c][0] };
-    GstBus *bus;
-    GstElement *element = new_match (prompts, 2, &bus);
-    gchar *text;
+  for (c = 0; c < G_N_ELEMENTS (cases) + 2; c++) {
+    gchar *dir = g_dir_make_tmp ("ib-queries-XXXXXX", NULL);
+    gchar *fifo = g_build_filename (dir, "pipe.png", NULL);
+    gchar *entry = NULL;
+    const gchar *want;
+    const gchar *prompts[2] = { "a dog", NULL };
 
+    /* issue 11: a directory or a FIFO as a reference says what it is, not "no such file"
+     * (a FIFO would otherwise block the state change) */
+    if (c == G_N_ELEMENTS (cases)) {
+      entry = g_strdup_printf ("d = image:%s", dir);
+      want = "is a directory, not a media file";
+    } else if (c == G_N_ELEMENTS (cases) + 1) {
+      g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+      entry = g_strdup_printf ("p = audio:%s", fifo);
+      want = "is a FIFO (named pipe), not a regular media file";
+    } else {
+      entry = g_strdup (cases[c][0]);
+      want = cases[c][1];
+    }
+    prompts[1] = entry;
+    element = new_match (prompts, 2, &bus);
     g_assert_cmpint (gst_element_set_state (element, GST_STATE_PAUSED), ==,
         GST_STATE_CHANGE_FAILURE);
     text = pop_error (bus);
-    g_test_message ("%s -> %s", cases[c][0], text);
-    g_assert_nonnull (strstr (text, cases[c][1]));
+    g_test_message ("%s -> %s", entry, text);
+    g_assert_nonnull (strstr (text, want));
     g_free (text);
     gst_element_set_state (element, GST_STATE_NULL);
     free_match (element, bus);
+    g_unlink (fifo);
+    g_rmdir (dir);
+    g_free (fifo);
+    g_free (dir);
+    g_free (entry);
   }
 
   /* A vector of another width than the model's. */
   {
     const gchar *prompts[1] = { "a dog" };
     const gfloat v[5] = { 1, 2, 3, 4, 5 };
-    GstBus *bus;
-    GstElement *element = new_match (prompts, 1, &bus);
     GstImageBindQuery *query = gst_image_bind_query_new ("short");
-    gchar *text;
+
+    element = new_match (prompts, 1, &bus);
 
     gst_image_bind_query_add_vector (query, 1.0, GST_IMAGE_BIND_MODALITY_AUDIO, v, 5);
     g_signal_emit_by_name (element, "add-query", query);

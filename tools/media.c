@@ -6,7 +6,10 @@
 #include <gst/app/gstappsink.h>
 #include <gst/video/video.h>
 #include <gst/audio/audio.h>
+#include <glib/gstdio.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define IB_MEDIA_ERROR (g_quark_from_static_string ("ib-media-error"))
 /* Audio longer than this is refused rather than decoded into memory. */
@@ -53,6 +56,34 @@ decoder_has_no_stream (Decoder *dec)
   return g_atomic_int_get (&dec->no_more_pads) && !dec->linked;
 }
 
+/* Whether @path is a file that can be decoded; otherwise @error says what it is instead (a
+ * directory or a FIFO would otherwise read as "no such file", or block). */
+static gboolean
+check_regular_file (const char *path, GError **error)
+{
+  GStatBuf st;
+
+  if (g_stat (path, &st) != 0) {
+    int saved = errno;
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", path,
+        saved == ENOENT ? "no such file" : g_strerror (saved));
+    return FALSE;
+  }
+  if (S_ISDIR (st.st_mode)) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR,
+        "%s: is a directory, not a media file: name a file inside it", path);
+    return FALSE;
+  }
+  if (!S_ISREG (st.st_mode)) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+        "%s: is a %s, not a regular media file: reference media are read whole, from files",
+        path, S_ISFIFO (st.st_mode) ? "FIFO (named pipe)" : S_ISSOCK (st.st_mode) ? "socket" :
+        "device or special file");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 decoder_start (Decoder *dec, const char *path, gboolean video, const char *caps_str, GError **error)
 {
@@ -61,10 +92,8 @@ decoder_start (Decoder *dec, const char *path, gboolean video, const char *caps_
 
   if (!gst_init_check (NULL, NULL, error))
     return FALSE;
-  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "%s: no such file", path);
+  if (!check_regular_file (path, error))
     return FALSE;
-  }
   dec->pipeline = gst_pipeline_new (NULL);
   src = gst_element_factory_make ("filesrc", NULL);
   decodebin = gst_element_factory_make ("decodebin", NULL);
