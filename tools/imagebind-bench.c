@@ -32,6 +32,7 @@
 
 #include "blas.h"
 #include "imagebind.h"
+#include "imagebind-tokenizer.h"
 #include "model-private.h"
 #include "parallel.h"
 #include "q8.h"
@@ -329,6 +330,16 @@ make_input (const ImageBindModel *model, ImageBindModality modality, gint64 *sha
   return data;
 }
 
+/* The bench prompt through @model's tokenizer; FALSE when the model has none. */
+static gboolean
+tokenize_prompt (const ImageBindModel *model, gint32 *ids, guint context_length)
+{
+  const ImageBindTokenizer *tok = imagebind_model_get_tokenizer (model, NULL);
+
+  return tok && imagebind_tokenize (tok, "a photo of a dog playing with a red ball outside", -1,
+      ids, context_length, NULL);
+}
+
 /* Median seconds of one forward; FALSE and @error if the runtime refuses it. The embedding
  * goes to @embedding (out_dim floats) when not NULL. The timed runs are profiled into @profile
  * when not NULL; @digest gets the output's checksum. */
@@ -353,11 +364,15 @@ time_encoder (ImageBindModel *model, ImageBindModality modality, double *seconds
     guint i;
     imagebind_model_input_geometry (model, &g);
     ids = g_new0 (gint32, g.context_length);
-    /* A 12-token prompt: start, words, end; padding after, as the tokenizer gives. */
-    ids[0] = IB_BENCH_EOT_ID - 1;
-    for (i = 1; i < 11 && i < g.context_length; i++)
-      ids[i] = 320 + 17 * i;
-    ids[MIN (11, g.context_length - 1)] = IB_BENCH_EOT_ID;
+    /* A 12-token prompt (start, ten words, end; padding after) through the model's own
+     * tokenizer, whatever its vocabulary (the shipped model's has 834 ids); made-up ids of
+     * CLIP's 49408-id vocabulary only for a model without one (the random-weight presets). */
+    if (!tokenize_prompt (model, ids, g.context_length)) {
+      ids[0] = IB_BENCH_EOT_ID - 1;
+      for (i = 1; i < 11 && i < g.context_length; i++)
+        ids[i] = 320 + 17 * i;
+      ids[MIN (11, g.context_length - 1)] = IB_BENCH_EOT_ID;
+    }
     *clips = 1;
   } else {
     input = make_input (model, modality, shape, &n_dims, clips);
