@@ -1,6 +1,7 @@
 /* imagebind-embed: embeds media files, texts or preprocessed tensors with ImageBind and writes
  * the embeddings as a float32 (B, out_dim) .npy or as JSON.
  *
+ *   imagebind-embed -M text --text "a dog"        (the shipped model, or $IMAGEBIND_MODEL)
  *   imagebind-embed -m M.gguf -M vision -o out.npy photo.jpg frame.png
  *   imagebind-embed -m M.gguf -M audio --format json bark.wav        (JSON on stdout)
  *   imagebind-embed -m M.gguf -M text -o t.npy --text "a dog barking" --text "rain"
@@ -15,13 +16,14 @@
 #include "imagebind-tokenizer.h"
 #include "media-tensor.h"
 #include "npy.h"
+#include "tool-common.h"
 
 #include <json-glib/json-glib.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
-  const char *model_path;
+  const char *model_option;      /* --model, else NULL: $IMAGEBIND_MODEL, the shipped model */
   ImageBindModality modality;
   const char *output;
   gboolean json;
@@ -136,6 +138,7 @@ write_json (const EmbedJob *job, const ImageBindModel *model, const Embeddings *
   g_autoptr (JsonGenerator) gen = json_generator_new ();
   g_autoptr (JsonNode) root = NULL;
   const float *v = (const float *) e->vectors->data;
+  double scale = imagebind_model_logit_scale (model, job->modality);
 
   json_builder_begin_array (b);
   for (guint i = 0; i < e->names->len; i++) {
@@ -146,6 +149,12 @@ write_json (const EmbedJob *job, const ImageBindModel *model, const Embeddings *
     json_builder_add_string_value (b, imagebind_modality_name (job->modality));
     json_builder_set_member_name (b, "model");
     json_builder_add_string_value (b, imagebind_model_name (model));
+    /* As the model outputs it: L2-normalised, then times the modality's logit scale (1 for
+     * vision; text and audio are longer): say so, so that cosines are computed right. */
+    json_builder_set_member_name (b, "logit_scale");
+    json_builder_add_double_value (b, scale);
+    json_builder_set_member_name (b, "scaled");
+    json_builder_add_boolean_value (b, scale != 1.0);
     json_builder_set_member_name (b, "vector");
     json_builder_begin_array (b);
     for (guint d = 0; d < e->dim; d++)
@@ -167,7 +176,8 @@ write_json (const EmbedJob *job, const ImageBindModel *model, const Embeddings *
 static gboolean
 run (const EmbedJob *job, char **inputs, GPtrArray *texts, GError **error)
 {
-  ImageBindModel *model = imagebind_model_load (job->model_path, error);
+  g_autofree char *model_path = NULL;
+  ImageBindModel *model = ib_tool_load_model (job->model_option, &model_path, error);
   ImageBindContext *ctx;
   ImageBindContextParams params = imagebind_context_default_params ();
   Embeddings e = { g_ptr_array_new_with_free_func (g_free), g_array_new (FALSE, FALSE, sizeof (float)), 0 };
@@ -175,7 +185,7 @@ run (const EmbedJob *job, char **inputs, GPtrArray *texts, GError **error)
 
   if (!model)
     return FALSE;
-  if (!imagebind_model_require_modality (model, job->modality, job->model_path,
+  if (!imagebind_model_require_modality (model, job->modality, model_path,
           "imagebind-embed", error)) {
     imagebind_model_unref (model);
     return FALSE;
@@ -229,7 +239,8 @@ main (int argc, char **argv)
   g_auto (GStrv) inputs = NULL, text_args = NULL;
   int n_threads = 0;
   GOptionEntry entries[] = {
-    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model file (GGUF)", "FILE" },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+      "Model file (GGUF; default: $IMAGEBIND_MODEL, else the shipped default model)", "FILE" },
     { "modality", 'M', 0, G_OPTION_ARG_STRING, &modality,
       "vision, text, audio, depth, thermal or imu", "NAME" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
@@ -256,7 +267,12 @@ main (int argc, char **argv)
       "INPUT is a media file (any image, audio or video GStreamer decodes; IMU: .csv or raw\n"
       "float32 6-channel samples) or one .npy tensor in the official layout: vision (B,3,224,224)\n"
       "or (B,S,3,T,224,224), audio (B,S,1,128,204), depth/thermal (B,1,224,224), imu (B,6,2000),\n"
-      "text (B,77) int64 ids. Texts come from --text or --text-file.\n");
+      "text (B,77) int64 ids. Texts come from --text or --text-file.\n"
+      "\n"
+      "Vectors are as the model outputs them: L2-normalised, then multiplied by the modality's\n"
+      "logit scale (1 for vision; larger for text and audio, e.g. 20). The JSON objects carry\n"
+      "it (\"logit_scale\", and \"scaled\": true when it is not 1): divide by it, or normalise,\n"
+      "before comparing vectors of two modalities.\n");
   if (!g_option_context_parse (octx, &argc, &argv, &error)) {
     g_printerr ("imagebind-embed: %s\n", error->message);
     g_error_free (error);
@@ -269,9 +285,9 @@ main (int argc, char **argv)
     g_error_free (error);
     return 1;
   }
-  if (!model_path || !modality || !imagebind_modality_from_name (modality, &job.modality)) {
-    g_printerr ("imagebind-embed: need --model and --modality (vision, text, audio, depth, "
-        "thermal or imu); see --help\n");
+  if (!modality || !imagebind_modality_from_name (modality, &job.modality)) {
+    g_printerr ("imagebind-embed: need --modality (vision, text, audio, depth, thermal or "
+        "imu); see --help\n");
     return 2;
   }
   if ((!inputs || !inputs[0]) && texts->len == 0) {
@@ -300,7 +316,7 @@ main (int argc, char **argv)
     g_printerr ("imagebind-embed: --depth-format is mm or disparity\n");
     return 2;
   }
-  job.model_path = model_path;
+  job.model_option = model_path;
   job.output = output;
   job.n_threads = n_threads;
   if (!run (&job, inputs, texts, &error)) {

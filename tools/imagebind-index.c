@@ -13,10 +13,17 @@
  * so a still image gives one vision entry, a video one vision entry per interval of frames and
  * one audio entry per 2 s window, a sound its audio windows. Files GStreamer cannot decode are
  * reported and skipped; the exit status is then 1 (files of a folder that are not media at all,
- * such as text files, are only mentioned). */
+ * such as text files, are only mentioned).
+ *
+ * Inside a file that takes longer than --progress seconds, a progress line (position, duration,
+ * embeddings so far) goes to stderr every --progress seconds: on a terminal one line rewritten
+ * in place, otherwise one line each time. */
+#include "tool-common.h"
+
 #include <gst/gst.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
   const char *output;
@@ -25,6 +32,7 @@ typedef struct {
   int n_threads;
   gboolean video, audio;
   gboolean quiet;
+  double progress;          /* seconds between progress lines inside a file; 0 = none */
 } IndexJob;
 
 typedef struct {
@@ -99,6 +107,36 @@ on_pad_added (GstElement *decoder, GstPad *pad, gpointer user_data)
   add_branch (run, pad, desc);
 }
 
+static char *
+format_position (gint64 t)
+{
+  if (t < 0)
+    return g_strdup ("?");
+  return g_strdup_printf ("%u:%02u:%02u", (guint) (t / (3600 * GST_SECOND)),
+      (guint) (t / (60 * GST_SECOND) % 60), (guint) (t / GST_SECOND % 60));
+}
+
+/* One progress line for @path: where the pipeline is in the file and what it recorded. */
+static void
+print_progress (GstElement *pipeline, GstElement *sink, const char *path, gboolean tty)
+{
+  gint64 pos = -1, dur = -1;
+  guint64 entries = 0;
+  g_autofree char *p = NULL, *d = NULL, *percent = NULL;
+
+  if (!gst_element_query_position (pipeline, GST_FORMAT_TIME, &pos))
+    pos = -1;
+  if (!gst_element_query_duration (pipeline, GST_FORMAT_TIME, &dur))
+    dur = -1;
+  g_object_get (sink, "entries", &entries, NULL);
+  p = format_position (pos);
+  d = format_position (dur);
+  percent = pos >= 0 && dur > 0 ? g_strdup_printf (" (%d%%)", (int) (100.0 * pos / dur)) :
+      g_strdup ("");
+  g_printerr ("%s%s: %s of %s%s, %" G_GUINT64_FORMAT " embeddings%s", tty ? "\r" : "", path,
+      p, d, percent, entries, tty ? "\033[K" : "\n");
+}
+
 /* Runs the pipeline of one file to EOS; @n_entries: the number of entries it recorded. */
 static gboolean
 index_file (const IndexJob *job, const char *path, gboolean append, guint64 *n_entries,
@@ -107,7 +145,7 @@ index_file (const IndexJob *job, const char *path, gboolean append, guint64 *n_e
   FileRun run = { job, NULL, NULL, NULL };
   GstElement *decoder, *sink;
   GstBus *bus;
-  gboolean ok = FALSE, done = FALSE;
+  gboolean ok = FALSE, done = FALSE, progress_shown = FALSE;
   g_autofree char *uri = gst_filename_to_uri (path, error);
 
   if (!uri)
@@ -117,9 +155,9 @@ index_file (const IndexJob *job, const char *path, gboolean append, guint64 *n_e
   run.funnel = gst_element_factory_make ("funnel", NULL);
   sink = gst_element_factory_make ("imagebindindexsink", NULL);
   if (!decoder || !run.funnel || !sink) {
-    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN, "missing element: %s "
-        "(is GST_PLUGIN_PATH set to the gst-imagebind plugin?)", !decoder ? "uridecodebin" :
-        !run.funnel ? "funnel" : "imagebindindexsink");
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN, "missing element: %s",
+        !decoder ? "uridecodebin (gstreamer1.0-plugins-base)" : !run.funnel ?
+        "funnel (GStreamer's core elements)" : "imagebindindexsink");
     g_clear_object (&decoder);
     g_clear_object (&run.funnel);
     g_clear_object (&sink);
@@ -140,8 +178,15 @@ index_file (const IndexJob *job, const char *path, gboolean append, guint64 *n_e
         "pipeline", path);
   else
     while (!done) {
-      GstMessage *msg = gst_bus_timed_pop_filtered (bus, GST_CLOCK_TIME_NONE,
+      gboolean show = !job->quiet && job->progress > 0;
+      GstMessage *msg = gst_bus_timed_pop_filtered (bus, show ?
+          (GstClockTime) (job->progress * GST_SECOND) : GST_CLOCK_TIME_NONE,
           GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+      if (!msg) {
+        print_progress (run.pipeline, sink, path, isatty (2));
+        progress_shown = TRUE;
+        continue;
+      }
       if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
         GError *err = NULL;
         g_autofree char *debug = NULL;
@@ -161,6 +206,8 @@ index_file (const IndexJob *job, const char *path, gboolean append, guint64 *n_e
     ok = FALSE;
   }
   g_clear_error (&run.error);
+  if (progress_shown && isatty (2))
+    g_printerr ("\r\033[K");    /* the file's result line replaces the progress line */
   gst_element_set_state (run.pipeline, GST_STATE_NULL);
   g_object_get (sink, "entries", n_entries, NULL);
   gst_object_unref (bus);
@@ -208,7 +255,7 @@ main (int argc, char **argv)
   g_autofree char *output = NULL, *model = NULL;
   g_auto (GStrv) inputs = NULL;
   gboolean append = FALSE, no_audio = FALSE, no_video = FALSE, quiet = FALSE;
-  double interval = 1.0;
+  double interval = 1.0, progress = 2.0;
   int n_threads = 0;
   GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Index file to write", "FILE" },
@@ -222,6 +269,8 @@ main (int argc, char **argv)
     { "no-video", 0, 0, G_OPTION_ARG_NONE, &no_video, "Skip video streams and images", NULL },
     { "threads", 't', 0, G_OPTION_ARG_INT, &n_threads, "Threads per inference (default: all cores)", "N" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print only errors", NULL },
+    { "progress", 0, 0, G_OPTION_ARG_DOUBLE, &progress,
+      "Seconds between progress lines inside a file, on stderr (default 2; 0 = none)", "SECONDS" },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &inputs, NULL, "FILE|FOLDER..." },
     { NULL }
   };
@@ -248,10 +297,16 @@ main (int argc, char **argv)
     g_printerr ("imagebind-index: need --output FILE and at least one file or folder; see --help\n");
     return 2;
   }
-  if (!(interval >= 0 && interval < 1e9) || n_threads < 0 || (no_audio && no_video)) {
-    g_printerr ("imagebind-index: --interval must be >= 0 seconds, --threads >= 0, and not "
-        "both --no-audio and --no-video\n");
+  if (!(interval >= 0 && interval < 1e9) || !(progress >= 0 && progress < 1e9) ||
+      n_threads < 0 || (no_audio && no_video)) {
+    g_printerr ("imagebind-index: --interval and --progress must be >= 0 seconds, --threads "
+        ">= 0, and not both --no-audio and --no-video\n");
     return 2;
+  }
+  if (!ib_tool_find_plugin ("imagebindindexsink", &error)) {
+    g_printerr ("imagebind-index: %s\n", error->message);
+    g_error_free (error);
+    return 1;
   }
   job.output = output;
   job.model = model;
@@ -260,6 +315,7 @@ main (int argc, char **argv)
   job.video = !no_video;
   job.audio = !no_audio;
   job.quiet = quiet;
+  job.progress = progress;
 
   for (guint i = 0; inputs[i]; i++)
     collect_files (inputs[i], FALSE, files, in_folder);

@@ -13,6 +13,9 @@
 #include "imagebind-index.h"
 #include "imagebind-tokenizer.h"
 #include "media-tensor.h"
+#include "tool-common.h"
+
+#include <json-glib/json-glib.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -39,20 +42,6 @@ parse_term (const char *arg, ImageBindModality modality, GArray *terms)
   g_array_append_val (terms, t);
 }
 
-static char *
-resolve_model (const char *option)
-{
-  const char *env = g_getenv ("IMAGEBIND_MODEL");
-
-  if (option)
-    return g_strdup (option);
-  if (env && *env)
-    return g_strdup (env);
-  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_EXISTS))
-    return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED);
-  return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
-}
-
 /* The embedding of one term, as the model outputs it. */
 static gboolean
 embed_term (ImageBindContext *ctx, const ImageBindModel *model, const QueryTerm *t, float *out,
@@ -73,18 +62,15 @@ embed_term (ImageBindContext *ctx, const ImageBindModel *model, const QueryTerm 
 
 /* sum_i w_i e_i / |e_i| */
 static gboolean
-compose_query (const char *model_path, GArray *terms, int n_threads, float **query, guint *dim,
-    char **model_id, GError **error)
+compose_query (ImageBindModel *model, const char *model_path, GArray *terms, int n_threads,
+    float **query, guint *dim, char **model_id, GError **error)
 {
-  ImageBindModel *model = imagebind_model_load (model_path, error);
   ImageBindContextParams params = imagebind_context_default_params ();
   ImageBindContext *ctx;
   g_autofree float *e = NULL;
   g_autofree double *sum = NULL;
   gboolean ok = TRUE;
 
-  if (!model)
-    return FALSE;
   *dim = imagebind_model_out_dim (model);
   *model_id = g_strdup_printf ("%s:%s", imagebind_model_name (model),
       strrchr (model_path, '/') ? strrchr (model_path, '/') + 1 : model_path);
@@ -112,7 +98,6 @@ compose_query (const char *model_path, GArray *terms, int n_threads, float **que
       sum[d] += t->weight * e[d] / norm;
   }
   imagebind_context_free (ctx);
-  imagebind_model_unref (model);
   if (!ok)
     return FALSE;
   *query = g_new (float, *dim);
@@ -131,24 +116,102 @@ format_time (guint64 t)
       (guint) (t / G_GUINT64_CONSTANT (1000000000) % 60), (guint) (t / 1000000 % 1000));
 }
 
+/* --format json: {"index", "model", "query": [{modality, weight, value}], "results":
+ * [{rank, score, modality, pts, duration (ns, null when unknown), time, source, model}]} */
+static void
+print_json (const char *index_path, const char *model_id, GArray *terms, ImageBindIndex *idx,
+    const ImageBindIndexHit *hits, guint n)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "index");
+  json_builder_add_string_value (b, index_path);
+  json_builder_set_member_name (b, "model");
+  json_builder_add_string_value (b, model_id);
+  json_builder_set_member_name (b, "query");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < terms->len; i++) {
+    const QueryTerm *t = &g_array_index (terms, QueryTerm, i);
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "modality");
+    json_builder_add_string_value (b, imagebind_modality_name (t->modality));
+    json_builder_set_member_name (b, "weight");
+    json_builder_add_double_value (b, t->weight);
+    json_builder_set_member_name (b, "value");
+    json_builder_add_string_value (b, t->value);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "results");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n; i++) {
+    ImageBindIndexEntry e;
+    g_autofree char *t = NULL;
+    imagebind_index_get_entry (idx, hits[i].entry, &e);
+    t = format_time (e.pts);
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "rank");
+    json_builder_add_int_value (b, i + 1);
+    json_builder_set_member_name (b, "score");
+    json_builder_add_double_value (b, hits[i].score);
+    json_builder_set_member_name (b, "modality");
+    json_builder_add_string_value (b, imagebind_modality_name (e.modality));
+    json_builder_set_member_name (b, "pts");
+    if (e.pts == IMAGEBIND_INDEX_TIME_NONE)
+      json_builder_add_null_value (b);
+    else
+      json_builder_add_int_value (b, (gint64) e.pts);
+    json_builder_set_member_name (b, "duration");
+    if (e.duration == IMAGEBIND_INDEX_TIME_NONE)
+      json_builder_add_null_value (b);
+    else
+      json_builder_add_int_value (b, (gint64) e.duration);
+    json_builder_set_member_name (b, "time");
+    json_builder_add_string_value (b, t);
+    json_builder_set_member_name (b, "source");
+    json_builder_add_string_value (b, e.source);
+    json_builder_set_member_name (b, "model");
+    json_builder_add_string_value (b, e.model_id);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  text = json_generator_to_data (gen, NULL);
+  g_print ("%s\n", text);
+}
+
 static int
-search (const char *index_path, const char *model_path, GArray *terms, guint k, guint mask,
-    int n_threads)
+search (const char *index_path, const char *model_option, GArray *terms, guint k, guint mask,
+    int n_threads, gboolean json)
 {
   GError *error = NULL;
   ImageBindIndex *idx = imagebind_index_open (index_path, &error);
+  ImageBindModel *model = NULL;
   g_autofree float *query = NULL;
-  g_autofree char *model_id = NULL;
+  g_autofree char *model_id = NULL, *model_path = NULL;
   g_autofree ImageBindIndexHit *hits = NULL;
   guint dim = 0, n;
   double norm = 0;
 
-  if (!idx || !compose_query (model_path, terms, n_threads, &query, &dim, &model_id, &error)) {
+  if (idx)
+    model = ib_tool_load_model (model_option, &model_path, &error);
+  if (!idx || !model || !compose_query (model, model_path, terms, n_threads, &query, &dim,
+          &model_id, &error)) {
     g_printerr ("imagebind-search: %s\n", error->message);
     g_error_free (error);
     imagebind_index_close (idx);
+    if (model)
+      imagebind_model_unref (model);
     return 1;
   }
+  imagebind_model_unref (model);
   if (dim != imagebind_index_dim (idx)) {
     g_printerr ("imagebind-search: %s holds embeddings of width %u, but the query model %s "
         "gives width %u: search with the model the index was made with (--model)\n",
@@ -165,6 +228,18 @@ search (const char *index_path, const char *model_path, GArray *terms, guint k, 
   }
   hits = g_new (ImageBindIndexHit, MAX (k, 1));
   n = imagebind_index_search (idx, query, k, mask, hits, n_threads);
+  if (n > 0) {
+    ImageBindIndexEntry e;
+    imagebind_index_get_entry (idx, hits[0].entry, &e);
+    if (*e.model_id && !g_str_equal (e.model_id, model_id))
+      g_printerr ("imagebind-search: note: entries were made with model %s, the query with %s\n",
+          e.model_id, model_id);
+  }
+  if (json) {
+    print_json (index_path, model_id, terms, idx, hits, n);
+    imagebind_index_close (idx);
+    return 0;
+  }
   g_print ("%4s  %7s  %-8s  %-12s  %-12s  %s\n", "rank", "score", "modality", "time",
       "duration", "source");
   for (guint i = 0; i < n; i++) {
@@ -175,9 +250,6 @@ search (const char *index_path, const char *model_path, GArray *terms, guint k, 
     dur = format_time (e.duration);
     g_print ("%4u  %7.4f  %-8s  %-12s  %-12s  %s\n", i + 1, hits[i].score,
         imagebind_modality_name (e.modality), t, dur, *e.source ? e.source : "(unknown)");
-    if (*e.model_id && !g_str_equal (e.model_id, model_id) && i == 0)
-      g_printerr ("imagebind-search: note: entries were made with model %s, the query with %s\n",
-          e.model_id, model_id);
   }
   if (n == 0)
     g_print ("(no entries%s)\n", mask ? " of that modality" : "");
@@ -303,7 +375,7 @@ parse_modalities (const char *list, guint *mask)
 int
 main (int argc, char **argv)
 {
-  g_autofree char *index_path = NULL, *model = NULL, *modalities = NULL;
+  g_autofree char *index_path = NULL, *model = NULL, *modalities = NULL, *format = NULL;
   g_auto (GStrv) texts = NULL, images = NULL, audios = NULL;
   int k = 10, n_threads = 0, dim = 0, repeats = 5;
   gint64 bench_n = 0;
@@ -317,6 +389,8 @@ main (int argc, char **argv)
     { "image", 'I', 0, G_OPTION_ARG_FILENAME_ARRAY, &images,
       "Query image, or a video's first frame (repeatable)", "[W=]FILE" },
     { "audio", 'A', 0, G_OPTION_ARG_FILENAME_ARRAY, &audios, "Query sound (repeatable)", "[W=]FILE" },
+    { "format", 'f', 0, G_OPTION_ARG_STRING, &format,
+      "text (a table, the default) or json (on stdout)", "FORMAT" },
     { "top", 'k', 0, G_OPTION_ARG_INT, &k, "Number of matches to print (default 10)", "K" },
     { "modality", 'M', 0, G_OPTION_ARG_STRING, &modalities,
       "Only entries of these modalities, e.g. vision,audio", "LIST" },
@@ -332,7 +406,6 @@ main (int argc, char **argv)
   };
   g_autoptr (GOptionContext) octx = g_option_context_new ("- search an ImageBind index");
   g_autoptr (GArray) terms = g_array_new (FALSE, FALSE, sizeof (QueryTerm));
-  g_autofree char *model_path = NULL;
   GError *error = NULL;
 
   g_option_context_add_main_entries (octx, entries, NULL);
@@ -355,12 +428,15 @@ main (int argc, char **argv)
         "audio, depth, thermal, imu\n");
     return 2;
   }
+  if (format && !g_str_equal (format, "text") && !g_str_equal (format, "json")) {
+    g_printerr ("imagebind-search: --format is text or json\n");
+    return 2;
+  }
   if (bench_idx && index_path)
     return bench_index (index_path, (guint) k, (guint) repeats, n_threads);
-  model_path = resolve_model (model);
   if (bench_n > 0) {
     if (dim == 0) {
-      ImageBindModel *m = imagebind_model_load (model_path, &error);
+      ImageBindModel *m = ib_tool_load_model (model, NULL, &error);
       if (!m) {
         g_printerr ("imagebind-search: --bench without --dim needs a model: %s\n", error->message);
         g_error_free (error);
@@ -382,5 +458,6 @@ main (int argc, char **argv)
         "see --help\n");
     return 2;
   }
-  return search (index_path, model_path, terms, (guint) k, mask, n_threads);
+  return search (index_path, model, terms, (guint) k, mask, n_threads,
+      format && g_str_equal (format, "json"));
 }

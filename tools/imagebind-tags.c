@@ -8,6 +8,8 @@
  * The tags are the `top-label` and `top-probability` of the matchers' `imagebind-match` bus
  * messages, at their `running-time`; the modality names the column ("vision" shows as video).
  * Exits 0 at EOS, 1 on an error message (printed). */
+#include "tool-common.h"
+
 #include <gst/gst.h>
 #include <string.h>
 
@@ -96,6 +98,10 @@ main (int argc, char **argv)
   if (!rest || !rest[0]) {
     g_printerr ("imagebind-tags: give a pipeline description (see --help)\n");
     return 2;
+  }
+  if (!ib_tool_find_plugin ("imagebindmatch", &error)) {
+    g_printerr ("imagebind-tags: %s\n", error->message);
+    return 1;
   }
   tags.all = all;
   g_autofree char *description = g_strjoinv (" ", rest);
