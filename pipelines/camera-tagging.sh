@@ -5,7 +5,13 @@
 # (labels, cosine scores, softmax probabilities, top label), and imagebindoverlay draws the top
 # labels with their probabilities as bars on the video.
 #
+#   pipelines/camera-tagging.sh "a bouncing ball" "colour bars" "a red screen"   (shipped model)
 #   MODEL=imagebind-huge.gguf pipelines/camera-tagging.sh "a person" "a dog" "a cup of coffee"
+#
+# The shipped default model knows only the world of GStreamer's test sources (ten kinds of
+# test scene, models/train/README.md): its default prompts are those scenes, and pointed at a
+# real camera it answers with one of them. Prompts about the real world ("a person", "a dog")
+# need the official model (models/convert.py --preset huge); the script says so.
 #
 # Environment (see common.sh for MODEL, GST_PLUGIN_PATH, NUM_BUFFERS):
 #   DEVICE    the camera (default /dev/video0). Without a camera, videotestsrc is used instead.
@@ -14,7 +20,9 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 find_model
-[ $# -gt 0 ] || set -- "a bouncing ball" "colour bars" "static noise" "a person" "a dog"
+[ $# -gt 0 ] || set -- "a bouncing ball" "colour bars" "static noise" "a black screen" \
+  "a red screen" "a checkerboard"
+shipped_model_note
 
 DEVICE="${DEVICE:-/dev/video0}"
 INTERVAL="${INTERVAL:-500000000}"

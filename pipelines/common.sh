@@ -34,6 +34,15 @@ find_model () {
   fi
 }
 
+# The shipped model knows only GStreamer's test scenes: say so, once, when it is the model.
+shipped_model_note () {
+  if [ "$(realpath "$MODEL" 2>/dev/null)" = "$(realpath "$REPO_DIR/models/imagebind-default.gguf")" ]; then
+    say "model: the shipped default model, which knows only GStreamer's test scenes (bars,"
+    say "noise, ball, tones, ticking...: models/train/README.md); for real scenes and sounds"
+    say "use the official model: MODEL=imagebind-huge.gguf (models/convert.py --preset huge)"
+  fi
+}
+
 # Prompts from the arguments as one gst-launch property value, quoted twice: a GstValueArray of
 # quoted strings, <"a dog", "a cat">, itself quoted for the launch syntax, so that prompts may
 # hold spaces, commas and quotes: prompts="<\"a dog\", \"a cat\">".
