@@ -254,13 +254,21 @@ typedef struct {
 /* ---- prompt embeddings ---- */
 
 static void
-clear_queries (GstImageBindMatch * self)
+free_query_embeddings (GstImageBindMatch * self)
 {
   g_clear_pointer (&self->query_labels, g_strfreev);
   g_clear_pointer (&self->query_embeddings, g_free);
   g_clear_pointer (&self->detectors, g_free);
   self->n_queries = 0;
+}
+
+static void
+clear_queries (GstImageBindMatch * self)
+{
+  free_query_embeddings (self);
+  GST_OBJECT_LOCK (self);
   self->have_queries = FALSE;
+  GST_OBJECT_UNLOCK (self);
 }
 
 static void
@@ -388,25 +396,34 @@ query_set_embed (QuerySet * qs, gboolean allow_media)
   g_ptr_array_free (queries, TRUE);
 }
 
+/* Records that the queries of @qs are in use (or, when it failed, that they are not to be
+ * tried again until they change), for query_set_snapshot(). Called with the object lock. */
+static void
+query_set_mark_done (GstImageBindMatch * self, QuerySet * qs)
+{
+  self->query_cookie = qs->cookie;
+  if (!qs->error)
+    self->have_queries = TRUE;
+}
+
 /* Makes @qs the queries in use (streaming thread, or start()). One that failed leaves the
- * previous ones in use, and is not tried again until the queries change. */
+ * previous ones in use. */
 static void
 query_set_install (GstImageBindMatch * self, QuerySet * qs)
 {
   if (!qs->error) {
     /* Detections of the old queries end here, so that every "start" has its "stop". */
     stop_open_detections (self);
-    clear_queries (self);
+    free_query_embeddings (self);
     self->query_labels = g_steal_pointer (&qs->labels);
     self->n_queries = qs->n;
     self->query_embeddings = g_steal_pointer (&qs->emb);
     self->detectors = g_new (GstImageBindDetector,
         MAX (qs->n, 1) * GST_IMAGE_BIND_N_MODALITIES);
     reset_detectors (self);
-    self->have_queries = TRUE;
   }
   GST_OBJECT_LOCK (self);
-  self->query_cookie = qs->cookie;
+  query_set_mark_done (self, qs);
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -502,6 +519,13 @@ take_job (GstImageBindMatch * self, gboolean only_done)
   if (self->job && (self->job_done || !only_done)) {
     thread = g_steal_pointer (&self->job);
     qs = g_steal_pointer (&self->job_data);
+    /* A done set is marked in use before the job slot looks free, so that a change racing
+     * with its installation does not embed the same set again (stop() drops it instead). */
+    if (only_done) {
+      GST_OBJECT_LOCK (self);
+      query_set_mark_done (self, qs);
+      GST_OBJECT_UNLOCK (self);
+    }
     self->job_done = FALSE;
   }
   g_mutex_unlock (&self->job_lock);
