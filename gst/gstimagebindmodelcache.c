@@ -191,6 +191,40 @@ gst_image_bind_model_cache_acquire (const gchar * path, gchar ** canonical_path,
   return model;
 }
 
+gchar *
+gst_image_bind_model_cache_find (const gchar * model_id)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+  gchar *found = NULL;
+  guint n = 0;
+
+  g_return_val_if_fail (model_id != NULL, NULL);
+
+  g_mutex_lock (&cache_lock);
+  if (cache) {
+    g_hash_table_iter_init (&iter, cache);
+    while (g_hash_table_iter_next (&iter, &key, &value)) {
+      CacheEntry *entry = value;
+      const gchar *name = imagebind_model_name (entry->model);
+      gchar *base = g_path_get_basename (key);
+      gchar *id = g_strdup_printf ("%s:%s", name ? name : "", base);
+
+      if (g_str_equal (id, model_id)) {
+        n++;
+        g_free (found);
+        found = g_strdup (key);
+      }
+      g_free (id);
+      g_free (base);
+    }
+  }
+  g_mutex_unlock (&cache_lock);
+  if (n != 1)
+    g_clear_pointer (&found, g_free);
+  return found;
+}
+
 void
 gst_image_bind_model_cache_release (ImageBindModel * model)
 {

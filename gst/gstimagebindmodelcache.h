@@ -36,6 +36,11 @@ ImageBindModel *gst_image_bind_model_cache_open (const gchar * property, gchar *
 G_GNUC_INTERNAL
 void gst_image_bind_model_post_error (GstElement * element, const GError * error);
 
+/* The canonical path of the loaded model whose id ("<general.name>:<file basename>", as in
+ * the embedding metas) is @model_id, when exactly one loaded model has it; else NULL. */
+G_GNUC_INTERNAL
+gchar *gst_image_bind_model_cache_find (const gchar * model_id);
+
 /* Gives back a model from gst_image_bind_model_cache_acquire(). */
 G_GNUC_INTERNAL
 void gst_image_bind_model_cache_release (ImageBindModel * model);

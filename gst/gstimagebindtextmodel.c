@@ -195,3 +195,10 @@ gst_image_bind_model_query_upstream (GstPad * sinkpad, gchar ** model_id)
   gst_query_unref (query);
   return path;
 }
+
+gchar *
+gst_image_bind_model_find_loaded (const gchar * model_id)
+{
+  g_return_val_if_fail (model_id != NULL, NULL);
+  return gst_image_bind_model_cache_find (model_id);
+}

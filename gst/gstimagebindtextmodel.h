@@ -63,6 +63,9 @@ gfloat *gst_image_bind_text_model_embed (GstImageBindTextModel * tm,
 /* Asks upstream of @sinkpad: the canonical path of the encoder's model file (g_free), or NULL
  * when no encoder answers (@model_id, optional, receives its "<name>:<file>"). */
 gchar *gst_image_bind_model_query_upstream (GstPad * sinkpad, gchar ** model_id);
+/* The file of the model with id @model_id ("<name>:<file>", an embedding meta's model_id)
+ * when it is loaded in this process (by an encoder), else NULL (g_free). */
+gchar *gst_image_bind_model_find_loaded (const gchar * model_id);
 /* For the encoders: whether @query is the model query, and the answer. */
 gboolean gst_image_bind_model_query_is (GstQuery * query);
 void gst_image_bind_model_query_set (GstQuery * query, const gchar * path,

@@ -153,6 +153,8 @@ enum {
   PROP_N_BEST,
   PROP_POST_MESSAGES,
   PROP_N_THREADS,
+  PROP_PROMPT_LIST,
+  PROP_PROMPTS_FILE,
 };
 
 /* An embedding, unit-normalised, with its span in running time. */
@@ -194,6 +196,7 @@ struct _GstImageBindAV {
   /* properties, under the object lock */
   gchar *model_path;
   gchar **prompts;
+  gchar *prompts_file;
   gdouble threshold;
   guint64 min_duration;
   guint64 window;
@@ -907,26 +910,12 @@ gst_image_bind_av_flush (GstAggregator * agg)
 /* Parses the prompts (texts or composed queries, imagebindmatch's grammar), embeds their
  * reference files and composes them: self->labels, self->prompt_emb. */
 static gboolean
-embed_prompts (GstImageBindAV * self, gchar ** prompts, gint n_threads)
+embed_prompts (GstImageBindAV * self, GPtrArray * queries, gint n_threads)
 {
-  GPtrArray *queries = g_ptr_array_new_with_free_func ((GDestroyNotify)
-      gst_image_bind_query_unref);
   GHashTable *cache = gst_image_bind_media_cache_new ();
   GError *err = NULL;
   guint i;
 
-  for (i = 0; prompts[i]; i++) {
-    GstImageBindQuery *q = gst_image_bind_query_parse (prompts[i], &err);
-
-    if (!q) {
-      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid entry %u in 'prompts'", i),
-          ("%s. An entry is a text (\"a dog\") or a sum of terms such as "
-              "\"bark = audio:/path/bark.wav + 0.5 * text:a dog\" (see imagebindmatch)",
-              err->message));
-      goto fail;
-    }
-    g_ptr_array_add (queries, q);
-  }
   if (!gst_image_bind_media_cache_fill (cache, self->tm, n_threads, queries, &err)) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not embed a reference file of "
             "'prompts'"), ("%s", err->message));
@@ -943,27 +932,72 @@ embed_prompts (GstImageBindAV * self, gchar ** prompts, gint n_threads)
   for (i = 0; i < queries->len; i++)
     self->labels[i] = g_strdup (gst_image_bind_query_get_label (queries->pdata[i]));
   self->n_prompts = queries->len;
-  g_ptr_array_free (queries, TRUE);
   g_hash_table_unref (cache);
   return TRUE;
 
 fail:
   g_clear_error (&err);
-  g_ptr_array_free (queries, TRUE);
   g_hash_table_unref (cache);
   return FALSE;
+}
+
+/* The prompts and the lines of the prompts file, parsed; NULL after posting the error. */
+static GPtrArray *
+parse_prompts (GstImageBindAV * self, gchar ** prompts, const gchar * prompts_file)
+{
+  GError *err = NULL;
+  GPtrArray *queries = gst_image_bind_queries_from_prompts (prompts, prompts_file, &err);
+
+  if (queries)
+    return queries;
+  if (err->domain == G_FILE_ERROR)
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not read the prompts: %s.",
+            err->message), (NULL));
+  else
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid prompt: %s.", err->message),
+        ("An entry is a text (\"a dog\") or a sum of terms such as "
+            "\"bark = audio:/path/bark.wav + 0.5 * text:a dog\" (see imagebindmatch)"));
+  g_error_free (err);
+  return NULL;
+}
+
+/* The model whose text encoder embeds the prompts: `model`, else the encoders' (asked
+ * upstream of the video pad, then of the audio pad), else the default rules. */
+static gboolean
+open_model (GstImageBindAV * self, const gchar * model_path, gint n_threads)
+{
+  GError *err = NULL;
+  gchar *path = NULL;
+
+  if (!model_path || !*model_path) {
+    path = gst_image_bind_model_query_upstream (GST_PAD (self->video_pad), NULL);
+    if (!path)
+      path = gst_image_bind_model_query_upstream (GST_PAD (self->audio_pad), NULL);
+    GST_INFO_OBJECT (self, "prompts embedded with %s", path ? path :
+        "the default model (no encoder answered)");
+  }
+  self->tm = gst_image_bind_text_model_open (path ? path : model_path, n_threads, &err);
+  g_free (path);
+  if (!self->tm) {
+    gst_image_bind_text_model_post_error (GST_ELEMENT (self), err);
+    g_clear_error (&err);
+    return FALSE;
+  }
+  self->dim = gst_image_bind_text_model_get_dim (self->tm);
+  return TRUE;
 }
 
 static gboolean
 gst_image_bind_av_start (GstAggregator * agg)
 {
   GstImageBindAV *self = GST_IMAGE_BIND_AV (agg);
-  gchar *model_path, **prompts;
+  gchar *model_path, **prompts, *prompts_file;
+  GPtrArray *queries = NULL;
   gint n_threads;
-  GError *err = NULL;
 
   GST_OBJECT_LOCK (self);
   prompts = g_strdupv (self->prompts);
+  prompts_file = g_strdup (self->prompts_file);
   self->threshold_now = self->threshold;
   self->min_duration_now = self->min_duration;
   self->window_now = self->window;
@@ -974,19 +1008,17 @@ gst_image_bind_av_start (GstAggregator * agg)
 
   self->n_prompts = 0;
   self->warned_dim = FALSE;
-  if (prompts && prompts[0]) {
-    self->tm = gst_image_bind_text_model_open (model_path, n_threads, &err);
-    if (!self->tm) {
-      gst_image_bind_text_model_post_error (GST_ELEMENT (self), err);
-      g_clear_error (&err);
-      goto fail;
-    }
-    self->dim = gst_image_bind_text_model_get_dim (self->tm);
-    if (!embed_prompts (self, prompts, n_threads))
+  queries = parse_prompts (self, prompts, prompts_file);
+  if (!queries)
+    goto fail;
+  if (queries->len > 0) {
+    if (!open_model (self, model_path, n_threads) || !embed_prompts (self, queries, n_threads))
       goto fail;
     self->detectors = g_new (GstImageBindDetector, self->n_prompts);
   }
+  g_ptr_array_free (queries, TRUE);
   g_free (model_path);
+  g_free (prompts_file);
   g_strfreev (prompts);
   reset_stream (self);
   gst_caps_replace (&self->src_caps, NULL);
@@ -996,7 +1028,10 @@ gst_image_bind_av_start (GstAggregator * agg)
   return TRUE;
 
 fail:
+  if (queries)
+    g_ptr_array_free (queries, TRUE);
   g_free (model_path);
+  g_free (prompts_file);
   g_strfreev (prompts);
   g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
   return FALSE;
@@ -1043,6 +1078,14 @@ gst_image_bind_av_set_property (GObject * object, guint prop_id, const GValue * 
       }
       break;
     }
+    case PROP_PROMPT_LIST:
+      g_strfreev (self->prompts);
+      self->prompts = gst_image_bind_prompt_list_split (g_value_get_string (value));
+      break;
+    case PROP_PROMPTS_FILE:
+      g_free (self->prompts_file);
+      self->prompts_file = g_value_dup_string (value);
+      break;
     case PROP_THRESHOLD:
       self->threshold = g_value_get_double (value);
       break;
@@ -1089,6 +1132,12 @@ gst_image_bind_av_get_property (GObject * object, guint prop_id, GValue * value,
       }
       break;
     }
+    case PROP_PROMPT_LIST:
+      g_value_take_string (value, gst_image_bind_prompt_list_join (self->prompts));
+      break;
+    case PROP_PROMPTS_FILE:
+      g_value_set_string (value, self->prompts_file);
+      break;
     case PROP_THRESHOLD:
       g_value_set_double (value, self->threshold);
       break;
@@ -1121,6 +1170,7 @@ gst_image_bind_av_finalize (GObject * object)
 
   g_free (self->model_path);
   g_strfreev (self->prompts);
+  g_free (self->prompts_file);
   G_OBJECT_CLASS (gst_image_bind_av_parent_class)->finalize (object);
 }
 
@@ -1166,15 +1216,17 @@ gst_image_bind_av_class_init (GstImageBindAVClass * klass)
   /**
    * GstImageBindAV:model:
    *
-   * The model file whose text encoder embeds the prompts: the encoders' model. When unset:
-   * $IMAGEBIND_MODEL, else the shipped default model. Not loaded when there are no prompts.
+   * The model file whose text encoder embeds the prompts. When unset (the usual case): the
+   * model of the encoders upstream (asked on READY->PAUSED through the video pad, then the
+   * audio pad); when none answers, $IMAGEBIND_MODEL, else the shipped default model. Not
+   * loaded when there are no prompts.
    *
    * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
-          "Path of the ImageBind model file (.gguf) that embeds the prompts; the encoders' "
-          "model. When unset: $IMAGEBIND_MODEL, else the shipped default model. Not loaded "
+          "Path of the ImageBind model file (.gguf) that embeds the prompts. When unset: the "
+          "encoders' model (else $IMAGEBIND_MODEL, else the shipped default model). Not loaded "
           "without prompts", NULL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   /**
@@ -1191,12 +1243,31 @@ gst_image_bind_av_class_init (GstImageBindAVClass * klass)
       gst_param_spec_array ("prompts", "Prompts",
           "Text prompts (or composed queries as imagebindmatch's, e.g. a reference sound "
           "'bark = audio:/data/bark.wav') detected in the audio (opening windows in the video) "
-          "and matched against the fused embeddings; gst-launch: prompts='<ticking, beep>', or "
-          "prompts='\"<\\\"a steady tone\\\", \\\"ticking\\\">\"' when prompts have spaces; "
-          "embedded on READY->PAUSED",
+          "and matched against the fused embeddings, as an array (gst-launch: "
+          "prompts='<ticking, beep>'; with spaces, use prompt-list); embedded on READY->PAUSED",
           g_param_spec_string ("prompt", "Prompt", "One text prompt (UTF-8)", NULL,
               G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS),
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstImageBindAV:prompt-list:
+   *
+   * The same list as #GstImageBindAV:prompts as one string, as imagebindmatch's
+   * `prompt-list`: `prompt-list="a steady tone;ticking"` (entries separated by `;`, or by `,`
+   * when there is no `;`).
+   *
+   * Since: 0.1
+   */
+  /**
+   * GstImageBindAV:prompts-file:
+   *
+   * A text file of prompts, one prompt or composed query per line (`#` comments, blank lines
+   * skipped), after the entries of #GstImageBindAV:prompts, as imagebindmatch's. Read on
+   * READY->PAUSED.
+   *
+   * Since: 0.1
+   */
+  gst_image_bind_install_prompt_properties (gobject_class, PROP_PROMPT_LIST,
+      PROP_PROMPTS_FILE, GST_PARAM_MUTABLE_READY);
   /**
    * GstImageBindAV:threshold:
    *

@@ -221,7 +221,13 @@ enum {
   PROP_POST_MESSAGES,
   PROP_N_THREADS,
   PROP_CUSTOM_META,
+  PROP_PROMPT_LIST,
+  PROP_PROMPTS_FILE,
 };
+
+/* Stream time after which buffers without any embedding make the element warn once (sooner
+ * at EOS): long enough for a slow model's first result in live mode. */
+#define NO_EMBEDDINGS_WARNING_AFTER (30 * GST_SECOND)
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
@@ -282,27 +288,17 @@ reset_detectors (GstImageBindMatch * self)
 
 static void stop_open_detections (GstImageBindMatch * self);
 
-/* The queries: one per entry of `prompts` (parsed: gst_image_bind_query_parse()), then the
- * application's. Reference media files are decoded and embedded only when @allow_media (on
- * READY->PAUSED): on the embedding thread a file not embedded yet is an error. */
+/* The queries: one per entry of `prompts`, then one per line of `prompts-file` (parsed:
+ * gst_image_bind_query_parse()), then the application's. */
 static GPtrArray *
-collect_queries (GstImageBindMatch * self, gchar ** prompts, GPtrArray * app_queries,
+collect_queries (gchar ** prompts, const gchar * prompts_file, GPtrArray * app_queries,
     GError ** error)
 {
-  GPtrArray *queries = g_ptr_array_new_with_free_func ((GDestroyNotify)
-      gst_image_bind_query_unref);
+  GPtrArray *queries = gst_image_bind_queries_from_prompts (prompts, prompts_file, error);
   guint i;
 
-  for (i = 0; prompts && prompts[i]; i++) {
-    GstImageBindQuery *q = gst_image_bind_query_parse (prompts[i], error);
-
-    if (!q) {
-      g_prefix_error (error, "prompts entry %u: ", i);
-      g_ptr_array_free (queries, TRUE);
-      return NULL;
-    }
-    g_ptr_array_add (queries, q);
-  }
+  if (!queries)
+    return NULL;
   for (i = 0; i < app_queries->len; i++)
     g_ptr_array_add (queries, gst_image_bind_query_ref (app_queries->pdata[i]));
   return queries;
@@ -315,6 +311,7 @@ typedef struct {
   GstImageBindMatch *self;
   guint cookie;                 /* the prompts_cookie of the snapshot */
   gchar **prompts;
+  gchar *prompts_file;
   GPtrArray *app_queries;
   gint n_threads;
   /* the result */
@@ -328,6 +325,7 @@ static void
 query_set_free (QuerySet * qs)
 {
   g_strfreev (qs->prompts);
+  g_free (qs->prompts_file);
   g_ptr_array_free (qs->app_queries, TRUE);
   g_strfreev (qs->labels);
   g_free (qs->emb);
@@ -349,6 +347,7 @@ query_set_snapshot (GstImageBindMatch * self)
   qs->self = self;
   qs->cookie = self->prompts_cookie;
   qs->prompts = g_strdupv (self->prompts);
+  qs->prompts_file = g_strdup (self->prompts_file);
   qs->app_queries = g_ptr_array_new_with_free_func ((GDestroyNotify)
       gst_image_bind_query_unref);
   for (i = 0; i < self->app_queries->len; i++)
@@ -367,7 +366,7 @@ query_set_embed (QuerySet * qs, gboolean allow_media)
   GPtrArray *queries;
   guint n, i;
 
-  queries = collect_queries (self, qs->prompts, qs->app_queries, &qs->error);
+  queries = collect_queries (qs->prompts, qs->prompts_file, qs->app_queries, &qs->error);
   if (!queries)
     return;
   if (allow_media && !gst_image_bind_media_cache_fill (self->media_cache, self->tm,
@@ -421,6 +420,8 @@ query_set_install (GstImageBindMatch * self, QuerySet * qs)
     self->detectors = g_new (GstImageBindDetector,
         MAX (qs->n, 1) * GST_IMAGE_BIND_N_MODALITIES);
     reset_detectors (self);
+    /* the tag of the old queries does not stand for the new ones */
+    g_clear_pointer (&self->last_text, g_free);
   }
   GST_OBJECT_LOCK (self);
   query_set_mark_done (self, qs);
@@ -457,6 +458,10 @@ query_set_job (gpointer data)
     if (qs->error->domain == GST_IMAGE_BIND_QUERY_ERROR)
       GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
           ("Invalid query: %s. The previous prompts stay in use.", qs->error->message), (NULL));
+    else if (qs->error->domain == G_FILE_ERROR)
+      GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ,
+          ("Could not read the prompts: %s. The previous prompts stay in use.",
+              qs->error->message), (NULL));
     else
       GST_ELEMENT_WARNING (self, LIBRARY, FAILED,
           ("Could not embed the prompts: %s. The previous prompts stay in use.",
@@ -791,12 +796,19 @@ match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
 
   if (emeta->dim != dim || !emeta->vector) {
     if (!self->warned_dim) {
+      /* The encoder's file, when it was loaded in this process (the model cache knows it). */
+      gchar *file = emeta->model_id ? gst_image_bind_model_find_loaded (emeta->model_id) : NULL;
+      gchar *remedy = file ? g_strdup_printf (" (set model=%s, or leave 'model' unset to use "
+          "the encoder's)", file) : g_strdup ("");
+
       GST_ELEMENT_WARNING (self, STREAM, FORMAT,
           ("Embeddings of width %u (model \"%s\") cannot be matched with the %u-wide prompt "
-              "embeddings of model \"%s\": use the same model in the encoder and the matcher.",
-              emeta->dim, emeta->model_id, dim, gst_image_bind_text_model_get_id (self->tm)),
-          (NULL));
+              "embeddings of model \"%s\": use the same model in the encoder and the "
+              "matcher%s.", emeta->dim, emeta->model_id, dim,
+              gst_image_bind_text_model_get_id (self->tm), remedy), (NULL));
       self->warned_dim = TRUE;
+      g_free (remedy);
+      g_free (file);
     }
     return NULL;
   }
@@ -931,6 +943,39 @@ text_for (GstImageBindMatch * self, GstImageBindMatchMeta * mmeta)
   return g_string_free (str, FALSE);
 }
 
+/* Warns once when buffers pass but no embedding came for NO_EMBEDDINGS_WARNING_AFTER of stream
+ * time (or, with @eos, before the end of a stream): the matcher has nothing to do. */
+static void
+check_embeddings_arrive (GstImageBindMatch * self, GstBuffer * buffer)
+{
+  GstSegment *segment = &GST_BASE_TRANSFORM (self)->segment;
+  gboolean eos = buffer == NULL;
+  GstClockTime rt = GST_CLOCK_TIME_NONE;
+
+  if (self->seen_embedding || self->warned_no_embeddings)
+    return;
+  if (!eos) {
+    self->seen_buffer = TRUE;
+    if (GST_BUFFER_PTS_IS_VALID (buffer) && segment->format == GST_FORMAT_TIME)
+      rt = gst_segment_to_running_time (segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buffer));
+    if (!GST_CLOCK_TIME_IS_VALID (rt))
+      return;
+    if (!GST_CLOCK_TIME_IS_VALID (self->first_running_time) || rt < self->first_running_time)
+      self->first_running_time = rt;
+    if (rt - self->first_running_time < NO_EMBEDDINGS_WARNING_AFTER)
+      return;
+  } else if (!self->seen_buffer) {
+    return;
+  }
+  GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+      ("No ImageBind embeddings reached imagebindmatch %s: nothing was matched. Put an "
+          "encoder upstream of it, e.g. '... ! videoconvert ! imagebindvision ! imagebindmatch "
+          "...' or '... ! audioconvert ! imagebindaudio ! imagebindmatch ...'.",
+          eos ? "before the end of the stream" : "in the first 30 s of the stream"),
+      ("buffers pass without GstImageBindEmbeddingMeta"));
+  self->warned_no_embeddings = TRUE;
+}
+
 /* ---- GstBaseTransform ---- */
 
 /* All the work happens here, where the buffer can be made writable only when a meta is to be
@@ -952,7 +997,21 @@ gst_image_bind_match_prepare_output_buffer (GstBaseTransform * trans, GstBuffer 
 
   update_queries (self);
 
-  if (self->n_queries == 0 || gst_buffer_get_n_imagebind_embedding_metas (inbuf) == 0) {
+  if (gst_buffer_get_n_imagebind_embedding_metas (inbuf) == 0) {
+    check_embeddings_arrive (self, inbuf);
+    /* the last result's tag lasts until the next result */
+    text_pad_push (self, inbuf, self->last_text);
+    return GST_FLOW_OK;
+  }
+  self->seen_embedding = TRUE;
+  if (self->n_queries == 0) {
+    if (!self->warned_no_prompts) {
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+          ("imagebindmatch has no prompts: the embeddings pass without being matched."),
+          ("set prompt-list=\"a dog;a cat\", prompts-file=FILE (one prompt per line) or "
+              "prompts='<dog, cat>', or add queries with the add-query signal"));
+      self->warned_no_prompts = TRUE;
+    }
     text_pad_push (self, inbuf, NULL);
     return GST_FLOW_OK;
   }
@@ -971,10 +1030,12 @@ gst_image_bind_match_prepare_output_buffer (GstBaseTransform * trans, GstBuffer 
   }
   g_ptr_array_free (embeddings, TRUE);
 
-  if (first)
+  if (first) {
     text = text_for (self, first);
-  text_pad_push (self, *outbuf, first ? text : NULL);
-  g_free (text);
+    g_free (self->last_text);
+    self->last_text = text;
+  }
+  text_pad_push (self, *outbuf, self->last_text);
   return GST_FLOW_OK;
 }
 
@@ -1028,8 +1089,12 @@ gst_image_bind_match_sink_event (GstBaseTransform * trans, GstEvent * event)
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_STOP:
+      stop_open_detections (self);
+      g_clear_pointer (&self->last_text, g_free);
+      break;
     case GST_EVENT_EOS:
       stop_open_detections (self);
+      check_embeddings_arrive (self, NULL);
       break;
     default:
       break;
@@ -1059,16 +1124,69 @@ gst_image_bind_match_sink_event (GstBaseTransform * trans, GstEvent * event)
   return ret;
 }
 
+static void
+reset_stream_state (GstImageBindMatch * self)
+{
+  reset_detectors (self);
+  self->warned_dim = FALSE;
+  self->warned_model = FALSE;
+  self->n_non_finite = 0;
+  self->warned_no_prompts = FALSE;
+  self->warned_no_embeddings = FALSE;
+  self->seen_embedding = FALSE;
+  self->seen_buffer = FALSE;
+  self->first_running_time = GST_CLOCK_TIME_NONE;
+  g_clear_pointer (&self->last_text, g_free);
+  self->text_need_start = TRUE;
+  self->text_need_segment = TRUE;
+}
+
+static void
+close_model (GstImageBindMatch * self)
+{
+  clear_queries (self);
+  g_hash_table_remove_all (self->media_cache);
+  g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
+  self->tm_from_upstream = FALSE;
+}
+
+/* Without a `model`, the prompts are embedded with the model of the encoders upstream: they
+ * answer the model query from READY on, and are in READY when this element goes to PAUSED
+ * (state changes go from the sinks to the sources). Without an answer (no encoder linked yet),
+ * the default rules: $IMAGEBIND_MODEL, else the shipped model. */
+static gboolean
+open_upstream_model (GstImageBindMatch * self)
+{
+  GError *err = NULL;
+  gchar *path;
+  gint n_threads;
+
+  path = gst_image_bind_model_query_upstream (GST_BASE_TRANSFORM_SINK_PAD (self), NULL);
+  GST_OBJECT_LOCK (self);
+  n_threads = self->n_threads;
+  GST_OBJECT_UNLOCK (self);
+  self->tm = gst_image_bind_text_model_open (path, n_threads, &err);
+  if (!self->tm) {
+    gst_image_bind_text_model_post_error (GST_ELEMENT (self), err);
+    g_clear_error (&err);
+    g_free (path);
+    return FALSE;
+  }
+  self->tm_from_upstream = TRUE;
+  GST_INFO_OBJECT (self, "prompts embedded with %s (%s)", gst_image_bind_text_model_get_id
+      (self->tm), path ? "the encoder's model" : "no encoder answered: the default model");
+  g_free (path);
+  return TRUE;
+}
+
 static gboolean
 gst_image_bind_match_start (GstBaseTransform * trans)
 {
   GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (trans);
   QuerySet *qs;
 
-  if (!self->tm) {
-    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("No ImageBind model loaded."), (NULL));
+  if (!self->tm && !open_upstream_model (self))
     return FALSE;
-  }
   /* Embedding the prompts now keeps the delay off the first buffer. */
   GST_OBJECT_LOCK (self);
   qs = query_set_snapshot (self);
@@ -1079,6 +1197,9 @@ gst_image_bind_match_start (GstBaseTransform * trans)
       if (qs->error->domain == GST_IMAGE_BIND_QUERY_ERROR)
         GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid query: %s.", qs->error->message),
             ("model %s", gst_image_bind_text_model_get_path (self->tm)));
+      else if (qs->error->domain == G_FILE_ERROR)
+        GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not read the prompts: %s.",
+                qs->error->message), ("model %s", gst_image_bind_text_model_get_path (self->tm)));
       else
         GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Could not embed the prompts: %s.",
                 qs->error->message), ("model %s", gst_image_bind_text_model_get_path (self->tm)));
@@ -1092,12 +1213,7 @@ gst_image_bind_match_start (GstBaseTransform * trans)
   g_mutex_lock (&self->job_lock);
   self->started = TRUE;
   g_mutex_unlock (&self->job_lock);
-  reset_detectors (self);
-  self->warned_dim = FALSE;
-  self->warned_model = FALSE;
-  self->n_non_finite = 0;
-  self->text_need_start = TRUE;
-  self->text_need_segment = TRUE;
+  reset_stream_state (self);
   return TRUE;
 }
 
@@ -1115,12 +1231,10 @@ gst_image_bind_match_stop (GstBaseTransform * trans)
   qs = take_job (self, FALSE);
   if (qs)
     query_set_free (qs);
-  reset_detectors (self);
-  self->warned_dim = FALSE;
-  self->warned_model = FALSE;
-  self->n_non_finite = 0;
-  self->text_need_start = TRUE;
-  self->text_need_segment = TRUE;
+  reset_stream_state (self);
+  /* The encoders' model is asked again on the next READY->PAUSED: it may have changed. */
+  if (self->tm_from_upstream)
+    close_model (self);
   return TRUE;
 }
 
@@ -1139,6 +1253,12 @@ gst_image_bind_match_change_state (GstElement * element, GstStateChange transiti
     path = g_strdup (self->model_path);
     n_threads = self->n_threads;
     GST_OBJECT_UNLOCK (self);
+    /* Without a `model`, the encoders' model, asked on READY->PAUSED (open_upstream_model()). */
+    if (!path || !*path) {
+      g_free (path);
+      return GST_ELEMENT_CLASS (gst_image_bind_match_parent_class)->change_state (element,
+          transition);
+    }
     self->tm = gst_image_bind_text_model_open (path, n_threads, &err);
     g_free (path);
     if (!self->tm) {
@@ -1153,11 +1273,8 @@ gst_image_bind_match_change_state (GstElement * element, GstStateChange transiti
       transition);
 
   if (transition == GST_STATE_CHANGE_READY_TO_NULL ||
-      (transition == GST_STATE_CHANGE_NULL_TO_READY && ret == GST_STATE_CHANGE_FAILURE)) {
-    clear_queries (self);
-    g_hash_table_remove_all (self->media_cache);
-    g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
-  }
+      (transition == GST_STATE_CHANGE_NULL_TO_READY && ret == GST_STATE_CHANGE_FAILURE))
+    close_model (self);
   return ret;
 }
 
@@ -1209,31 +1326,9 @@ gst_image_bind_match_release_pad (GstElement * element, GstPad * pad)
 
 /* ---- GObject ---- */
 
-/* Checked when set only to log early (GST_DEBUG); the error is posted when the queries are
- * embedded (READY->PAUSED, or the embedding thread), where a bus message can say so. Called without
- * the object lock: logging an object takes it. */
-static void
-log_invalid_prompts (GstImageBindMatch * self, const GValue * array)
-{
-  guint i, n = gst_value_array_get_size (array);
-
-  for (i = 0; i < n; i++) {
-    const GValue *v = gst_value_array_get_value (array, i);
-    const gchar *str = G_VALUE_HOLDS_STRING (v) ? g_value_get_string (v) : NULL;
-    GError *err = NULL;
-    GstImageBindQuery *q = gst_image_bind_query_parse (str ? str : "", &err);
-
-    if (q)
-      gst_image_bind_query_unref (q);
-    else {
-      GST_WARNING_OBJECT (self, "prompts entry %u: %s", i, err->message);
-      g_error_free (err);
-    }
-  }
-}
-
-static void
-set_prompts (GstImageBindMatch * self, const GValue * array)
+/* The entries of a `prompts` array. */
+static gchar **
+prompts_from_array (const GValue * array)
 {
   guint i, n = gst_value_array_get_size (array);
   gchar **prompts = g_new0 (gchar *, n + 1);
@@ -1244,7 +1339,34 @@ set_prompts (GstImageBindMatch * self, const GValue * array)
 
     prompts[i] = g_strdup (str ? str : "");
   }
+  return prompts;
+}
 
+/* Checked when set only to log early (GST_DEBUG); the error is posted when the queries are
+ * embedded (READY->PAUSED, or the next buffer), where a bus message can say so. Called without
+ * the object lock: logging an object takes it. */
+static void
+log_invalid_prompts (GstImageBindMatch * self, gchar ** prompts)
+{
+  guint i;
+
+  for (i = 0; prompts[i]; i++) {
+    GError *err = NULL;
+    GstImageBindQuery *q = gst_image_bind_query_parse (prompts[i], &err);
+
+    if (q)
+      gst_image_bind_query_unref (q);
+    else {
+      GST_WARNING_OBJECT (self, "prompts entry %u: %s", i, err->message);
+      g_error_free (err);
+    }
+  }
+}
+
+/* Called with the object lock; takes @prompts. */
+static void
+set_prompts (GstImageBindMatch * self, gchar ** prompts)
+{
   g_strfreev (self->prompts);
   self->prompts = prompts;
   self->prompts_cookie++;
@@ -1278,9 +1400,15 @@ gst_image_bind_match_set_property (GObject * object, guint prop_id, const GValue
     GParamSpec * pspec)
 {
   GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (object);
+  gchar **prompts = NULL;
 
+  /* `prompts` and `prompt-list` are two spellings of one list */
   if (prop_id == PROP_PROMPTS)
-    log_invalid_prompts (self, value);
+    prompts = prompts_from_array (value);
+  else if (prop_id == PROP_PROMPT_LIST)
+    prompts = gst_image_bind_prompt_list_split (g_value_get_string (value));
+  if (prompts)
+    log_invalid_prompts (self, prompts);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_MODEL:
@@ -1288,7 +1416,13 @@ gst_image_bind_match_set_property (GObject * object, guint prop_id, const GValue
       self->model_path = g_value_dup_string (value);
       break;
     case PROP_PROMPTS:
-      set_prompts (self, value);
+    case PROP_PROMPT_LIST:
+      set_prompts (self, prompts);
+      break;
+    case PROP_PROMPTS_FILE:
+      g_free (self->prompts_file);
+      self->prompts_file = g_value_dup_string (value);
+      self->prompts_cookie++;
       break;
     case PROP_MODE:
       self->mode = g_value_get_enum (value);
@@ -1320,7 +1454,7 @@ gst_image_bind_match_set_property (GObject * object, guint prop_id, const GValue
   }
   GST_OBJECT_UNLOCK (self);
   /* While PAUSED or PLAYING: embedded now, on a thread of their own */
-  if (prop_id == PROP_PROMPTS)
+  if (prop_id == PROP_PROMPTS || prop_id == PROP_PROMPT_LIST || prop_id == PROP_PROMPTS_FILE)
     maybe_start_job (self);
 }
 
@@ -1339,6 +1473,12 @@ gst_image_bind_match_get_property (GObject * object, guint prop_id, GValue * val
     case PROP_PROMPTS:
       for (i = 0; self->prompts && self->prompts[i]; i++)
         append_string (value, self->prompts[i]);
+      break;
+    case PROP_PROMPT_LIST:
+      g_value_take_string (value, gst_image_bind_prompt_list_join (self->prompts));
+      break;
+    case PROP_PROMPTS_FILE:
+      g_value_set_string (value, self->prompts_file);
       break;
     case PROP_MODE:
       g_value_set_enum (value, self->mode);
@@ -1380,6 +1520,8 @@ gst_image_bind_match_finalize (GObject * object)
   g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
   g_free (self->model_path);
   g_strfreev (self->prompts);
+  g_free (self->prompts_file);
+  g_free (self->last_text);
   g_ptr_array_unref (self->app_queries);
   g_hash_table_unref (self->media_cache);
   g_mutex_clear (&self->job_lock);
@@ -1401,6 +1543,7 @@ gst_image_bind_match_init (GstImageBindMatch * self)
   self->custom_meta = DEFAULT_CUSTOM_META;
   self->text_need_start = TRUE;
   self->text_need_segment = TRUE;
+  self->first_running_time = GST_CLOCK_TIME_NONE;
   self->app_queries = g_ptr_array_new_with_free_func ((GDestroyNotify)
       gst_image_bind_query_unref);
   self->media_cache = gst_image_bind_media_cache_new ();
@@ -1428,22 +1571,25 @@ gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
   /**
    * GstImageBindMatch:model:
    *
-   * The model file whose text encoder embeds the prompts; use the encoders' model. When
-   * unset: $IMAGEBIND_MODEL, else the shipped default model. Read on NULL->READY.
+   * The model file whose text encoder embeds the prompts. When unset (the usual case): the
+   * model of the encoder upstream, asked on READY->PAUSED; when no encoder answers,
+   * $IMAGEBIND_MODEL, else the shipped default model. When set: loaded on NULL->READY, and an
+   * encoder with another model gives a warning naming both.
    *
    * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
-          "Path of the ImageBind model file (.gguf) that embeds the prompts; the same as the "
-          "encoders'. When unset: $IMAGEBIND_MODEL, else the shipped default model. Loaded on "
-          "NULL->READY; elements using the same file share one copy in memory",
+          "Path of the ImageBind model file (.gguf) that embeds the prompts. When unset: the "
+          "model of the encoder upstream (else $IMAGEBIND_MODEL, else the shipped default "
+          "model), the same copy in memory",
           NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   /**
    * GstImageBindMatch:prompts:
    *
-   * The text prompts (queries), e.g. `prompts='<"a dog", "a cat">'` in gst-launch. Each
+   * The text prompts (queries) as an array, for applications (a #GstValueArray of strings);
+   * on a gst-launch-1.0 command line #GstImageBindMatch:prompt-list is easier to type. Each
    * may also be a composed query, `label = image:/a.png + 0.5 * text:at night` (see the
    * element documentation). Embedded once on READY->PAUSED; a change while PAUSED or PLAYING
    * is embedded on a thread of its own, and the previous prompts stay in use until the
@@ -1453,17 +1599,43 @@ gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
    */
   g_object_class_install_property (gobject_class, PROP_PROMPTS,
       gst_param_spec_array ("prompts", "Prompts",
-          "Text prompts to match the embeddings against; gst-launch: prompts='<dog, cat>', or "
-          "prompts='\"<\\\"a dog\\\", \\\"a cat\\\">\"' when prompts have spaces; "
-          "each may be a composed query: 'label = image:/a.png + 0.5 * text:at night - "
-          "audio:/b.wav' (terms text:, image:, audio:, depth:, thermal:, imu:; weights; + and -); "
-          "embedded once (on READY->PAUSED; a change while PLAYING is embedded on a thread of its "
-          "own, and applies from the imagebind-prompts \"ready\" message on; reference "
-          "files only on READY->PAUSED)",
+          "Text prompts to match the embeddings against, as an array (gst-launch: "
+          "prompts='<dog, cat>'; with spaces, use prompt-list); each may be a composed query: "
+          "'label = image:/a.png + 0.5 * text:at night - audio:/b.wav' (terms text:, image:, "
+          "audio:, depth:, thermal:, imu:; weights; + and -); embedded once (on "
+          "READY->PAUSED; a change while PLAYING is embedded on a thread of its own, and "
+          "applies from the imagebind-prompts \"ready\" message on; reference files only on "
+          "READY->PAUSED)",
           g_param_spec_string ("prompt", "Prompt", "One text prompt (UTF-8)", NULL,
               G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS),
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
+  /**
+   * GstImageBindMatch:prompt-list:
+   *
+   * The same list as #GstImageBindMatch:prompts, as one string, for command lines:
+   * `prompt-list="colour bars;a bouncing ball;static noise"` (one level of shell quoting).
+   * Entries are separated by `;`, or by `,` when there is no `;` (`prompt-list=dog,cat`);
+   * spaces around entries and empty entries are dropped, so a single prompt holding a comma is
+   * written with a trailing `;`. Setting it replaces `prompts`; reading it gives the entries
+   * joined with `;`.
+   *
+   * Since: 0.1
+   */
+  /**
+   * GstImageBindMatch:prompts-file:
+   *
+   * A UTF-8 text file of prompts, one prompt or composed query per line, matched after the
+   * entries of #GstImageBindMatch:prompts (their indices follow). Blank lines and lines
+   * starting with `#` are skipped, spaces around a line are dropped. Read on READY->PAUSED and
+   * again when the property changes; an unreadable file or an invalid line (named by its
+   * number) fails READY->PAUSED, or, while PLAYING, gives a warning and the previous prompts
+   * stay.
+   *
+   * Since: 0.1
+   */
+  gst_image_bind_install_prompt_properties (gobject_class, PROP_PROMPT_LIST,
+      PROP_PROMPTS_FILE, GST_PARAM_MUTABLE_PLAYING);
   /**
    * GstImageBindMatch:mode:
    *

@@ -20,7 +20,9 @@ struct _GstImageBindMatch {
   /* properties, under the object lock */
   gchar *model_path;
   gchar **prompts;
-  guint prompts_cookie;         /* bumped whenever `prompts` or the application queries change */
+  gchar *prompts_file;
+  guint prompts_cookie;         /* bumped whenever `prompts`, `prompts-file` or the application
+                                 * queries change */
   GPtrArray *app_queries;       /* GstImageBindQuery from "add-query", after the prompts */
   GstImageBindMatchMode mode;
   guint top_k;
@@ -31,8 +33,10 @@ struct _GstImageBindMatch {
   gint n_threads;
   gboolean custom_meta;
 
-  /* the text model, between READY and NULL */
+  /* the text model: between READY and NULL when `model` is set, else the encoders' model,
+   * between READY->PAUSED and PAUSED->READY (tm_from_upstream) */
   GstImageBindTextModel *tm;
+  gboolean tm_from_upstream;
 
   /* the prompt embeddings: installed by start() or by the streaming thread, used by it only */
   gchar **query_labels;
@@ -53,6 +57,12 @@ struct _GstImageBindMatch {
   gboolean warned_dim;
   gboolean warned_model;
   guint64 n_non_finite;         /* embeddings skipped for a NaN or infinity (warned at the first) */
+  gboolean warned_no_prompts;
+  gboolean warned_no_embeddings;
+  gboolean seen_embedding;      /* an embedding arrived since READY->PAUSED */
+  gboolean seen_buffer;
+  GstClockTime first_running_time;      /* of the first buffer, for the no-embedding warning */
+  gchar *last_text;             /* what text_src says until the next result, or NULL */
 
   /* the text_src request pad (under the object lock), and its stream (streaming thread) */
   GstPad *text_pad;

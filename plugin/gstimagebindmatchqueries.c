@@ -5,6 +5,117 @@
 #include <media-tensor.h>
 #include <string.h>
 
+/* ---- the prompts as a user writes them ---- */
+
+gchar **
+gst_image_bind_prompt_list_split (const gchar * list)
+{
+  GPtrArray *out = g_ptr_array_new ();
+  gchar **parts;
+  guint i;
+
+  if (!list)
+    list = "";
+  parts = g_strsplit (list, strchr (list, ';') ? ";" : ",", -1);
+  for (i = 0; parts[i]; i++) {
+    gchar *entry = g_strstrip (g_strdup (parts[i]));
+
+    if (*entry)
+      g_ptr_array_add (out, entry);
+    else
+      g_free (entry);
+  }
+  g_strfreev (parts);
+  g_ptr_array_add (out, NULL);
+  return (gchar **) g_ptr_array_free (out, FALSE);
+}
+
+gchar *
+gst_image_bind_prompt_list_join (gchar ** prompts)
+{
+  return g_strjoinv (";", prompts ? prompts : (gchar *[]) { NULL });
+}
+
+void
+gst_image_bind_install_prompt_properties (GObjectClass * klass, guint prop_list,
+    guint prop_file, GParamFlags mutable)
+{
+  g_object_class_install_property (klass, prop_list,
+      g_param_spec_string ("prompt-list", "Prompt list",
+          "The prompts as one string: entries separated by ';' (or by ',' when there is no "
+          "';'), e.g. prompt-list=\"colour bars;a bouncing ball\"; the same list as 'prompts'",
+          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | mutable));
+  g_object_class_install_property (klass, prop_file,
+      g_param_spec_string ("prompts-file", "Prompts file",
+          "Text file with one prompt or composed query per line ('#' comments, blank lines "
+          "skipped), matched after 'prompts'", NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | mutable));
+}
+
+/* Appends the queries of the lines of @path to @queries. */
+static gboolean
+queries_from_file (const gchar * path, GPtrArray * queries, GError ** error)
+{
+  gchar *contents = NULL, **lines;
+  GError *err = NULL;
+  gboolean ok = TRUE;
+  guint i;
+
+  if (!g_file_get_contents (path, &contents, NULL, &err)) {
+    g_set_error (error, err->domain, err->code, "prompts-file: %s", err->message);
+    g_error_free (err);
+    return FALSE;
+  }
+  lines = g_strsplit (contents, "\n", -1);
+  g_free (contents);
+  for (i = 0; ok && lines[i]; i++) {
+    gchar *line = g_strstrip (lines[i]);
+    GstImageBindQuery *q;
+
+    if (!*line || *line == '#')
+      continue;
+    if (!g_utf8_validate (line, -1, NULL)) {
+      g_set_error (error, GST_IMAGE_BIND_QUERY_ERROR, GST_IMAGE_BIND_QUERY_ERROR_SYNTAX,
+          "prompts-file \"%s\" line %u: not valid UTF-8", path, i + 1);
+      ok = FALSE;
+    } else if ((q = gst_image_bind_query_parse (line, error))) {
+      g_ptr_array_add (queries, q);
+    } else {
+      g_prefix_error (error, "prompts-file \"%s\" line %u: ", path, i + 1);
+      ok = FALSE;
+    }
+  }
+  g_strfreev (lines);
+  return ok;
+}
+
+GPtrArray *
+gst_image_bind_queries_from_prompts (gchar ** prompts, const gchar * prompts_file,
+    GError ** error)
+{
+  GPtrArray *queries = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_image_bind_query_unref);
+  guint i;
+
+  for (i = 0; prompts && prompts[i]; i++) {
+    GstImageBindQuery *q = gst_image_bind_query_parse (prompts[i], error);
+
+    if (!q) {
+      g_prefix_error (error, "prompts entry %u: ", i);
+      g_ptr_array_free (queries, TRUE);
+      return NULL;
+    }
+    g_ptr_array_add (queries, q);
+  }
+  if (prompts_file && *prompts_file && !queries_from_file (prompts_file, queries, error)) {
+    g_ptr_array_free (queries, TRUE);
+    return NULL;
+  }
+  return queries;
+}
+
+/* ---- reference media ---- */
+
 GHashTable *
 gst_image_bind_media_cache_new (void)
 {

@@ -10,6 +10,29 @@
 
 G_BEGIN_DECLS
 
+/* ---- the prompts as a user writes them ---- */
+
+/* `prompt-list`: "colour bars;a bouncing ball;static noise" -> its entries (g_strfreev): split
+ * at ';' when there is one, else at ','; each entry without its surrounding spaces; empty
+ * entries dropped (so "a dog, running;" is one prompt holding a comma). */
+gchar **gst_image_bind_prompt_list_split (const gchar * list);
+/* The inverse for reading the property back: the entries joined with ";" (g_free). */
+gchar *gst_image_bind_prompt_list_join (gchar ** prompts);
+
+/* Installs the `prompt-list` and `prompts-file` properties (ids @prop_list, @prop_file) of
+ * imagebindmatch and imagebindav; @mutable: GST_PARAM_MUTABLE_READY or _PLAYING. */
+void gst_image_bind_install_prompt_properties (GObjectClass * klass, guint prop_list,
+    guint prop_file, GParamFlags mutable);
+
+/* The queries of @prompts (the entries of `prompts`), then of the lines of @prompts_file when
+ * set (one prompt or composed query per line; blank lines and lines starting with '#', after
+ * spaces, are skipped; surrounding spaces removed), parsed with gst_image_bind_query_parse(),
+ * in a GPtrArray of GstImageBindQuery. NULL and @error naming the entry (its index, or the file
+ * and line number): GST_IMAGE_BIND_QUERY_ERROR for syntax and invalid UTF-8, G_FILE_ERROR when
+ * the file cannot be read. */
+GPtrArray *gst_image_bind_queries_from_prompts (gchar ** prompts, const gchar * prompts_file,
+    GError ** error);
+
 /* A cache of media embeddings: key "<modality>:<path>", value dim floats as the model outputs
  * them (g_free). */
 GHashTable *gst_image_bind_media_cache_new (void);

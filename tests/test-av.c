@@ -936,6 +936,65 @@ test_default_model_correspondence (void)
         g_assert_cmpfloat (score[v][v], >, score[v][a]);
 }
 
+/* issue 11: without its own `model`, imagebindav embeds its prompts (here a prompt-list) with
+ * the encoders' model (the tiny one, 32 wide), not the default one (64 wide): the fused
+ * messages carry the prompts and no width warning is posted. */
+static void
+test_model_from_encoders (void)
+{
+  GError *error = NULL;
+  GstElement *pipeline;
+  GstBus *bus;
+  gchar *desc;
+  guint n_fused = 0;
+
+  if (!model_path || !plugins_dir) {
+    g_test_skip ("needs the tiny model and GStreamer's plugins");
+    return;
+  }
+  g_unsetenv ("IMAGEBIND_MODEL");
+  desc = g_strdup_printf ("imagebindav name=av n-threads=1 prompt-list=\"ticking;a steady tone\" "
+      "! fakesink sync=false "
+      "videotestsrc num-buffers=20 ! video/x-raw,width=64,height=48,framerate=10/1 "
+      "! videoconvert ! imagebindvision model=\"%s\" n-threads=1 ! av.video "
+      "audiotestsrc num-buffers=32 samplesperbuffer=1000 wave=ticks "
+      "! audio/x-raw,format=S16LE,rate=16000,channels=1 ! audioconvert "
+      "! imagebindaudio model=\"%s\" n-threads=1 ! av.audio", model_path, model_path);
+  pipeline = gst_parse_launch (desc, &error);
+  g_free (desc);
+  g_assert_no_error (error);
+  bus = gst_element_get_bus (pipeline);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
+      GST_STATE_CHANGE_FAILURE);
+  for (gboolean done = FALSE; !done;) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+        GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
+
+    g_assert_nonnull (msg);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      gst_message_parse_error (msg, &error, NULL);
+      g_assert_no_error (error);
+    } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING) {
+      gst_message_parse_warning (msg, &error, NULL);
+      g_assert_no_error (error);
+    } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
+      done = TRUE;
+    } else if (gst_message_has_name (msg, "imagebind-av-fused")) {
+      const GValue *labels = gst_structure_get_value (gst_message_get_structure (msg),
+          "labels");
+
+      g_assert_cmpuint (gst_value_array_get_size (labels), ==, 2);
+      n_fused++;
+    }
+    gst_message_unref (msg);
+  }
+  g_test_message ("%u fused messages", n_fused);
+  g_assert_cmpuint (n_fused, ==, 20);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -962,6 +1021,7 @@ main (int argc, char **argv)
   g_test_add_func ("/av/event-window", test_event_window);
   g_test_add_func ("/av/event-window-reference-sound", test_event_window_reference_sound);
   g_test_add_func ("/av/bad-prompts", test_bad_prompts);
+  g_test_add_func ("/av/model-from-encoders", test_model_from_encoders);
   g_test_add_func ("/av/default-model-ticks", test_default_model_ticks);
   g_test_add_func ("/av/default-model-correspondence", test_default_model_correspondence);
   return g_test_run ();

@@ -10,6 +10,7 @@
 #include <imagebind.h>
 #include <imagebind-tokenizer.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gstimagebindmeta.h"
@@ -897,15 +898,19 @@ test_text_pad (void)
   gst_buffer_unmap (text, &map);
   gst_buffer_unref (text);
 
-  /* A buffer without a result: a gap on the text pad. */
-  gst_buffer_unref (gst_harness_push_and_pull (f.h, embedding_buffer (NULL, dim,
-              4 * GST_SECOND, 20 * GST_MSECOND)));
-  ev = gst_harness_pull_event (th);
-  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_GAP);
-  gst_event_parse_gap (ev, &gap_ts, &gap_dur);
-  g_assert_cmpuint (gap_ts, ==, 4 * GST_SECOND);
-  g_assert_cmpuint (gap_dur, ==, 20 * GST_MSECOND);
-  gst_event_unref (ev);
+  /* Buffers without a result: the tag lasts until the next result, each buffer's span
+   * covered by the same text (textoverlay shows it continuously, subtitles have no holes). */
+  for (guint k = 0; k < 3; k++) {
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, embedding_buffer (NULL, dim,
+                4 * GST_SECOND + k * 20 * GST_MSECOND, 20 * GST_MSECOND)));
+    text = gst_harness_pull (th);
+    g_assert_cmpuint (GST_BUFFER_PTS (text), ==, 4 * GST_SECOND + k * 20 * GST_MSECOND);
+    g_assert_cmpuint (GST_BUFFER_DURATION (text), ==, 20 * GST_MSECOND);
+    g_assert_true (gst_buffer_map (text, &map, GST_MAP_READ));
+    g_assert_cmpmem (map.data, map.size, label, strlen (label));
+    gst_buffer_unmap (text, &map);
+    gst_buffer_unref (text);
+  }
 
   /* Flushes and EOS are forwarded; a new segment follows a flush. */
   gst_harness_push_event (f.h, gst_event_new_flush_start ());
@@ -921,10 +926,19 @@ test_text_pad (void)
     gst_segment_init (&seg, GST_FORMAT_TIME);
     gst_harness_push_event (f.h, gst_event_new_segment (&seg));
   }
-  gst_harness_push_event (f.h, gst_event_new_eos ());
+  /* After a flush the old tag is gone: a buffer without a result is a gap. */
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, embedding_buffer (NULL, dim,
+              5 * GST_SECOND, 20 * GST_MSECOND)));
   ev = gst_harness_pull_event (th);
   g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_SEGMENT);
   gst_event_unref (ev);
+  ev = gst_harness_pull_event (th);
+  g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_GAP);
+  gst_event_parse_gap (ev, &gap_ts, &gap_dur);
+  g_assert_cmpuint (gap_ts, ==, 5 * GST_SECOND);
+  g_assert_cmpuint (gap_dur, ==, 20 * GST_MSECOND);
+  gst_event_unref (ev);
+  gst_harness_push_event (f.h, gst_event_new_eos ());
   ev = gst_harness_pull_event (th);
   g_assert_cmpint (GST_EVENT_TYPE (ev), ==, GST_EVENT_EOS);
   gst_event_unref (ev);
@@ -1230,36 +1244,36 @@ test_text_encoder (void)
   gst_harness_teardown (h);
 }
 
-/* The text encoder feeding the matcher: subtitle text classified against prompts. */
+/* imagebindtext ! imagebindmatch (with @match_model, or without a `model` when NULL): the
+ * match of a subtitle text equals the runtime's scores with the tiny model. */
 static void
-test_text_then_match (void)
+check_text_then_match (const gchar * match_model)
 {
   static const gchar *prompts[] = { "a dog", "a car" };
   const gchar *probe[1] = { "the dog runs" };
   GstHarness *h;
   GstBuffer *out;
   GstImageBindMatchMeta *mm;
+  GstElement *me;
   gfloat *t, *e;
   gdouble cosine[2], prob[2];
+  gchar *desc, *m_model = NULL;
   guint dim, i;
 
-  if (!need_model ())
-    return;
   t = runtime_text_embeddings (prompts, 2, &dim);
   e = runtime_text_embeddings (probe, 1, &dim);
   reference_scores (e, t, dim, 2, cosine, prob);
 
-  {
-    /* The prompts are in the description: the harness starts the bin as it makes it, and
-     * prompts set afterwards would be embedded on a thread of their own (results from the
-     * "imagebind-prompts" message on). */
-    gchar *desc = g_strdup_printf ("imagebindtext model=\"%s\" n-threads=1 ! "
-        "imagebindmatch model=\"%s\" n-threads=1 prompts=\"<\\\"%s\\\", \\\"%s\\\">\"",
-        model_path, model_path, prompts[0], prompts[1]);
-
-    h = gst_harness_new_parse (desc);
-    g_free (desc);
-  }
+  /* The prompts are in the description: the harness starts the bin as it makes it, and
+   * prompts set afterwards would be embedded on a thread of their own (results from the
+   * "imagebind-prompts" message on). */
+  desc = g_strdup_printf ("imagebindtext model=\"%s\" n-threads=1 ! "
+      "imagebindmatch name=m n-threads=1 %s%s%s prompts=\"<\\\"%s\\\", \\\"%s\\\">\"",
+      model_path, match_model ? "model=\"" : "", match_model ? match_model : "",
+      match_model ? "\"" : "", prompts[0], prompts[1]);
+  h = gst_harness_new_parse (desc);
+  g_free (desc);
+  me = gst_bin_get_by_name (GST_BIN (h->element), "m");
   gst_harness_set_src_caps_str (h, "text/x-raw, format=(string)utf8");
   gst_harness_play (h);
   out = gst_harness_push_and_pull (h, text_buffer (probe[0], 0));
@@ -1272,9 +1286,398 @@ test_text_then_match (void)
         TOL);
   }
   gst_buffer_unref (out);
+  g_object_get (me, "model", &m_model, NULL);
+  g_assert_cmpstr (m_model, ==, match_model);
+  g_free (m_model);
+  gst_object_unref (me);
   gst_harness_teardown (h);
   g_free (t);
   g_free (e);
+}
+
+/* The text encoder feeding the matcher: subtitle text classified against prompts. */
+static void
+test_text_then_match (void)
+{
+  if (need_model ())
+    check_text_then_match (model_path);
+}
+
+/* ---- issue 11: prompts that type easily, warnings, the encoders' model ---- */
+
+/* The labels of the `imagebind-match` message of one buffer carrying @e, in prompt order. */
+static gchar **
+labels_and_scores (Fixture * f, const gfloat * e, guint dim, gdouble * scores)
+{
+  GstStructure *s;
+  const GValue *li, *ll, *ls;
+  gchar **labels;
+  guint r, n;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f->h, embedding_buffer (e, dim, 0, GST_SECOND)));
+  s = pop_element_message (f->bus, "imagebind-match");
+  g_assert_nonnull (s);
+  li = gst_structure_get_value (s, "indices");
+  ll = gst_structure_get_value (s, "labels");
+  ls = gst_structure_get_value (s, "scores");
+  n = gst_value_array_get_size (li);
+  labels = g_new0 (gchar *, n + 1);
+  for (r = 0; r < n; r++) {
+    guint j = g_value_get_uint (gst_value_array_get_value (li, r));
+
+    g_assert_cmpuint (j, <, n);
+    labels[j] = g_value_dup_string (gst_value_array_get_value (ll, r));
+    if (scores)
+      scores[j] = g_value_get_double (gst_value_array_get_value (ls, r));
+  }
+  gst_structure_free (s);
+  return labels;
+}
+
+/* prompt-list: one string, ';' (or ',') separated, is the same list as `prompts`, with the same
+ * scores; spaces around entries and empty entries are dropped. */
+static void
+test_prompt_list (void)
+{
+  static const gchar *prompts[] = { "a dog", "a cat", "a car" };
+  static const struct {
+    const gchar *list;
+    const gchar *want[4];
+    const gchar *back;
+  } cases[] = {
+    {"a dog;a cat;a car", {"a dog", "a cat", "a car"}, "a dog;a cat;a car"},
+    {" a dog ; a cat;;a car; ", {"a dog", "a cat", "a car"}, "a dog;a cat;a car"},
+    {"dog,cat", {"dog", "cat"}, "dog;cat"},
+    {"a dog, running;", {"a dog, running"}, "a dog, running"},
+    {"night = text:a dark street + text:lamps;a cat", {"night", "a cat"},
+        "night = text:a dark street + text:lamps;a cat"},
+    {"", {NULL}, ""},
+  };
+  Fixture f;
+  guint dim, c, i;
+  gfloat *e;
+  gdouble want_scores[3], got_scores[3];
+  gchar **labels, *back;
+
+  if (!need_model ())
+    return;
+  e = probe_embedding (&dim);
+  /* reference: the same prompts as an array */
+  fixture_setup (&f, prompts, 3);
+  gst_harness_play (f.h);
+  labels = labels_and_scores (&f, e, dim, want_scores);
+  g_strfreev (labels);
+  fixture_teardown (&f);
+
+  for (c = 0; c < G_N_ELEMENTS (cases); c++) {
+    GValue array = G_VALUE_INIT;
+
+    fixture_setup (&f, NULL, 0);
+    g_object_set (f.element, "prompt-list", cases[c].list, NULL);
+    g_object_get (f.element, "prompt-list", &back, NULL);
+    g_assert_cmpstr (back, ==, cases[c].back);
+    g_free (back);
+    /* the array property holds the same entries (the labels, for plain prompts) */
+    g_value_init (&array, GST_TYPE_ARRAY);
+    g_object_get_property (G_OBJECT (f.element), "prompts", &array);
+    {
+      GString *joined = g_string_new (NULL);
+
+      for (i = 0; i < gst_value_array_get_size (&array); i++)
+        g_string_append_printf (joined, "%s%s", i ? ";" : "",
+            g_value_get_string (gst_value_array_get_value (&array, i)));
+      g_assert_cmpstr (joined->str, ==, cases[c].back);
+      g_string_free (joined, TRUE);
+    }
+    for (i = 0; cases[c].want[i]; i++);
+    g_assert_cmpuint (gst_value_array_get_size (&array), ==, i);
+    g_value_unset (&array);
+    if (i > 0) {
+      gst_harness_play (f.h);
+      /* the harness started the element: the list is embedded on a thread of its own */
+      wait_prompts_ready (f.bus, i);
+      labels = labels_and_scores (&f, e, dim, got_scores);
+      for (i = 0; cases[c].want[i]; i++)
+        g_assert_cmpstr (labels[i], ==, cases[c].want[i]);
+      if (c == 0)
+        for (i = 0; i < 3; i++)
+          g_assert_cmpfloat (got_scores[i], ==, want_scores[i]);
+      g_strfreev (labels);
+    }
+    fixture_teardown (&f);
+  }
+  g_free (e);
+}
+
+/* gst-launch syntax: prompt-list with spaces needs one level of shell quoting only. */
+static void
+test_prompt_list_launch (void)
+{
+  GError *err = NULL;
+  GstElement *pipeline, *m;
+  GValue array = G_VALUE_INIT;
+
+  if (!need_model ())
+    return;
+  /* what gst-launch-1.0 receives from: prompt-list="colour bars;a bouncing ball" */
+  {
+    const gchar *argv[] = { "imagebindmatch", "name=m",
+      "prompt-list=colour bars;a bouncing ball;static noise", NULL
+    };
+    pipeline = gst_parse_launchv (argv, &err);
+  }
+  g_assert_no_error (err);
+  /* a description of one element gives that element */
+  m = GST_IS_BIN (pipeline) ? gst_bin_get_by_name (GST_BIN (pipeline), "m") :
+      gst_object_ref (pipeline);
+  g_value_init (&array, GST_TYPE_ARRAY);
+  g_object_get_property (G_OBJECT (m), "prompts", &array);
+  g_assert_cmpuint (gst_value_array_get_size (&array), ==, 3);
+  g_assert_cmpstr (g_value_get_string (gst_value_array_get_value (&array, 1)), ==,
+      "a bouncing ball");
+  g_value_unset (&array);
+  gst_object_unref (m);
+  gst_object_unref (pipeline);
+}
+
+/* prompts-file: one prompt or composed query per line after the `prompts`, comments and blank
+ * lines skipped, CRLF tolerated; errors name the file and the line. */
+static void
+test_prompts_file (void)
+{
+  static const gchar *prompts[] = { "a car" };
+  const gchar *contents = "# prompts for the test\n\n  a dog  \r\n"
+      "   # indented comment\nboth = text:a dog + text:a cat\na cat";
+  gchar *dir = g_dir_make_tmp ("ib-match-XXXXXX", NULL);
+  gchar *file = g_build_filename (dir, "prompts.txt", NULL);
+  gchar *bad = g_build_filename (dir, "bad.txt", NULL);
+  gchar *missing = g_build_filename (dir, "missing.txt", NULL);
+  const gchar *want[] = { "a car", "a dog", "both", "a cat", NULL };
+  Fixture f;
+  guint dim, i;
+  gfloat *e;
+  gchar **labels;
+  GstMessage *msg;
+  GError *err = NULL;
+
+  if (!need_model ())
+    goto out;
+  g_assert_true (g_file_set_contents (file, contents, -1, NULL));
+  g_assert_true (g_file_set_contents (bad, "a dog\n\nx = imgae:/a.png\n", -1, NULL));
+  e = probe_embedding (&dim);
+
+  fixture_setup (&f, prompts, 1);
+  g_object_set (f.element, "prompts-file", file, NULL);
+  gst_harness_play (f.h);
+  /* the harness started the element: the file is embedded on a thread of its own */
+  wait_prompts_ready (f.bus, G_N_ELEMENTS (want) - 1);
+  labels = labels_and_scores (&f, e, dim, NULL);
+  for (i = 0; want[i]; i++)
+    g_assert_cmpstr (labels[i], ==, want[i]);
+  g_assert_null (labels[i]);
+  g_strfreev (labels);
+  fixture_teardown (&f);
+
+  /* an invalid line fails READY->PAUSED naming the file and line 3 */
+  for (i = 0; i < 2; i++) {
+    gchar *text;
+
+    /* not in a harness, which would start the element before the property is set */
+    f.element = gst_element_factory_make ("imagebindmatch", NULL);
+    f.bus = gst_bus_new ();
+    gst_element_set_bus (f.element, f.bus);
+    g_object_set (f.element, "model", model_path, "n-threads", 1, "prompts-file",
+        i == 0 ? bad : missing, NULL);
+    set_prompts (f.element, prompts, 1);
+    g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_PAUSED), ==,
+        GST_STATE_CHANGE_FAILURE);
+    msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_ERROR);
+    g_assert_nonnull (msg);
+    gst_message_parse_error (msg, &err, NULL);
+    text = g_strdup (err->message);
+    g_test_message ("%s", text);
+    if (i == 0) {
+      g_assert_true (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS));
+      g_assert_nonnull (strstr (text, "bad.txt\" line 3: invalid query"));
+      g_assert_nonnull (strstr (text, "unknown kind \"imgae:\""));
+    } else {
+      g_assert_true (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ));
+      g_assert_nonnull (strstr (text, "missing.txt"));
+    }
+    g_free (text);
+    g_clear_error (&err);
+    gst_message_unref (msg);
+    gst_element_set_state (f.element, GST_STATE_NULL);
+    gst_element_set_bus (f.element, NULL);
+    gst_object_unref (f.element);
+    gst_bus_set_flushing (f.bus, TRUE);
+    gst_object_unref (f.bus);
+  }
+  g_free (e);
+out:
+  g_unlink (file);
+  g_unlink (bad);
+  g_rmdir (dir);
+  g_free (file);
+  g_free (bad);
+  g_free (missing);
+  g_free (dir);
+}
+
+static guint
+count_warnings (GstBus * bus, const gchar * must_contain)
+{
+  GstMessage *msg;
+  guint n = 0;
+
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING))) {
+    GError *err = NULL;
+
+    gst_message_parse_warning (msg, &err, NULL);
+    g_test_message ("warning: %s", err->message);
+    g_assert_nonnull (strstr (err->message, must_contain));
+    g_error_free (err);
+    gst_message_unref (msg);
+    n++;
+  }
+  return n;
+}
+
+/* Pushes @n buffers of 1 s from @first s on, carrying @e (or nothing when NULL). */
+static void
+push_seconds (Fixture * f, const gfloat * e, guint dim, guint first, guint n)
+{
+  guint i;
+
+  for (i = first; i < first + n; i++)
+    gst_buffer_unref (gst_harness_push_and_pull (f->h, embedding_buffer (e, dim,
+                i * GST_SECOND, GST_SECOND)));
+}
+
+/* No prompts: one warning when embeddings arrive, not one per buffer. */
+static void
+test_no_prompts_warning (void)
+{
+  Fixture f;
+  guint dim;
+  gfloat *e;
+
+  if (!need_model ())
+    return;
+  e = probe_embedding (&dim);
+  fixture_setup (&f, NULL, 0);
+  gst_harness_play (f.h);
+  /* buffers without embeddings: nothing to say yet */
+  push_seconds (&f, NULL, dim, 0, 1);
+  g_assert_cmpuint (count_warnings (f.bus, ""), ==, 0);
+  push_seconds (&f, e, dim, 1, 3);
+  g_assert_cmpuint (count_warnings (f.bus, "has no prompts"), ==, 1);
+  fixture_teardown (&f);
+  g_free (e);
+}
+
+/* Buffers but no embeddings: one warning after 30 s of stream, or at EOS if sooner; none
+ * when embeddings come. */
+static void
+test_no_embeddings_warning (void)
+{
+  static const gchar *prompts[] = { "a dog", "a cat" };
+  Fixture f;
+  guint dim, i;
+  gfloat *e;
+
+  if (!need_model ())
+    return;
+  e = probe_embedding (&dim);
+
+  /* 40 s of buffers without an embedding: the warning at 30 s, once */
+  fixture_setup (&f, prompts, 2);
+  gst_harness_play (f.h);
+  for (i = 0; i < 40; i++) {
+    push_seconds (&f, NULL, dim, i + 5, 1);
+    g_assert_cmpuint (count_warnings (f.bus, "in the first 30 s of the stream"), ==,
+        i == 30 ? 1 : 0);
+  }
+  gst_harness_push_event (f.h, gst_event_new_eos ());
+  g_assert_cmpuint (count_warnings (f.bus, ""), ==, 0);
+  fixture_teardown (&f);
+
+  /* a short stream without an embedding: the warning at EOS, naming the remedy */
+  fixture_setup (&f, prompts, 2);
+  gst_harness_play (f.h);
+  push_seconds (&f, NULL, dim, 0, 1);
+  g_assert_cmpuint (count_warnings (f.bus, ""), ==, 0);
+  gst_harness_push_event (f.h, gst_event_new_eos ());
+  g_assert_cmpuint (count_warnings (f.bus, "before the end of the stream: nothing was matched. "
+          "Put an encoder upstream"), ==, 1);
+  fixture_teardown (&f);
+
+  /* with an embedding: no warning, even with many buffers without */
+  fixture_setup (&f, prompts, 2);
+  gst_harness_play (f.h);
+  push_seconds (&f, e, dim, 0, 1);
+  push_seconds (&f, NULL, dim, 1, 39);
+  gst_harness_push_event (f.h, gst_event_new_eos ());
+  g_assert_cmpuint (count_warnings (f.bus, ""), ==, 0);
+  fixture_teardown (&f);
+  g_free (e);
+}
+
+/* Without its own `model`, imagebindmatch embeds the prompts with the encoder's model (asked
+ * upstream), not with the default one: the scores are the tiny model's, the property stays
+ * unset (the model is said once, in the encoder). With an explicit other model, the width
+ * warning names the encoder's file. */
+static void
+test_model_from_encoder (void)
+{
+  static const gchar *prompts[] = { "a dog", "the dog runs" };
+  GstHarness *h;
+  GstBuffer *out;
+  GstElement *me;
+  GstBus *bus;
+  gchar *desc, *m_model;
+
+  if (!need_model ())
+    return;
+  g_unsetenv ("IMAGEBIND_MODEL");
+  check_text_then_match (NULL);
+
+  /* An explicit other model (the shipped one): the width warning names the encoder's file. */
+  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
+    GstMessage *msg;
+    GError *err = NULL;
+    gchar *real = realpath (model_path, NULL);
+
+    /* prompts in the description: the harness starts the bin as it makes it */
+    desc = g_strdup_printf ("imagebindtext model=\"%s\" n-threads=1 ! imagebindmatch name=m "
+        "n-threads=1 model=\"%s\" prompts=\"<\\\"%s\\\", \\\"%s\\\">\"", model_path,
+        GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, prompts[0], prompts[1]);
+    h = gst_harness_new_parse (desc);
+    g_free (desc);
+    me = gst_bin_get_by_name (GST_BIN (h->element), "m");
+    bus = gst_bus_new ();
+    gst_element_set_bus (h->element, bus);
+    gst_harness_set_src_caps_str (h, "text/x-raw, format=(string)utf8");
+    gst_harness_play (h);
+    out = gst_harness_push_and_pull (h, text_buffer ("a dog runs", 0));
+    g_assert_null (gst_buffer_get_imagebind_match_meta (out));
+    gst_buffer_unref (out);
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+    g_assert_nonnull (msg);
+    gst_message_parse_warning (msg, &err, NULL);
+    g_test_message ("%s", err->message);
+    g_assert_nonnull (strstr (err->message, "cannot be matched"));
+    m_model = g_strdup_printf ("set model=%s", real);
+    g_assert_nonnull (strstr (err->message, m_model));
+    g_free (m_model);
+    g_error_free (err);
+    gst_message_unref (msg);
+    gst_object_unref (me);
+    gst_element_set_bus (h->element, NULL);
+    gst_harness_teardown (h);
+    gst_object_unref (bus);
+    free (real);
+  }
 }
 
 int
@@ -1303,6 +1706,12 @@ main (int argc, char **argv)
   g_test_add_func ("/match/state-cycling", test_state_cycling);
   g_test_add_func ("/match/bad-model", test_bad_model);
   g_test_add_func ("/match/nan-model", test_nan_model);
+  g_test_add_func ("/match/prompt-list", test_prompt_list);
+  g_test_add_func ("/match/prompt-list-launch", test_prompt_list_launch);
+  g_test_add_func ("/match/prompts-file", test_prompts_file);
+  g_test_add_func ("/match/no-prompts-warning", test_no_prompts_warning);
+  g_test_add_func ("/match/no-embeddings-warning", test_no_embeddings_warning);
+  g_test_add_func ("/match/model-from-encoder", test_model_from_encoder);
   g_test_add_func ("/text/encoder", test_text_encoder);
   g_test_add_func ("/text/then-match", test_text_then_match);
   return g_test_run ();
