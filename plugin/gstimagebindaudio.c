@@ -34,10 +34,16 @@
  *
  * `interval` is applied to window start times: with the default 0 every window is embedded.
  *
- * ## Example launch line
+ * ## Example launch lines
  * |[
- * gst-launch-1.0 autoaudiosrc ! audioconvert ! imagebindaudio ! imagebindmatch prompts='"<\"a dog barking\", speech, music>"' ! fakesink
+ * gst-launch-1.0 -m audiotestsrc wave=ticks num-buffers=100 samplesperbuffer=1600 ! audio/x-raw,format=S16LE,rate=16000,channels=1 ! audioconvert ! imagebindaudio ! imagebindmatch prompt-list="ticking;a steady tone;white noise" ! fakesink
  * ]|
+ * Ten seconds of ticks: five 2 s windows, each embedded and classified.
+ *
+ * |[
+ * gst-launch-1.0 autoaudiosrc ! audioconvert ! audioresample ! imagebindaudio hop=1000000000 ! imagebindmatch prompt-list="a dog barking;speech;music" ! fakesink
+ * ]|
+ * A microphone, a window every second.
  *
  * Since: 0.1
  */

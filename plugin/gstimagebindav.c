@@ -39,9 +39,10 @@
  *    `f` is the unit fused vector and `t_j` the prompt embedding as the model outputs it (so the
  *    logit is the cosine times the text logit scale).
  *
- * The prompts (#GstValueArray of strings, as imagebindmatch's) are embedded once on
- * READY->PAUSED by the model's text encoder (`model`, else $IMAGEBIND_MODEL, else the shipped
- * default, shared in memory with the encoders). An entry may also be a composed query in
+ * The prompts (`prompt-list`, `prompts` or `prompts-file`, as imagebindmatch's) are embedded
+ * once on READY->PAUSED by the text encoder of the encoders' model (asked upstream, shared in
+ * memory with them; or `model` when set; when no encoder answers, $IMAGEBIND_MODEL, else the
+ * shipped default). An entry may also be a composed query in
  * imagebindmatch's grammar, embedded the same way: a **reference sound**
  * (`bark = audio:/data/bark.wav`: the audio is then compared with that sound, and the video in
  * the window with it too), a reference image, or a weighted sum
@@ -99,13 +100,13 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 -m imagebindav name=av prompts='"<\"ticking\", \"a steady tone\">"' ! fakesink \
- *   videotestsrc num-buffers=60 pattern=ball ! video/x-raw,framerate=10/1 ! videoconvert ! imagebindvision sync=true ! av.video \
- *   audiotestsrc num-buffers=96 samplesperbuffer=1000 wave=ticks ! audio/x-raw,rate=16000,channels=1 ! imagebindaudio sync=true ! av.audio
+ * gst-launch-1.0 -m imagebindav name=av prompt-list="ticking;a steady tone" ! fakesink \
+ *   videotestsrc num-buffers=60 pattern=ball ! video/x-raw,framerate=10/1 ! videoconvert ! imagebindvision ! av.video \
+ *   audiotestsrc num-buffers=96 samplesperbuffer=1000 wave=ticks ! audio/x-raw,format=S16LE,rate=16000,channels=1 ! imagebindaudio ! av.audio
  * ]|
  * With the shipped default model: 60 `imagebind-av` and 60 `imagebind-av-fused` messages (one
- * per frame: the encoders in sync mode embed every frame and window) and one
- * `imagebind-av-event` for the ticking. pipelines/av-events.sh does the same over a file.
+ * per frame: with test sources, which are not live, the encoders embed every frame and
+ * window) and one `imagebind-av-event` for the ticking. pipelines/av-events.sh does the same over a file.
  *
  * In a live pipeline the output is delayed by one audio window (2 s) plus `latency`; with no
  * audio at all (e.g. `valve drop=true` on the audio branch) the video still flows, without

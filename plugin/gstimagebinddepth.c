@@ -15,8 +15,10 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 filesrc location=depth.raw ! rawvideoparse format=gray16-le width=640 height=480 framerate=30/1 ! imagebinddepth sync=true ! fakesink
+ * gst-launch-1.0 videotestsrc pattern=gradient num-buffers=10 ! video/x-raw,format=GRAY16_LE,width=640,height=480 ! filesink location=/tmp/depth.raw
+ * gst-launch-1.0 -m filesrc location=/tmp/depth.raw ! rawvideoparse format=gray16-le width=640 height=480 framerate=30/1 ! imagebinddepth ! fakesink
  * ]|
+ * Embeds every frame of a raw 16-bit depth recording (millimetres).
  *
  * Since: 0.1
  */

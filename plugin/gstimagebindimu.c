@@ -21,8 +21,11 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 filesrc location=imu.f32 ! rawaudioparse format=pcm pcm-format=f32le sample-rate=200 num-channels=6 ! imagebindimu sync=true ! fakesink
+ * gst-launch-1.0 audiotestsrc num-buffers=25 samplesperbuffer=200 ! audio/x-raw,format=F32LE,rate=200,channels=6 ! filesink location=/tmp/imu.f32
+ * gst-launch-1.0 -m filesrc location=/tmp/imu.f32 ! rawaudioparse format=pcm pcm-format=f32le sample-rate=200 num-channels=6 ! imagebindimu ! fakesink
  * ]|
+ * Embeds a 25 s recording of 6-channel float samples at 200 Hz: two 10 s windows and the
+ * 5 s left at EOS.
  *
  * Since: 0.1
  */

@@ -26,12 +26,14 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 filesrc location=clip.webm ! decodebin name=d \
- *   d. ! queue ! videoconvert ! imagebindvision interval=1000000000 sync=true ! funnel name=f \
- *   d. ! queue ! audioconvert ! imagebindaudio sync=true ! f. \
- *   f. ! imagebindindexsink location=clips.ibx append=true
+ * gst-launch-1.0 -e videotestsrc num-buffers=50 ! theoraenc ! queue ! oggmux name=mux ! filesink location=/tmp/clip.ogg audiotestsrc num-buffers=100 ! audioconvert ! vorbisenc ! queue ! mux.
+ * gst-launch-1.0 filesrc location=/tmp/clip.ogg ! decodebin name=d \
+ *   d. ! queue ! videoconvert ! imagebindvision interval=1000000000 ! funnel name=f \
+ *   d. ! queue ! audioconvert ! imagebindaudio ! f. \
+ *   f. ! imagebindindexsink location=/tmp/clips.ibx append=true
  * ]|
- * (or `imagebind-index -o clips.ibx clip.webm`, which runs this pipeline for every file).
+ * Appends the clip's embeddings (two frames, one audio window) to /tmp/clips.ibx (or
+ * `imagebind-index -o clips.ibx clip.ogg`, which runs this pipeline for every file).
  *
  * Since: 0.1
  */

@@ -9,7 +9,17 @@
  * as a #GstImageBindMatchMeta. Buffers of any caps pass through untouched; buffers without an
  * embedding pass without a result.
  *
- * The prompts (`prompts`, a #GstValueArray of strings) are tokenised and embedded by
+ * ## Prompts
+ *
+ * On a command line the prompts are one string, entries separated by `;` (or by `,` when there
+ * is no `;`), which needs one level of shell quoting only:
+ * `prompt-list="colour bars;a bouncing ball;static noise"`. Applications may set the same list
+ * as an array (`prompts`, a #GstValueArray of strings; on a command line `prompts='<dog, cat>'`
+ * works only while no prompt has a space). Longer lists go in a file, one prompt or composed
+ * query per line, `#` comments and blank lines skipped (`prompts-file=scenes.txt`, as DL
+ * Streamer's labels files), matched after the `prompts`.
+ *
+ * The prompts (`prompts`, `prompt-list` and `prompts-file`) are tokenised and embedded by
  * the model's text encoder once, on READY->PAUSED (the state change waits), never per buffer.
  * They may be changed while PAUSED or PLAYING (so may the application's queries): the new
  * set is then embedded on a thread of its own, and the stream does not wait for it (with the
@@ -19,6 +29,9 @@
  * matched against the new set. Changes made while a set is being embedded are embedded after
  * it. PAUSED->READY waits for an embedding under way and drops it (the next READY->PAUSED
  * embeds the prompts as they are then).
+ * With no prompts at all, a warning is posted once when the first
+ * embedding arrives; when buffers pass but no embedding arrives (no encoder upstream), a
+ * warning is posted once after 30 s of stream time or at EOS.
  *
  * For each embedding `e` (as the encoder outputs it: L2-normalised times its modality's logit
  * scale, 1 for vision, 20 for audio, ...) and each prompt embedding `t_j` (L2-normalised times
@@ -55,16 +68,14 @@
  * text); a payload may also be written in double quotes (`\"` and `\\` inside). The label
  * (what the results call the query) is the part before `=`, else the entry as written. An
  * entry that does not start with a term (nor with `label =` and a term) is a plain prompt,
- * unchanged: to match a text that itself starts with `image:`, write `text:image: ...`.
- * Invalid entries fail READY->PAUSED with a RESOURCE SETTINGS error naming the entry, the
- * character position and what was expected.
+ * unchanged: to match a text that itself starts with `image:`, write `text:image: ...`. A term
+ * whose kind does not exist (`night = imgae:/a.png`, `0.5 * picture:/a.png`) is an error, not
+ * a text prompt. Invalid entries fail READY->PAUSED with a RESOURCE SETTINGS error naming the
+ * entry (or the prompts file and line), the character position and what was expected; a
+ * reference that is a directory or a FIFO is refused saying so.
  *
- * On a gst-launch-1.0 command line an expression has spaces, so it is written as a prompt with
- * spaces is (see "Timed text" below): the whole array in single quotes, as a double-quoted
- * string whose entries are escaped double-quoted strings:
- * `prompts='"<\"night = image:/a.png + 0.5 * text:at night\", \"a dog\">"'`. Entries
- * without spaces need no inner quotes: `prompts='<image:/a.png, dog>'`. A payload in double
- * quotes would need one more level of escaping there; it is meant for applications.
+ * On a gst-launch-1.0 command line: `prompt-list="night = image:/a.png + 0.5 * text:at
+ * night;a dog"`. A payload in double quotes is meant for applications and prompts files.
  *
  * Reference files are decoded with the installed GStreamer decoders and embedded by their
  * modality's encoder with the runtime's front ends (as imagebind-embed does), once, on
@@ -85,9 +96,11 @@
  * come after the `prompts` in the results' indices. #GstImageBindMatch::clear-queries removes
  * them.
  *
- * The model is found as the encoders find theirs (`model`, else $IMAGEBIND_MODEL, else the
- * shipped default) and the file is shared with them: one copy in memory. Embeddings of another
- * width than the model's are not matched (a warning is posted once), nor are embeddings holding
+ * The model is the encoders': without a `model` property the element asks the encoder upstream
+ * which model it uses (on READY->PAUSED, when the encoders have loaded theirs) and shares that
+ * copy in memory; when no encoder answers, the encoders' rules apply ($IMAGEBIND_MODEL, else
+ * the shipped default). With `model` set to another model than the encoder's, its embeddings
+ * are not matched: a warning is posted once, naming the encoder's file. Nor are embeddings holding
  * a NaN or infinity (which the encoders never output: for them it is an error; a warning is
  * posted for the first one, the others are counted in the debug log).
  *
@@ -154,35 +167,45 @@
  * ## Timed text
  *
  * A `text_src` pad can be requested: it carries text/x-raw (utf8) buffers with the current top
- * label (classify mode) or the currently detected labels separated by ", " (detect mode), with
- * the timestamp and duration of the buffer they were matched on, so that `textoverlay`,
- * subtitle encoders and muxers can carry the tags. Buffers without a result become GAP events
- * on that pad, so that a `textoverlay` never waits for text; so do buffers of zero duration
- * (with a 1 ns gap). Its stream (stream-start, caps,
- * segment) follows the sink pad's segment; flushes and EOS are forwarded.
+ * label (classify mode) or the currently detected labels separated by ", " (detect mode), so
+ * that `textoverlay`, subtitle encoders and muxers can carry the tags. A tag lasts until the
+ * next result: every buffer that passes gets a text buffer of its own timestamp and duration
+ * with the last result's text, so `textoverlay` shows it continuously (a text buffer is never
+ * pushed before the media it covers, so the overlay never waits; a longer duration would make
+ * it hold the stream until the video reached it). Before the first result, after a flush, when
+ * the prompts change and in detect mode while nothing is detected, buffers become GAP events on
+ * that pad, so that a `textoverlay` never waits for text; so do buffers of zero duration (with a
+ * 1 ns gap). Its stream (stream-start, caps, segment) follows the sink pad's segment; flushes
+ * and EOS are forwarded.
  *
- * On a gst-launch-1.0 command line the array is written `prompts='<dog, cat>'` when no prompt
- * contains a space, and otherwise as a quoted string holding quoted prompts:
- * `prompts='"<\"a dog\", \"a cat\">"'` (the launch syntax splits an unquoted value at spaces).
- *
- * ## Example launch line
+ * ## Example launch lines
  * |[
- * gst-launch-1.0 -m videotestsrc num-buffers=5 ! videoconvert ! imagebindvision sync=true ! imagebindmatch prompts='"<\"a test pattern\", \"a dog\", \"a cat\">"' ! fakesink
+ * gst-launch-1.0 -m videotestsrc num-buffers=5 ! videoconvert ! imagebindvision ! imagebindmatch prompt-list="colour bars;a bouncing ball;static noise" ! fakesink
  * ]|
- * Classifies five frames and prints an `imagebind-match` message for each.
+ * Classifies five frames and prints an `imagebind-match` message for each (a test source or
+ * a file is not live: every frame is embedded).
+ *
+ * |[
+ * printf '# test scenes, one prompt per line\ncolour bars\na bouncing ball\nstatic noise\n' > /tmp/scenes.txt
+ * gst-launch-1.0 -m videotestsrc pattern=ball num-buffers=50 ! videoconvert ! imagebindvision inference-interval=10 ! imagebindmatch name=m prompts-file=/tmp/scenes.txt ! fakesink m.text_src ! queue ! filesink location=/tmp/tags.txt
+ * ]|
+ * Prompts from a file; every 10th frame is embedded, and the top label, repeated for every
+ * frame until the next result, goes to /tmp/tags.txt (link `text_src` to a `textoverlay` to
+ * draw it on the video).
  *
  * |[
  * gst-launch-1.0 -q videotestsrc pattern=ball num-buffers=1 ! pngenc ! filesink location=/tmp/ref-ball.png
  * gst-launch-1.0 -q audiotestsrc wave=ticks num-buffers=40 ! wavenc ! filesink location=/tmp/ref-ticks.wav
- * gst-launch-1.0 -m videotestsrc pattern=ball num-buffers=3 ! videoconvert ! imagebindvision ! imagebindmatch top-k=2 prompts='"<\"like my picture = image:/tmp/ref-ball.png\", \"ticks not bars = audio:/tmp/ref-ticks.wav - 0.5 * text:colour bars\", \"colour bars\", snow>"' ! fakesink
+ * gst-launch-1.0 -m videotestsrc pattern=ball num-buffers=3 ! videoconvert ! imagebindvision ! imagebindmatch top-k=2 prompt-list="like my picture = image:/tmp/ref-ball.png;ticks not bars = audio:/tmp/ref-ticks.wav - 0.5 * text:colour bars;colour bars;snow" ! fakesink
  * ]|
  * With the shipped default model: a reference picture, a reference sound minus a text, and two
  * plain prompts; the first frame scores 1 against its own picture.
  *
  * |[
- * gst-launch-1.0 -m v4l2src ! videoconvert ! imagebindvision interval=500000000 ! imagebindmatch mode=detect threshold=0.25 min-duration=1000000000 prompts='<person, dog, cat>' ! fakesink
+ * gst-launch-1.0 -m v4l2src ! videoconvert ! imagebindvision interval=500000000 ! imagebindmatch mode=detect threshold=0.25 min-duration=1000000000 prompt-list="a person;a dog;a cat" ! fakesink
  * ]|
- * Announces when a person, a dog or a cat appears in front of the camera and when it leaves.
+ * Announces when a person, a dog or a cat appears in front of the camera and when it leaves
+ * (a camera is live: the encoder's worker never holds the video back).
  *
  * Since: 0.1
  */

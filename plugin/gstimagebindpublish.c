@@ -119,12 +119,12 @@
  *
  * ## Example launch lines
  * |[
- * gst-launch-1.0 -m videotestsrc num-buffers=10 ! videoconvert ! imagebindvision sync=true ! imagebindmatch prompts='<ball, bars>' ! imagebindpublish location=file:///tmp/imagebind.jsonl ! fakesink
+ * gst-launch-1.0 -m videotestsrc num-buffers=10 ! videoconvert ! imagebindvision ! imagebindmatch prompt-list="a bouncing ball;colour bars" ! imagebindpublish location=file:///tmp/imagebind.jsonl ! fakesink
  * ]|
  * Writes 10 embedding records and 10 match records to /tmp/imagebind.jsonl.
  *
  * |[
- * gst-launch-1.0 -m videotestsrc num-buffers=50 ! videoconvert ! imagebindvision interval=500000000 sync=true ! imagebindmatch prompts='<ball, bars>' post-messages=false ! imagebindpublish location=http://127.0.0.1:8080/hook batch-size=4 ! fakesink
+ * gst-launch-1.0 -m videotestsrc num-buffers=50 ! videoconvert ! imagebindvision interval=500000000 ! imagebindmatch prompt-list="a bouncing ball;colour bars" post-messages=false ! imagebindpublish location=http://127.0.0.1:8080/hook batch-size=4 ! fakesink
  * ]|
  * POSTs two JSON arrays of 4 records (embedding, match, embedding, match) to a webhook
  * listening on port 8080.

@@ -25,7 +25,8 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 -m filesrc location=movie.srt ! subparse ! imagebindtext ! imagebindmatch prompts='<dog, cat, car>' ! fakesink
+ * printf '1\n00:00:00,000 --> 00:00:02,000\nA dog runs on the beach\n\n2\n00:00:02,000 --> 00:00:04,000\nA red car passes\n' > /tmp/movie.srt
+ * gst-launch-1.0 -m filesrc location=/tmp/movie.srt ! subparse ! imagebindtext ! imagebindmatch prompt-list="a dog;a cat;a car" ! fakesink
  * ]|
  * Classifies every subtitle of a SubRip file and prints an `imagebind-match` message for each.
  *

@@ -11,10 +11,16 @@
  *
  * Live and sync modes, `interval` and the meta's time fields are as in imagebindvision.
  *
- * ## Example launch line
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 -m videotestsrc pattern=ball num-buffers=10 ! video/x-raw,format=GRAY8 ! imagebindthermal ! fakesink
+ * ]|
+ * Embeds ten 8-bit grey frames as thermal images.
+ *
  * |[
  * gst-launch-1.0 v4l2src device=/dev/video2 ! video/x-raw,format=GRAY16_LE ! imagebindthermal ! fakesink
  * ]|
+ * A radiometric thermal camera.
  *
  * Since: 0.1
  */
