@@ -13,7 +13,8 @@ lines that run a pipelines/ script run it with NUM_BUFFERS=10 (the scripts' own 
 finite runs); every pipelines/ script runs once like that. Commands are killed after TIMEOUT seconds: a
 line that does not end by itself fails.
 
-A block is skipped, with the reason, only when it needs a camera or a microphone. A run fails
+A block is skipped, with the reason, only when it needs a camera, a microphone or an MQTT
+broker that is not there. A run fails
 on a non-zero exit status, on gst-launch-1.0's "erroneous pipeline" (e.g. a property value it
 could not parse, which it otherwise only prints), on an ERROR, CRITICAL or element WARNING in
 the output, and, for `-m` runs through imagebindmatch, when no imagebind-match message came.
@@ -22,6 +23,7 @@ import http.server
 import os
 import re
 import shutil
+import socket
 import socketserver
 import subprocess
 import sys
@@ -121,6 +123,14 @@ def start_hook():
     return server
 
 
+def listening(port):
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
 def main():
     if len(sys.argv) != 3:
         print('usage: test_launch_lines.py SOURCE_ROOT BUILD_ROOT', file=sys.stderr)
@@ -165,6 +175,10 @@ def main():
                 if any(re.search(r'(^|[\s!])%s(\s|$)' % src, c) for c in cmds)]
         if need:
             print('ok %d - %s # SKIP %s' % (n, where, need[0]))
+            continue
+        if any('mqtt://127.0.0.1:1883' in c for c in cmds) and not listening(1883):
+            print('ok %d - %s # SKIP no MQTT broker on 127.0.0.1:1883 (the publish tests run '
+                  'this line against their own)' % (n, where))
             continue
         if any('127.0.0.1:8080' in c for c in cmds) and not hook:
             print('ok %d - %s # SKIP 127.0.0.1:8080 is in use: no webhook for the example'
