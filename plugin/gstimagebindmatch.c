@@ -28,10 +28,9 @@
  * buffers that enter after the `imagebind-prompts` "ready" message (see "Messages") are
  * matched against the new set. Changes made while a set is being embedded are embedded after
  * it. PAUSED->READY waits for an embedding under way and drops it (the next READY->PAUSED
- * embeds the prompts as they are then).
- * With no prompts at all, a warning is posted once when the first
- * embedding arrives; when buffers pass but no embedding arrives (no encoder upstream), a
- * warning is posted once after 30 s of stream time or at EOS.
+ * embeds the prompts as they are then). With no prompts at all, a warning is posted once when
+ * the first embedding arrives; when buffers pass but no embedding arrives (no encoder
+ * upstream), a warning is posted once after 30 s of stream time or at EOS.
  *
  * For each embedding `e` (as the encoder outputs it: L2-normalised times its modality's logit
  * scale, 1 for vision, 20 for audio, ...) and each prompt embedding `t_j` (L2-normalised times
@@ -149,13 +148,14 @@
  *
  * When the prompts or the application's queries change while PAUSED or PLAYING, an element
  * message named `imagebind-prompts` is posted (regardless of `post-messages`, from the
- * embedding thread) when the new set starts being embedded and when it is ready, with:
+ * embedding thread) when the new set, parsed, starts being embedded and when it is ready, with:
  *
  * - `state` (G_TYPE_STRING): "embedding", then "ready"; buffers that enter after "ready" are
  *   matched against the new set. A set that cannot be used (an invalid entry, a reference
  *   file not embedded on READY->PAUSED) gets a WARNING instead of "ready", and the previous
  *   prompts stay in use.
- * - `count` (G_TYPE_UINT): the number of queries (`prompts` entries plus the application's)
+ * - `count` (G_TYPE_UINT): the number of queries (`prompts` entries, `prompts-file` lines and
+ *   the application's queries)
  * - `elapsed` (G_TYPE_UINT64, nanoseconds; "ready" only): how long the embedding took
  *
  * A detection still open at EOS, at a flush (seek) or when the prompts change ends with an
@@ -379,11 +379,26 @@ query_set_snapshot (GstImageBindMatch * self)
   return qs;
 }
 
+/* Posts the `imagebind-prompts` element message (see "Messages"). */
+static void
+post_prompts_message (GstImageBindMatch * self, const gchar * state, guint count,
+    GstClockTime elapsed)
+{
+  GstStructure *s = gst_structure_new ("imagebind-prompts",
+      "state", G_TYPE_STRING, state, "count", G_TYPE_UINT, count, NULL);
+
+  if (GST_CLOCK_TIME_IS_VALID (elapsed))
+    gst_structure_set (s, "elapsed", G_TYPE_UINT64, elapsed, NULL);
+  gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+}
+
 /* Parses and embeds @qs with the text model. Touches no state of the element but the text
  * model and (when @allow_media, in start() only) the media cache: it runs either in start() or
- * on the embedding thread, never both at once (see maybe_start_job()). */
+ * on the embedding thread, never both at once (see maybe_start_job()). With @announce, posts
+ * the "embedding" message once the queries are parsed (the prompts file read), so that its
+ * count is the set's. */
 static void
-query_set_embed (QuerySet * qs, gboolean allow_media)
+query_set_embed (QuerySet * qs, gboolean allow_media, gboolean announce)
 {
   GstImageBindMatch *self = qs->self;
   GPtrArray *queries;
@@ -399,6 +414,8 @@ query_set_embed (QuerySet * qs, gboolean allow_media)
   }
 
   n = queries->len;
+  if (announce)
+    post_prompts_message (self, "embedding", n, GST_CLOCK_TIME_NONE);
   if (n > 0) {
     gint64 start = g_get_monotonic_time ();
 
@@ -451,19 +468,6 @@ query_set_install (GstImageBindMatch * self, QuerySet * qs)
   GST_OBJECT_UNLOCK (self);
 }
 
-/* Posts the `imagebind-prompts` element message (see "Messages"). */
-static void
-post_prompts_message (GstImageBindMatch * self, const gchar * state, guint count,
-    GstClockTime elapsed)
-{
-  GstStructure *s = gst_structure_new ("imagebind-prompts",
-      "state", G_TYPE_STRING, state, "count", G_TYPE_UINT, count, NULL);
-
-  if (GST_CLOCK_TIME_IS_VALID (elapsed))
-    gst_structure_set (s, "elapsed", G_TYPE_UINT64, elapsed, NULL);
-  gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
-}
-
 /* The embedding thread: embeds one snapshot while the streaming thread goes on with the
  * previous queries, then flags it done; the streaming thread swaps it in at its next buffer. */
 static gpointer
@@ -473,9 +477,7 @@ query_set_job (gpointer data)
   GstImageBindMatch *self = qs->self;
   gint64 start = g_get_monotonic_time ();
 
-  post_prompts_message (self, "embedding",
-      g_strv_length (qs->prompts) + qs->app_queries->len, GST_CLOCK_TIME_NONE);
-  query_set_embed (qs, FALSE);
+  query_set_embed (qs, FALSE, TRUE);
   if (qs->error) {
     /* Keep matching with the previous prompts: a bad prompt must not stop a live stream. */
     if (qs->error->domain == GST_IMAGE_BIND_QUERY_ERROR)
@@ -1215,7 +1217,7 @@ gst_image_bind_match_start (GstBaseTransform * trans)
   qs = query_set_snapshot (self);
   GST_OBJECT_UNLOCK (self);
   if (qs) {
-    query_set_embed (qs, TRUE);
+    query_set_embed (qs, TRUE, FALSE);
     if (qs->error) {
       if (qs->error->domain == GST_IMAGE_BIND_QUERY_ERROR)
         GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid query: %s.", qs->error->message),
