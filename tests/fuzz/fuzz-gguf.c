@@ -50,7 +50,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
     g_assert (ib_gguf_find_tensor (gguf, t->name) == t);
     g_assert (t->n_dims >= 1 && t->n_dims <= IB_GGUF_MAX_DIMS);
-    g_assert ((guintptr) p % (t->type == IB_GGUF_TENSOR_F32 ? 4 : 2) == 0);
+    /* aligned to its elements: F32 4 bytes, F16 2, I8 (q8 weights) 1 */
+    g_assert ((guintptr) p % (t->type == IB_GGUF_TENSOR_F32 ? 4 :
+            t->type == IB_GGUF_TENSOR_F16 ? 2 : 1) == 0);
     /* The first and last bytes are enough for ASan to see an out-of-bounds range. */
     sink ^= p[0];
     sink ^= p[t->n_bytes - 1];
