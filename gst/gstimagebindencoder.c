@@ -1223,7 +1223,7 @@ gst_image_bind_encoder_class_init (GstImageBindEncoderClass * klass)
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "Path of the ImageBind model file (.gguf). When unset: $IMAGEBIND_MODEL, else the "
-          "shipped default model (" GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED "). Loaded on "
+          "shipped default model (" GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED "). Loaded on "
           "NULL->READY; elements using the same file share one copy in memory",
           NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
@@ -1320,7 +1320,7 @@ gst_image_bind_encoder_class_init (GstImageBindEncoderClass * klass)
    * GstImageBindEncoder:custom-meta:
    *
    * Also attach every embedding as a GstCustomMeta named "GstImageBindEmbeddingCustomMeta"
-   * (fields: see gst_imagebind_embedding_meta_to_structure()), readable from Python with
+   * (fields: see gst_image_bind_embedding_meta_to_structure()), readable from Python with
    * `buf.get_custom_meta("GstImageBindEmbeddingCustomMeta").get_structure()`.
    *
    * Since: 0.1

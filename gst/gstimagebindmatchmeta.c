@@ -37,7 +37,7 @@ gst_image_bind_match_mode_to_string (GstImageBindMatchMode mode)
 }
 
 GType
-gst_imagebind_match_meta_api_get_type (void)
+gst_image_bind_match_meta_api_get_type (void)
 {
   static gsize type = 0;
   /* No tags, as the embedding meta: elements that drop metas by tag keep this one. */
@@ -102,17 +102,17 @@ match_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * src, GQuark 
 }
 
 /**
- * gst_imagebind_match_meta_get_info: (skip)
+ * gst_image_bind_match_meta_get_info: (skip)
  *
  * Returns: (transfer none): the registered #GstMetaInfo of #GstImageBindMatchMeta
  */
 const GstMetaInfo *
-gst_imagebind_match_meta_get_info (void)
+gst_image_bind_match_meta_get_info (void)
 {
   static const GstMetaInfo *info = NULL;
 
   if (g_once_init_enter ((GstMetaInfo **) & info)) {
-    const GstMetaInfo *i = gst_meta_register (GST_IMAGEBIND_MATCH_META_API_TYPE,
+    const GstMetaInfo *i = gst_meta_register (GST_IMAGE_BIND_MATCH_META_API_TYPE,
         "GstImageBindMatchMeta", sizeof (GstImageBindMatchMeta),
         match_meta_init, match_meta_free, match_meta_transform);
     g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
@@ -142,7 +142,7 @@ gst_buffer_add_imagebind_match_meta (GstBuffer * buffer, GstImageBindModality mo
   g_return_val_if_fail ((guint) modality < GST_IMAGE_BIND_N_MODALITIES, NULL);
   g_return_val_if_fail (results != NULL || n_results == 0, NULL);
 
-  meta = (GstImageBindMatchMeta *) gst_buffer_add_meta (buffer, GST_IMAGEBIND_MATCH_META_INFO,
+  meta = (GstImageBindMatchMeta *) gst_buffer_add_meta (buffer, GST_IMAGE_BIND_MATCH_META_INFO,
       NULL);
   if (!meta)
     return NULL;
@@ -174,7 +174,7 @@ gst_buffer_get_imagebind_match_meta (GstBuffer * buffer)
   g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
 
   return (GstImageBindMatchMeta *) gst_buffer_get_meta (buffer,
-      GST_IMAGEBIND_MATCH_META_API_TYPE);
+      GST_IMAGE_BIND_MATCH_META_API_TYPE);
 }
 
 /**
@@ -194,7 +194,7 @@ gst_buffer_iterate_imagebind_match_meta (GstBuffer * buffer, gpointer * state)
   g_return_val_if_fail (state != NULL, NULL);
 
   return (GstImageBindMatchMeta *) gst_buffer_iterate_meta_filtered (buffer, state,
-      GST_IMAGEBIND_MATCH_META_API_TYPE);
+      GST_IMAGE_BIND_MATCH_META_API_TYPE);
 }
 
 /**
@@ -218,7 +218,7 @@ gst_buffer_get_imagebind_match_meta_by_modality (GstBuffer * buffer,
 }
 
 /**
- * gst_imagebind_match_meta_find_result:
+ * gst_image_bind_match_meta_find_result:
  * @meta: a match meta
  * @index: a prompt's position in the matcher's `prompts`
  *
@@ -226,7 +226,7 @@ gst_buffer_get_imagebind_match_meta_by_modality (GstBuffer * buffer,
  *     the meta's results (top-k)
  */
 const GstImageBindMatchResult *
-gst_imagebind_match_meta_find_result (const GstImageBindMatchMeta * meta, guint index)
+gst_image_bind_match_meta_find_result (const GstImageBindMatchMeta * meta, guint index)
 {
   guint i;
 
@@ -249,7 +249,7 @@ gst_buffer_get_n_imagebind_match_metas (GstBuffer * buffer)
 {
   g_return_val_if_fail (GST_IS_BUFFER (buffer), 0);
 
-  return gst_imagebind_buffer_count_metas (buffer, GST_IMAGEBIND_MATCH_META_API_TYPE);
+  return gst_image_bind_buffer_count_metas (buffer, GST_IMAGE_BIND_MATCH_META_API_TYPE);
 }
 
 /**
@@ -267,12 +267,12 @@ gst_buffer_get_imagebind_match_meta_nth (GstBuffer * buffer, guint n)
 {
   g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
 
-  return (GstImageBindMatchMeta *) gst_imagebind_buffer_nth_meta (buffer,
-      GST_IMAGEBIND_MATCH_META_API_TYPE, n);
+  return (GstImageBindMatchMeta *) gst_image_bind_buffer_nth_meta (buffer,
+      GST_IMAGE_BIND_MATCH_META_API_TYPE, n);
 }
 
 /**
- * gst_imagebind_match_meta_get_result:
+ * gst_image_bind_match_meta_get_result:
  * @meta: a match meta
  * @i: position in the results, from 0 (best first)
  *
@@ -282,7 +282,7 @@ gst_buffer_get_imagebind_match_meta_nth (GstBuffer * buffer, guint n)
  *     @n_results
  */
 const GstImageBindMatchResult *
-gst_imagebind_match_meta_get_result (const GstImageBindMatchMeta * meta, guint i)
+gst_image_bind_match_meta_get_result (const GstImageBindMatchMeta * meta, guint i)
 {
   g_return_val_if_fail (meta != NULL, NULL);
 
@@ -290,13 +290,13 @@ gst_imagebind_match_meta_get_result (const GstImageBindMatchMeta * meta, guint i
 }
 
 /**
- * gst_imagebind_match_meta_to_structure:
+ * gst_image_bind_match_meta_to_structure:
  * @meta: a match meta
  *
  * Returns: (transfer full): the structure mirror of @meta (fields in gstimagebindmatchmeta.h)
  */
 GstStructure *
-gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
+gst_image_bind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
 {
   GstStructure *s;
   GValue labels = G_VALUE_INIT, indices = G_VALUE_INIT, scores = G_VALUE_INIT;
@@ -305,7 +305,7 @@ gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
 
   g_return_val_if_fail (meta != NULL, NULL);
 
-  s = gst_structure_new (GST_IMAGEBIND_MATCH_CUSTOM_META_NAME,
+  s = gst_structure_new (GST_IMAGE_BIND_MATCH_CUSTOM_META_NAME,
       "modality", G_TYPE_STRING, gst_image_bind_modality_to_string (meta->modality),
       "mode", G_TYPE_STRING, gst_image_bind_match_mode_to_string (meta->mode),
       "top-index", G_TYPE_INT, meta->top_index,
@@ -345,12 +345,12 @@ gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
   gst_structure_take_value (s, "scores", &scores);
   gst_structure_take_value (s, "probabilities", &probs);
   gst_structure_take_value (s, "detected", &detected);
-  gst_imagebind_match_results_add_plain_fields (s, meta->results, meta->n_results);
+  gst_image_bind_match_results_add_plain_fields (s, meta->results, meta->n_results);
   return s;
 }
 
 /**
- * gst_imagebind_match_results_add_plain_fields:
+ * gst_image_bind_match_results_add_plain_fields:
  * @s: a #GstStructure
  * @results: (array length=n_results): results
  * @n_results: their number
@@ -358,7 +358,7 @@ gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
  * Adds the result lists to @s in plain GLib types (see gstimagebindmatchmeta.h).
  */
 void
-gst_imagebind_match_results_add_plain_fields (GstStructure * s,
+gst_image_bind_match_results_add_plain_fields (GstStructure * s,
     const GstImageBindMatchResult * results, guint n_results)
 {
   const gchar **labels = g_new0 (const gchar *, n_results + 1);
@@ -391,19 +391,19 @@ gst_imagebind_match_results_add_plain_fields (GstStructure * s,
 }
 
 /**
- * gst_imagebind_match_custom_meta_register: (skip)
+ * gst_image_bind_match_custom_meta_register: (skip)
  *
  * Returns: (transfer none): the #GstMetaInfo of the GstCustomMeta mirror
  */
 const GstMetaInfo *
-gst_imagebind_match_custom_meta_register (void)
+gst_image_bind_match_custom_meta_register (void)
 {
   static const GstMetaInfo *info = NULL;
 
   if (g_once_init_enter ((GstMetaInfo **) & info)) {
     static const gchar *tags[] = { NULL };
     /* No transform function: GstCustomMeta then copies the structure on buffer copies. */
-    const GstMetaInfo *i = gst_meta_register_custom (GST_IMAGEBIND_MATCH_CUSTOM_META_NAME,
+    const GstMetaInfo *i = gst_meta_register_custom (GST_IMAGE_BIND_MATCH_CUSTOM_META_NAME,
         tags, NULL, NULL, NULL);
     g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
   }
@@ -435,12 +435,12 @@ gst_buffer_add_imagebind_match_custom_meta (GstBuffer * buffer,
   g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
   g_return_val_if_fail (meta != NULL, NULL);
 
-  gst_imagebind_match_custom_meta_register ();
-  cmeta = gst_buffer_add_custom_meta (buffer, GST_IMAGEBIND_MATCH_CUSTOM_META_NAME);
+  gst_image_bind_match_custom_meta_register ();
+  cmeta = gst_buffer_add_custom_meta (buffer, GST_IMAGE_BIND_MATCH_CUSTOM_META_NAME);
   if (!cmeta)
     return NULL;
   /* The custom meta owns its (empty) structure: fill it field by field. */
-  mirror = gst_imagebind_match_meta_to_structure (meta);
+  mirror = gst_image_bind_match_meta_to_structure (meta);
   gst_structure_foreach (mirror, copy_field, gst_custom_meta_get_structure (cmeta));
   gst_structure_free (mirror);
   return cmeta;

@@ -14,7 +14,7 @@
  *
  * From Python (or any language without this library's introspection data) set the matcher's
  * `custom-meta` property to TRUE: each match meta is then also attached as a GstCustomMeta
- * named "GstImageBindMatchCustomMeta" whose structure is gst_imagebind_match_meta_to_structure():
+ * named "GstImageBindMatchCustomMeta" whose structure is gst_image_bind_match_meta_to_structure():
  *
  *   meta = buf.get_custom_meta("GstImageBindMatchCustomMeta")   # in a pad probe
  *   if meta:
@@ -27,8 +27,8 @@
  * copies; with gst-python installed, s.get_value("labels") works too.) The matcher's bus
  * messages carry the same plain fields.
  */
-#ifndef __GST_IMAGEBIND_MATCH_META_H__
-#define __GST_IMAGEBIND_MATCH_META_H__
+#ifndef __GST_IMAGE_BIND_MATCH_META_H__
+#define __GST_IMAGE_BIND_MATCH_META_H__
 
 #include <gst/gst.h>
 #include "gstimagebindmodality.h"
@@ -57,19 +57,19 @@ GType gst_image_bind_match_mode_get_type (void);
 /* "classify", "detect" (the GEnum nicks); NULL if invalid. */
 const gchar *gst_image_bind_match_mode_to_string (GstImageBindMatchMode mode);
 
-#define GST_IMAGEBIND_MATCH_META_API_TYPE (gst_imagebind_match_meta_api_get_type ())
-#define GST_IMAGEBIND_MATCH_META_INFO (gst_imagebind_match_meta_get_info ())
+#define GST_IMAGE_BIND_MATCH_META_API_TYPE (gst_image_bind_match_meta_api_get_type ())
+#define GST_IMAGE_BIND_MATCH_META_INFO (gst_image_bind_match_meta_get_info ())
 
 /**
- * GST_IMAGEBIND_MATCH_CUSTOM_META_NAME:
+ * GST_IMAGE_BIND_MATCH_CUSTOM_META_NAME:
  *
  * Name of the GstCustomMeta structure mirror of #GstImageBindMatchMeta (attached when the
  * matcher's `custom-meta` property is TRUE, registered by
- * gst_imagebind_match_custom_meta_register()).
+ * gst_image_bind_match_custom_meta_register()).
  *
  * Since: 0.1
  */
-#define GST_IMAGEBIND_MATCH_CUSTOM_META_NAME "GstImageBindMatchCustomMeta"
+#define GST_IMAGE_BIND_MATCH_CUSTOM_META_NAME "GstImageBindMatchCustomMeta"
 
 /**
  * GstImageBindMatchResult:
@@ -137,8 +137,8 @@ struct _GstImageBindMatchMeta {
   GstClockTime running_time;
 };
 
-GType gst_imagebind_match_meta_api_get_type (void);
-const GstMetaInfo *gst_imagebind_match_meta_get_info (void);
+GType gst_image_bind_match_meta_api_get_type (void);
+const GstMetaInfo *gst_image_bind_match_meta_get_info (void);
 
 /* Adds a match meta with a copy of @results (@n_results entries, labels copied), which must be
  * ordered best first; top_* are taken from @results[0] (-1 / NULL / 0 when @n_results is 0).
@@ -160,7 +160,7 @@ GstImageBindMatchMeta *gst_buffer_iterate_imagebind_match_meta (GstBuffer * buff
 
 /* The result for prompt @index (its position in `prompts`), or NULL when it is not among the
  * meta's results (top-k). */
-const GstImageBindMatchResult *gst_imagebind_match_meta_find_result (
+const GstImageBindMatchResult *gst_image_bind_match_meta_find_result (
     const GstImageBindMatchMeta * meta, guint index);
 
 /* Number of match metas on @buffer. */
@@ -171,10 +171,10 @@ GstImageBindMatchMeta *gst_buffer_get_imagebind_match_meta_nth (GstBuffer * buff
 
 /* The @i-th result (best first), or NULL when @i >= n_results: for introspected languages,
  * which cannot read the results array. */
-const GstImageBindMatchResult *gst_imagebind_match_meta_get_result (
+const GstImageBindMatchResult *gst_image_bind_match_meta_get_result (
     const GstImageBindMatchMeta * meta, guint i);
 
-/* A GstStructure mirror, named GST_IMAGEBIND_MATCH_CUSTOM_META_NAME, with fields:
+/* A GstStructure mirror, named GST_IMAGE_BIND_MATCH_CUSTOM_META_NAME, with fields:
  *   modality        G_TYPE_STRING   "vision", "audio", ...
  *   mode            G_TYPE_STRING   "classify" or "detect"
  *   labels          GST_TYPE_ARRAY of G_TYPE_STRING    best first
@@ -187,9 +187,9 @@ const GstImageBindMatchResult *gst_imagebind_match_meta_get_result (
  *   top-probability G_TYPE_DOUBLE
  *   pts, duration, stream-time, running-time   G_TYPE_UINT64 (GST_CLOCK_TIME_NONE if unknown)
  * and the lists again in types PyGObject reads without gst-python (which alone converts
- * GstValueArray), see gst_imagebind_match_results_add_plain_fields().
+ * GstValueArray), see gst_image_bind_match_results_add_plain_fields().
  * Free with gst_structure_free(). */
-GstStructure *gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta * meta);
+GstStructure *gst_image_bind_match_meta_to_structure (const GstImageBindMatchMeta * meta);
 
 /* Adds the result lists to @s in plain GLib types (for PyGObject without gst-python):
  *   labels-strv         G_TYPE_STRV    the labels, best first
@@ -198,11 +198,11 @@ GstStructure *gst_imagebind_match_meta_to_structure (const GstImageBindMatchMeta
  *   probabilities-f64   G_TYPE_BYTES   their probabilities, native-endian float64
  * In Python: s.get_value("labels-strv"),
  *   array.array("d", s.get_value("scores-f64").get_data()). */
-void gst_imagebind_match_results_add_plain_fields (GstStructure * s,
+void gst_image_bind_match_results_add_plain_fields (GstStructure * s,
     const GstImageBindMatchResult * results, guint n_results);
 
 /* Registers the GstCustomMeta mirror (idempotent, thread-safe); returns its info. */
-const GstMetaInfo *gst_imagebind_match_custom_meta_register (void);
+const GstMetaInfo *gst_image_bind_match_custom_meta_register (void);
 
 /* Attaches the structure mirror of @meta to @buffer (writable) as a GstCustomMeta. */
 GstCustomMeta *gst_buffer_add_imagebind_match_custom_meta (GstBuffer * buffer,

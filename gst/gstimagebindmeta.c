@@ -8,7 +8,7 @@
  * C applications read it with gst_buffer_iterate_imagebind_embedding_meta() or
  * gst_buffer_get_imagebind_embedding_meta_by_modality(); Python applications set the
  * encoder's `custom-meta` property and read the GstCustomMeta
- * "GstImageBindEmbeddingCustomMeta" (see gst_imagebind_embedding_meta_to_structure()).
+ * "GstImageBindEmbeddingCustomMeta" (see gst_image_bind_embedding_meta_to_structure()).
  *
  * Since: 0.1
  */
@@ -20,7 +20,7 @@
 #include <string.h>
 
 GType
-gst_imagebind_embedding_meta_api_get_type (void)
+gst_image_bind_embedding_meta_api_get_type (void)
 {
   static gsize type = 0;
   /* No tags: GstBaseTransform's default transform_meta copies tag-less metas always, and
@@ -82,17 +82,17 @@ embedding_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * src, GQu
 }
 
 /**
- * gst_imagebind_embedding_meta_get_info: (skip)
+ * gst_image_bind_embedding_meta_get_info: (skip)
  *
  * Returns: (transfer none): the registered #GstMetaInfo of #GstImageBindEmbeddingMeta
  */
 const GstMetaInfo *
-gst_imagebind_embedding_meta_get_info (void)
+gst_image_bind_embedding_meta_get_info (void)
 {
   static const GstMetaInfo *info = NULL;
 
   if (g_once_init_enter ((GstMetaInfo **) & info)) {
-    const GstMetaInfo *i = gst_meta_register (GST_IMAGEBIND_EMBEDDING_META_API_TYPE,
+    const GstMetaInfo *i = gst_meta_register (GST_IMAGE_BIND_EMBEDDING_META_API_TYPE,
         "GstImageBindEmbeddingMeta", sizeof (GstImageBindEmbeddingMeta),
         embedding_meta_init, embedding_meta_free, embedding_meta_transform);
     g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
@@ -125,7 +125,7 @@ gst_buffer_add_imagebind_embedding_meta (GstBuffer * buffer, GstImageBindModalit
   g_return_val_if_fail (vector != NULL || dim == 0, NULL);
 
   meta = (GstImageBindEmbeddingMeta *) gst_buffer_add_meta (buffer,
-      GST_IMAGEBIND_EMBEDDING_META_INFO, NULL);
+      GST_IMAGE_BIND_EMBEDDING_META_INFO, NULL);
   if (!meta)
     return NULL;
   meta->modality = modality;
@@ -148,7 +148,7 @@ gst_buffer_get_imagebind_embedding_meta (GstBuffer * buffer)
   g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
 
   return (GstImageBindEmbeddingMeta *) gst_buffer_get_meta (buffer,
-      GST_IMAGEBIND_EMBEDDING_META_API_TYPE);
+      GST_IMAGE_BIND_EMBEDDING_META_API_TYPE);
 }
 
 /**
@@ -168,7 +168,7 @@ gst_buffer_iterate_imagebind_embedding_meta (GstBuffer * buffer, gpointer * stat
   g_return_val_if_fail (state != NULL, NULL);
 
   return (GstImageBindEmbeddingMeta *) gst_buffer_iterate_meta_filtered (buffer, state,
-      GST_IMAGEBIND_EMBEDDING_META_API_TYPE);
+      GST_IMAGE_BIND_EMBEDDING_META_API_TYPE);
 }
 
 /**
@@ -198,7 +198,7 @@ gst_buffer_get_imagebind_embedding_meta_by_modality (GstBuffer * buffer,
  * Returns: the number of embedding metas on @buffer
  */
 guint
-gst_imagebind_buffer_count_metas (GstBuffer * buffer, GType api)
+gst_image_bind_buffer_count_metas (GstBuffer * buffer, GType api)
 {
   gpointer state = NULL;
   guint n = 0;
@@ -209,7 +209,7 @@ gst_imagebind_buffer_count_metas (GstBuffer * buffer, GType api)
 }
 
 GstMeta *
-gst_imagebind_buffer_nth_meta (GstBuffer * buffer, GType api, guint n)
+gst_image_bind_buffer_nth_meta (GstBuffer * buffer, GType api, guint n)
 {
   gpointer state = NULL;
   GstMeta *meta;
@@ -225,7 +225,7 @@ gst_buffer_get_n_imagebind_embedding_metas (GstBuffer * buffer)
 {
   g_return_val_if_fail (GST_IS_BUFFER (buffer), 0);
 
-  return gst_imagebind_buffer_count_metas (buffer, GST_IMAGEBIND_EMBEDDING_META_API_TYPE);
+  return gst_image_bind_buffer_count_metas (buffer, GST_IMAGE_BIND_EMBEDDING_META_API_TYPE);
 }
 
 /**
@@ -244,12 +244,12 @@ gst_buffer_get_imagebind_embedding_meta_nth (GstBuffer * buffer, guint n)
 {
   g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
 
-  return (GstImageBindEmbeddingMeta *) gst_imagebind_buffer_nth_meta (buffer,
-      GST_IMAGEBIND_EMBEDDING_META_API_TYPE, n);
+  return (GstImageBindEmbeddingMeta *) gst_image_bind_buffer_nth_meta (buffer,
+      GST_IMAGE_BIND_EMBEDDING_META_API_TYPE, n);
 }
 
 /**
- * gst_imagebind_embedding_meta_get_vector:
+ * gst_image_bind_embedding_meta_get_vector:
  * @meta: an embedding meta
  * @dim: (out) (optional): number of floats
  *
@@ -257,7 +257,7 @@ gst_buffer_get_imagebind_embedding_meta_nth (GstBuffer * buffer, guint n)
  *     floats in Python)
  */
 const gfloat *
-gst_imagebind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta, guint * dim)
+gst_image_bind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta, guint * dim)
 {
   g_return_val_if_fail (meta != NULL, NULL);
 
@@ -267,13 +267,13 @@ gst_imagebind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta,
 }
 
 /**
- * gst_imagebind_embedding_meta_to_structure:
+ * gst_image_bind_embedding_meta_to_structure:
  * @meta: an embedding meta
  *
  * Returns: (transfer full): the structure mirror of @meta (fields in gstimagebindmeta.h)
  */
 GstStructure *
-gst_imagebind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * meta)
+gst_image_bind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * meta)
 {
   GstStructure *s;
   GValue array = G_VALUE_INIT;
@@ -282,7 +282,7 @@ gst_imagebind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * met
 
   g_return_val_if_fail (meta != NULL, NULL);
 
-  s = gst_structure_new (GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME,
+  s = gst_structure_new (GST_IMAGE_BIND_EMBEDDING_CUSTOM_META_NAME,
       "modality", G_TYPE_STRING, gst_image_bind_modality_to_string (meta->modality),
       "dim", G_TYPE_UINT, meta->dim,
       "logit-scale", G_TYPE_FLOAT, meta->logit_scale,
@@ -311,19 +311,19 @@ gst_imagebind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * met
 }
 
 /**
- * gst_imagebind_embedding_custom_meta_register: (skip)
+ * gst_image_bind_embedding_custom_meta_register: (skip)
  *
  * Returns: (transfer none): the #GstMetaInfo of the GstCustomMeta mirror
  */
 const GstMetaInfo *
-gst_imagebind_embedding_custom_meta_register (void)
+gst_image_bind_embedding_custom_meta_register (void)
 {
   static const GstMetaInfo *info = NULL;
 
   if (g_once_init_enter ((GstMetaInfo **) & info)) {
     static const gchar *tags[] = { NULL };
     /* No transform function: GstCustomMeta then copies the structure on buffer copies. */
-    const GstMetaInfo *i = gst_meta_register_custom (GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME,
+    const GstMetaInfo *i = gst_meta_register_custom (GST_IMAGE_BIND_EMBEDDING_CUSTOM_META_NAME,
         tags, NULL, NULL, NULL);
     g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
   }
@@ -355,12 +355,12 @@ gst_buffer_add_imagebind_embedding_custom_meta (GstBuffer * buffer,
   g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
   g_return_val_if_fail (meta != NULL, NULL);
 
-  gst_imagebind_embedding_custom_meta_register ();
-  cmeta = gst_buffer_add_custom_meta (buffer, GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME);
+  gst_image_bind_embedding_custom_meta_register ();
+  cmeta = gst_buffer_add_custom_meta (buffer, GST_IMAGE_BIND_EMBEDDING_CUSTOM_META_NAME);
   if (!cmeta)
     return NULL;
   s = gst_custom_meta_get_structure (cmeta);
-  mirror = gst_imagebind_embedding_meta_to_structure (meta);
+  mirror = gst_image_bind_embedding_meta_to_structure (meta);
   /* The custom meta owns its (empty) structure: fill it field by field. */
   gst_structure_foreach (mirror, copy_field, s);
   gst_structure_free (mirror);

@@ -6,13 +6,13 @@
  *   GstImageBindEmbeddingMeta *meta;
  *   while ((meta = gst_buffer_iterate_imagebind_embedding_meta (buf, &state))) {
  *     guint dim;
- *     const gfloat *v = gst_imagebind_embedding_meta_get_vector (meta, &dim);
+ *     const gfloat *v = gst_image_bind_embedding_meta_get_vector (meta, &dim);
  *     ... meta->modality, meta->logit_scale, meta->pts, meta->duration ...
  *   }
  *
  * From Python (or any language without this library's introspection data) set the encoder's
  * `custom-meta` property to TRUE: each embedding is then also attached as a GstCustomMeta named
- * "GstImageBindEmbeddingCustomMeta" whose structure is gst_imagebind_embedding_meta_to_structure():
+ * "GstImageBindEmbeddingCustomMeta" whose structure is gst_image_bind_embedding_meta_to_structure():
  *
  *   meta = buf.get_custom_meta("GstImageBindEmbeddingCustomMeta")   # in a pad probe
  *   if meta:
@@ -22,27 +22,27 @@
  *
  * (with gst-python installed, s.get_value("vector") gives a Gst.ValueArray of the same floats).
  */
-#ifndef __GST_IMAGEBIND_META_H__
-#define __GST_IMAGEBIND_META_H__
+#ifndef __GST_IMAGE_BIND_META_H__
+#define __GST_IMAGE_BIND_META_H__
 
 #include <gst/gst.h>
 #include "gstimagebindmodality.h"
 
 G_BEGIN_DECLS
 
-#define GST_IMAGEBIND_EMBEDDING_META_API_TYPE (gst_imagebind_embedding_meta_api_get_type ())
-#define GST_IMAGEBIND_EMBEDDING_META_INFO (gst_imagebind_embedding_meta_get_info ())
+#define GST_IMAGE_BIND_EMBEDDING_META_API_TYPE (gst_image_bind_embedding_meta_api_get_type ())
+#define GST_IMAGE_BIND_EMBEDDING_META_INFO (gst_image_bind_embedding_meta_get_info ())
 
 /**
- * GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME:
+ * GST_IMAGE_BIND_EMBEDDING_CUSTOM_META_NAME:
  *
  * Name of the GstCustomMeta structure mirror of #GstImageBindEmbeddingMeta (attached when an
  * encoder's `custom-meta` property is TRUE, registered by
- * gst_imagebind_embedding_custom_meta_register()).
+ * gst_image_bind_embedding_custom_meta_register()).
  *
  * Since: 0.1
  */
-#define GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME "GstImageBindEmbeddingCustomMeta"
+#define GST_IMAGE_BIND_EMBEDDING_CUSTOM_META_NAME "GstImageBindEmbeddingCustomMeta"
 
 typedef struct _GstImageBindEmbeddingMeta GstImageBindEmbeddingMeta;
 
@@ -90,8 +90,8 @@ struct _GstImageBindEmbeddingMeta {
   gchar *model_id;
 };
 
-GType gst_imagebind_embedding_meta_api_get_type (void);
-const GstMetaInfo *gst_imagebind_embedding_meta_get_info (void);
+GType gst_image_bind_embedding_meta_api_get_type (void);
+const GstMetaInfo *gst_image_bind_embedding_meta_get_info (void);
 
 /* Copies @vector (@dim floats); the span fields start as GST_CLOCK_TIME_NONE. @buffer must be
  * writable. */
@@ -118,10 +118,10 @@ guint gst_buffer_get_n_imagebind_embedding_metas (GstBuffer * buffer);
 GstImageBindEmbeddingMeta *gst_buffer_get_imagebind_embedding_meta_nth (GstBuffer * buffer,
     guint n);
 
-const gfloat *gst_imagebind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta,
+const gfloat *gst_image_bind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta,
     guint * dim);
 
-/* A GstStructure mirror, named GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME with fields:
+/* A GstStructure mirror, named GST_IMAGE_BIND_EMBEDDING_CUSTOM_META_NAME with fields:
  *   modality      G_TYPE_STRING   "vision", "audio", ... (the GstImageBindModality nick)
  *   dim           G_TYPE_UINT
  *   vector        GST_TYPE_ARRAY of G_TYPE_FLOAT (dim values)
@@ -131,10 +131,10 @@ const gfloat *gst_imagebind_embedding_meta_get_vector (const GstImageBindEmbeddi
  *   pts, duration, stream-time, running-time   G_TYPE_UINT64 (GST_CLOCK_TIME_NONE if unknown)
  *   model-id      G_TYPE_STRING
  * Free with gst_structure_free(). */
-GstStructure *gst_imagebind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * meta);
+GstStructure *gst_image_bind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * meta);
 
 /* Registers the GstCustomMeta mirror (idempotent, thread-safe); returns its info. */
-const GstMetaInfo *gst_imagebind_embedding_custom_meta_register (void);
+const GstMetaInfo *gst_image_bind_embedding_custom_meta_register (void);
 
 /* Attaches the structure mirror of @meta to @buffer (writable) as a GstCustomMeta. */
 GstCustomMeta *gst_buffer_add_imagebind_embedding_custom_meta (GstBuffer * buffer,

@@ -33,14 +33,14 @@ resolve_with_origin (const gchar * property, const gchar ** origin, gchar ** tri
   if (env && *env)
     return g_strdup (env);
   *origin = " (the shipped default model)";
-  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR))
-    return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED);
-  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR))
-    return g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
+  if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR))
+    return g_strdup (GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED);
+  if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR))
+    return g_strdup (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE);
   if (tried)
     *tried = g_strdup_printf ("the 'model' property and $IMAGEBIND_MODEL are unset, and "
-        "neither %s nor %s exists", GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED,
-        GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
+        "neither %s nor %s exists", GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED,
+        GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE);
   return NULL;
 }
 

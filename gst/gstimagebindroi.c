@@ -2,12 +2,12 @@
 #include "gstimagebindroi.h"
 
 GstStructure *
-gst_imagebind_roi_match_param_new (const GstImageBindMatchResult * result,
+gst_image_bind_roi_match_param_new (const GstImageBindMatchResult * result,
     GstImageBindMatchMode mode)
 {
   g_return_val_if_fail (result != NULL, NULL);
 
-  return gst_structure_new (GST_IMAGEBIND_ROI_MATCH_PARAM_NAME,
+  return gst_structure_new (GST_IMAGE_BIND_ROI_MATCH_PARAM_NAME,
       "label", G_TYPE_STRING, result->label ? result->label : "",
       "index", G_TYPE_UINT, result->index,
       "cosine", G_TYPE_DOUBLE, result->cosine,
@@ -17,7 +17,7 @@ gst_imagebind_roi_match_param_new (const GstImageBindMatchResult * result,
 }
 
 void
-gst_imagebind_roi_add_match_param (GstVideoRegionOfInterestMeta * roi,
+gst_image_bind_roi_add_match_param (GstVideoRegionOfInterestMeta * roi,
     const GstImageBindMatchResult * result, GstImageBindMatchMode mode)
 {
   GList *l;
@@ -27,20 +27,20 @@ gst_imagebind_roi_add_match_param (GstVideoRegionOfInterestMeta * roi,
   /* gst_video_region_of_interest_meta_add_param() appends: a region matched twice (the
    * prompts changed) must keep one answer, the newest */
   for (l = roi->params; l; l = l->next) {
-    if (gst_structure_has_name (l->data, GST_IMAGEBIND_ROI_MATCH_PARAM_NAME)) {
+    if (gst_structure_has_name (l->data, GST_IMAGE_BIND_ROI_MATCH_PARAM_NAME)) {
       gst_structure_free (l->data);
       roi->params = g_list_delete_link (roi->params, l);
       break;
     }
   }
   gst_video_region_of_interest_meta_add_param (roi,
-      gst_imagebind_roi_match_param_new (result, mode));
+      gst_image_bind_roi_match_param_new (result, mode));
 }
 
 const GstStructure *
-gst_imagebind_roi_get_match_param (GstVideoRegionOfInterestMeta * roi)
+gst_image_bind_roi_get_match_param (GstVideoRegionOfInterestMeta * roi)
 {
   g_return_val_if_fail (roi != NULL, NULL);
 
-  return gst_video_region_of_interest_meta_get_param (roi, GST_IMAGEBIND_ROI_MATCH_PARAM_NAME);
+  return gst_video_region_of_interest_meta_get_param (roi, GST_IMAGE_BIND_ROI_MATCH_PARAM_NAME);
 }

@@ -3,10 +3,10 @@
  * and DL Streamer attach classifications to regions).
  *
  * Writers (a matcher scoring regions) add one per region with
- * gst_imagebind_roi_add_match_param(); readers (imagebindoverlay, applications) find it with
+ * gst_image_bind_roi_add_match_param(); readers (imagebindoverlay, applications) find it with
  *
  *   GstStructure *s = gst_video_region_of_interest_meta_get_param (roi,
- *       GST_IMAGEBIND_ROI_MATCH_PARAM_NAME);
+ *       GST_IMAGE_BIND_ROI_MATCH_PARAM_NAME);
  *
  * Fields (only `label` is required: a reader must accept a structure without the others):
  *   label        G_TYPE_STRING   the best prompt (or query label) for the region
@@ -17,8 +17,8 @@
  *   mode         G_TYPE_STRING   "classify" or "detect": which score is the one to show
  *                                (probability when classifying, cosine when detecting)
  */
-#ifndef __GST_IMAGEBIND_ROI_H__
-#define __GST_IMAGEBIND_ROI_H__
+#ifndef __GST_IMAGE_BIND_ROI_H__
+#define __GST_IMAGE_BIND_ROI_H__
 
 #include <gst/gst.h>
 #include <gst/video/video.h>
@@ -27,17 +27,17 @@
 G_BEGIN_DECLS
 
 /**
- * GST_IMAGEBIND_ROI_MATCH_PARAM_NAME:
+ * GST_IMAGE_BIND_ROI_MATCH_PARAM_NAME:
  *
  * Name of the #GstStructure an imagebindmatch result for one region carries in that region's
  * #GstVideoRegionOfInterestMeta parameters (fields in gstimagebindroi.h).
  *
  * Since: 0.1
  */
-#define GST_IMAGEBIND_ROI_MATCH_PARAM_NAME "imagebind-match"
+#define GST_IMAGE_BIND_ROI_MATCH_PARAM_NAME "imagebind-match"
 
 /**
- * gst_imagebind_roi_match_param_new:
+ * gst_image_bind_roi_match_param_new:
  * @result: the region's best result
  * @mode: the matcher's mode
  *
@@ -45,11 +45,11 @@ G_BEGIN_DECLS
  *
  * Since: 0.1
  */
-GstStructure *gst_imagebind_roi_match_param_new (const GstImageBindMatchResult * result,
+GstStructure *gst_image_bind_roi_match_param_new (const GstImageBindMatchResult * result,
     GstImageBindMatchMode mode);
 
 /**
- * gst_imagebind_roi_add_match_param:
+ * gst_image_bind_roi_add_match_param:
  * @roi: a region of interest meta
  * @result: the region's best result
  * @mode: the matcher's mode
@@ -58,11 +58,11 @@ GstStructure *gst_imagebind_roi_match_param_new (const GstImageBindMatchResult *
  *
  * Since: 0.1
  */
-void gst_imagebind_roi_add_match_param (GstVideoRegionOfInterestMeta * roi,
+void gst_image_bind_roi_add_match_param (GstVideoRegionOfInterestMeta * roi,
     const GstImageBindMatchResult * result, GstImageBindMatchMode mode);
 
 /**
- * gst_imagebind_roi_get_match_param:
+ * gst_image_bind_roi_get_match_param:
  * @roi: a region of interest meta
  *
  * Returns: (transfer none) (nullable): the "imagebind-match" parameter structure of @roi, or
@@ -70,7 +70,7 @@ void gst_imagebind_roi_add_match_param (GstVideoRegionOfInterestMeta * roi,
  *
  * Since: 0.1
  */
-const GstStructure *gst_imagebind_roi_get_match_param (GstVideoRegionOfInterestMeta * roi);
+const GstStructure *gst_image_bind_roi_get_match_param (GstVideoRegionOfInterestMeta * roi);
 
 G_END_DECLS
 

@@ -53,7 +53,7 @@
  * ## Meta
  *
  * Each output video buffer whose embedding had an audio partner carries a GstCustomMeta named
- * "GstImageBindAVCustomMeta" (#GST_IMAGEBIND_AV_CUSTOM_META_NAME; read it with
+ * "GstImageBindAVCustomMeta" (#GST_IMAGE_BIND_AV_CUSTOM_META_NAME; read it with
  * gst_buffer_get_custom_meta(), in Python `buf.get_custom_meta("GstImageBindAVCustomMeta")`).
  * Its structure has `av-score`, `running-time`, `audio-running-time`, `audio-duration` as in
  * the `imagebind-av` message below and, with prompts, the `imagebind-av-fused` fields `labels`,
@@ -247,7 +247,7 @@ av_custom_meta_info (void)
 
   if (g_once_init_enter ((GstMetaInfo **) & info)) {
     static const gchar *tags[] = { NULL };
-    const GstMetaInfo *i = gst_meta_register_custom (GST_IMAGEBIND_AV_CUSTOM_META_NAME, tags,
+    const GstMetaInfo *i = gst_meta_register_custom (GST_IMAGE_BIND_AV_CUSTOM_META_NAME, tags,
         NULL, NULL, NULL);
     g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
   }
@@ -290,7 +290,7 @@ static Embedding *
 embedding_from_meta (GstImageBindEmbeddingMeta * meta, const GstSegment * segment)
 {
   guint dim, i;
-  const gfloat *v = gst_imagebind_embedding_meta_get_vector (meta, &dim);
+  const gfloat *v = gst_image_bind_embedding_meta_get_vector (meta, &dim);
   gdouble norm = 0.0;
   Embedding *e;
 
@@ -675,7 +675,7 @@ add_fused_fields (GstImageBindAV * self, GstStructure * s, const Embedding * v,
       "top-index", G_TYPE_UINT, res[0].index,
       "top-probability", G_TYPE_DOUBLE, res[0].probability,
       "top-score", G_TYPE_DOUBLE, res[0].cosine, NULL);
-  gst_imagebind_match_results_add_plain_fields (s, res, self->n_prompts);
+  gst_image_bind_match_results_add_plain_fields (s, res, self->n_prompts);
 
   g_free (res);
   g_free (prob);
@@ -716,7 +716,7 @@ score_video (GstImageBindAV * self, Pending * p, gboolean post_messages)
         "audio-duration", G_TYPE_UINT64, a->duration, NULL);
 
     buf = gst_buffer_make_writable (buf);
-    cm = gst_buffer_add_custom_meta (buf, GST_IMAGEBIND_AV_CUSTOM_META_NAME);
+    cm = gst_buffer_add_custom_meta (buf, GST_IMAGE_BIND_AV_CUSTOM_META_NAME);
     gst_structure_set (gst_custom_meta_get_structure (cm),
         "av-score", G_TYPE_DOUBLE, av,
         "running-time", G_TYPE_UINT64, v->running_time,

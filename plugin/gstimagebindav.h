@@ -10,14 +10,14 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (GstImageBindAV, gst_image_bind_av, GST, IMAGE_BIND_AV, GstAggregator)
 
 /**
- * GST_IMAGEBIND_AV_CUSTOM_META_NAME:
+ * GST_IMAGE_BIND_AV_CUSTOM_META_NAME:
  *
  * Name of the GstCustomMeta that imagebindav attaches to the video buffers it scored (fields
  * in the element documentation).
  *
  * Since: 0.1
  */
-#define GST_IMAGEBIND_AV_CUSTOM_META_NAME "GstImageBindAVCustomMeta"
+#define GST_IMAGE_BIND_AV_CUSTOM_META_NAME "GstImageBindAVCustomMeta"
 
 GST_ELEMENT_REGISTER_DECLARE (imagebindav);
 

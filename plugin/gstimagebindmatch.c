@@ -737,7 +737,7 @@ results_structure (const gchar * name, GstImageBindModality modality,
   gst_structure_take_value (s, "scores", &scores);
   gst_structure_take_value (s, "probabilities", &probs);
   gst_structure_take_value (s, "detected", &detected);
-  gst_imagebind_match_results_add_plain_fields (s, results, n_results);
+  gst_image_bind_match_results_add_plain_fields (s, results, n_results);
 
   if (n_results > 0)
     gst_structure_set (s,
@@ -1763,7 +1763,7 @@ gst_image_bind_match_class_init (GstImageBindMatchClass * klass)
    * GstImageBindMatch:custom-meta:
    *
    * Also attach every match as a GstCustomMeta named "GstImageBindMatchCustomMeta" (fields:
-   * see gst_imagebind_match_meta_to_structure()), readable from Python.
+   * see gst_image_bind_match_meta_to_structure()), readable from Python.
    *
    * Since: 0.1
    */

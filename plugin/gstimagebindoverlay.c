@@ -6,7 +6,7 @@
  * Draws the results of an upstream imagebindmatch on raw video: a panel with the top labels
  * of the newest #GstImageBindMatchMeta and their scores as bars, detected prompts highlighted,
  * and a labelled box for every #GstVideoRegionOfInterestMeta that carries an "imagebind-match"
- * parameter structure (GST_IMAGEBIND_ROI_MATCH_PARAM_NAME, fields in gstimagebindroi.h:
+ * parameter structure (GST_IMAGE_BIND_ROI_MATCH_PARAM_NAME, fields in gstimagebindroi.h:
  * `label` (string, required), `probability`, `cosine` (double), `detected` (boolean), `mode`
  * ("classify" or "detect")).
  *
@@ -401,7 +401,7 @@ render_region (GstImageBindOverlay * self, GstVideoOverlayComposition * comp,
 
   if (!label) {
     GST_DEBUG_OBJECT (self, "region %u: %s without a label, not drawn", roi->id,
-        GST_IMAGEBIND_ROI_MATCH_PARAM_NAME);
+        GST_IMAGE_BIND_ROI_MATCH_PARAM_NAME);
     return;
   }
   gst_structure_get_boolean (s, "detected", &detected);
@@ -519,7 +519,7 @@ gst_image_bind_overlay_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   while (show_regions && (meta = gst_buffer_iterate_meta_filtered (buf, &state,
               GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
     GstVideoRegionOfInterestMeta *roi = (GstVideoRegionOfInterestMeta *) meta;
-    const GstStructure *s = gst_imagebind_roi_get_match_param (roi);
+    const GstStructure *s = gst_image_bind_roi_get_match_param (roi);
 
     if (!s)
       continue;

@@ -807,7 +807,7 @@ test_default_model_ticks (void)
   GstBus *bus;
   gboolean found = FALSE;
 
-  if (!g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
+  if (!g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
     g_test_skip ("models/imagebind-default.gguf is absent");
     return;
   }
@@ -920,7 +920,7 @@ test_default_model_correspondence (void)
   };
   gdouble score[4][4];
 
-  if (!g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
+  if (!g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
     g_test_skip ("models/imagebind-default.gguf is absent");
     return;
   }

@@ -36,7 +36,7 @@ static const char *q8_path;    /* the q8 version, or NULL: the shipped F32 file 
 static gboolean
 have_model (void)
 {
-  if (!g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
+  if (!g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
     g_test_skip ("models/imagebind-default.gguf is absent");
     return FALSE;
   }
@@ -163,7 +163,7 @@ test_tokenizer_matches_training (void)
 
   if (!have_model ())
     return;
-  model = imagebind_model_load (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, &error);
+  model = imagebind_model_load (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, &error);
   g_assert_no_error (error);
   tok = imagebind_model_get_tokenizer (model, &error);
   g_assert_no_error (error);

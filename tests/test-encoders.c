@@ -222,7 +222,7 @@ test_vision_sync_equals_runtime (void)
   g_assert_cmpfloat (meta->logit_scale, ==, imagebind_model_logit_scale (model,
           IMAGEBIND_MODALITY_VISION));
   g_assert_true (g_str_has_suffix (meta->model_id, ":imagebind-tiny.gguf"));
-  assert_vector_close (gst_imagebind_embedding_meta_get_vector (meta, &dim), ref);
+  assert_vector_close (gst_image_bind_embedding_meta_get_vector (meta, &dim), ref);
   g_assert_cmpuint (dim, ==, out_dim);
   gst_buffer_unref (out);
 
@@ -587,7 +587,7 @@ test_vision_custom_meta (void)
   g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
   out = gst_harness_pull (h);
   meta = gst_buffer_get_imagebind_embedding_meta (out);
-  cmeta = gst_buffer_get_custom_meta (out, GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME);
+  cmeta = gst_buffer_get_custom_meta (out, GST_IMAGE_BIND_EMBEDDING_CUSTOM_META_NAME);
   g_assert_nonnull (meta);
   g_assert_nonnull (cmeta);
   g_assert_cmpstr (gst_structure_get_string (gst_custom_meta_get_structure (cmeta), "modality"),
@@ -1244,10 +1244,10 @@ test_missing_and_bad_model (void)
   expect_model_error (bad, bad, NULL);
 
   /* nothing configured and no default model installed */
-  if (!g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_EXISTS) &&
-      !g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_EXISTS)) {
+  if (!g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_EXISTS) &&
+      !g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_EXISTS)) {
     g_unsetenv ("IMAGEBIND_MODEL");
-    expect_model_error (NULL, "'model' property", GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED);
+    expect_model_error (NULL, "'model' property", GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED);
   }
   /* $IMAGEBIND_MODEL is used when the property is unset, and the error says it came from
    * there and how to change it */

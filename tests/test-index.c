@@ -952,7 +952,7 @@ test_default_model_retrieval (void)
   ImageBindIndex *idx;
   GError *err = NULL;
 
-  if (!search_tool || !g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_EXISTS) ||
+  if (!search_tool || !g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_EXISTS) ||
       !gst_registry_check_feature_version (gst_registry_get (), "videotestsrc", 1, 0, 0)) {
     g_test_skip ("needs imagebind-search, the shipped model and videotestsrc");
     return;
@@ -961,7 +961,7 @@ test_default_model_retrieval (void)
     g_autofree char *desc = g_strdup_printf ("videotestsrc num-buffers=2 %s ! video/x-raw,"
         "width=320,height=240,framerate=10/1 ! videoconvert ! imagebindvision sync=true "
         "model=\"%s\" ! imagebindindexsink location=\"%s\" source=%s append=%s",
-        scenes[i].source, GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, path, scenes[i].label,
+        scenes[i].source, GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, path, scenes[i].label,
         i > 0 ? "true" : "false");
     GstElement *pipeline = gst_parse_launch (desc, &err);
     GstBus *bus;
@@ -984,7 +984,7 @@ test_default_model_retrieval (void)
   imagebind_index_close (idx);
 
   for (guint i = 0; i < G_N_ELEMENTS (scenes); i++) {
-    const char *args[] = { "-m", GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, "-t", "1", "-x", path,
+    const char *args[] = { "-m", GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, "-t", "1", "-x", path,
       "--text", scenes[i].caption, "-k", "2", NULL };
     g_autofree char *out = NULL;
     g_auto (GStrv) lines = NULL;
@@ -1013,7 +1013,7 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   gst_registry_scan_path (gst_registry_get (), IB_TEST_GST_PLUGINS_DIR);
   g_test_init (&argc, &argv, NULL);
-  gst_imagebind_embedding_meta_api_get_type ();
+  gst_image_bind_embedding_meta_api_get_type ();
   index_tool = argc > 1 ? argv[1] : NULL;
   search_tool = argc > 2 ? argv[2] : NULL;
   model_path = argc > 3 ? argv[3] : g_getenv ("IMAGEBIND_TEST_MODEL");

@@ -390,10 +390,10 @@ test_top_k_and_custom_meta (void)
   g_assert_cmpuint (mm->results[1].index, ==, order[1]);
   /* Probabilities are still the softmax over all prompts. */
   g_assert_cmpfloat_with_epsilon (mm->results[1].probability, prob[order[1]], TOL);
-  g_assert_nonnull (gst_imagebind_match_meta_find_result (mm, order[1]));
-  g_assert_null (gst_imagebind_match_meta_find_result (mm, order[3]));
+  g_assert_nonnull (gst_image_bind_match_meta_find_result (mm, order[1]));
+  g_assert_null (gst_image_bind_match_meta_find_result (mm, order[3]));
 
-  cm = gst_buffer_get_custom_meta (out, GST_IMAGEBIND_MATCH_CUSTOM_META_NAME);
+  cm = gst_buffer_get_custom_meta (out, GST_IMAGE_BIND_MATCH_CUSTOM_META_NAME);
   g_assert_nonnull (cm);
   s = gst_custom_meta_get_structure (cm);
   g_assert_cmpstr (gst_structure_get_string (s, "top-label"), ==, prompts[order[0]]);
@@ -1118,8 +1118,8 @@ test_meta_api (void)
           GST_IMAGE_BIND_MODALITY_AUDIO) == mm);
   g_assert_null (gst_buffer_get_imagebind_match_meta_by_modality (buf,
           GST_IMAGE_BIND_MODALITY_VISION));
-  s = gst_imagebind_match_meta_to_structure (mm);
-  g_assert_cmpstr (gst_structure_get_name (s), ==, GST_IMAGEBIND_MATCH_CUSTOM_META_NAME);
+  s = gst_image_bind_match_meta_to_structure (mm);
+  g_assert_cmpstr (gst_structure_get_name (s), ==, GST_IMAGE_BIND_MATCH_CUSTOM_META_NAME);
   g_assert_cmpstr (gst_structure_get_string (s, "modality"), ==, "audio");
   g_assert_cmpstr (gst_structure_get_string (s, "mode"), ==, "detect");
   g_assert_true (gst_structure_get_int (s, "top-index", &top));
@@ -1133,7 +1133,7 @@ test_meta_api (void)
       GST_IMAGE_BIND_MATCH_MODE_CLASSIFY, NULL, 0);
   g_assert_cmpint (mm->top_index, ==, -1);
   g_assert_null (mm->top_label);
-  s = gst_imagebind_match_meta_to_structure (mm);
+  s = gst_image_bind_match_meta_to_structure (mm);
   g_assert_cmpstr (gst_structure_get_string (s, "top-label"), ==, "");
   gst_structure_free (s);
   gst_buffer_unref (buf);
@@ -1643,7 +1643,7 @@ test_model_from_encoder (void)
   check_text_then_match (NULL);
 
   /* An explicit other model (the shipped one): the width warning names the encoder's file. */
-  if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
+  if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
     GstMessage *msg;
     GError *err = NULL;
     gchar *real = realpath (model_path, NULL);
@@ -1651,7 +1651,7 @@ test_model_from_encoder (void)
     /* prompts in the description: the harness starts the bin as it makes it */
     desc = g_strdup_printf ("imagebindtext model=\"%s\" n-threads=1 ! imagebindmatch name=m "
         "n-threads=1 model=\"%s\" prompts=\"<\\\"%s\\\", \\\"%s\\\">\"", model_path,
-        GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, prompts[0], prompts[1]);
+        GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, prompts[0], prompts[1]);
     h = gst_harness_new_parse (desc);
     g_free (desc);
     me = gst_bin_get_by_name (GST_BIN (h->element), "m");

@@ -31,7 +31,7 @@ assert_meta (GstImageBindEmbeddingMeta * meta, GstImageBindModality modality, co
   const gfloat *got;
 
   g_assert_nonnull (meta);
-  got = gst_imagebind_embedding_meta_get_vector (meta, &dim);
+  got = gst_image_bind_embedding_meta_get_vector (meta, &dim);
   g_assert_cmpint (meta->modality, ==, modality);
   g_assert_cmpuint (dim, ==, 4);
   g_assert_cmpmem (got, 4 * sizeof (gfloat), v, 4 * sizeof (gfloat));
@@ -87,7 +87,7 @@ test_add_get (void)
 
   /* No tags: nothing that filters metas by tag may drop it. */
   {
-    const gchar *const *tags = gst_meta_api_type_get_tags (GST_IMAGEBIND_EMBEDDING_META_API_TYPE);
+    const gchar *const *tags = gst_meta_api_type_get_tags (GST_IMAGE_BIND_EMBEDDING_META_API_TYPE);
     g_assert_true (tags == NULL || tags[0] == NULL);
   }
   gst_buffer_unref (buf);
@@ -121,13 +121,13 @@ test_structure (void)
 {
   GstBuffer *buf = gst_buffer_new ();
   GstImageBindEmbeddingMeta *meta = add_meta (buf, GST_IMAGE_BIND_MODALITY_DEPTH, vec_b);
-  GstStructure *s = gst_imagebind_embedding_meta_to_structure (meta);
+  GstStructure *s = gst_image_bind_embedding_meta_to_structure (meta);
   const GValue *vector;
   guint dim, i;
   gfloat scale;
   guint64 t;
 
-  g_assert_cmpstr (gst_structure_get_name (s), ==, GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME);
+  g_assert_cmpstr (gst_structure_get_name (s), ==, GST_IMAGE_BIND_EMBEDDING_CUSTOM_META_NAME);
   g_assert_cmpstr (gst_structure_get_string (s, "modality"), ==, "depth");
   g_assert_true (gst_structure_get_uint (s, "dim", &dim));
   g_assert_cmpuint (dim, ==, 4);
@@ -160,7 +160,7 @@ test_structure (void)
 
     g_assert_nonnull (cmeta);
     copy = gst_buffer_copy (buf);
-    cmeta = gst_buffer_get_custom_meta (copy, GST_IMAGEBIND_EMBEDDING_CUSTOM_META_NAME);
+    cmeta = gst_buffer_get_custom_meta (copy, GST_IMAGE_BIND_EMBEDDING_CUSTOM_META_NAME);
     g_assert_nonnull (cmeta);
     cs = gst_custom_meta_get_structure (cmeta);
     g_assert_cmpstr (gst_structure_get_string (cs, "modality"), ==, "depth");

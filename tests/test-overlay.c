@@ -308,10 +308,10 @@ frame_with_region (gint x, gint y, guint w, guint h, gboolean with_param)
   if (with_param) {
     GstImageBindMatchResult r = { 0, (gchar *) "a bouncing ball", 0.31, 0.8, FALSE };
 
-    gst_imagebind_roi_add_match_param (roi, &r, GST_IMAGE_BIND_MATCH_MODE_CLASSIFY);
+    gst_image_bind_roi_add_match_param (roi, &r, GST_IMAGE_BIND_MATCH_MODE_CLASSIFY);
     /* replaced, not appended, when a region is matched again */
     r.probability = 0.9;
-    gst_imagebind_roi_add_match_param (roi, &r, GST_IMAGE_BIND_MATCH_MODE_CLASSIFY);
+    gst_image_bind_roi_add_match_param (roi, &r, GST_IMAGE_BIND_MATCH_MODE_CLASSIFY);
     g_assert_cmpuint (g_list_length (roi->params), ==, 1);
   }
   return buf;
@@ -330,7 +330,7 @@ test_regions (void)
   /* the structure the overlay reads */
   buf = frame_with_region (200, 140, 80, 60, TRUE);
   roi = gst_buffer_get_video_region_of_interest_meta (buf);
-  s = gst_imagebind_roi_get_match_param (roi);
+  s = gst_image_bind_roi_get_match_param (roi);
   g_assert_nonnull (s);
   g_assert_true (gst_structure_has_name (s, "imagebind-match"));
   g_assert_cmpstr (gst_structure_get_string (s, "label"), ==, "a bouncing ball");

@@ -20,14 +20,14 @@ ib_tool_load_model (const char *option, char **path_out, GError **error)
     remedy = " Unset IMAGEBIND_MODEL or point it at a model file, or give --model FILE.";
   } else {
     origin = " (the shipped default model)";
-    if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR))
-      path = g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED);
-    else if (g_file_test (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR))
-      path = g_strdup (GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
+    if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR))
+      path = g_strdup (GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED);
+    else if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR))
+      path = g_strdup (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE);
     else {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no model: give --model FILE.gguf "
           "or set IMAGEBIND_MODEL (neither %s nor %s exists)",
-          GST_IMAGEBIND_DEFAULT_MODEL_INSTALLED, GST_IMAGEBIND_DEFAULT_MODEL_SOURCE);
+          GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED, GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE);
       return NULL;
     }
   }
