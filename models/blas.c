@@ -28,7 +28,7 @@
  *
  * Correctness never depends on the thread counts: slabs are disjoint, OpenBLAS serialises its
  * own multi-threaded level-3 driver, and its single-threaded calls from several threads at once
- * are independent (tests/test-blas.c checks concurrent callers in both modes). */
+ * are independent (tests/runtime/test-blas.c checks concurrent callers in both modes). */
 
 #include "blas.h"
 #include "imagebind.h"

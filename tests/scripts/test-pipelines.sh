@@ -7,14 +7,14 @@
 # With a q8 model file (models/GGUF.md) as a third argument, also one pipeline with every
 # encoder element and the matcher on that file (model=...q8.gguf and nothing else changed).
 #
-#   tests/test-pipelines.sh MODEL.gguf BUILD_PLUGIN_DIR [MODEL-q8.gguf]
+#   tests/scripts/test-pipelines.sh MODEL.gguf BUILD_PLUGIN_DIR [MODEL-q8.gguf]
 set -uo pipefail
 
 model="${1:-}"
 plugin_dir="${2:-}"
 q8_model="${3:-}"
-here=$(cd "$(dirname "$0")" && pwd)
-pipelines="$here/../pipelines"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+pipelines="$root/pipelines"
 
 if [ -z "$model" ] || [ ! -f "$model" ]; then
   echo "1..0 # SKIP no test model (the conformance fixtures are absent)"

@@ -3,7 +3,7 @@
 # checks that it ends by itself and reports exactly one event, "ticking", heard within one
 # audio window (2 s) of 4 s.
 #
-#   tests/av-events-check.sh pipelines/av-events.sh BUILD_PLUGIN_DIR
+#   tests/scripts/av-events-check.sh pipelines/av-events.sh BUILD_PLUGIN_DIR
 set -uo pipefail
 script="$1"
 plugin_dir="$2"

@@ -7,12 +7,12 @@
 # MQTT launch line of imagebindpublish's documentation as printed there (port changed), each
 # message checked with mosquitto_sub. TAP output.
 #
-#   tests/test-publish-pipeline.sh MODEL.gguf BUILD_PLUGIN_DIR
+#   tests/scripts/test-publish-pipeline.sh MODEL.gguf BUILD_PLUGIN_DIR
 set -uo pipefail
 
 model="${1:-}"
 plugin_dir="${2:-}"
-here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 
 if [ -z "$model" ] || [ ! -f "$model" ]; then
   echo "1..0 # SKIP no test model (the conformance fixtures are absent)"
@@ -34,7 +34,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "1..4"
-if out=$(NUM_BUFFERS=30 timeout 120 "$here/../pipelines/publish.sh" "$tmp/out.jsonl" "a dog" \
+if out=$(NUM_BUFFERS=30 timeout 120 "$root/pipelines/publish.sh" "$tmp/out.jsonl" "a dog" \
     "a cat" 2>&1) && echo "$out" | grep -q 'imagebind-publish-stats, sent=(guint64)4, failed=(guint64)0, dropped=(guint64)0, rejected=(guint64)0, queued=(guint64)0, eos=(boolean)true'; then
   echo "ok 1 - publish.sh ends and reports 4 records sent at EOS"
 else
@@ -110,7 +110,7 @@ trap 'kill $sub_pids $broker_pid 2>/dev/null; wait $broker_pid 2>/dev/null; rm -
 
 # publish.sh to mqtt://: the same 4 records as to the file, one message each
 subscribe imagebind/pipeline "$tmp/sub3.txt" || { echo "not ok 3 - cannot subscribe"; exit 1; }
-if out=$(NUM_BUFFERS=30 timeout 120 "$here/../pipelines/publish.sh" \
+if out=$(NUM_BUFFERS=30 timeout 120 "$root/pipelines/publish.sh" \
     "mqtt://127.0.0.1:$port/imagebind/pipeline" "a dog" "a cat" 2>&1) \
     && echo "$out" | grep -q 'imagebind-publish-stats, sent=(guint64)4, failed=(guint64)0, dropped=(guint64)0, rejected=(guint64)0, queued=(guint64)0, eos=(boolean)true' \
     && received imagebind/pipeline "$tmp/sub3.txt" 4 > "$tmp/mqtt3.jsonl" \
@@ -134,7 +134,7 @@ fi
 # The documentation's MQTT launch line, as gst-inspect-1.0 would show it, on our port (the
 # test model by $IMAGEBIND_MODEL, the line names none)
 line=$(grep -o 'gst-launch-1.0 .*location=mqtt://127.0.0.1:1883/.*fakesink' \
-  "$here/../plugin/gstimagebindpublish.c" | head -n 1)
+  "$root/plugin/gstimagebindpublish.c" | head -n 1)
 line=${line//127.0.0.1:1883/127.0.0.1:$port}
 topic=$(echo "$line" | sed 's|.*mqtt://127.0.0.1:[0-9]*/\([^ ]*\).*|\1|')
 subscribe "$topic" "$tmp/sub4.txt" || { echo "not ok 4 - cannot subscribe"; exit 1; }

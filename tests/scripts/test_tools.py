@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The command-line tools as a user first meets them, with the shipped model (TAP output).
 
-    tests/test_tools.py SOURCE_ROOT BUILD_ROOT
+    tests/scripts/test_tools.py SOURCE_ROOT BUILD_ROOT
 
 - imagebind-embed finds the model as the elements do: without --model the shipped model
   (the same vectors as with --model), $IMAGEBIND_MODEL when set (and an error that says the

@@ -25,8 +25,9 @@ import unittest
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CONVERT = os.path.join(HERE, '..', 'models', 'convert.py')
-sys.path.insert(0, os.path.join(HERE, '..', 'models'))
+SOURCE_ROOT = os.path.join(HERE, '..', '..')
+CONVERT = os.path.join(SOURCE_ROOT, 'models', 'convert.py')
+sys.path.insert(0, os.path.join(SOURCE_ROOT, 'models'))
 import convert as convert_module  # noqa: E402  (in-process runs of the refusals)
 from imagebind_gguf import checkpoint as ckpt_module  # noqa: E402
 from imagebind_gguf import clip as clip_module  # noqa: E402
@@ -38,7 +39,7 @@ def conformance_dir():
         d = os.environ.get(var)
         if d and os.path.isdir(d):
             return d
-    d = os.path.join(HERE, '..', '..', 'shared', 'conformance')
+    d = os.path.join(SOURCE_ROOT, '..', 'shared', 'conformance')
     return d if os.path.isdir(d) else None
 
 
@@ -421,7 +422,7 @@ class HugePreset(unittest.TestCase):
     log-logit-scales) are not parameters."""
 
     def test_parameter_counts(self):
-        sys.path.insert(0, os.path.join(HERE, '..', 'models'))
+        sys.path.insert(0, os.path.join(SOURCE_ROOT, 'models'))
         try:
             from imagebind_gguf.architecture import HUGE_PRESET, ModelConfig
         finally:

@@ -2,7 +2,7 @@
 """Every gst-launch-1.0 line of README.md and of the elements' documentation, and every script
 of pipelines/, run as written, with a bounded number of buffers (TAP output).
 
-    tests/test_launch_lines.py SOURCE_ROOT BUILD_ROOT
+    tests/scripts/test_launch_lines.py SOURCE_ROOT BUILD_ROOT
 
 Blocks come from README.md (```sh fences) and from the `|[ ... ]|` examples of plugin/*.c and
 gst/*.c. A block that holds a gst-launch-1.0 command runs whole (its other commands make the
