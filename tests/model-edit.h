@@ -47,7 +47,8 @@ typedef struct {
 char *ib_test_model_edit (const char *src_path, const IbTestModelEdit *edit);
 
 /* The vision and text towers of @src_path, as a CLIP-family file has them, with @keys edited
- * (issue 9 tests: an OpenCLIP file with other keys, or ImageBind's towers marked as one). */
+ * (for the CLIP-family tests: an OpenCLIP file with other keys, or ImageBind's towers marked
+ * as one). */
 char *ib_test_clip_variant (const char *src_path, const IbTestKeyEdit *keys, guint n_keys);
 
 G_END_DECLS

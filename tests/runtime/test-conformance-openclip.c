@@ -1,4 +1,4 @@
-/* CLIP-family model files (issue 9): conformance with OpenCLIP's own outputs and the runtime
+/* CLIP-family model files: conformance with OpenCLIP's own outputs and the runtime
  * side of the file's CLIP keys (models/GGUF.md).
  *
  * shared/conformance/openclip/tiny holds one tiny OpenCLIP model as three weight files; each,
@@ -12,7 +12,7 @@
  * synthetic_openclip: QuickGELU, patch 16, 3 and 5 heads, context 16, vocabulary 600), converted
  * from OpenCLIP .safetensors, .bin and HF safetensors with position_ids, is held to the same
  * tolerances against the float64 implementation, raw PNGs and strings included: what the
- * held-out model of issue 9 checks.
+ * held-out CLIP-family model checks.
  *
  * Usage: test-conformance-openclip NAME=FILE ...
  *   openclip-bin=, openclip-safetensors=, hf-safetensors=  converted F32 files

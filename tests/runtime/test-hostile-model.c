@@ -1,8 +1,8 @@
 /* Hostile model files built from the tiny conformance model (tests/model-edit.c): keys that no
  * front end can handle are refused when the file is loaded, naming the key, before anything
- * is allocated from them (issue 13: clips_per_video = 4e9 aborted the audio element with a
- * 417 TB allocation, image_size = 30000 without vision made 3.6 GB depth tensors, clip_duration
- * = 1e6 made the audio element buffer forever).
+ * is allocated from them (otherwise clips_per_video = 4e9 aborts the audio element with a
+ * 417 TB allocation, image_size = 30000 without vision makes 3.6 GB depth tensors,
+ * clip_duration = 1e6 makes the audio element buffer forever).
  *
  * Usage: test-hostile-model <tiny model .gguf> [imagebind-embed]  (skips without the model) */
 #include "imagebind.h"
@@ -174,9 +174,8 @@ write_model_with_heads (float value)
   return ib_test_model_edit (tiny_path, &edit);
 }
 
-/* NaN or infinite weights: every embedding call fails with IMAGEBIND_ERROR_NUMERIC (issue 13,
- * item 12: they gave NaN embeddings, which imagebind-embed printed as `nan.0`, invalid JSON,
- * exiting 0). */
+/* NaN or infinite weights: every embedding call fails with IMAGEBIND_ERROR_NUMERIC, never
+ * a NaN embedding (which imagebind-embed would print as `nan.0`, invalid JSON, exiting 0). */
 static void
 test_nan_weights (void)
 {

@@ -1577,7 +1577,7 @@ def make_torchscript_like(path):
 
 
 class PickleBounds(unittest.TestCase):
-    """Issue 13 item 8: data.pkl's size and memo are bounded before unpickling; BUILD on the
+    """data.pkl's size and memo are bounded before unpickling; BUILD on the
     allow-list's stand-ins is refused; nothing is shared between files."""
 
     def setUp(self):

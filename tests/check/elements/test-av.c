@@ -936,7 +936,7 @@ test_default_model_correspondence (void)
         g_assert_cmpfloat (score[v][v], >, score[v][a]);
 }
 
-/* issue 11: without its own `model`, imagebindav embeds its prompts (here a prompt-list) with
+/* Without its own `model`, imagebindav embeds its prompts (here a prompt-list) with
  * the encoders' model (the tiny one, 32 wide), not the default one (64 wide): the fused
  * messages carry the prompts and no width warning is posted. */
 static void

@@ -1299,7 +1299,7 @@ test_model_without_modality (void)
   g_free (path);
 }
 
-/* Issue 13: model files whose geometry no front end handles fail NULL->READY with the key
+/* Model files whose geometry no front end handles fail NULL->READY with the key
  * named, instead of aborting on a 417 TB allocation at the first audio window
  * (clips_per_video 4e9), allocating a 30000^2 tensor per depth frame (image_size 30000 in a
  * model without vision) or buffering audio forever (clip_duration 1e6). */
@@ -1336,7 +1336,7 @@ test_hostile_model_geometry (void)
   }
 }
 
-/* ---- issue 13: timestamps and reverse playback of the windowed encoders ---- */
+/* ---- timestamps and reverse playback of the windowed encoders ---- */
 
 /* A mono F32 buffer of @n samples of @mono from @start at @pts (NONE allowed). */
 static GstBuffer *
@@ -1390,7 +1390,7 @@ audio_harness (void)
 /* Reverse playback (a seek of rate -1): buffers come latest first, each flagged DISCONT as
  * reverse decoders do, and continue each other backwards. Windows are counted from the end:
  * [3, 5) s and [1, 3) s, then [0, 1) s at EOS, each the embedding of those samples in time
- * order (issue 13: every DISCONT reset the window, so there were no embeddings at all). */
+ * order (a DISCONT must not reset the window: in reverse, every buffer is one). */
 static void
 test_audio_reverse (void)
 {
@@ -1423,8 +1423,8 @@ test_audio_reverse (void)
   g_free (mono);
 }
 
-/* Windows follow the buffers' timestamps (issue 13: a first buffer without PTS made every
- * later embedding's PTS NONE; a jump or a step back without DISCONT gave windows mixing the
+/* Windows follow the buffers' timestamps (so that a first buffer without PTS does not make
+ * every later embedding's PTS NONE, and a jump or a step back without DISCONT gave windows mixing the
  * samples on both sides, timed as if the stream had gone on):
  * - the first buffer has no PTS, the next ones do: the window is timed from them;
  * - a jump forward (to 10 s) and a step back (to 4 s), without DISCONT: a new window starts at
@@ -1501,8 +1501,8 @@ test_audio_timestamps (void)
 }
 
 /* Reverse playback of video: `interval` spaces embeddings by |pts difference|, whichever way
- * time goes (issue 13: only the first frame was embedded, since later timestamps were never
- * past "the next due time"). Frames at 900, 800, ..., 0 ms with interval 250 ms: embedded at
+ * time goes (were the next due time only ever later, only the first frame would be
+ * embedded). Frames at 900, 800, ..., 0 ms with interval 250 ms: embedded at
  * 900, 600, 300 and 0 ms. */
 static void
 test_vision_reverse_interval (void)
@@ -1551,8 +1551,9 @@ push_after_caps (const gchar * factory, const gchar * caps, gsize size)
   return ret;
 }
 
-/* Issue 13: caps the front ends cannot handle (video up to 2^31 wide, audio at any rate) were
- * accepted, to fail at the first buffer (or allocate a window the size of the rate). The pad
+/* Caps the front ends cannot handle (video up to 2^31 wide, audio at any rate) are refused at
+ * negotiation, rather than failing at the first buffer (or allocating a window the size of
+ * the rate). The pad
  * templates now stop at 32768 pixels per side and 768 kHz, and an IMU window that cannot be
  * held is refused when the caps are set, with a message saying what to change. */
 static void
@@ -1634,7 +1635,7 @@ test_caps_limits (void)
 
 /* NaN (or infinite) weights: the first embedding posts one STREAM error naming the cause and
  * the flow returns ERROR; later buffers return ERROR without another message. Sync and live
- * mode (issue 13: the NaN vectors went downstream as metas). */
+ * mode (NaN vectors must never go downstream as metas). */
 static void
 test_nan_weights (void)
 {
@@ -1692,7 +1693,7 @@ test_nan_weights (void)
   g_free (path);
 }
 
-/* A CLIP-family file (issue 9: vision and text towers only; here the tiny model's two towers
+/* A CLIP-family file (vision and text towers only; here the tiny model's two towers
  * marked as OpenCLIP) is refused by the elements of the other towers when the model is
  * loaded, naming the file and what it holds. */
 static void
@@ -1718,7 +1719,7 @@ test_clip_model_other_towers (void)
   g_free (path);
 }
 
-/* ---- issue 11: scheduling and statistics ---- */
+/* ---- scheduling and statistics ---- */
 
 /* Answers the encoder's latency query in place of the harness (which says "live"), so that a
  * test can stand for a file (not live) upstream. */

@@ -1,4 +1,4 @@
-/* Retrieval (issue 6): index files, imagebindindexsink, search, and the tools.
+/* Retrieval: index files, imagebindindexsink, search, and the tools.
  *
  * - the sink (GstHarness, buffers carrying embedding metas) writes every meta, and the file
  *   reads back exactly (fields, strings, vector = meta vector / its norm, bit for bit);
@@ -230,7 +230,7 @@ harness_error_text (GstHarness *h)
   return text;
 }
 
-/* Two sinks on one file, appending or truncating (issue 13): the second is refused with an
+/* Two sinks on one file, appending or truncating: the second is refused with an
  * error (RESOURCE BUSY) while the first holds the file, and the first one's entries all read
  * back. Once the first has stopped, the file can be written again. */
 static void

@@ -669,8 +669,8 @@ gate_sync (GstBus * bus, GstMessage * msg, gpointer data)
   return GST_BUS_PASS;
 }
 
-/* Issue 13, item 11: 5,000 prompts set while PLAYING were embedded on the streaming thread
- * (a live camera stalled 2.2 s). They are embedded on a thread of their own: a buffer pushed
+/* Prompts set while PLAYING are embedded on a thread of their own (5,000 of them on the
+ * streaming thread would stall a live camera for seconds): a buffer pushed
  * while they are being embedded (the embedding thread is held at its start) goes through at
  * once, matched against the previous prompts; the new ones apply after the "ready" message,
  * and a change made during the embedding is embedded after it. */
@@ -822,7 +822,7 @@ test_dimension_mismatch (void)
     out = gst_harness_push_and_pull (f.h, embedding_buffer (e, d, 2, 1));
     g_assert_null (gst_buffer_get_imagebind_match_meta (out));
     gst_buffer_unref (out);
-    /* ...and said once on the bus (issue 13: nothing was posted) */
+    /* ...and said once on the bus */
     msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
     g_assert_nonnull (msg);
     {
@@ -1059,7 +1059,7 @@ test_bad_model (void)
 }
 
 /* A model whose text head weights are NaN: the prompts cannot be embedded, and READY->PAUSED
- * fails with an error saying why (issue 13: the element posted nothing at all). */
+ * fails with an error saying why (not silently). */
 static void
 test_nan_model (void)
 {
@@ -1303,7 +1303,7 @@ test_text_then_match (void)
     check_text_then_match (model_path);
 }
 
-/* ---- issue 11: prompts that type easily, warnings, the encoders' model ---- */
+/* ---- prompts that type easily, warnings, the encoders' model ---- */
 
 /* The labels of the `imagebind-match` message of one buffer carrying @e, in prompt order. */
 static gchar **

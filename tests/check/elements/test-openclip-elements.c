@@ -1,4 +1,4 @@
-/* CLIP-family model files in the elements (issue 9): the tiny OpenCLIP model through
+/* CLIP-family model files in the elements: the tiny OpenCLIP model through
  * `appsrc ! imagebindvision ! imagebindmatch ! appsink` scores every frame as the runtime's C API
  * does, with the file's own mean/std. (The elements of the towers a CLIP file lacks refusing
  * it: test-encoders, /encoders/clip-model-other-towers.)

@@ -1018,7 +1018,7 @@ test_down_then_up (void)
   server_call (srv, do_up);
   g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
   s = eos_stats (f.bus);
-  /* the endpoint is back: the error of the failed attempts is cleared (issue 13) */
+  /* the endpoint is back: the error of the failed attempts is cleared */
   g_assert_cmpstr (gst_structure_get_string (s, "last-error"), ==, "");
   assert_stats (s, 20, 0, 10, 0);
   g_assert_cmpuint (get_u64 (f.element, "dropped"), ==, 10);
@@ -1094,7 +1094,7 @@ test_eos_timeout (void)
   push_range (f.h, 0, 3);
   g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
   /* nothing delivered: the 3 records left at EOS are counted as dropped, not left to vanish
-   * at READY (issue 13), and a warning says so */
+   * at READY, and a warning says so */
   {
     GstStructure *s = eos_stats (f.bus);
     gchar *text = NULL;
@@ -1206,7 +1206,7 @@ test_file (void)
 
 /* Non-finite numbers (a broken model or input): an embedding whose vector has a NaN or an
  * infinity is not published (never as zeros): it is counted in `rejected`, with one warning
- * per stream (issue 13). Non-finite scores of a match become null, valid JSON. */
+ * per stream. Non-finite scores of a match become null, valid JSON. */
 static void
 test_non_finite (void)
 {
@@ -1318,7 +1318,7 @@ static void
 test_bad_location (void)
 {
   /* with what the error must say; URLs without a host used to be accepted, then libsoup
-   * CRITICALs at the first request (fatal here), and file://relative/x wrote /x (issue 13) */
+   * CRITICALs at the first request (fatal here), and file://relative/x wrote /x */
   const gchar *bad[][2] = {
     {"ftp://127.0.0.1/x", "Unsupported location"},
     {"file:///nonexistent-dir-publish/x.jsonl", "Could not open"},
@@ -1387,7 +1387,7 @@ test_headers (void)
 /* A server that trickles its headers (a byte every 50 ms, never done): request-timeout bounds
  * the whole request, not the time between two bytes, so each attempt ends after it, is
  * retried, and the batch is given up after max-retries with the timeout as last error
- * (issue 13; it used to wait forever: one request, no retry, no error). */
+ * (never waiting forever on one request, without retry or error). */
 static void
 test_trickle (void)
 {

@@ -1,4 +1,4 @@
-/* Embedding arithmetic queries (issue 6): the GstImageBindQuery syntax (valid and invalid
+/* Embedding arithmetic queries: the GstImageBindQuery syntax (valid and invalid
  * entries), gst_image_bind_query_compose() on hand-computed vectors, and imagebindmatch with
  * composed queries (texts, a reference image, a reference sound, negative weights, vectors
  * from the application), whose scores and probabilities are checked against values computed
@@ -138,13 +138,13 @@ test_parse_invalid (void)
     {"text:\"abc", "unterminated double quote"},
     {"text:\"abc\" dog", "character 12: expected '+', '-' or the end after a quoted payload"},
     {"text:a + 1e999 * text:b", "not a finite number"},
-    /* issue 13: these were plain text prompts */
+    /* not plain text prompts: a weight that is not a finite number is an error */
     {"nan * text:a", "character 1: the weight is not a finite number"},
     {"x = -inf*text:a", "the weight is not a finite number"},
     {"text:a + NaN text:b", "character 10: the weight is not a finite number"},
     {"INFINITY * image:/a.png", "not a finite number"},
     {"text:\"a\" - - text:b", "character 12: expected a term"},
-    /* issue 11: a kind that does not exist is an error, not a text prompt */
+    /* a kind that does not exist is an error, not a text prompt */
     {"night = imgae:/a.png", "character 9: unknown kind \"imgae:\""},
     {"x = 0.5 * picture:/a.png", "character 11: unknown kind \"picture:\""},
     {"-0.5*picture:/a.png", "character 6: unknown kind \"picture:\""},
@@ -230,7 +230,7 @@ test_compose (void)
   g_assert_nonnull (strstr (err->message, "cancel"));
   g_clear_error (&err);
 
-  /* issue 13: 1e300 * a + 1e300 * b overflowed the sum and was called "cancel out"; only the
+  /* 1e300 * a + 1e300 * b must not overflow the sum (and be called "cancel out"): only the
    * direction counts, so it is a + b */
   {
     const gfloat *vb[2] = { a, b };
@@ -790,7 +790,7 @@ test_errors_on_bus (void)
     const gchar *want;
     const gchar *prompts[2] = { "a dog", NULL };
 
-    /* issue 11: a directory or a FIFO as a reference says what it is, not "no such file"
+    /* a directory or a FIFO as a reference says what it is, not "no such file"
      * (a FIFO would otherwise block the state change) */
     if (c == G_N_ELEMENTS (cases)) {
       entry = g_strdup_printf ("d = image:%s", dir);
@@ -931,15 +931,15 @@ main (int argc, char **argv)
     sound = ib_test_fixture ("preprocess/audio_16k_mono_3s.wav");
   }
 
-  g_test_add_func ("/issue6/queries/parse-valid", test_parse_valid);
-  g_test_add_func ("/issue6/queries/parse-invalid", test_parse_invalid);
-  g_test_add_func ("/issue6/queries/to-string", test_to_string);
-  g_test_add_func ("/issue6/queries/compose", test_compose);
-  g_test_add_func ("/issue6/queries/element-arithmetic", test_element_arithmetic);
-  g_test_add_func ("/issue6/queries/reference-image", test_reference_image);
-  g_test_add_func ("/issue6/queries/depth-thermal", test_depth_thermal);
-  g_test_add_func ("/issue6/queries/add-query", test_add_query);
-  g_test_add_func ("/issue6/queries/errors-on-bus", test_errors_on_bus);
-  g_test_add_func ("/issue6/queries/playing-changes", test_playing_changes);
+  g_test_add_func ("/queries/parse-valid", test_parse_valid);
+  g_test_add_func ("/queries/parse-invalid", test_parse_invalid);
+  g_test_add_func ("/queries/to-string", test_to_string);
+  g_test_add_func ("/queries/compose", test_compose);
+  g_test_add_func ("/queries/element-arithmetic", test_element_arithmetic);
+  g_test_add_func ("/queries/reference-image", test_reference_image);
+  g_test_add_func ("/queries/depth-thermal", test_depth_thermal);
+  g_test_add_func ("/queries/add-query", test_add_query);
+  g_test_add_func ("/queries/errors-on-bus", test_errors_on_bus);
+  g_test_add_func ("/queries/playing-changes", test_playing_changes);
   return g_test_run ();
 }
