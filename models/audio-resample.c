@@ -16,7 +16,7 @@
  * Tap interpolation must be off: with it (the default) GStreamer 1.22's cubic interpolation of
  * the oversampled filter table delays the output by 1/oversample input samples (0.25 samples
  * at 44.1 -> 16 kHz), a phase error ten times larger than the filter difference. */
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 
 #include <math.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * makes it (../shared/spec/ARCHITECTURE.md §8): clip placement with pytorchvideo's exact
  * arithmetic, the in-place mean removal that carries over between overlapping clips, the Kaldi
  * fbank of channel 0 (fbank.c), padding to target_len and normalisation. */
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 #include "fbank.h"
 
 #include <math.h>

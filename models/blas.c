@@ -32,7 +32,7 @@
 
 #include "blas.h"
 #include "imagebind.h"
-#include "model-private.h"   /* ib_log */
+#include "log.h"
 #include "parallel.h"
 
 #include <dlfcn.h>

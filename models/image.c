@@ -2,7 +2,7 @@
  * load_and_transform_vision_data (../shared/spec/ARCHITECTURE.md §7): short side to @size with
  * Pillow's 8-bit bicubic, centre crop with half-to-even offsets, (x / 255 - mean) / std in
  * float32. Only the cropped window of the resize is computed (see resample.h). */
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 
 #include "resample.h"
 

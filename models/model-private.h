@@ -100,7 +100,8 @@ struct _ImageBindModel {
   int tokenizer_error_code;
 };
 
-/* ---- models with random weights (benchmarks at imagebind_huge sizes without a file) ---- */
+/* ---- models with random weights (model-random.c: benchmarks at imagebind_huge sizes without
+ * a file) ---- */
 
 typedef struct {
   gboolean present;
@@ -172,12 +173,20 @@ typedef struct {
 void ib_context_set_profile (ImageBindContext *ctx, IbProfile *profile);
 double ib_profile_now (void);
 
-/* ---- shared with encoder.c ---- */
+/* ---- shared by model.c, model-random.c and encoder.c ---- */
+
+/* A model with no encoder yet: one reference, ImageBind's defaults (family, LayerNorm eps,
+ * GELU, no logit scale). */
+ImageBindModel *ib_model_alloc (void);
+/* Stem output grid of a strided patch extraction over a (C, T, H, W) sample with kernel @k and
+ * stride @s; FALSE when the kernel does not fit. */
+gboolean ib_encoder_stem_geometry (IbEncoder *enc, guint C, guint T, guint H, guint W,
+    const guint k[3], const guint s[3]);
+/* The logit scale from its log as stored: min(exp(p), 100). */
+void ib_encoder_set_logit_scale (IbEncoder *enc, float log_scale);
 
 /* n_params and gflops of one encoder (spec §6 formulas, from the encoder's sizes). */
 void ib_encoder_compute_info (const ImageBindModel *model, const IbEncoder *enc, ImageBindEncoderInfo *info);
-
-void ib_log (GLogLevelFlags level, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 G_END_DECLS
 

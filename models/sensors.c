@@ -9,7 +9,7 @@
  * Depth and thermal take the image path's geometry: short side to size (the truncating rule),
  * centre crop with half-to-even offsets, Pillow's bicubic (float for depth, 8-bit for thermal).
  */
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 
 #include <math.h>
 #include <string.h>

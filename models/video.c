@@ -8,7 +8,7 @@
  * The plugin's live path does not come here: it embeds single frames through
  * imagebind_image_to_tensor (Pillow bicubic, centre crop), which is what the official code
  * does for images; the model repeats an image to two identical frames. */
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 
 #include <math.h>
 

@@ -56,7 +56,7 @@
 
 #include <math.h>
 #include <string.h>
-#include <imagebind-preprocess.h>
+#include <imagebind-frontend.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_image_bind_audio_debug);
 #define GST_CAT_DEFAULT gst_image_bind_audio_debug

@@ -5,7 +5,7 @@
 #include <gst/audio/audio.h>
 #include "gstimagebindencoder.h"
 #include "gstimagebindwindow.h"
-#include <imagebind-preprocess.h>
+#include <imagebind-frontend.h>
 
 G_BEGIN_DECLS
 

@@ -36,7 +36,7 @@
 #include "gstimagebindimu.h"
 
 #include <string.h>
-#include <imagebind-preprocess.h>
+#include <imagebind-frontend.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_image_bind_imu_debug);
 #define GST_CAT_DEFAULT gst_image_bind_imu_debug

@@ -32,7 +32,7 @@
 #include "gstimagebindgrey.h"
 #include "gstimagebindcaps.h"
 
-#include <imagebind-preprocess.h>
+#include <imagebind-frontend.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_image_bind_thermal_debug);
 #define GST_CAT_DEFAULT gst_image_bind_thermal_debug

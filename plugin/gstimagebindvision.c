@@ -50,7 +50,7 @@
 #include "gstimagebindvision.h"
 #include "gstimagebindcaps.h"
 
-#include <imagebind-preprocess.h>
+#include <imagebind-frontend.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_image_bind_vision_debug);
 #define GST_CAT_DEFAULT gst_image_bind_vision_debug

@@ -1,5 +1,5 @@
 /* imagebind-preprocess: raw media files -> the model's input tensor (.npy), through the same
- * front ends (models/imagebind-preprocess.h) the elements use, so that training data made
+ * front ends (models/imagebind-frontend.h) the elements use, so that training data made
  * with it is what the runtime will see at inference.
  *
  *   imagebind-preprocess --modality vision --width 320 --height 240 -o OUT.npy a.rgb b.rgb
@@ -15,7 +15,7 @@
  *   text     the arguments are the texts; ids from --merges or --model's vocabulary -> (B, 77)
  */
 #include "imagebind.h"
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 #include "imagebind-tokenizer.h"
 #include "npy.h"
 

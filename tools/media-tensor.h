@@ -1,11 +1,11 @@
 /* Media files to the model's input tensors, for the command-line tools: decoding through
- * GStreamer (tools/media.h), then the runtime's front ends (models/imagebind-preprocess.h),
+ * GStreamer (tools/media.h), then the runtime's front ends (models/imagebind-frontend.h),
  * with the model's input geometry. */
 #ifndef IB_MEDIA_TENSOR_H
 #define IB_MEDIA_TENSOR_H
 
 #include "imagebind.h"
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 
 G_BEGIN_DECLS
 

@@ -7,7 +7,7 @@
 #include <json-glib/json-glib.h>
 
 #include "common.h"
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 
 #define MEL 128
 #define FRAMES 204

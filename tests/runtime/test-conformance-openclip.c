@@ -25,7 +25,7 @@
 #include "gguf.h"
 #include "model-edit.h"
 #include "imagebind.h"
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 #include "imagebind-tokenizer.h"
 #include "ops.h"
 

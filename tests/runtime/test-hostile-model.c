@@ -6,7 +6,7 @@
  *
  * Usage: test-hostile-model <tiny model .gguf> [imagebind-embed]  (skips without the model) */
 #include "imagebind.h"
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 #include "model-edit.h"
 
 #include <glib/gstdio.h>

@@ -9,7 +9,7 @@
 #include <gst/video/video.h>
 
 #include "common.h"
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 
 typedef struct {
   const char *stem;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "imagebind-preprocess.h"
+#include "imagebind-frontend.h"
 
 #define EXPECT_INPUT_ERROR(call) G_STMT_START { \
     GError *error = NULL; \

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include <imagebind.h>
-#include <imagebind-preprocess.h>
+#include <imagebind-frontend.h>
 #include "gstimagebindmeta.h"
 #include "gstimagebindencoder.h"
 #include "common.h"

@@ -13,7 +13,7 @@
 #include <gst/app/gstappsink.h>
 #include <glib/gstdio.h>
 #include <imagebind.h>
-#include <imagebind-preprocess.h>
+#include <imagebind-frontend.h>
 #include <imagebind-tokenizer.h>
 #include <math.h>
 #include <string.h>

@@ -1,13 +1,13 @@
-/* Numeric pre-processing: raw media to the tensors the encoders take, as the official loaders
- * make them (../shared/spec/ARCHITECTURE.md §7, §8) and the project's documented mappings for
- * depth, thermal and IMU (README, "Sensor mappings").
+/* The front ends (numeric pre-processing): raw media to the tensors the encoders take, as the
+ * official loaders make them (../shared/spec/ARCHITECTURE.md §7, §8) and the project's
+ * documented mappings for depth, thermal and IMU (README, "Sensor mappings").
  *
  * All outputs are float32, C order, written to caller-provided memory whose size the
  * *_tensor_size() functions give. All functions are thread-safe and validate their input:
  * bad sizes, empty or too short input give IMAGEBIND_ERROR_INPUT.
  */
-#ifndef IMAGEBIND_PREPROCESS_H
-#define IMAGEBIND_PREPROCESS_H
+#ifndef IMAGEBIND_FRONTEND_H
+#define IMAGEBIND_FRONTEND_H
 
 #include <glib.h>
 #include "imagebind.h"
