@@ -71,17 +71,53 @@ ib_add_row_avx512 (float *c, gsize ldc, gsize rows, gsize cols, const float *b)
   }
 }
 
+/* Transposes the 16 x 16 block r (r[i]: row i) in place (r[j]: column j). */
+static inline IB_AVX512 void
+transpose_16x16 (__m512 r[16])
+{
+  __m512 t[16];
+  int i, k;
+
+  /* per 128-bit lane: t[2i] = a0 b0 a1 b1, t[2i+1] = a2 b2 a3 b3 (a, b: rows 2i, 2i+1) */
+  for (i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps (r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps (r[2 * i], r[2 * i + 1]);
+  }
+  /* r[4i + k], 128-bit lane L: rows 4i..4i+3 of column 4L + k */
+  for (i = 0; i < 4; i++) {
+    __m512d t0 = _mm512_castps_pd (t[4 * i]), t1 = _mm512_castps_pd (t[4 * i + 1]);
+    __m512d t2 = _mm512_castps_pd (t[4 * i + 2]), t3 = _mm512_castps_pd (t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps (_mm512_unpacklo_pd (t0, t2));
+    r[4 * i + 1] = _mm512_castpd_ps (_mm512_unpackhi_pd (t0, t2));
+    r[4 * i + 2] = _mm512_castpd_ps (_mm512_unpacklo_pd (t1, t3));
+    r[4 * i + 3] = _mm512_castpd_ps (_mm512_unpackhi_pd (t1, t3));
+  }
+  /* gather the four row groups' 128-bit lanes: lanes 0 and 2 (0x88), 1 and 3 (0xdd) */
+  for (k = 0; k < 4; k++) {
+    t[4 * k] = _mm512_shuffle_f32x4 (r[k], r[4 + k], 0x88);
+    t[4 * k + 1] = _mm512_shuffle_f32x4 (r[k], r[4 + k], 0xdd);
+    t[4 * k + 2] = _mm512_shuffle_f32x4 (r[8 + k], r[12 + k], 0x88);
+    t[4 * k + 3] = _mm512_shuffle_f32x4 (r[8 + k], r[12 + k], 0xdd);
+  }
+  for (k = 0; k < 4; k++) {
+    r[k] = _mm512_shuffle_f32x4 (t[4 * k], t[4 * k + 2], 0x88);
+    r[8 + k] = _mm512_shuffle_f32x4 (t[4 * k], t[4 * k + 2], 0xdd);
+    r[4 + k] = _mm512_shuffle_f32x4 (t[4 * k + 1], t[4 * k + 3], 0x88);
+    r[12 + k] = _mm512_shuffle_f32x4 (t[4 * k + 1], t[4 * k + 3], 0xdd);
+  }
+}
+
 /* LayerNorm of up to 16 rows, one row per lane: every lane runs the scalar code's sequential
- * double sums (ops.c, layer_norm_row) over its row, reading column j of the 16 rows with one
- * gather, so the results are bit-identical to it. The scalar loop was bound by the latency of
- * its dependent double additions (two per value). */
+ * double sums (ops.c, layer_norm_row) over its row, so the results are bit-identical to it.
+ * The scalar loop was bound by the latency of its dependent double additions (two per value).
+ * The rows are transposed 16 columns at a time into @cols_t (one vector per column, @cols
+ * rounded up to 16 vectors), which both sums then read in order: a register transpose costs
+ * a fraction of the 16-lane gather per column it replaces (a third of the forward's
+ * LayerNorm time on the Zen 5 VM). */
 static IB_AVX512 void
 layer_norm_16 (const float *x, float *y, gsize rows, gsize cols, const float *w, const float *b,
-    float eps)
+    float eps, __m512 *cols_t)
 {
-  const __m512i idx = _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-          11, 12, 13, 14, 15), _mm512_set1_epi32 ((int) cols));
-  const __mmask16 m = tail_mask (rows);
   const __m512d n = _mm512_set1_pd ((double) cols), veps = _mm512_set1_pd ((double) eps);
   const __m512d one = _mm512_set1_pd (1.0);
   __m512d sum_lo = _mm512_setzero_pd (), sum_hi = _mm512_setzero_pd ();
@@ -90,15 +126,24 @@ layer_norm_16 (const float *x, float *y, gsize rows, gsize cols, const float *w,
   float fmean[16], finv[16];
   gsize j;
 
+  for (j = 0; j < cols; j += 16) {
+    __mmask16 mj = tail_mask (cols - j);
+    __m512 blk[16];
+    for (gsize r = 0; r < 16; r++)
+      blk[r] = r < rows ? _mm512_maskz_loadu_ps (mj, x + r * cols + j) : _mm512_setzero_ps ();
+    transpose_16x16 (blk);
+    for (gsize c = 0; c < 16; c++)
+      _mm512_store_ps ((float *) (cols_t + j + c), blk[c]);
+  }
   for (j = 0; j < cols; j++) {
-    __m512 v = _mm512_mask_i32gather_ps (_mm512_setzero_ps (), m, idx, x + j, 4);
+    __m512 v = _mm512_load_ps ((const float *) (cols_t + j));
     sum_lo = _mm512_add_pd (sum_lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (v)));
     sum_hi = _mm512_add_pd (sum_hi, _mm512_cvtps_pd (_mm512_extractf32x8_ps (v, 1)));
   }
   mean_lo = _mm512_div_pd (sum_lo, n);
   mean_hi = _mm512_div_pd (sum_hi, n);
   for (j = 0; j < cols; j++) {
-    __m512 v = _mm512_mask_i32gather_ps (_mm512_setzero_ps (), m, idx, x + j, 4);
+    __m512 v = _mm512_load_ps ((const float *) (cols_t + j));
     __m512d d_lo = _mm512_sub_pd (_mm512_cvtps_pd (_mm512_castps512_ps256 (v)), mean_lo);
     __m512d d_hi = _mm512_sub_pd (_mm512_cvtps_pd (_mm512_extractf32x8_ps (v, 1)), mean_hi);
     sq_lo = _mm512_add_pd (sq_lo, _mm512_mul_pd (d_lo, d_lo));
@@ -130,8 +175,11 @@ IB_AVX512 void
 ib_layer_norm_avx512 (const float *x, float *y, gsize rows, gsize cols, const float *w,
     const float *b, float eps)
 {
+  __m512 *cols_t = g_aligned_alloc ((cols + 15) / 16 * 16, sizeof (__m512), 64);
+
   for (gsize r = 0; r < rows; r += 16)
-    layer_norm_16 (x + r * cols, y + r * cols, MIN (16, rows - r), cols, w, b, eps);
+    layer_norm_16 (x + r * cols, y + r * cols, MIN (16, rows - r), cols, w, b, eps, cols_t);
+  g_aligned_free (cols_t);
 }
 
 IB_AVX512 void

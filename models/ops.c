@@ -108,7 +108,8 @@ ln_task (guint t, guint thread, gpointer data)
   const LnJob *j = data;
   gsize r0 = t * j->per, r1 = MIN (j->rows, r0 + j->per);
 #ifdef IB_HAVE_AVX512_OPS
-  if (ib_cpu_has_avx512 () && j->cols < (1u << 26)) {      /* gather offsets are int32 */
+  /* its transposed copy of 16 rows takes 64 bytes per column: bounded for any sane width */
+  if (ib_cpu_has_avx512 () && j->cols <= (1u << 16)) {
     ib_layer_norm_avx512 (j->x + r0 * j->cols, j->y + r0 * j->cols, r1 - r0, j->cols, j->w,
         j->b, j->eps);
     return;

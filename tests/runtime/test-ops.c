@@ -120,6 +120,63 @@ test_layer_norm (void)
   g_rand_free (rand);
 }
 
+/* The scalar LayerNorm of ops.c (layer_norm_row), which every path must match bit for bit:
+ * the AVX-512 path runs the same double sums per row, 16 rows at once. */
+static void
+layer_norm_reference (const float *x, float *y, gsize cols, const float *w, const float *b,
+    float eps)
+{
+  double sum = 0, sq = 0, mean;
+  float fmean, finv;
+
+  for (gsize j = 0; j < cols; j++)
+    sum += x[j];
+  mean = sum / cols;
+  for (gsize j = 0; j < cols; j++) {
+    double d = x[j] - mean;
+    sq += d * d;
+  }
+  fmean = (float) mean;
+  finv = (float) (1.0 / sqrt (sq / cols + eps));
+  for (gsize j = 0; j < cols; j++)
+    y[j] = (x[j] - fmean) * finv * w[j] + b[j];
+}
+
+static void
+test_layer_norm_bits (void)
+{
+  /* widths with and without a partial 16-column block, row counts with partial 16-row blocks */
+  static const gsize shapes[][2] = { { 37, 1280 }, { 197, 384 }, { 5, 7 }, { 33, 1283 }, { 16, 16 } };
+  GRand *rand = g_rand_new_with_seed (13);
+
+  for (guint s = 0; s < G_N_ELEMENTS (shapes); s++) {
+    gsize rows = shapes[s][0], cols = shapes[s][1];
+    float *x = g_new (float, rows * cols), *y = g_new (float, rows * cols);
+    float *want = g_new (float, cols), *w = g_new (float, cols), *b = g_new (float, cols);
+
+    for (gsize i = 0; i < rows * cols; i++)
+      x[i] = (float) g_rand_double_range (rand, -3.0, 5.0);
+    for (gsize j = 0; j < cols; j++) {
+      w[j] = (float) g_rand_double_range (rand, 0.5, 1.5);
+      b[j] = (float) g_rand_double_range (rand, -1.0, 1.0);
+    }
+    ib_layer_norm (x, y, rows, cols, w, b, 1e-6f, 0);
+    for (gsize r = 0; r < rows; r++) {
+      layer_norm_reference (x + r * cols, want, cols, w, b, 1e-6f);
+      g_assert_cmpmem (y + r * cols, cols * sizeof (float), want, cols * sizeof (float));
+    }
+    /* in place, as the encoders' ln_pre and head norms run */
+    ib_layer_norm (x, x, rows, cols, w, b, 1e-6f, 0);
+    g_assert_cmpmem (x, rows * cols * sizeof (float), y, rows * cols * sizeof (float));
+    g_free (x);
+    g_free (y);
+    g_free (want);
+    g_free (w);
+    g_free (b);
+  }
+  g_rand_free (rand);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -127,5 +184,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ops/gelu", test_gelu);
   g_test_add_func ("/ops/softmax", test_softmax);
   g_test_add_func ("/ops/layer-norm", test_layer_norm);
+  g_test_add_func ("/ops/layer-norm-bits", test_layer_norm_bits);
   return g_test_run ();
 }
