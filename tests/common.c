@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <imagebind-tokenizer.h>
 #include <math.h>
 #include <sys/wait.h>
 
@@ -126,4 +127,118 @@ ib_test_run_embed_tool (const char *tool, const char *model, const char *const *
       &status, &error);
   g_assert_no_error (error);
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+gboolean
+ib_test_need_model (const char *path)
+{
+  if (path)
+    return TRUE;
+  g_test_skip ("no test model: tests/meson.build passes the tiny model when the conformance "
+      "fixtures exist (or set $IMAGEBIND_TEST_MODEL)");
+  return FALSE;
+}
+
+void
+ib_test_gst_init (int *argc, char ***argv, const char *registry_name, const char *plugins_dir)
+{
+  g_autofree char *dir = g_path_get_dirname ((*argv)[0]);
+  g_autofree char *registry = g_build_filename (dir, registry_name, NULL);
+
+  g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
+#ifdef __SANITIZE_ADDRESS__
+  g_setenv ("GST_REGISTRY_FORK", "no", TRUE);
+#endif
+  gst_init (argc, argv);
+  if (plugins_dir && *plugins_dir)
+    gst_registry_scan_path (gst_registry_get (), plugins_dir);
+}
+
+void
+ib_test_set_prompts (GstElement *element, const char *const *prompts, guint n)
+{
+  GValue array = G_VALUE_INIT;
+
+  g_value_init (&array, GST_TYPE_ARRAY);
+  for (guint i = 0; i < n; i++) {
+    GValue v = G_VALUE_INIT;
+
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, prompts[i]);
+    gst_value_array_append_and_take_value (&array, &v);
+  }
+  g_object_set_property (G_OBJECT (element), "prompts", &array);
+  g_value_unset (&array);
+}
+
+void
+ib_test_run_to_eos (GstElement *pipeline, IbTestMessageFunc func, gpointer user_data)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
+      GST_STATE_CHANGE_FAILURE);
+  for (gboolean done = FALSE; !done;) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+        GST_MESSAGE_ELEMENT | GST_MESSAGE_WARNING | GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    GError *error = NULL;
+
+    g_assert_nonnull (msg);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      gst_message_parse_error (msg, &error, NULL);
+      g_assert_no_error (error);
+    } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
+      done = TRUE;
+    } else if (func) {
+      func (msg, user_data);
+    }
+    gst_message_unref (msg);
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+}
+
+void
+ib_test_run_launch (const char *description, IbTestMessageFunc func, gpointer user_data)
+{
+  GError *error = NULL;
+  GstElement *pipeline = gst_parse_launch (description, &error);
+
+  g_assert_no_error (error);
+  ib_test_run_to_eos (pipeline, func, user_data);
+  gst_object_unref (pipeline);
+}
+
+float *
+ib_test_text_embeddings (const char *model_path, const char *const *prompts, guint n, guint *dim)
+{
+  GError *err = NULL;
+  ImageBindModel *model = imagebind_model_load (model_path, &err);
+  ImageBindContextParams params = imagebind_context_default_params ();
+  ImageBindInputGeometry geo;
+  ImageBindContext *ctx;
+  const ImageBindTokenizer *tok;
+  gint32 *ids;
+  float *out;
+
+  g_assert_no_error (err);
+  imagebind_model_input_geometry (model, &geo);
+  *dim = imagebind_model_out_dim (model);
+  tok = imagebind_model_get_tokenizer (model, &err);
+  g_assert_no_error (err);
+  ids = g_new0 (gint32, (gsize) n * geo.context_length);
+  for (guint i = 0; i < n; i++) {
+    imagebind_tokenize (tok, prompts[i], -1, ids + (gsize) i * geo.context_length,
+        geo.context_length, &err);
+    g_assert_no_error (err);
+  }
+  params.n_threads = 1;
+  ctx = imagebind_context_new (model, &params);
+  out = g_new (float, (gsize) n * *dim);
+  imagebind_embed_text (ctx, ids, n, out, &err);
+  g_assert_no_error (err);
+  imagebind_context_free (ctx);
+  imagebind_model_unref (model);
+  g_free (ids);
+  return out;
 }

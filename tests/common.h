@@ -3,6 +3,8 @@
 #define IB_TEST_COMMON_H
 
 #include <glib.h>
+#include <gst/gst.h>
+#include <imagebind.h>
 #include "npy.h"
 
 /* The conformance directory ($IMAGEBIND_CONFORMANCE_DIR, else the build's default), or NULL
@@ -35,5 +37,36 @@ void ib_test_capture_stage (const char *stage, const float *data, guint n, guint
  * returns the exit status and, if @err_out, its stderr. */
 int ib_test_run_embed_tool (const char *tool, const char *model, const char *const *args,
     char **err_out);
+
+/* The text embeddings of @n @prompts (n x *@dim floats, g_free) by the model at @model_path,
+ * computed with the runtime directly: what the elements' results are compared with. */
+float *ib_test_text_embeddings (const char *model_path, const char *const *prompts, guint n,
+    guint *dim);
+
+/* -- GStreamer -- */
+
+/* Skips the current test when no model file was given (@path NULL); returns FALSE then. */
+gboolean ib_test_need_model (const char *path);
+
+/* Initialises GStreamer with a registry of the test's own, @registry_name next to the test
+ * program (argv[0]), and scans @plugins_dir into it when it is set: GStreamer's own plugins
+ * (test sources, converters, decoders), which the test environment hides. Under
+ * AddressSanitizer plugins are scanned in this process (the uninstrumented
+ * gst-plugin-scanner cannot load this build's plugin). */
+void ib_test_gst_init (int *argc, char ***argv, const char *registry_name,
+    const char *plugins_dir);
+
+/* Sets the "prompts" property (a GstValueArray of strings) of @element to @n @prompts. */
+void ib_test_set_prompts (GstElement *element, const char *const *prompts, guint n);
+
+/* Called for each element message and warning of a pipeline run by ib_test_run_to_eos(). */
+typedef void (*IbTestMessageFunc) (GstMessage *msg, gpointer user_data);
+
+/* Sets @pipeline PLAYING and reads its bus until EOS (60 s at most per message), giving every
+ * element message and warning to @func (may be NULL); an error fails the test. Leaves
+ * @pipeline in NULL. */
+void ib_test_run_to_eos (GstElement *pipeline, IbTestMessageFunc func, gpointer user_data);
+/* The same for a gst-launch @description, which must parse. */
+void ib_test_run_launch (const char *description, IbTestMessageFunc func, gpointer user_data);
 
 #endif

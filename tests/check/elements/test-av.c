@@ -24,16 +24,6 @@ static const gchar *plugins_dir;
 #define TOL 1e-5
 #define MS GST_MSECOND
 
-static gboolean
-need_model (void)
-{
-  if (!model_path) {
-    g_test_skip ("no test model: pass the tiny GGUF as argv[1] or set $IMAGEBIND_TEST_MODEL");
-    return FALSE;
-  }
-  return TRUE;
-}
-
 /* ---- vectors ---- */
 
 static gfloat *
@@ -64,41 +54,6 @@ cosine (const gfloat * a, const gfloat * b, guint dim)
   for (guint i = 0; i < dim; i++)
     d += (gdouble) a[i] * b[i];
   return d / (norm (a, dim) * norm (b, dim));
-}
-
-/* The runtime's text embeddings of @prompts (n x dim), computed directly. */
-static gfloat *
-runtime_text_embeddings (const gchar * const *prompts, guint n, guint * dim)
-{
-  GError *err = NULL;
-  ImageBindModel *model = imagebind_model_load (model_path, &err);
-  ImageBindContextParams params = imagebind_context_default_params ();
-  ImageBindInputGeometry geo;
-  ImageBindContext *ctx;
-  const ImageBindTokenizer *tok;
-  gint32 *ids;
-  gfloat *out;
-
-  g_assert_no_error (err);
-  imagebind_model_input_geometry (model, &geo);
-  *dim = imagebind_model_out_dim (model);
-  tok = imagebind_model_get_tokenizer (model, &err);
-  g_assert_no_error (err);
-  ids = g_new0 (gint32, (gsize) n * geo.context_length);
-  for (guint i = 0; i < n; i++) {
-    imagebind_tokenize (tok, prompts[i], -1, ids + (gsize) i * geo.context_length,
-        geo.context_length, &err);
-    g_assert_no_error (err);
-  }
-  params.n_threads = 1;
-  ctx = imagebind_context_new (model, &params);
-  out = g_new (gfloat, (gsize) n * *dim);
-  imagebind_embed_text (ctx, ids, n, out, &err);
-  g_assert_no_error (err);
-  imagebind_context_free (ctx);
-  imagebind_model_unref (model);
-  g_free (ids);
-  return out;
 }
 
 /* The runtime's audio embedding of the sound file @path (dim floats), computed directly. */
@@ -186,17 +141,7 @@ fixture_setup (Fixture * f, const gchar * const *prompts, guint n, const gchar *
   f->element = gst_element_factory_make ("imagebindav", NULL);
   g_assert_nonnull (f->element);
   if (n > 0) {
-    GValue array = G_VALUE_INIT;
-
-    g_value_init (&array, GST_TYPE_ARRAY);
-    for (guint i = 0; i < n; i++) {
-      GValue v = G_VALUE_INIT;
-      g_value_init (&v, G_TYPE_STRING);
-      g_value_set_string (&v, prompts[i]);
-      gst_value_array_append_and_take_value (&array, &v);
-    }
-    g_object_set_property (G_OBJECT (f->element), "prompts", &array);
-    g_value_unset (&array);
+    ib_test_set_prompts (f->element, prompts, n);
     g_object_set (f->element, "model", model_path, "n-threads", 1, NULL);
   }
   va_start (args, first_prop);
@@ -530,10 +475,10 @@ test_fused_scores (void)
   Fixture f;
   GList *msgs, *l;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   rand = g_rand_new_with_seed (11);
-  t = runtime_text_embeddings (prompts, n, &dim);
+  t = ib_test_text_embeddings (model_path, prompts, n, &dim);
   video = stream_new (GST_IMAGE_BIND_MODALITY_VISION, 1.0f, dim);
   audio = stream_new (GST_IMAGE_BIND_MODALITY_AUDIO, 20.0f, dim);
   for (guint k = 0; k < n_frames; k++)
@@ -643,7 +588,7 @@ check_event_window (const gchar * sound)
   Fixture f;
   GList *msgs, *l;
 
-  t = runtime_text_embeddings (texts, 2, &dim);
+  t = ib_test_text_embeddings (model_path, texts, 2, &dim);
   if (sound) {
     /* prompt 0 is the reference sound: its direction is the runtime's embedding of the file */
     gfloat *ref = runtime_sound_embedding (sound, dim);
@@ -728,7 +673,7 @@ check_event_window (const gchar * sound)
 static void
 test_event_window (void)
 {
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   check_event_window (NULL);
 }
@@ -741,7 +686,7 @@ test_event_window_reference_sound (void)
 {
   g_autofree gchar *sound = NULL;
 
-  if (!need_model () || !ib_test_need_conformance ())
+  if (!ib_test_need_model (model_path) || !ib_test_need_conformance ())
     return;
   sound = ib_test_fixture ("preprocess/audio_16k_mono_3s.wav");
   check_event_window (sound);
@@ -758,22 +703,16 @@ test_bad_prompts (void)
     { "x = 2 * text:", "prompts" },
   };
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     GstElement *e = gst_element_factory_make ("imagebindav", NULL);
     GstBus *bus = gst_bus_new ();
-    GValue array = G_VALUE_INIT, v = G_VALUE_INIT;
     GstMessage *msg;
     GError *err = NULL;
     gchar *debug = NULL;
 
-    g_value_init (&array, GST_TYPE_ARRAY);
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, cases[i].prompt);
-    gst_value_array_append_and_take_value (&array, &v);
-    g_object_set_property (G_OBJECT (e), "prompts", &array);
-    g_value_unset (&array);
+    ib_test_set_prompts (e, &cases[i].prompt, 1);
     g_object_set (e, "model", model_path, "n-threads", 1, NULL);
     gst_element_set_bus (e, bus);
     g_assert_cmpint (gst_element_set_state (e, GST_STATE_PAUSED), ==, GST_STATE_CHANGE_FAILURE);
@@ -795,23 +734,44 @@ test_bad_prompts (void)
 
 /* ---- the shipped default model ---- */
 
+/* An imagebind-av-event of the ticking clip: only the ticking is heard, and where it starts */
+static void
+on_ticks_event (GstMessage * msg, gpointer user_data)
+{
+  static const GstClockTime start = 4 * GST_SECOND;
+  gboolean *found = user_data;
+  const GstStructure *s = gst_message_get_structure (msg);
+  g_autofree gchar *text = NULL;
+  guint64 heard, best;
+
+  if (!gst_message_has_name (msg, "imagebind-av-event"))
+    return;
+  text = gst_structure_to_string (s);
+  g_test_message ("%s", text);
+  g_assert_true (gst_structure_get (s, "audio-running-time", G_TYPE_UINT64, &heard,
+          "best-timestamp", G_TYPE_UINT64, &best, NULL));
+  /* running time: concat restarts the second source's timestamps */
+  g_assert_cmpstr (gst_structure_get_string (s, "label"), ==, "ticking");
+  g_assert_false (*found);
+  *found = TRUE;
+  g_assert_cmpuint (heard + 2 * GST_SECOND, >=, start);
+  g_assert_cmpuint (heard, <=, start + 2 * GST_SECOND);
+  g_assert_true (GST_CLOCK_TIME_IS_VALID (best));
+}
+
 /* A generated clip: a bouncing ball throughout; silence (a sine at -180 dBFS: audiotestsrc's
  * real silence is GAP buffers) for the first 4 s, then the ball's ticks (held-out frequency
  * and rate). The element must report "ticking" heard within one audio window (2 s) of 4 s. */
 static void
 test_default_model_ticks (void)
 {
-  static const GstClockTime start = 4 * GST_SECOND;
-  GError *error = NULL;
-  GstElement *pipeline;
-  GstBus *bus;
   gboolean found = FALSE;
 
   if (!g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
     g_test_skip ("models/imagebind-default.gguf is absent");
     return;
   }
-  pipeline = gst_parse_launch ("imagebindav name=av n-threads=1 threshold=0.5 "
+  ib_test_run_launch ("imagebindav name=av n-threads=1 threshold=0.5 "
       "prompts=\"<\\\"a steady tone\\\", \\\"white noise\\\", \\\"silence\\\", \\\"ticking\\\">\" "
       "post-messages=false ! fakesink sync=false "
       "videotestsrc num-buffers=80 pattern=ball foreground-color=0xffffdd00 "
@@ -822,88 +782,42 @@ test_default_model_ticks (void)
       "! audio/x-raw,format=S16LE,rate=16000,channels=1 ! c. "
       "audiotestsrc num-buffers=64 samplesperbuffer=1000 wave=ticks freq=1400 "
       "tick-interval=190000000 volume=0.68 ! audio/x-raw,format=S16LE,rate=16000,channels=1 "
-      "! c.", &error);
-  g_assert_no_error (error);
-  bus = gst_element_get_bus (pipeline);
-  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
-      GST_STATE_CHANGE_FAILURE);
-  for (gboolean done = FALSE; !done;) {
-    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
-        GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    g_assert_nonnull (msg);
-    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
-      gst_message_parse_error (msg, &error, NULL);
-      g_assert_no_error (error);
-    } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
-      done = TRUE;
-    } else if (gst_message_has_name (msg, "imagebind-av-event")) {
-      const GstStructure *s = gst_message_get_structure (msg);
-      g_autofree gchar *text = gst_structure_to_string (s);
-      guint64 heard, best;
-
-      g_test_message ("%s", text);
-      g_assert_true (gst_structure_get (s, "audio-running-time", G_TYPE_UINT64, &heard,
-              "best-timestamp", G_TYPE_UINT64, &best, NULL));
-      /* only the ticking is heard, and where it starts (running time: concat restarts the
-       * second source's timestamps) */
-      g_assert_cmpstr (gst_structure_get_string (s, "label"), ==, "ticking");
-      g_assert_false (found);
-      found = TRUE;
-      g_assert_cmpuint (heard + 2 * GST_SECOND, >=, start);
-      g_assert_cmpuint (heard, <=, start + 2 * GST_SECOND);
-      g_assert_true (GST_CLOCK_TIME_IS_VALID (best));
-    }
-    gst_message_unref (msg);
-  }
+      "! c.", on_ticks_event, &found);
   g_assert_true (found);
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (bus);
-  gst_object_unref (pipeline);
+}
+
+typedef struct {
+  gdouble sum;
+  guint n;
+} ScoreSum;
+
+static void
+on_av_score (GstMessage * msg, gpointer user_data)
+{
+  ScoreSum *total = user_data;
+  gdouble score;
+
+  if (!gst_message_has_name (msg, "imagebind-av"))
+    return;
+  g_assert_true (gst_structure_get_double (gst_message_get_structure (msg), "av-score", &score));
+  total->sum += score;
+  total->n++;
 }
 
 /* Mean av-score of 2 s of @video with 2 s of @audio through the shipped model. */
 static gdouble
 mean_av_score (const gchar * video, const gchar * audio)
 {
-  GError *error = NULL;
   g_autofree gchar *desc = g_strdup_printf ("imagebindav name=av n-threads=1 ! fakesink "
       "sync=false videotestsrc num-buffers=20 %s ! video/x-raw,width=320,height=240,"
       "framerate=10/1 ! videoconvert ! imagebindvision sync=true n-threads=1 ! av.video "
       "audiotestsrc num-buffers=32 samplesperbuffer=1000 %s ! audio/x-raw,format=S16LE,"
       "rate=16000,channels=1 ! imagebindaudio sync=true n-threads=1 ! av.audio", video, audio);
-  GstElement *pipeline = gst_parse_launch (desc, &error);
-  GstBus *bus;
-  gdouble sum = 0;
-  guint n = 0;
+  ScoreSum total = { 0, 0 };
 
-  g_assert_no_error (error);
-  bus = gst_element_get_bus (pipeline);
-  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
-      GST_STATE_CHANGE_FAILURE);
-  for (gboolean done = FALSE; !done;) {
-    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
-        GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    gdouble score;
-
-    g_assert_nonnull (msg);
-    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
-      gst_message_parse_error (msg, &error, NULL);
-      g_assert_no_error (error);
-    } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
-      done = TRUE;
-    } else if (gst_message_has_name (msg, "imagebind-av")) {
-      g_assert_true (gst_structure_get_double (gst_message_get_structure (msg), "av-score",
-              &score));
-      sum += score;
-      n++;
-    }
-    gst_message_unref (msg);
-  }
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (bus);
-  gst_object_unref (pipeline);
-  g_assert_cmpuint (n, ==, 20);       /* every frame had its concurrent window */
-  return sum / n;
+  ib_test_run_launch (desc, on_av_score, &total);
+  g_assert_cmpuint (total.n, ==, 20);   /* every frame had its concurrent window */
+  return total.sum / total.n;
 }
 
 /* "Is what we hear visible?" with the shipped model: four scenes (held-out parameters), each
@@ -936,16 +850,32 @@ test_default_model_correspondence (void)
         g_assert_cmpfloat (score[v][v], >, score[v][a]);
 }
 
+/* No warning; counts the imagebind-av-fused messages, each with both prompts */
+static void
+on_fused (GstMessage * msg, gpointer user_data)
+{
+  guint *n_fused = user_data;
+
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING) {
+    GError *error = NULL;
+
+    gst_message_parse_warning (msg, &error, NULL);
+    g_assert_no_error (error);
+  } else if (gst_message_has_name (msg, "imagebind-av-fused")) {
+    const GValue *labels = gst_structure_get_value (gst_message_get_structure (msg), "labels");
+
+    g_assert_cmpuint (gst_value_array_get_size (labels), ==, 2);
+    (*n_fused)++;
+  }
+}
+
 /* Without its own `model`, imagebindav embeds its prompts (here a prompt-list) with
  * the encoders' model (the tiny one, 32 wide), not the default one (64 wide): the fused
  * messages carry the prompts and no width warning is posted. */
 static void
 test_model_from_encoders (void)
 {
-  GError *error = NULL;
-  GstElement *pipeline;
-  GstBus *bus;
-  gchar *desc;
+  g_autofree gchar *desc = NULL;
   guint n_fused = 0;
 
   if (!model_path || !plugins_dir) {
@@ -960,57 +890,19 @@ test_model_from_encoders (void)
       "audiotestsrc num-buffers=32 samplesperbuffer=1000 wave=ticks "
       "! audio/x-raw,format=S16LE,rate=16000,channels=1 ! audioconvert "
       "! imagebindaudio model=\"%s\" n-threads=1 ! av.audio", model_path, model_path);
-  pipeline = gst_parse_launch (desc, &error);
-  g_free (desc);
-  g_assert_no_error (error);
-  bus = gst_element_get_bus (pipeline);
-  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
-      GST_STATE_CHANGE_FAILURE);
-  for (gboolean done = FALSE; !done;) {
-    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
-        GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
-
-    g_assert_nonnull (msg);
-    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
-      gst_message_parse_error (msg, &error, NULL);
-      g_assert_no_error (error);
-    } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING) {
-      gst_message_parse_warning (msg, &error, NULL);
-      g_assert_no_error (error);
-    } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
-      done = TRUE;
-    } else if (gst_message_has_name (msg, "imagebind-av-fused")) {
-      const GValue *labels = gst_structure_get_value (gst_message_get_structure (msg),
-          "labels");
-
-      g_assert_cmpuint (gst_value_array_get_size (labels), ==, 2);
-      n_fused++;
-    }
-    gst_message_unref (msg);
-  }
+  ib_test_run_launch (desc, on_fused, &n_fused);
   g_test_message ("%u fused messages", n_fused);
   g_assert_cmpuint (n_fused, ==, 20);
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (bus);
-  gst_object_unref (pipeline);
 }
 
 int
 main (int argc, char **argv)
 {
-  g_autofree char *dir = g_path_get_dirname (argv[0]);
-  g_autofree char *registry = g_build_filename (dir, "registry-av.bin", NULL);
-
-  /* The default-model test needs GStreamer's test sources and converters, which the test
-   * environment hides: scan GStreamer's plugin directory (argv[2]) into a registry of this
-   * test's own. */
-  g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
-  gst_init (&argc, &argv);
+  /* The default-model test needs GStreamer's test sources and converters */
+  plugins_dir = argc > 2 ? argv[2] : NULL;
+  ib_test_gst_init (&argc, &argv, "registry-av.bin", plugins_dir);
   g_test_init (&argc, &argv, NULL);
   model_path = argc > 1 && argv[1][0] ? argv[1] : g_getenv ("IMAGEBIND_TEST_MODEL");
-  plugins_dir = argc > 2 ? argv[2] : NULL;
-  if (plugins_dir)
-    gst_registry_scan_path (gst_registry_get (), plugins_dir);
 
   g_test_add_func ("/av/alignment/rates", test_alignment_rates);
   g_test_add_func ("/av/alignment/overlap", test_alignment_overlap);

@@ -963,20 +963,8 @@ test_default_model_retrieval (void)
         "model=\"%s\" ! imagebindindexsink location=\"%s\" source=%s append=%s",
         scenes[i].source, GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, path, scenes[i].label,
         i > 0 ? "true" : "false");
-    GstElement *pipeline = gst_parse_launch (desc, &err);
-    GstBus *bus;
-    GstMessage *msg;
 
-    g_assert_no_error (err);
-    bus = gst_element_get_bus (pipeline);
-    gst_element_set_state (pipeline, GST_STATE_PLAYING);
-    msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    g_assert_nonnull (msg);
-    g_assert_cmpint (GST_MESSAGE_TYPE (msg), ==, GST_MESSAGE_EOS);
-    gst_message_unref (msg);
-    gst_element_set_state (pipeline, GST_STATE_NULL);
-    gst_object_unref (bus);
-    gst_object_unref (pipeline);
+    ib_test_run_launch (desc, NULL, NULL);
   }
   idx = imagebind_index_open (path, &err);
   g_assert_no_error (err);
@@ -1003,15 +991,10 @@ test_default_model_retrieval (void)
 int
 main (int argc, char **argv)
 {
-  /* the test sources are system plugins, which the test environment hides: scan GStreamer's
-   * plugin directory into a registry of this test's own */
-  g_autofree char *dir = g_path_get_dirname (argv[0]);
-  g_autofree char *registry = g_build_filename (dir, "registry-index.bin", NULL);
   int ret;
 
-  g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
-  gst_init (&argc, &argv);
-  gst_registry_scan_path (gst_registry_get (), IB_TEST_GST_PLUGINS_DIR);
+  /* the test sources are GStreamer's own plugins */
+  ib_test_gst_init (&argc, &argv, "registry-index.bin", IB_TEST_GST_PLUGINS_DIR);
   g_test_init (&argc, &argv, NULL);
   gst_image_bind_embedding_meta_api_get_type ();
   index_tool = argc > 1 ? argv[1] : NULL;

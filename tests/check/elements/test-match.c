@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "gstimagebindmeta.h"
 #include "gstimagebindmatchmeta.h"
 #include "model-edit.h"
@@ -21,52 +22,6 @@
 static const gchar *model_path;
 
 #define TOL 1e-5
-
-static gboolean
-need_model (void)
-{
-  if (!model_path) {
-    g_test_skip ("no test model: pass the tiny GGUF as argv[1] or set $IMAGEBIND_TEST_MODEL");
-    return FALSE;
-  }
-  return TRUE;
-}
-
-/* The runtime's text embeddings of @prompts (n x dim), computed directly. */
-static gfloat *
-runtime_text_embeddings (const gchar * const *prompts, guint n, guint * dim)
-{
-  GError *err = NULL;
-  ImageBindModel *model = imagebind_model_load (model_path, &err);
-  ImageBindContextParams params = imagebind_context_default_params ();
-  ImageBindInputGeometry geo;
-  ImageBindContext *ctx;
-  const ImageBindTokenizer *tok;
-  gint32 *ids;
-  gfloat *out;
-  guint i;
-
-  g_assert_no_error (err);
-  imagebind_model_input_geometry (model, &geo);
-  *dim = imagebind_model_out_dim (model);
-  tok = imagebind_model_get_tokenizer (model, &err);
-  g_assert_no_error (err);
-  ids = g_new0 (gint32, (gsize) n * geo.context_length);
-  for (i = 0; i < n; i++) {
-    imagebind_tokenize (tok, prompts[i], -1, ids + (gsize) i * geo.context_length,
-        geo.context_length, &err);
-    g_assert_no_error (err);
-  }
-  params.n_threads = 1;
-  ctx = imagebind_context_new (model, &params);
-  out = g_new (gfloat, (gsize) n * *dim);
-  imagebind_embed_text (ctx, ids, n, out, &err);
-  g_assert_no_error (err);
-  imagebind_context_free (ctx);
-  imagebind_model_unref (model);
-  g_free (ids);
-  return out;
-}
 
 /* Reference: logits, softmax and cosines in double precision. */
 static void
@@ -94,22 +49,6 @@ reference_scores (const gfloat * e, const gfloat * t, guint dim, guint n, gdoubl
     prob[j] /= sum;
 }
 
-static void
-set_prompts (GstElement * element, const gchar * const *prompts, guint n)
-{
-  GValue array = G_VALUE_INIT, v = G_VALUE_INIT;
-  guint i;
-
-  g_value_init (&array, GST_TYPE_ARRAY);
-  for (i = 0; i < n; i++) {
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, prompts[i]);
-    gst_value_array_append_and_take_value (&array, &v);
-  }
-  g_object_set_property (G_OBJECT (element), "prompts", &array);
-  g_value_unset (&array);
-}
-
 typedef struct {
   GstHarness *h;
   GstElement *element;
@@ -122,7 +61,7 @@ fixture_setup (Fixture * f, const gchar * const *prompts, guint n)
   f->element = gst_element_factory_make ("imagebindmatch", NULL);
   g_assert_nonnull (f->element);
   g_object_set (f->element, "model", model_path, "n-threads", 1, NULL);
-  set_prompts (f->element, prompts, n);
+  ib_test_set_prompts (f->element, prompts, n);
   f->bus = gst_bus_new ();
   gst_element_set_bus (f->element, f->bus);
   f->h = gst_harness_new_with_element (f->element, "sink", "src");
@@ -206,7 +145,7 @@ static gfloat *
 probe_embedding (guint * dim)
 {
   static const gchar *probe[] = { "a photo of a small brown animal" };
-  gfloat *e = runtime_text_embeddings (probe, 1, dim);
+  gfloat *e = ib_test_text_embeddings (model_path, probe, 1, dim);
   gdouble norm = 0;
   guint i;
 
@@ -233,9 +172,9 @@ test_scores (void)
   guint64 u64;
   gint best = 0;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
-  t = runtime_text_embeddings (prompts, n, &dim);
+  t = ib_test_text_embeddings (model_path, prompts, n, &dim);
   e = probe_embedding (&dim);
   reference_scores (e, t, dim, n, cosine, prob);
   for (i = 1; i < n; i++)
@@ -366,9 +305,9 @@ test_top_k_and_custom_meta (void)
   GstCustomMeta *cm;
   GstStructure *s;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
-  t = runtime_text_embeddings (prompts, n, &dim);
+  t = ib_test_text_embeddings (model_path, prompts, n, &dim);
   e = probe_embedding (&dim);
   reference_scores (e, t, dim, n, cosine, prob);
   /* Reference order: decreasing probability (selection sort of 4). */
@@ -465,9 +404,9 @@ test_detection (void)
   GstStructure *s;
   GstMessage *msg;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
-  t = runtime_text_embeddings (prompts, 1, &dim);
+  t = ib_test_text_embeddings (model_path, prompts, 1, &dim);
   u = g_new (gdouble, dim);
   w = g_new (gdouble, dim);
   orthonormal_pair (t, dim, u, w);
@@ -539,7 +478,7 @@ test_detection (void)
   gst_structure_free (s);
 
   /* New prompts: the old detection stops (at the end of its last input), the new one starts. */
-  set_prompts (f.element, prompts, 1);
+  ib_test_set_prompts (f.element, prompts, 1);
   wait_prompts_ready (f.bus, 1);
   {
     gfloat *e = with_cosine (u, w, dim, 0.9);
@@ -596,7 +535,7 @@ test_prompts_while_playing (void)
   GstImageBindMatchMeta *mm;
   GValue v = G_VALUE_INIT;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   e = probe_embedding (&dim);
   fixture_setup (&f, first_prompts, 2);
@@ -605,7 +544,7 @@ test_prompts_while_playing (void)
   g_assert_cmpuint (gst_buffer_get_imagebind_match_meta (out)->n_results, ==, 2);
   gst_buffer_unref (out);
 
-  set_prompts (f.element, second_prompts, 3);
+  ib_test_set_prompts (f.element, second_prompts, 3);
   g_value_init (&v, GST_TYPE_ARRAY);
   g_object_get_property (G_OBJECT (f.element), "prompts", &v);
   g_assert_cmpuint (gst_value_array_get_size (&v), ==, 3);
@@ -613,7 +552,7 @@ test_prompts_while_playing (void)
   g_value_unset (&v);
   wait_prompts_ready (f.bus, 3);
 
-  t = runtime_text_embeddings (second_prompts, 3, &dim);
+  t = ib_test_text_embeddings (model_path, second_prompts, 3, &dim);
   reference_scores (e, t, dim, 3, cosine, prob);
   out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, GST_MSECOND, GST_MSECOND));
   mm = gst_buffer_get_imagebind_match_meta (out);
@@ -627,7 +566,7 @@ test_prompts_while_playing (void)
   gst_buffer_unref (out);
 
   /* No prompts: buffers pass without a result. */
-  set_prompts (f.element, NULL, 0);
+  ib_test_set_prompts (f.element, NULL, 0);
   wait_prompts_ready (f.bus, 0);
   out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 2 * GST_MSECOND, GST_MSECOND));
   g_assert_null (gst_buffer_get_imagebind_match_meta (out));
@@ -689,7 +628,7 @@ test_prompts_off_streaming_thread (void)
   GstImageBindMatchMeta *mm;
   gint64 deadline;
 
-  if (!need_model ()) {
+  if (!ib_test_need_model (model_path)) {
     g_free (big);
     return;
   }
@@ -708,7 +647,7 @@ test_prompts_off_streaming_thread (void)
 
   /* The big set starts being embedded as it is set, on another thread (held there: its size
    * does not matter to the test, which is on the order of events). */
-  set_prompts (f.element, (const gchar * const *) big, n_big);
+  ib_test_set_prompts (f.element, (const gchar * const *) big, n_big);
   g_mutex_lock (&gate.lock);
   deadline = g_get_monotonic_time () + 300 * G_TIME_SPAN_SECOND;      /* hang guard */
   while (!gate.entered && g_cond_wait_until (&gate.cond, &gate.lock, deadline));
@@ -726,7 +665,7 @@ test_prompts_off_streaming_thread (void)
     gst_buffer_unref (out);
   }
   /* A change during the embedding: embedded after it. */
-  set_prompts (f.element, third, 1);
+  ib_test_set_prompts (f.element, third, 1);
   g_mutex_lock (&gate.lock);
   g_assert_false (gate.release);
   gate.release = TRUE;
@@ -735,7 +674,7 @@ test_prompts_off_streaming_thread (void)
 
   /* The big set is ready: the next buffer uses it (and starts embedding the third set). */
   wait_prompts_ready (f.bus, n_big);
-  t = runtime_text_embeddings (second_prompts, 3, &dim);
+  t = ib_test_text_embeddings (model_path, second_prompts, 3, &dim);
   reference_scores (e, t, dim, 3, cosine, prob);
   out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 4 * GST_MSECOND,
           GST_MSECOND));
@@ -777,13 +716,13 @@ test_prompts_change_then_stop (void)
   gfloat *e;
   GstBuffer *out;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   e = probe_embedding (&dim);
   fixture_setup (&f, first_prompts, 2);
   for (i = 0; i < 5; i++) {
     gst_harness_play (f.h);
-    set_prompts (f.element, i % 2 ? first_prompts : second_prompts, i % 2 ? 2 : 3);
+    ib_test_set_prompts (f.element, i % 2 ? first_prompts : second_prompts, i % 2 ? 2 : 3);
     g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_READY), ==,
         GST_STATE_CHANGE_SUCCESS);
   }
@@ -804,7 +743,7 @@ test_dimension_mismatch (void)
   GstBuffer *out;
   GstMessage *msg;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   fixture_setup (&f, prompts, 1);
   gst_harness_play (f.h);
@@ -862,7 +801,7 @@ test_text_pad (void)
   gchar *label;
   GstClockTime gap_ts, gap_dur;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   e = probe_embedding (&dim);
   fixture_setup (&f, prompts, 3);
@@ -965,7 +904,7 @@ test_text_pad_while_playing (void)
   GstEvent *ev;
   GstBuffer *text;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   e = probe_embedding (&dim);
   fixture_setup (&f, prompts, 2);
@@ -1001,11 +940,11 @@ test_state_cycling (void)
   GstElement *element;
   guint i;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   element = gst_element_factory_make ("imagebindmatch", NULL);
   g_object_set (element, "model", model_path, "n-threads", 1, NULL);
-  set_prompts (element, prompts, 2);
+  ib_test_set_prompts (element, prompts, 2);
   for (i = 0; i < 10; i++) {
     g_assert_cmpint (gst_element_set_state (element, GST_STATE_PLAYING), !=,
         GST_STATE_CHANGE_FAILURE);
@@ -1071,14 +1010,14 @@ test_nan_model (void)
   GError *err = NULL;
   gchar *path;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   path = ib_test_model_edit (model_path, &edit);
   element = gst_element_factory_make ("imagebindmatch", NULL);
   bus = gst_bus_new ();
   gst_element_set_bus (element, bus);
   g_object_set (element, "model", path, "n-threads", 1, NULL);
-  set_prompts (element, prompts, 1);
+  ib_test_set_prompts (element, prompts, 1);
   g_assert_cmpint (gst_element_set_state (element, GST_STATE_PAUSED), ==,
       GST_STATE_CHANGE_FAILURE);
   msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
@@ -1155,7 +1094,7 @@ assert_text_embedding (GstBuffer * buf, const gchar * expected_text, GstClockTim
   const gchar *texts[1] = { expected_text };
   GstImageBindEmbeddingMeta *meta = gst_buffer_get_imagebind_embedding_meta (buf);
   guint dim, i;
-  gfloat *want = runtime_text_embeddings (texts, 1, &dim);
+  gfloat *want = ib_test_text_embeddings (model_path, texts, 1, &dim);
   GError *err = NULL;
   ImageBindModel *model = imagebind_model_load (model_path, &err);
 
@@ -1193,7 +1132,7 @@ test_text_encoder (void)
   GstBuffer *out;
   GstMapInfo map;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = text_harness ();
   gst_harness_set_src_caps_str (h, "text/x-raw, format=(string)utf8");
@@ -1260,8 +1199,8 @@ check_text_then_match (const gchar * match_model)
   gchar *desc, *m_model = NULL;
   guint dim, i;
 
-  t = runtime_text_embeddings (prompts, 2, &dim);
-  e = runtime_text_embeddings (probe, 1, &dim);
+  t = ib_test_text_embeddings (model_path, prompts, 2, &dim);
+  e = ib_test_text_embeddings (model_path, probe, 1, &dim);
   reference_scores (e, t, dim, 2, cosine, prob);
 
   /* The prompts are in the description: the harness starts the bin as it makes it, and
@@ -1299,7 +1238,7 @@ check_text_then_match (const gchar * match_model)
 static void
 test_text_then_match (void)
 {
-  if (need_model ())
+  if (ib_test_need_model (model_path))
     check_text_then_match (model_path);
 }
 
@@ -1359,7 +1298,7 @@ test_prompt_list (void)
   gdouble want_scores[3], got_scores[3];
   gchar **labels, *back;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   e = probe_embedding (&dim);
   /* reference: the same prompts as an array */
@@ -1417,7 +1356,7 @@ test_prompt_list_launch (void)
   GstElement *pipeline, *m;
   GValue array = G_VALUE_INIT;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   /* what gst-launch-1.0 receives from: prompt-list="colour bars;a bouncing ball" */
   {
@@ -1460,7 +1399,7 @@ test_prompts_file (void)
   GstMessage *msg;
   GError *err = NULL;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     goto out;
   g_assert_true (g_file_set_contents (file, contents, -1, NULL));
   g_assert_true (g_file_set_contents (bad, "a dog\n\nx = imgae:/a.png\n", -1, NULL));
@@ -1488,7 +1427,7 @@ test_prompts_file (void)
     gst_element_set_bus (f.element, f.bus);
     g_object_set (f.element, "model", model_path, "n-threads", 1, "prompts-file",
         i == 0 ? bad : missing, NULL);
-    set_prompts (f.element, prompts, 1);
+    ib_test_set_prompts (f.element, prompts, 1);
     g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_PAUSED), ==,
         GST_STATE_CHANGE_FAILURE);
     msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_ERROR);
@@ -1562,7 +1501,7 @@ test_no_prompts_warning (void)
   guint dim;
   gfloat *e;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   e = probe_embedding (&dim);
   fixture_setup (&f, NULL, 0);
@@ -1586,7 +1525,7 @@ test_no_embeddings_warning (void)
   guint dim, i;
   gfloat *e;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   e = probe_embedding (&dim);
 
@@ -1637,7 +1576,7 @@ test_model_from_encoder (void)
   GstBus *bus;
   gchar *desc, *m_model;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   g_unsetenv ("IMAGEBIND_MODEL");
   check_text_then_match (NULL);

@@ -18,6 +18,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common.h"
 #include "gstimagebindmatchmeta.h"
 #include "model-edit.h"
 
@@ -165,17 +166,7 @@ test_vision_match_pipeline (void)
   src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
   sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
   match = gst_bin_get_by_name (GST_BIN (pipeline), "match");
-  {
-    GValue array = G_VALUE_INIT, v = G_VALUE_INIT;
-    g_value_init (&array, GST_TYPE_ARRAY);
-    for (guint i = 0; i < N_PROMPTS; i++) {
-      g_value_init (&v, G_TYPE_STRING);
-      g_value_set_string (&v, prompts[i]);
-      gst_value_array_append_and_take_value (&array, &v);
-    }
-    g_object_set_property (G_OBJECT (match), "prompts", &array);
-    g_value_unset (&array);
-  }
+  ib_test_set_prompts (match, prompts, N_PROMPTS);
   g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
       GST_STATE_CHANGE_FAILURE);
   for (guint k = 0; k < N_FRAMES; k++) {
@@ -236,16 +227,9 @@ int
 main (int argc, char **argv)
 {
   int ret;
-  g_autofree char *dir = g_path_get_dirname (argv[0]);
-  g_autofree char *registry = g_build_filename (dir, "registry-openclip-elements.bin", NULL);
 
-  g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
-#ifdef __SANITIZE_ADDRESS__
-  /* gst-plugin-scanner is not built with ASan and cannot load this build's plugin */
-  g_setenv ("GST_REGISTRY_FORK", "no", TRUE);
-#endif
+  ib_test_gst_init (&argc, &argv, "registry-openclip-elements.bin", NULL);
   g_test_init (&argc, &argv, NULL);
-  gst_init (&argc, &argv);
   for (int i = 1; i < argc; i++) {
     if (g_str_has_prefix (argv[i], "plugins=")) {
       /* appsrc and appsink only: scanning the whole directory costs seconds */

@@ -13,6 +13,7 @@
 #include <cairo.h>
 #include <string.h>
 
+#include "common.h"
 #include "gstimagebindmatchmeta.h"
 #include "gstimagebindroi.h"
 
@@ -483,17 +484,10 @@ test_pipeline (void)
 int
 main (int argc, char **argv)
 {
-  g_autofree char *dir = g_path_get_dirname (argv[0]);
-  g_autofree char *registry = g_build_filename (dir, "registry-overlay.bin", NULL);
-
-  /* the pipeline test needs videotestsrc and appsink, which the test environment hides: a
-   * registry of this test's own with GStreamer's plugin directory (argv[2]) */
-  g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
-  gst_init (&argc, &argv);
+  /* the pipeline test needs videotestsrc and appsink: GStreamer's plugin directory (argv[2]) */
+  ib_test_gst_init (&argc, &argv, "registry-overlay.bin", argc > 2 ? argv[2] : NULL);
   g_test_init (&argc, &argv, NULL);
   model_path = argc > 1 && argv[1][0] ? argv[1] : NULL;
-  if (argc > 2)
-    gst_registry_scan_path (gst_registry_get (), argv[2]);
 
   g_test_add_func ("/overlay/untouched-without-result", test_untouched_without_result);
   g_test_add_func ("/overlay/panel", test_panel);

@@ -27,16 +27,6 @@ static const gchar *model_path;
 
 #define TOL 1e-5
 
-static gboolean
-need_model (void)
-{
-  if (!model_path) {
-    g_test_skip ("no test model: pass the tiny GGUF as argv[1] or set $IMAGEBIND_TEST_MODEL");
-    return FALSE;
-  }
-  return TRUE;
-}
-
 /* ---- parsing ---- */
 
 typedef struct {
@@ -382,22 +372,6 @@ reference_scores (const gfloat * e, gfloat ** q, guint dim, guint n, gdouble * c
     prob[j] /= sum;
 }
 
-static void
-set_prompts (GstElement * element, const gchar * const *prompts, guint n)
-{
-  GValue array = G_VALUE_INIT, v = G_VALUE_INIT;
-  guint i;
-
-  g_value_init (&array, GST_TYPE_ARRAY);
-  for (i = 0; i < n; i++) {
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, prompts[i]);
-    gst_value_array_append_and_take_value (&array, &v);
-  }
-  g_object_set_property (G_OBJECT (element), "prompts", &array);
-  g_value_unset (&array);
-}
-
 static GstElement *
 new_match (const gchar * const *prompts, guint n, GstBus ** bus)
 {
@@ -405,7 +379,7 @@ new_match (const gchar * const *prompts, guint n, GstBus ** bus)
 
   g_assert_nonnull (element);
   g_object_set (element, "model", model_path, "n-threads", 1, NULL);
-  set_prompts (element, prompts, n);
+  ib_test_set_prompts (element, prompts, n);
   *bus = gst_bus_new ();
   gst_element_set_bus (element, *bus);
   return element;
@@ -483,7 +457,7 @@ static gchar *image_a, *image_b, *sound;
 static gboolean
 need_fixtures (void)
 {
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return FALSE;
   if (!image_a) {
     g_test_skip ("no conformance fixtures (preprocess/*.png, *.wav)");
@@ -697,7 +671,7 @@ test_add_query (void)
   GstStructure *s;
   guint i;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   runtime_open (&rt);
   tc = runtime_text (&rt, "a cat");
@@ -781,7 +755,7 @@ test_errors_on_bus (void)
   gchar *text;
   guint c;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   for (c = 0; c < G_N_ELEMENTS (cases) + 2; c++) {
     gchar *dir = g_dir_make_tmp ("ib-queries-XXXXXX", NULL);
@@ -873,7 +847,7 @@ test_playing_changes (void)
   entry = g_strdup_printf ("image:%s", image_b);
   changed[0] = "a bird";
   changed[1] = entry;
-  set_prompts (element, changed, 2);
+  ib_test_set_prompts (element, changed, 2);
   /* refused on the embedding thread, before any buffer */
   last_warning = wait_prompts_message (bus, NULL);
   s = match_once (h, bus, e, rt.dim);
@@ -907,21 +881,9 @@ test_playing_changes (void)
 int
 main (int argc, char **argv)
 {
-  /* The decoders of the reference files are system plugins, which the test environment
-   * hides: scan GStreamer's plugin directory (argv[2]) into a registry of this test's own. */
-  g_autofree char *dir = g_path_get_dirname (argv[0]);
-  g_autofree char *registry = g_build_filename (dir, "registry-queries.bin", NULL);
-
-  g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
-#ifdef __SANITIZE_ADDRESS__
-  /* gst-plugin-scanner is not built with ASan and cannot load this build's plugin: scan in
-   * this process instead. */
-  g_setenv ("GST_REGISTRY_FORK", "no", TRUE);
-#endif
-  gst_init (&argc, &argv);
+  /* the decoders of the reference files: GStreamer's plugin directory (argv[2]) */
+  ib_test_gst_init (&argc, &argv, "registry-queries.bin", argc > 2 ? argv[2] : NULL);
   g_test_init (&argc, &argv, NULL);
-  if (argc > 2)
-    gst_registry_scan_path (gst_registry_get (), argv[2]);
   model_path = argc > 1 ? argv[1] : g_getenv ("IMAGEBIND_TEST_MODEL");
   if (model_path && !*model_path)
     model_path = NULL;

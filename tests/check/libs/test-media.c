@@ -8,6 +8,8 @@
 #include <gst/app/gstappsrc.h>
 #include <glib/gstdio.h>
 
+#include "common.h"
+
 #define W 64
 #define H 48
 #define FPS 10
@@ -28,7 +30,6 @@ write_video (void)
   GstCaps *caps = gst_caps_new_simple ("video/x-raw", "format", G_TYPE_STRING, "GRAY8",
       "width", G_TYPE_INT, W, "height", G_TYPE_INT, H, "framerate", GST_TYPE_FRACTION, FPS, 1,
       NULL);
-  GstMessage *msg;
 
   g_assert_no_error (error);
   g_object_set (sink, "location", path, NULL);
@@ -43,12 +44,7 @@ write_video (void)
     g_assert_cmpint (gst_app_src_push_buffer (GST_APP_SRC (src), buf), ==, GST_FLOW_OK);
   }
   gst_app_src_end_of_stream (GST_APP_SRC (src));
-  msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline), 30 * GST_SECOND,
-      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  g_assert_nonnull (msg);
-  g_assert_cmpint (GST_MESSAGE_TYPE (msg), ==, GST_MESSAGE_EOS);
-  gst_message_unref (msg);
-  gst_element_set_state (pipeline, GST_STATE_NULL);
+  ib_test_run_to_eos (pipeline, NULL, NULL);
   gst_object_unref (src);
   gst_object_unref (sink);
   gst_object_unref (pipeline);

@@ -16,6 +16,8 @@
 #include <imagebind-tokenizer.h>
 #include <string.h>
 
+#include "common.h"
+
 /* The prompts, in the order of models/train/world.py's classes. */
 #define SCENE_PROMPTS "\"<\\\"colour bars\\\", \\\"static noise\\\", \\\"a black screen\\\", " \
   "\\\"a bouncing ball\\\", \\\"a checkerboard\\\", \\\"circular rings\\\", \\\"a red screen\\\", " \
@@ -43,37 +45,25 @@ have_model (void)
   return TRUE;
 }
 
+static void
+on_match (GstMessage * msg, gpointer user_data)
+{
+  GArray *tops = user_data;
+  guint top;
+
+  if (!gst_message_has_name (msg, "imagebind-match"))
+    return;
+  g_assert_true (gst_structure_get_uint (gst_message_get_structure (msg), "top-index", &top));
+  g_array_append_val (tops, top);
+}
+
 /* Runs @description to EOS; returns the top index of every imagebind-match message. */
 static GArray *
 run_pipeline (const char *description)
 {
-  GError *error = NULL;
-  GstElement *pipeline = gst_parse_launch (description, &error);
   GArray *tops = g_array_new (FALSE, FALSE, sizeof (guint));
 
-  g_assert_no_error (error);
-  GstBus *bus = gst_element_get_bus (pipeline);
-  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
-      GST_STATE_CHANGE_FAILURE);
-  for (gboolean done = FALSE; !done;) {
-    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
-        GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    g_assert_nonnull (msg);
-    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
-      gst_message_parse_error (msg, &error, NULL);
-      g_assert_no_error (error);
-    } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
-      done = TRUE;
-    } else if (gst_message_has_name (msg, "imagebind-match")) {
-      guint top;
-      g_assert_true (gst_structure_get_uint (gst_message_get_structure (msg), "top-index", &top));
-      g_array_append_val (tops, top);
-    }
-    gst_message_unref (msg);
-  }
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (bus);
-  gst_object_unref (pipeline);
+  ib_test_run_launch (description, on_match, tops);
   return tops;
 }
 
@@ -202,16 +192,9 @@ test_q8 (gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  /* The test sources and converters are system plugins, which the test environment hides:
-   * scan GStreamer's plugin directory (argv[1]) into a registry of this test's own, next to
-   * the test program (one per build directory). */
-  g_autofree char *dir = g_path_get_dirname (argv[0]);
-  g_autofree char *registry = g_build_filename (dir, "registry-default-model.bin", NULL);
-  g_setenv ("GST_REGISTRY_1_0", registry, TRUE);
-  gst_init (&argc, &argv);
+  /* the test sources and converters: GStreamer's plugin directory (argv[1]) */
+  ib_test_gst_init (&argc, &argv, "registry-default-model.bin", argc > 1 ? argv[1] : NULL);
   g_test_init (&argc, &argv, NULL);
-  if (argc > 1)
-    gst_registry_scan_path (gst_registry_get (), argv[1]);
   g_test_add_func ("/default-model/tokenizer-matches-training", test_tokenizer_matches_training);
   g_test_add_func ("/default-model/video-scenes", test_video_scenes);
   g_test_add_func ("/default-model/audio-scenes-emergent", test_audio_scenes_emergent);
