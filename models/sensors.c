@@ -18,7 +18,7 @@
 
 /* ---- depth ---- */
 
-/* Omnivore's SUN RGB-D conversion (facebookresearch/omnivore issue 12, the authors' code):
+/* Omnivore's SUN RGB-D conversion (facebookresearch/omnivore#12, the authors' code):
  * disparity = baseline * focal / depth with depth clipped to [0.01, 50], Kinect v1 baseline
  * 0.075 m and focal length 518.857901 px (NYU-v2 / SUN RGB-D kv1). That code divided the
  * SUN RGB-D PNG values by 1000, but those PNGs store millimetres rotated left by 3 bits (x8

@@ -36,11 +36,11 @@ GST_ELEMENT_REGISTER_DECLARE (imagebindimu);
 /* -- match -- */
 GST_ELEMENT_REGISTER_DECLARE (imagebindmatch);
 GST_ELEMENT_REGISTER_DECLARE (imagebindtext);
-/* -- issue 6 -- */
+/* -- retrieval, audio-visual, publishing -- */
 GST_ELEMENT_REGISTER_DECLARE (imagebindindexsink);
 GST_ELEMENT_REGISTER_DECLARE (imagebindav);
 GST_ELEMENT_REGISTER_DECLARE (imagebindpublish);
-/* -- issue 11: overlay -- */
+/* -- overlay -- */
 #ifdef HAVE_PANGOCAIRO
 GST_ELEMENT_REGISTER_DECLARE (imagebindoverlay);
 #endif
@@ -64,11 +64,11 @@ plugin_init (GstPlugin * plugin)
   /* -- match -- */
   any |= GST_ELEMENT_REGISTER (imagebindmatch, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindtext, plugin);
-  /* -- issue 6 -- */
+  /* -- retrieval, audio-visual, publishing -- */
   any |= GST_ELEMENT_REGISTER (imagebindindexsink, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindav, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindpublish, plugin);
-  /* -- issue 11: overlay -- */
+  /* -- overlay -- */
 #ifdef HAVE_PANGOCAIRO
   any |= GST_ELEMENT_REGISTER (imagebindoverlay, plugin);
 #endif

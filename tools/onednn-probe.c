@@ -1,5 +1,5 @@
 /* onednn-probe: oneDNN's f32 and bf16 matmul on the imagebind_huge vision encoder's product
- * shapes, for models/PERFORMANCE.md (issue 10, item 6: is AVX512_BF16 worth it?). Not part of
+ * shapes, for models/PERFORMANCE.md (is AVX512_BF16 worth it?). Not part of
  * the build: libimagebind does not use oneDNN. With Debian's libdnnl-dev:
  *
  *   gcc -O2 -o onednn-probe tools/onednn-probe.c -ldnnl

@@ -685,8 +685,8 @@ class ClipCheckpoint:
         # OpenCLIP's tokenizer spells its special tokens <start_of_text>/<end_of_text>;
         # transformers' CLIPTokenizer and OpenAI's use <|startoftext|>/<|endoftext|>. The open
         # Hugging Face CLIP files are mostly OpenCLIP models under transformers' names (LAION's
-        # repositories ship both), and issue 9 wants the three files of one model to give the
-        # same ids, so both families default to OpenCLIP's rule (convert.py --special-tokens
+        # repositories ship both), and the three files of one model must give the same ids, so
+        # both families default to OpenCLIP's rule (convert.py --special-tokens
         # openai chooses transformers').
         return 'openclip'
 
