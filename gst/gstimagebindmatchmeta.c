@@ -2,6 +2,8 @@
 #include "gstimagebindmatchmeta.h"
 #include "gstimagebindmeta-private.h"
 
+#include <stdlib.h>
+
 static const GEnumValue match_mode_values[] = {
   {GST_IMAGE_BIND_MATCH_MODE_CLASSIFY,
       "Zero-shot classification: softmax over the prompts, top-k", "classify"},
@@ -299,9 +301,6 @@ GstStructure *
 gst_image_bind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
 {
   GstStructure *s;
-  GValue labels = G_VALUE_INIT, indices = G_VALUE_INIT, scores = G_VALUE_INIT;
-  GValue probs = G_VALUE_INIT, detected = G_VALUE_INIT, item = G_VALUE_INIT;
-  guint i;
 
   g_return_val_if_fail (meta != NULL, NULL);
 
@@ -316,37 +315,125 @@ gst_image_bind_match_meta_to_structure (const GstImageBindMatchMeta * meta)
       "stream-time", G_TYPE_UINT64, meta->stream_time,
       "running-time", G_TYPE_UINT64, meta->running_time, NULL);
 
-  g_value_init (&labels, GST_TYPE_ARRAY);
-  g_value_init (&indices, GST_TYPE_ARRAY);
-  g_value_init (&scores, GST_TYPE_ARRAY);
-  g_value_init (&probs, GST_TYPE_ARRAY);
-  g_value_init (&detected, GST_TYPE_ARRAY);
-  for (i = 0; i < meta->n_results; i++) {
-    const GstImageBindMatchResult *r = &meta->results[i];
-
-    g_value_init (&item, G_TYPE_STRING);
-    g_value_set_string (&item, r->label);
-    gst_value_array_append_and_take_value (&labels, &item);
-    g_value_init (&item, G_TYPE_UINT);
-    g_value_set_uint (&item, r->index);
-    gst_value_array_append_and_take_value (&indices, &item);
-    g_value_init (&item, G_TYPE_DOUBLE);
-    g_value_set_double (&item, r->cosine);
-    gst_value_array_append_and_take_value (&scores, &item);
-    g_value_init (&item, G_TYPE_DOUBLE);
-    g_value_set_double (&item, r->probability);
-    gst_value_array_append_and_take_value (&probs, &item);
-    g_value_init (&item, G_TYPE_BOOLEAN);
-    g_value_set_boolean (&item, r->detected);
-    gst_value_array_append_and_take_value (&detected, &item);
-  }
-  gst_structure_take_value (s, "labels", &labels);
-  gst_structure_take_value (s, "indices", &indices);
-  gst_structure_take_value (s, "scores", &scores);
-  gst_structure_take_value (s, "probabilities", &probs);
-  gst_structure_take_value (s, "detected", &detected);
-  gst_image_bind_match_results_add_plain_fields (s, meta->results, meta->n_results);
+  gst_image_bind_match_results_add_fields (s, meta->results, meta->n_results,
+      GST_IMAGE_BIND_MATCH_RESULTS_LISTS | GST_IMAGE_BIND_MATCH_RESULTS_DETECTED |
+      GST_IMAGE_BIND_MATCH_RESULTS_PLAIN);
   return s;
+}
+
+static void
+append_value (GValue * array, GType type, gconstpointer x)
+{
+  GValue v = G_VALUE_INIT;
+
+  g_value_init (&v, type);
+  switch (type) {
+    case G_TYPE_STRING:
+      g_value_set_string (&v, x);
+      break;
+    case G_TYPE_UINT:
+      g_value_set_uint (&v, *(const guint *) x);
+      break;
+    case G_TYPE_DOUBLE:
+      g_value_set_double (&v, *(const gdouble *) x);
+      break;
+    case G_TYPE_BOOLEAN:
+      g_value_set_boolean (&v, *(const gboolean *) x);
+      break;
+    default:
+      g_assert_not_reached ();
+  }
+  gst_value_array_append_and_take_value (array, &v);
+}
+
+/**
+ * gst_image_bind_match_results_add_fields:
+ * @s: a #GstStructure
+ * @results: (array length=n_results): results, ordered as they are to be listed
+ * @n_results: their number
+ * @fields: the groups of fields to set
+ *
+ * Sets the @fields groups of @results on @s (see #GstImageBindMatchResultsFields), in the
+ * order LISTS, DETECTED, PLAIN, TOP. The match meta's structure mirror and the results bus
+ * messages of imagebindmatch and imagebindav are all written by this function.
+ */
+void
+gst_image_bind_match_results_add_fields (GstStructure * s,
+    const GstImageBindMatchResult * results, guint n_results,
+    GstImageBindMatchResultsFields fields)
+{
+  guint i;
+
+  g_return_if_fail (s != NULL);
+  g_return_if_fail (results != NULL || n_results == 0);
+
+  if (fields & (GST_IMAGE_BIND_MATCH_RESULTS_LISTS | GST_IMAGE_BIND_MATCH_RESULTS_DETECTED)) {
+    GValue labels = G_VALUE_INIT, indices = G_VALUE_INIT, scores = G_VALUE_INIT;
+    GValue probs = G_VALUE_INIT, detected = G_VALUE_INIT;
+
+    g_value_init (&labels, GST_TYPE_ARRAY);
+    g_value_init (&indices, GST_TYPE_ARRAY);
+    g_value_init (&scores, GST_TYPE_ARRAY);
+    g_value_init (&probs, GST_TYPE_ARRAY);
+    g_value_init (&detected, GST_TYPE_ARRAY);
+    for (i = 0; i < n_results; i++) {
+      append_value (&labels, G_TYPE_STRING, results[i].label);
+      append_value (&indices, G_TYPE_UINT, &results[i].index);
+      append_value (&scores, G_TYPE_DOUBLE, &results[i].cosine);
+      append_value (&probs, G_TYPE_DOUBLE, &results[i].probability);
+      append_value (&detected, G_TYPE_BOOLEAN, &results[i].detected);
+    }
+    if (fields & GST_IMAGE_BIND_MATCH_RESULTS_LISTS) {
+      gst_structure_take_value (s, "labels", &labels);
+      gst_structure_take_value (s, "indices", &indices);
+      gst_structure_take_value (s, "scores", &scores);
+      gst_structure_take_value (s, "probabilities", &probs);
+    } else {
+      g_value_unset (&labels);
+      g_value_unset (&indices);
+      g_value_unset (&scores);
+      g_value_unset (&probs);
+    }
+    if (fields & GST_IMAGE_BIND_MATCH_RESULTS_DETECTED)
+      gst_structure_take_value (s, "detected", &detected);
+    else
+      g_value_unset (&detected);
+  }
+  if (fields & GST_IMAGE_BIND_MATCH_RESULTS_PLAIN)
+    gst_image_bind_match_results_add_plain_fields (s, results, n_results);
+  if ((fields & GST_IMAGE_BIND_MATCH_RESULTS_TOP) && n_results > 0)
+    gst_structure_set (s,
+        "top-label", G_TYPE_STRING, results[0].label,
+        "top-index", G_TYPE_UINT, results[0].index,
+        "top-probability", G_TYPE_DOUBLE, results[0].probability,
+        "top-score", G_TYPE_DOUBLE, results[0].cosine, NULL);
+}
+
+static gint
+compare_results (gconstpointer a, gconstpointer b)
+{
+  const GstImageBindMatchResult *ra = a, *rb = b;
+
+  if (ra->probability != rb->probability)
+    return ra->probability > rb->probability ? -1 : 1;
+  return ra->index < rb->index ? -1 : (ra->index > rb->index ? 1 : 0);
+}
+
+/**
+ * gst_image_bind_match_results_sort:
+ * @results: (array length=n_results): results
+ * @n_results: their number
+ *
+ * Sorts @results best first: by decreasing probability, equal probabilities by increasing
+ * prompt index.
+ */
+void
+gst_image_bind_match_results_sort (GstImageBindMatchResult * results, guint n_results)
+{
+  g_return_if_fail (results != NULL || n_results == 0);
+
+  if (n_results > 1)
+    qsort (results, n_results, sizeof (GstImageBindMatchResult), compare_results);
 }
 
 /**

@@ -201,6 +201,42 @@ GstStructure *gst_image_bind_match_meta_to_structure (const GstImageBindMatchMet
 void gst_image_bind_match_results_add_plain_fields (GstStructure * s,
     const GstImageBindMatchResult * results, guint n_results);
 
+/**
+ * GstImageBindMatchResultsFields:
+ * @GST_IMAGE_BIND_MATCH_RESULTS_LISTS: "labels" (G_TYPE_STRING), "indices" (G_TYPE_UINT),
+ *     "scores" (cosines, G_TYPE_DOUBLE), "probabilities" (G_TYPE_DOUBLE): GST_TYPE_ARRAYs in
+ *     the order of the results
+ * @GST_IMAGE_BIND_MATCH_RESULTS_DETECTED: "detected": GST_TYPE_ARRAY of G_TYPE_BOOLEAN, same
+ *     order
+ * @GST_IMAGE_BIND_MATCH_RESULTS_PLAIN: the same lists in plain GLib types, as
+ *     gst_image_bind_match_results_add_plain_fields() adds them
+ * @GST_IMAGE_BIND_MATCH_RESULTS_TOP: "top-label" (G_TYPE_STRING), "top-index" (G_TYPE_UINT),
+ *     "top-probability" and "top-score" (the cosine, G_TYPE_DOUBLE) of the first result; none
+ *     of them when there are no results
+ *
+ * The groups of fields gst_image_bind_match_results_add_fields() writes.
+ *
+ * Since: 0.1
+ */
+typedef enum {
+  GST_IMAGE_BIND_MATCH_RESULTS_LISTS = 1 << 0,
+  GST_IMAGE_BIND_MATCH_RESULTS_DETECTED = 1 << 1,
+  GST_IMAGE_BIND_MATCH_RESULTS_PLAIN = 1 << 2,
+  GST_IMAGE_BIND_MATCH_RESULTS_TOP = 1 << 3,
+} GstImageBindMatchResultsFields;
+
+/* The one serializer of match results into structures (the match meta's mirror, the bus
+ * messages of imagebindmatch and imagebindav): sets the @fields groups of @results on @s, in
+ * the order LISTS, DETECTED, PLAIN, TOP (call it once per group for another order).
+ * @results must already be ordered (gst_image_bind_match_results_sort()). */
+void gst_image_bind_match_results_add_fields (GstStructure * s,
+    const GstImageBindMatchResult * results, guint n_results,
+    GstImageBindMatchResultsFields fields);
+
+/* Sorts @results best first: decreasing probability, then increasing prompt index (the order
+ * of GstImageBindMatchMeta.results and of every results message). */
+void gst_image_bind_match_results_sort (GstImageBindMatchResult * results, guint n_results);
+
 /* Registers the GstCustomMeta mirror (idempotent, thread-safe); returns its info. */
 const GstMetaInfo *gst_image_bind_match_custom_meta_register (void);
 

@@ -610,16 +610,6 @@ add_timing (GstStructure * s, const Embedding * v)
       "duration", G_TYPE_UINT64, v->duration, NULL);
 }
 
-static gint
-compare_results (gconstpointer a, gconstpointer b)
-{
-  const GstImageBindMatchResult *ra = a, *rb = b;
-
-  if (ra->probability != rb->probability)
-    return ra->probability > rb->probability ? -1 : 1;
-  return (gint) ra->index - (gint) rb->index;
-}
-
 /* The fused result fields (labels, scores, ...) into @s. */
 static void
 add_fused_fields (GstImageBindAV * self, GstStructure * s, const Embedding * v,
@@ -629,8 +619,6 @@ add_fused_fields (GstImageBindAV * self, GstStructure * s, const Embedding * v,
   gdouble *cosine = g_new (gdouble, self->n_prompts);
   gdouble *prob = g_new (gdouble, self->n_prompts);
   GstImageBindMatchResult *res = g_new0 (GstImageBindMatchResult, self->n_prompts);
-  GValue labels = G_VALUE_INIT, indices = G_VALUE_INIT, scores = G_VALUE_INIT,
-      probs = G_VALUE_INIT;
   gdouble norm = 0.0;
   guint i;
 
@@ -649,33 +637,12 @@ add_fused_fields (GstImageBindAV * self, GstStructure * s, const Embedding * v,
     res[i].cosine = cosine[i];
     res[i].probability = prob[i];
   }
-  qsort (res, self->n_prompts, sizeof (GstImageBindMatchResult), compare_results);
-
-  g_value_init (&labels, GST_TYPE_ARRAY);
-  g_value_init (&indices, GST_TYPE_ARRAY);
-  g_value_init (&scores, GST_TYPE_ARRAY);
-  g_value_init (&probs, GST_TYPE_ARRAY);
-  for (i = 0; i < self->n_prompts; i++) {
-    GValue x = G_VALUE_INIT;
-
-    g_value_init (&x, G_TYPE_STRING);
-    g_value_set_string (&x, res[i].label);
-    gst_value_array_append_and_take_value (&labels, &x);
-    g_value_init (&x, G_TYPE_UINT);
-    g_value_set_uint (&x, res[i].index);
-    gst_value_array_append_and_take_value (&indices, &x);
-    append_double (&scores, res[i].cosine);
-    append_double (&probs, res[i].probability);
-  }
-  gst_structure_take_value (s, "labels", &labels);
-  gst_structure_take_value (s, "indices", &indices);
-  gst_structure_take_value (s, "scores", &scores);
-  gst_structure_take_value (s, "probabilities", &probs);
-  gst_structure_set (s, "top-label", G_TYPE_STRING, res[0].label,
-      "top-index", G_TYPE_UINT, res[0].index,
-      "top-probability", G_TYPE_DOUBLE, res[0].probability,
-      "top-score", G_TYPE_DOUBLE, res[0].cosine, NULL);
-  gst_image_bind_match_results_add_plain_fields (s, res, self->n_prompts);
+  gst_image_bind_match_results_sort (res, self->n_prompts);
+  /* top-* between the lists and their plain copies, as this element has always written them */
+  gst_image_bind_match_results_add_fields (s, res, self->n_prompts,
+      GST_IMAGE_BIND_MATCH_RESULTS_LISTS | GST_IMAGE_BIND_MATCH_RESULTS_TOP);
+  gst_image_bind_match_results_add_fields (s, res, self->n_prompts,
+      GST_IMAGE_BIND_MATCH_RESULTS_PLAIN);
 
   g_free (res);
   g_free (prob);

@@ -700,9 +700,6 @@ results_structure (const gchar * name, GstImageBindModality modality,
     guint n_results)
 {
   GstStructure *s;
-  GValue labels = G_VALUE_INIT, indices = G_VALUE_INIT, scores = G_VALUE_INIT;
-  GValue probs = G_VALUE_INIT, detected = G_VALUE_INIT, v = G_VALUE_INIT;
-  guint i;
 
   s = gst_structure_new (name,
       "timestamp", G_TYPE_UINT64, span->pts,
@@ -712,50 +709,10 @@ results_structure (const gchar * name, GstImageBindModality modality,
       "modality", G_TYPE_STRING, gst_image_bind_modality_to_string (modality),
       "mode", G_TYPE_STRING, gst_image_bind_match_mode_to_string (mode), NULL);
 
-  g_value_init (&labels, GST_TYPE_ARRAY);
-  g_value_init (&indices, GST_TYPE_ARRAY);
-  g_value_init (&scores, GST_TYPE_ARRAY);
-  g_value_init (&probs, GST_TYPE_ARRAY);
-  g_value_init (&detected, GST_TYPE_ARRAY);
-  for (i = 0; i < n_results; i++) {
-    append_string (&labels, results[i].label);
-    g_value_init (&v, G_TYPE_UINT);
-    g_value_set_uint (&v, results[i].index);
-    gst_value_array_append_and_take_value (&indices, &v);
-    g_value_init (&v, G_TYPE_DOUBLE);
-    g_value_set_double (&v, results[i].cosine);
-    gst_value_array_append_and_take_value (&scores, &v);
-    g_value_init (&v, G_TYPE_DOUBLE);
-    g_value_set_double (&v, results[i].probability);
-    gst_value_array_append_and_take_value (&probs, &v);
-    g_value_init (&v, G_TYPE_BOOLEAN);
-    g_value_set_boolean (&v, results[i].detected);
-    gst_value_array_append_and_take_value (&detected, &v);
-  }
-  gst_structure_take_value (s, "labels", &labels);
-  gst_structure_take_value (s, "indices", &indices);
-  gst_structure_take_value (s, "scores", &scores);
-  gst_structure_take_value (s, "probabilities", &probs);
-  gst_structure_take_value (s, "detected", &detected);
-  gst_image_bind_match_results_add_plain_fields (s, results, n_results);
-
-  if (n_results > 0)
-    gst_structure_set (s,
-        "top-label", G_TYPE_STRING, results[0].label,
-        "top-index", G_TYPE_UINT, results[0].index,
-        "top-probability", G_TYPE_DOUBLE, results[0].probability,
-        "top-score", G_TYPE_DOUBLE, results[0].cosine, NULL);
+  gst_image_bind_match_results_add_fields (s, results, n_results,
+      GST_IMAGE_BIND_MATCH_RESULTS_LISTS | GST_IMAGE_BIND_MATCH_RESULTS_DETECTED |
+      GST_IMAGE_BIND_MATCH_RESULTS_PLAIN | GST_IMAGE_BIND_MATCH_RESULTS_TOP);
   return s;
-}
-
-static gint
-compare_probability (gconstpointer a, gconstpointer b)
-{
-  const GstImageBindMatchResult *ra = a, *rb = b;
-
-  if (ra->probability != rb->probability)
-    return ra->probability > rb->probability ? -1 : 1;
-  return ra->index < rb->index ? -1 : (ra->index > rb->index ? 1 : 0);
 }
 
 static Span
@@ -890,7 +847,7 @@ match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
     }
   }
 
-  qsort (all, n, sizeof (GstImageBindMatchResult), compare_probability);
+  gst_image_bind_match_results_sort (all, n);
   n_results = (set->top_k == 0 || set->top_k > n) ? n : set->top_k;
 
   mmeta = gst_buffer_add_imagebind_match_meta (buffer, emeta->modality, set->mode, all,
