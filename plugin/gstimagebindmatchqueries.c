@@ -2,7 +2,7 @@
 #include "gstimagebindmatchqueries.h"
 
 #include <imagebind.h>
-#include <media-tensor.h>
+#include "gstimagebindmediatensor.h"
 #include <string.h>
 
 /* ---- the prompts as a user writes them ---- */
@@ -134,7 +134,7 @@ embed_media (ImageBindContext * ctx, ImageBindModel * model, const gchar * model
     const GstImageBindQueryTerm * t, GError ** error)
 {
   ImageBindModality modality = (ImageBindModality) t->modality;
-  IbMediaTensorOptions options = { IMAGEBIND_DEPTH_DISPARITY };
+  GstImageBindMediaOptions options = { IMAGEBIND_DEPTH_DISPARITY };
   gfloat *out;
   gchar *user = g_strdup_printf ("the query term %s:%s",
       imagebind_modality_name (modality), t->text);
@@ -144,7 +144,7 @@ embed_media (ImageBindContext * ctx, ImageBindModel * model, const gchar * model
   if (!have)
     return NULL;
   out = g_new (gfloat, imagebind_model_out_dim (model));
-  if (!ib_media_embed (ctx, model, modality, &options, t->text, out, error))
+  if (!gst_image_bind_media_embed (ctx, model, modality, &options, t->text, out, error))
     g_clear_pointer (&out, g_free);
   return out;
 }

@@ -10,11 +10,11 @@
  * A single .npy input is a tensor in the layout the official forward takes: vision
  * (B,3,224,224) or (B,S,3,T,224,224), audio (B,S,1,128,204), depth/thermal (B,1,224,224),
  * imu (B,6,2000), text (B,77) int64 ids. Anything else is a media file decoded by GStreamer
- * and preprocessed by the runtime's front ends (tools/media-tensor.h); a video file given as
+ * and preprocessed by the runtime's front ends (gst/gstimagebindmediatensor.h); a video file given as
  * vision goes through the official video loader (5 clips x 3 crops, averaged by the model). */
 #include "imagebind.h"
 #include "imagebind-tokenizer.h"
-#include "media-tensor.h"
+#include "gstimagebindmediatensor.h"
 #include "npy.h"
 #include "tool-common.h"
 
@@ -28,7 +28,7 @@ typedef struct {
   const char *output;
   gboolean json;
   int n_threads;
-  IbMediaTensorOptions media;
+  GstImageBindMediaOptions media;
 } EmbedJob;
 
 /* The embeddings of a run: one name and one row per input. */
@@ -96,7 +96,7 @@ embed_media (ImageBindContext *ctx, const ImageBindModel *model, const EmbedJob 
 {
   g_autofree float *out = g_new (float, result->dim);
 
-  if (!ib_media_embed (ctx, model, job->modality, &job->media, path, out, error))
+  if (!gst_image_bind_media_embed (ctx, model, job->modality, &job->media, path, out, error))
     return FALSE;
   g_ptr_array_add (result->names, g_strdup (path));
   g_array_append_vals (result->vectors, out, result->dim);

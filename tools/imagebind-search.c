@@ -12,7 +12,7 @@
 #include "imagebind.h"
 #include "imagebind-index.h"
 #include "imagebind-tokenizer.h"
-#include "media-tensor.h"
+#include "gstimagebindmediatensor.h"
 #include "tool-common.h"
 
 #include <json-glib/json-glib.h>
@@ -48,7 +48,7 @@ embed_term (ImageBindContext *ctx, const ImageBindModel *model, const QueryTerm 
     GError **error)
 {
   ImageBindInputGeometry geometry;
-  IbMediaTensorOptions options = { IMAGEBIND_DEPTH_MILLIMETRES };
+  GstImageBindMediaOptions options = { IMAGEBIND_DEPTH_MILLIMETRES };
 
   imagebind_model_input_geometry (model, &geometry);
   if (t->modality == IMAGEBIND_MODALITY_TEXT) {
@@ -57,7 +57,7 @@ embed_term (ImageBindContext *ctx, const ImageBindModel *model, const QueryTerm 
     return tok && imagebind_tokenize (tok, t->value, -1, ids, geometry.context_length, error) &&
         imagebind_embed_text (ctx, ids, 1, out, error);
   }
-  return ib_media_embed (ctx, model, t->modality, &options, t->value, out, error);
+  return gst_image_bind_media_embed (ctx, model, t->modality, &options, t->value, out, error);
 }
 
 /* sum_i w_i e_i / |e_i| */

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "media-tensor.h"
+#include "gstimagebindmediatensor.h"
 #include "gstimagebindmeta.h"
 
 static const gchar *model_path;
@@ -63,7 +63,7 @@ runtime_sound_embedding (const gchar * path, guint dim)
   GError *err = NULL;
   ImageBindModel *model = imagebind_model_load (model_path, &err);
   ImageBindContextParams params = imagebind_context_default_params ();
-  IbMediaTensorOptions options = { IMAGEBIND_DEPTH_DISPARITY };
+  GstImageBindMediaOptions options = { IMAGEBIND_DEPTH_DISPARITY };
   ImageBindContext *ctx;
   gfloat *out = g_new (gfloat, dim);
 
@@ -71,7 +71,7 @@ runtime_sound_embedding (const gchar * path, guint dim)
   g_assert_cmpuint (imagebind_model_out_dim (model), ==, dim);
   params.n_threads = 1;
   ctx = imagebind_context_new (model, &params);
-  g_assert_true (ib_media_embed (ctx, model, IMAGEBIND_MODALITY_AUDIO, &options, path, out, &err));
+  g_assert_true (gst_image_bind_media_embed (ctx, model, IMAGEBIND_MODALITY_AUDIO, &options, path, out, &err));
   g_assert_no_error (err);
   imagebind_context_free (ctx);
   imagebind_model_unref (model);

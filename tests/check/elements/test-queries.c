@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 
 #include "common.h"
-#include "media-tensor.h"
+#include "gstimagebindmediatensor.h"
 #include "gstimagebindmeta.h"
 #include "gstimagebindmatchmeta.h"
 #include "gstimagebindquery.h"
@@ -315,10 +315,10 @@ static gfloat *
 runtime_media (Runtime * rt, ImageBindModality modality, const gchar * path)
 {
   GError *err = NULL;
-  IbMediaTensorOptions options = { IMAGEBIND_DEPTH_DISPARITY };
+  GstImageBindMediaOptions options = { IMAGEBIND_DEPTH_DISPARITY };
   gfloat *out = g_new (gfloat, rt->dim);
 
-  g_assert_true (ib_media_embed (rt->ctx, rt->model, modality, &options, path, out, &err));
+  g_assert_true (gst_image_bind_media_embed (rt->ctx, rt->model, modality, &options, path, out, &err));
   g_assert_no_error (err);
   return out;
 }

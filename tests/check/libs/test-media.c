@@ -1,8 +1,8 @@
-/* tools/media.c: which frames of a video the official video loader's clip sampling takes.
- * A 6 s, 10 fps video whose frame i is a flat grey of level 4 i is written with GStreamer
+/* gst/gstimagebindmedia.c: which frames of a video the official video loader's clip sampling
+ * takes. A 6 s, 10 fps video whose frame i is a flat grey of level 4 i is written with GStreamer
  * (appsrc ! jpegenc ! avimux), then decoded: 5 clips of 2 s over [0, 6 s) start at 0, 1, 2, 3,
  * 4 s, so clip k must give frames 10 k (first) and 10 k + 19 (last). */
-#include "media.h"
+#include "gstimagebindmedia.h"
 
 #include <gst/gst.h>
 #include <gst/app/gstappsrc.h>
@@ -65,7 +65,7 @@ static void
 test_clip_frames (void)
 {
   g_autofree char *path = NULL;
-  IbMediaFrames frames;
+  GstImageBindMediaFrames frames;
   GError *error = NULL;
 
   if (!have_elements) {
@@ -73,7 +73,7 @@ test_clip_frames (void)
     return;
   }
   path = write_video ();
-  g_assert_true (ib_media_decode_clip_frames (path, 2.0, 5, &frames, &error));
+  g_assert_true (gst_image_bind_media_decode_clip_frames (path, 2.0, 5, &frames, &error));
   g_assert_no_error (error);
   g_assert_true (frames.is_video);
   g_assert_cmpuint (frames.width, ==, W);
@@ -83,13 +83,13 @@ test_clip_frames (void)
     g_assert_cmpuint (frame_index (frames.frames[2 * k]), ==, 10 * k);
     g_assert_cmpuint (frame_index (frames.frames[2 * k + 1]), ==, 10 * k + 19);
   }
-  ib_media_frames_clear (&frames);
+  gst_image_bind_media_frames_clear (&frames);
 
   /* one clip as long as the video: first and last frame */
-  g_assert_true (ib_media_decode_clip_frames (path, 6.0, 1, &frames, &error));
+  g_assert_true (gst_image_bind_media_decode_clip_frames (path, 6.0, 1, &frames, &error));
   g_assert_cmpuint (frame_index (frames.frames[0]), ==, 0);
   g_assert_cmpuint (frame_index (frames.frames[1]), ==, N_FRAMES - 1);
-  ib_media_frames_clear (&frames);
+  gst_image_bind_media_frames_clear (&frames);
   g_unlink (path);
 }
 
@@ -99,7 +99,7 @@ test_still_image (void)
 {
   const char *dir = g_getenv ("IMAGEBIND_CONFORMANCE_DIR");
   g_autofree char *png = NULL;
-  IbMediaFrames frames;
+  GstImageBindMediaFrames frames;
   GError *error = NULL;
 
   if (!dir || !*dir)
@@ -109,13 +109,13 @@ test_still_image (void)
     g_test_skip ("conformance fixtures not found");
     return;
   }
-  g_assert_true (ib_media_decode_clip_frames (png, 2.0, 5, &frames, &error));
+  g_assert_true (gst_image_bind_media_decode_clip_frames (png, 2.0, 5, &frames, &error));
   g_assert_no_error (error);
   g_assert_false (frames.is_video);
   g_assert_cmpuint (frames.n_frames, ==, 1);
   g_assert_cmpuint (frames.width, ==, 100);
   g_assert_cmpuint (frames.height, ==, 80);
-  ib_media_frames_clear (&frames);
+  gst_image_bind_media_frames_clear (&frames);
 }
 
 int

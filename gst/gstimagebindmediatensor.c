@@ -1,7 +1,7 @@
-/* One media file -> one model input tensor. Decoding is GStreamer's (media.c); the numbers are
+/* One media file -> one model input tensor. Decoding is GStreamer's (gstimagebindmedia.c); the numbers are
  * the runtime's front ends, so what a tool embeds is what the elements embed. */
-#include "media-tensor.h"
-#include "media.h"
+#include "gstimagebindmediatensor.h"
+#include "gstimagebindmedia.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -42,7 +42,7 @@ audio_to_tensor (const ImageBindInputGeometry *g, const char *path, float *out, 
   params.target_len = g->audio_target_len;
   params.mean = g->audio_fbank_mean;
   params.std = g->audio_fbank_std;
-  if (!ib_media_decode_audio (path, &planar, &channels, &n, &rate, error))
+  if (!gst_image_bind_media_decode_audio (path, &planar, &channels, &n, &rate, error))
     return FALSE;
   if (rate != params.sample_rate) {
     /* as the official loader: resample every channel, then take clips */
@@ -157,7 +157,7 @@ vision_to_tensor (const ImageBindInputGeometry *g, const char *path, gint64 *sha
     guint *n_dims, GError **error)
 {
   ImageBindImageParams params = imagebind_image_default_params ();
-  IbMediaFrames frames;
+  GstImageBindMediaFrames frames;
   float *out = NULL;
   gsize sample;
   guint T = g->video_frames == 1 ? 1 : 2, per_clip = 2 / T;
@@ -165,7 +165,7 @@ vision_to_tensor (const ImageBindInputGeometry *g, const char *path, gint64 *sha
   params.size = g->image_size;
   memcpy (params.mean, g->image_mean, sizeof params.mean);
   memcpy (params.std, g->image_std, sizeof params.std);
-  if (!ib_media_decode_clip_frames (path, IB_MEDIA_VIDEO_CLIP_SECONDS, IB_MEDIA_VIDEO_CLIPS,
+  if (!gst_image_bind_media_decode_clip_frames (path, GST_IMAGE_BIND_MEDIA_VIDEO_CLIP_SECONDS, GST_IMAGE_BIND_MEDIA_VIDEO_CLIPS,
           &frames, error))
     return NULL;
   if (!frames.is_video) {
@@ -174,32 +174,32 @@ vision_to_tensor (const ImageBindInputGeometry *g, const char *path, gint64 *sha
     if (!imagebind_image_to_tensor (&params, frames.frames[0], frames.width, frames.height,
             (gsize) frames.width * 3, out, error))
       g_clear_pointer (&out, g_free);
-    ib_media_frames_clear (&frames);
+    gst_image_bind_media_frames_clear (&frames);
     return out;
   }
   out = g_new (float, set_shape (shape, n_dims, 6, (gint64) 1,
-          (gint64) (IB_MEDIA_VIDEO_CLIPS * IB_MEDIA_VIDEO_CROPS * per_clip), (gint64) 3,
+          (gint64) (GST_IMAGE_BIND_MEDIA_VIDEO_CLIPS * GST_IMAGE_BIND_MEDIA_VIDEO_CROPS * per_clip), (gint64) 3,
           (gint64) T, (gint64) g->image_size, (gint64) g->image_size));
   sample = (gsize) 3 * T * g->image_size * g->image_size;
   /* data.py's order: for each clip its three crops (and, for T = 1, each crop's two frames) */
-  for (guint k = 0; k < IB_MEDIA_VIDEO_CLIPS; k++)
-    for (guint c = 0; c < IB_MEDIA_VIDEO_CROPS; c++)
+  for (guint k = 0; k < GST_IMAGE_BIND_MEDIA_VIDEO_CLIPS; k++)
+    for (guint c = 0; c < GST_IMAGE_BIND_MEDIA_VIDEO_CROPS; c++)
       for (guint f = 0; f < per_clip; f++)
         if (!imagebind_video_clip_to_tensor (&params,
                 (const guint8 *const *) frames.frames + 2 * k + f, T, frames.width,
                 frames.height, (gsize) frames.width * 3, c,
-                out + ((k * IB_MEDIA_VIDEO_CROPS + c) * per_clip + f) * sample, error)) {
+                out + ((k * GST_IMAGE_BIND_MEDIA_VIDEO_CROPS + c) * per_clip + f) * sample, error)) {
           g_clear_pointer (&out, g_free);
           goto done;
         }
 done:
-  ib_media_frames_clear (&frames);
+  gst_image_bind_media_frames_clear (&frames);
   return out;
 }
 
 float *
-ib_media_load_tensor (const ImageBindInputGeometry *g, ImageBindModality modality,
-    const IbMediaTensorOptions *options, const char *path, gint64 *shape, guint *n_dims,
+gst_image_bind_media_load_tensor (const ImageBindInputGeometry *g, ImageBindModality modality,
+    const GstImageBindMediaOptions *options, const char *path, gint64 *shape, guint *n_dims,
     GError **error)
 {
   g_autofree void *grey = NULL;
@@ -216,7 +216,7 @@ ib_media_load_tensor (const ImageBindInputGeometry *g, ImageBindModality modalit
     case IMAGEBIND_MODALITY_THERMAL:
       out = g_new (float, set_shape (shape, n_dims, 4, (gint64) 1, (gint64) 1,
               (gint64) g->image_size, (gint64) g->image_size));
-      ok = ib_media_decode_gray (path, &grey, &bits, &width, &height, error) &&
+      ok = gst_image_bind_media_decode_gray (path, &grey, &bits, &width, &height, error) &&
           (modality == IMAGEBIND_MODALITY_DEPTH ?
           imagebind_depth_to_tensor (g->image_size,
               bits == 8 ? IMAGEBIND_DEPTH_DISPARITY : options->depth_format, grey, bits, width,
@@ -248,8 +248,8 @@ ib_media_load_tensor (const ImageBindInputGeometry *g, ImageBindModality modalit
 }
 
 gboolean
-ib_media_embed (ImageBindContext *ctx, const ImageBindModel *model, ImageBindModality modality,
-    const IbMediaTensorOptions *options, const char *path, float *out, GError **error)
+gst_image_bind_media_embed (ImageBindContext *ctx, const ImageBindModel *model, ImageBindModality modality,
+    const GstImageBindMediaOptions *options, const char *path, float *out, GError **error)
 {
   ImageBindInputGeometry geometry;
   gint64 shape[8];
@@ -257,6 +257,6 @@ ib_media_embed (ImageBindContext *ctx, const ImageBindModel *model, ImageBindMod
   g_autofree float *tensor = NULL;
 
   imagebind_model_input_geometry (model, &geometry);
-  tensor = ib_media_load_tensor (&geometry, modality, options, path, shape, &n_dims, error);
+  tensor = gst_image_bind_media_load_tensor (&geometry, modality, options, path, shape, &n_dims, error);
   return tensor && imagebind_embed (ctx, modality, tensor, shape, n_dims, out, error);
 }

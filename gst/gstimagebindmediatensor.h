@@ -1,8 +1,10 @@
-/* Media files to the model's input tensors, for the command-line tools: decoding through
- * GStreamer (tools/media.h), then the runtime's front ends (models/imagebind-frontend.h),
- * with the model's input geometry. */
-#ifndef IB_MEDIA_TENSOR_H
-#define IB_MEDIA_TENSOR_H
+/* Media files to the model's input tensors: decoding through GStreamer (gstimagebindmedia.h),
+ * then the runtime's front ends (models/imagebind-frontend.h), with the model's input
+ * geometry. Used by imagebindmatch, the command-line tools and the tests, so that what a tool
+ * embeds is what the elements embed. Not installed: a static library of gst/, beside
+ * gstimagebindmedia.h. */
+#ifndef __GST_IMAGE_BIND_MEDIA_TENSOR_H__
+#define __GST_IMAGE_BIND_MEDIA_TENSOR_H__
 
 #include "imagebind.h"
 #include "imagebind-frontend.h"
@@ -11,12 +13,12 @@ G_BEGIN_DECLS
 
 typedef struct {
   ImageBindDepthFormat depth_format;   /* for 16-bit depth images; 8-bit ones are disparity */
-} IbMediaTensorOptions;
+} GstImageBindMediaOptions;
 
 /* The official video loader's clip sampling (data.py: 5 clips of 2 s, 3 spatial crops each). */
-#define IB_MEDIA_VIDEO_CLIPS 5
-#define IB_MEDIA_VIDEO_CLIP_SECONDS 2.0
-#define IB_MEDIA_VIDEO_CROPS 3
+#define GST_IMAGE_BIND_MEDIA_VIDEO_CLIPS 5
+#define GST_IMAGE_BIND_MEDIA_VIDEO_CLIP_SECONDS 2.0
+#define GST_IMAGE_BIND_MEDIA_VIDEO_CROPS 3
 
 /* Decodes @path and returns one sample of @modality as a newly allocated tensor (g_free) in
  * the layout imagebind_embed() takes, batch 1 included, shape in @shape (up to 6 dims):
@@ -32,14 +34,14 @@ typedef struct {
  *            is skipped) or raw little-endian float32 interleaved 6-channel samples
  *                                                      -> (1, 6, 2000)
  * Text is not a media file. */
-float *ib_media_load_tensor (const ImageBindInputGeometry *geometry, ImageBindModality modality,
-    const IbMediaTensorOptions *options, const char *path, gint64 *shape, guint *n_dims,
+float *gst_image_bind_media_load_tensor (const ImageBindInputGeometry *geometry, ImageBindModality modality,
+    const GstImageBindMediaOptions *options, const char *path, gint64 *shape, guint *n_dims,
     GError **error);
 
-/* Embeds one media file: ib_media_load_tensor(), then imagebind_embed() with @ctx's model.
+/* Embeds one media file: gst_image_bind_media_load_tensor(), then imagebind_embed() with @ctx's model.
  * @out receives out_dim floats. */
-gboolean ib_media_embed (ImageBindContext *ctx, const ImageBindModel *model,
-    ImageBindModality modality, const IbMediaTensorOptions *options, const char *path,
+gboolean gst_image_bind_media_embed (ImageBindContext *ctx, const ImageBindModel *model,
+    ImageBindModality modality, const GstImageBindMediaOptions *options, const char *path,
     float *out, GError **error);
 
 G_END_DECLS

@@ -1,6 +1,6 @@
 /* filesrc ! decodebin ! {videoconvert|audioconvert} ! appsink, one pipeline per file. The
  * converter picks the output format from the appsink's caps, so any decodable input works. */
-#include "media.h"
+#include "gstimagebindmedia.h"
 
 #include <gst/gst.h>
 #include <gst/app/gstappsink.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define IB_MEDIA_ERROR (g_quark_from_static_string ("ib-media-error"))
+#define MEDIA_ERROR (g_quark_from_static_string ("gst-image-bind-media-error"))
 /* Audio longer than this is refused rather than decoded into memory. */
 #define MAX_AUDIO_SECONDS (4 * 3600)
 
@@ -101,7 +101,7 @@ decoder_start (Decoder *dec, const char *path, gboolean video, const char *caps_
       video ? "videoconvert" : "audioconvert");
   dec->sink = gst_element_factory_make ("appsink", NULL);
   if (!src || !decodebin || !dec->convert || !dec->sink) {
-    g_set_error (error, IB_MEDIA_ERROR, 0, "GStreamer elements missing (filesrc, decodebin, %s, "
+    g_set_error (error, MEDIA_ERROR, 0, "GStreamer elements missing (filesrc, decodebin, %s, "
         "appsink): install gstreamer1.0-plugins-base", video ? "videoconvert" : "audioconvert");
     gst_clear_object (&dec->pipeline);
     return FALSE;
@@ -132,12 +132,12 @@ decoder_bus_error (Decoder *dec, const char *path, GError **error)
 
   dec->error = NULL;
   if (had && !dec->linked) {
-    g_set_error (error, IB_MEDIA_ERROR, 2, "%s: no %s stream in this file", path,
+    g_set_error (error, MEDIA_ERROR, 2, "%s: no %s stream in this file", path,
         strstr (GST_OBJECT_NAME (dec->convert), "video") ? "video or image" : "audio");
   } else if (msg) {
     GError *err = NULL;
     gst_message_parse_error (msg, &err, NULL);
-    g_set_error (error, IB_MEDIA_ERROR, 1, "%s: cannot decode: %s", path, err->message);
+    g_set_error (error, MEDIA_ERROR, 1, "%s: cannot decode: %s", path, err->message);
     g_error_free (err);
   }
   if (msg)
@@ -186,7 +186,7 @@ decoder_first_frame (Decoder *dec, const char *path, const char *caps_str, GErro
     return NULL;
   sample = decoder_pull (dec);
   if (!sample && !decoder_bus_error (dec, path, error))
-    g_set_error (error, IB_MEDIA_ERROR, 2, "%s: no video frame or image in this file", path);
+    g_set_error (error, MEDIA_ERROR, 2, "%s: no video frame or image in this file", path);
   return sample;
 }
 
@@ -226,7 +226,7 @@ copy_rgb (GstSample *sample, guint *width, guint *height)
 }
 
 gboolean
-ib_media_decode_rgb (const char *path, guint8 **rgb, guint *width, guint *height, GError **error)
+gst_image_bind_media_decode_rgb (const char *path, guint8 **rgb, guint *width, guint *height, GError **error)
 {
   Decoder dec = { 0 };
   GstSample *sample = decoder_first_frame (&dec, path, "video/x-raw,format=RGB", error);
@@ -234,7 +234,7 @@ ib_media_decode_rgb (const char *path, guint8 **rgb, guint *width, guint *height
   *width = *height = 0;
   *rgb = sample ? copy_rgb (sample, width, height) : NULL;
   if (sample && !*rgb)
-    g_set_error (error, IB_MEDIA_ERROR, 3, "%s: cannot map the decoded frame", path);
+    g_set_error (error, MEDIA_ERROR, 3, "%s: cannot map the decoded frame", path);
   if (sample)
     gst_sample_unref (sample);
   decoder_stop (&dec);
@@ -267,7 +267,7 @@ assign_to_clips (GstSample *sample, double clip, double latest, guint n_clips,
 }
 
 void
-ib_media_frames_clear (IbMediaFrames *frames)
+gst_image_bind_media_frames_clear (GstImageBindMediaFrames *frames)
 {
   for (guint i = 0; frames->frames && i < frames->n_frames; i++)
     g_free (frames->frames[i]);
@@ -276,8 +276,8 @@ ib_media_frames_clear (IbMediaFrames *frames)
 }
 
 gboolean
-ib_media_decode_clip_frames (const char *path, double clip_duration, guint n_clips,
-    IbMediaFrames *out, GError **error)
+gst_image_bind_media_decode_clip_frames (const char *path, double clip_duration, guint n_clips,
+    GstImageBindMediaFrames *out, GError **error)
 {
   Decoder dec = { 0 };
   GstSample *first = decoder_first_frame (&dec, path, "video/x-raw,format=RGB", error);
@@ -330,7 +330,7 @@ ib_media_decode_clip_frames (const char *path, double clip_duration, guint n_cli
   out->frames = g_new0 (guint8 *, out->n_frames);
   for (guint k = 0; k < n_clips; k++) {
     if (!clip_first[k]) {
-      g_set_error (error, IB_MEDIA_ERROR, 5, "%s: no frame between %.3f s and %.3f s (the file "
+      g_set_error (error, MEDIA_ERROR, 5, "%s: no frame between %.3f s and %.3f s (the file "
           "says it lasts %.3f s; %" G_GUINT64_FORMAT " frames decoded)", path,
           n_clips > 1 ? k * latest / (n_clips - 1) : 0.0,
           (n_clips > 1 ? k * latest / (n_clips - 1) : 0.0) + clip_duration, duration, n_decoded);
@@ -339,7 +339,7 @@ ib_media_decode_clip_frames (const char *path, double clip_duration, guint n_cli
     out->frames[2 * k] = copy_rgb (clip_first[k], &out->width, &out->height);
     out->frames[2 * k + 1] = copy_rgb (clip_last[k], &out->width, &out->height);
     if (!out->frames[2 * k] || !out->frames[2 * k + 1]) {
-      g_set_error (error, IB_MEDIA_ERROR, 3, "%s: frames change size or cannot be mapped", path);
+      g_set_error (error, MEDIA_ERROR, 3, "%s: frames change size or cannot be mapped", path);
       goto done;
     }
   }
@@ -360,12 +360,12 @@ done:
   }
   decoder_stop (&dec);
   if (!ok)
-    ib_media_frames_clear (out);
+    gst_image_bind_media_frames_clear (out);
   return ok;
 }
 
 gboolean
-ib_media_decode_gray (const char *path, gpointer *pixels, guint *bits, guint *width,
+gst_image_bind_media_decode_gray (const char *path, gpointer *pixels, guint *bits, guint *width,
     guint *height, GError **error)
 {
   Decoder dec = { 0 };
@@ -377,7 +377,7 @@ ib_media_decode_gray (const char *path, gpointer *pixels, guint *bits, guint *wi
   *pixels = sample ? copy_plane (sample, width, height, &bpp) : NULL;
   *bits = 8 * bpp;
   if (sample && !*pixels)
-    g_set_error (error, IB_MEDIA_ERROR, 3, "%s: cannot map the decoded frame", path);
+    g_set_error (error, MEDIA_ERROR, 3, "%s: cannot map the decoded frame", path);
   if (sample)
     gst_sample_unref (sample);
   decoder_stop (&dec);
@@ -385,7 +385,7 @@ ib_media_decode_gray (const char *path, gpointer *pixels, guint *bits, guint *wi
 }
 
 gboolean
-ib_media_decode_audio (const char *path, float **planar, guint *channels, gsize *n_frames,
+gst_image_bind_media_decode_audio (const char *path, float **planar, guint *channels, gsize *n_frames,
     guint *rate, GError **error)
 {
   Decoder dec = { 0 };
@@ -409,7 +409,7 @@ ib_media_decode_audio (const char *path, float **planar, guint *channels, gsize 
     }
     gst_sample_unref (sample);
     if (have_info && samples->len / MAX (info.channels, 1) > (gsize) MAX_AUDIO_SECONDS * info.rate) {
-      g_set_error (error, IB_MEDIA_ERROR, 4, "%s: longer than %d hours; cut it first", path,
+      g_set_error (error, MEDIA_ERROR, 4, "%s: longer than %d hours; cut it first", path,
           MAX_AUDIO_SECONDS / 3600);
       goto out;
     }
@@ -417,7 +417,7 @@ ib_media_decode_audio (const char *path, float **planar, guint *channels, gsize 
   if (decoder_bus_error (&dec, path, error))
     goto out;
   if (!have_info || samples->len == 0) {
-    g_set_error (error, IB_MEDIA_ERROR, 2, "%s: no audio in this file", path);
+    g_set_error (error, MEDIA_ERROR, 2, "%s: no audio in this file", path);
     goto out;
   }
   {
