@@ -226,7 +226,8 @@ copy_rgb (GstSample *sample, guint *width, guint *height)
 }
 
 gboolean
-gst_image_bind_media_decode_rgb (const char *path, guint8 **rgb, guint *width, guint *height, GError **error)
+gst_image_bind_media_decode_rgb (const char *path, guint8 **rgb, guint *width, guint *height,
+    GError **error)
 {
   Decoder dec = { 0 };
   GstSample *sample = decoder_first_frame (&dec, path, "video/x-raw,format=RGB", error);
@@ -385,8 +386,8 @@ gst_image_bind_media_decode_gray (const char *path, gpointer *pixels, guint *bit
 }
 
 gboolean
-gst_image_bind_media_decode_audio (const char *path, float **planar, guint *channels, gsize *n_frames,
-    guint *rate, GError **error)
+gst_image_bind_media_decode_audio (const char *path, float **planar, guint *channels,
+    gsize *n_frames, guint *rate, GError **error)
 {
   Decoder dec = { 0 };
   GArray *samples = g_array_new (FALSE, FALSE, sizeof (float));

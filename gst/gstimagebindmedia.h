@@ -10,8 +10,8 @@
 G_BEGIN_DECLS
 
 /* The first video frame (or the image) of @path as packed 8-bit RGB, rows of width * 3 bytes. */
-gboolean gst_image_bind_media_decode_rgb (const char *path, guint8 **rgb, guint *width, guint *height,
-    GError **error);
+gboolean gst_image_bind_media_decode_rgb (const char *path, guint8 **rgb, guint *width,
+    guint *height, GError **error);
 
 /* The frames the official video loader (load_and_transform_video_data) reads from @path: the
  * file's duration d is cut into @n_clips clips of @clip_duration seconds starting at
@@ -26,14 +26,14 @@ typedef struct {
   guint8 **frames;
 } GstImageBindMediaFrames;
 
-gboolean gst_image_bind_media_decode_clip_frames (const char *path, double clip_duration, guint n_clips,
-    GstImageBindMediaFrames *frames, GError **error);
+gboolean gst_image_bind_media_decode_clip_frames (const char *path, double clip_duration,
+    guint n_clips, GstImageBindMediaFrames *frames, GError **error);
 void gst_image_bind_media_frames_clear (GstImageBindMediaFrames *frames);
 
 /* The first frame of @path as one grey plane: 16 bits per pixel (native endian) if the file has
  * more than 8 bits per sample, else 8. */
-gboolean gst_image_bind_media_decode_gray (const char *path, gpointer *pixels, guint *bits, guint *width,
-    guint *height, GError **error);
+gboolean gst_image_bind_media_decode_gray (const char *path, gpointer *pixels, guint *bits,
+    guint *width, guint *height, GError **error);
 
 /* All audio of @path as planar float32 (channels x n_frames) at the file's own rate. */
 gboolean gst_image_bind_media_decode_audio (const char *path, float **planar, guint *channels,

@@ -1,11 +1,14 @@
-/* One media file -> one model input tensor. Decoding is GStreamer's (gstimagebindmedia.c); the numbers are
- * the runtime's front ends, so what a tool embeds is what the elements embed. */
+/* One media file -> one model input tensor. Decoding is GStreamer's (gstimagebindmedia.c); the
+ * numbers are the runtime's front ends, so what a tool embeds is what the elements embed. */
 #include "gstimagebindmediatensor.h"
 #include "gstimagebindmedia.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define CLIPS GST_IMAGE_BIND_MEDIA_VIDEO_CLIPS
+#define CROPS GST_IMAGE_BIND_MEDIA_VIDEO_CROPS
 
 /* IMU files larger than this are refused: the model sees one window of a few seconds. */
 #define MAX_IMU_BYTES (256u << 20)
@@ -27,33 +30,28 @@ set_shape (gint64 *shape, guint *n_dims, guint n, ...)
   return total;
 }
 
+/* The audio front end's parameters are the model's (imagebind_audio_params_from_model(), as
+ * imagebindaudio takes them), so a file embeds as the element embeds the same sound. */
 static gboolean
-audio_to_tensor (const ImageBindInputGeometry *g, const char *path, float *out, GError **error)
+audio_to_tensor (const ImageBindAudioParams *params, const char *path, float *out,
+    GError **error)
 {
   g_autofree float *planar = NULL, *resampled = NULL;
   guint channels, rate;
   gsize n;
-  ImageBindAudioParams params = imagebind_audio_default_params ();
 
-  params.sample_rate = g->audio_sample_rate;
-  params.clip_duration = g->audio_clip_duration;
-  params.clips = g->audio_clips;
-  params.num_mel_bins = g->audio_num_mel_bins;
-  params.target_len = g->audio_target_len;
-  params.mean = g->audio_fbank_mean;
-  params.std = g->audio_fbank_std;
   if (!gst_image_bind_media_decode_audio (path, &planar, &channels, &n, &rate, error))
     return FALSE;
-  if (rate != params.sample_rate) {
+  if (rate != params->sample_rate) {
     /* as the official loader: resample every channel, then take clips */
-    n = imagebind_audio_resample (planar, channels, n, rate, params.sample_rate, &resampled);
+    n = imagebind_audio_resample (planar, channels, n, rate, params->sample_rate, &resampled);
     if (!resampled) {
       g_set_error (error, IMAGEBIND_ERROR, IMAGEBIND_ERROR_INPUT,
-          "%s: cannot resample %u Hz audio to %u Hz", path, rate, params.sample_rate);
+          "%s: cannot resample %u Hz audio to %u Hz", path, rate, params->sample_rate);
       return FALSE;
     }
   }
-  if (!imagebind_audio_to_tensor (&params, resampled ? resampled : planar, channels, n, out,
+  if (!imagebind_audio_to_tensor (params, resampled ? resampled : planar, channels, n, out,
           error)) {
     g_prefix_error (error, "%s: ", path);
     return FALSE;
@@ -165,8 +163,8 @@ vision_to_tensor (const ImageBindInputGeometry *g, const char *path, gint64 *sha
   params.size = g->image_size;
   memcpy (params.mean, g->image_mean, sizeof params.mean);
   memcpy (params.std, g->image_std, sizeof params.std);
-  if (!gst_image_bind_media_decode_clip_frames (path, GST_IMAGE_BIND_MEDIA_VIDEO_CLIP_SECONDS, GST_IMAGE_BIND_MEDIA_VIDEO_CLIPS,
-          &frames, error))
+  if (!gst_image_bind_media_decode_clip_frames (path, GST_IMAGE_BIND_MEDIA_VIDEO_CLIP_SECONDS,
+          CLIPS, &frames, error))
     return NULL;
   if (!frames.is_video) {
     out = g_new (float, set_shape (shape, n_dims, 4, (gint64) 1, (gint64) 3,
@@ -178,17 +176,17 @@ vision_to_tensor (const ImageBindInputGeometry *g, const char *path, gint64 *sha
     return out;
   }
   out = g_new (float, set_shape (shape, n_dims, 6, (gint64) 1,
-          (gint64) (GST_IMAGE_BIND_MEDIA_VIDEO_CLIPS * GST_IMAGE_BIND_MEDIA_VIDEO_CROPS * per_clip), (gint64) 3,
+          (gint64) (CLIPS * CROPS * per_clip), (gint64) 3,
           (gint64) T, (gint64) g->image_size, (gint64) g->image_size));
   sample = (gsize) 3 * T * g->image_size * g->image_size;
   /* data.py's order: for each clip its three crops (and, for T = 1, each crop's two frames) */
-  for (guint k = 0; k < GST_IMAGE_BIND_MEDIA_VIDEO_CLIPS; k++)
-    for (guint c = 0; c < GST_IMAGE_BIND_MEDIA_VIDEO_CROPS; c++)
+  for (guint k = 0; k < CLIPS; k++)
+    for (guint c = 0; c < CROPS; c++)
       for (guint f = 0; f < per_clip; f++)
         if (!imagebind_video_clip_to_tensor (&params,
                 (const guint8 *const *) frames.frames + 2 * k + f, T, frames.width,
                 frames.height, (gsize) frames.width * 3, c,
-                out + ((k * GST_IMAGE_BIND_MEDIA_VIDEO_CROPS + c) * per_clip + f) * sample, error)) {
+                out + ((k * CROPS + c) * per_clip + f) * sample, error)) {
           g_clear_pointer (&out, g_free);
           goto done;
         }
@@ -198,15 +196,19 @@ done:
 }
 
 float *
-gst_image_bind_media_load_tensor (const ImageBindInputGeometry *g, ImageBindModality modality,
+gst_image_bind_media_load_tensor (const ImageBindModel *model, ImageBindModality modality,
     const GstImageBindMediaOptions *options, const char *path, gint64 *shape, guint *n_dims,
     GError **error)
 {
+  ImageBindInputGeometry geometry;
+  const ImageBindInputGeometry *g = &geometry;
+  ImageBindAudioParams audio;
   g_autofree void *grey = NULL;
   guint width, height, bits;
   float *out = NULL;
   gboolean ok = FALSE;
 
+  imagebind_model_input_geometry (model, &geometry);
   switch (modality) {
     case IMAGEBIND_MODALITY_VISION:
       out = vision_to_tensor (g, path, shape, n_dims, error);
@@ -225,9 +227,10 @@ gst_image_bind_media_load_tensor (const ImageBindInputGeometry *g, ImageBindModa
               (gsize) width * bits / 8, out, error));
       break;
     case IMAGEBIND_MODALITY_AUDIO:
-      out = g_new (float, set_shape (shape, n_dims, 5, (gint64) 1, (gint64) g->audio_clips,
-              (gint64) 1, (gint64) g->audio_num_mel_bins, (gint64) g->audio_target_len));
-      ok = audio_to_tensor (g, path, out, error);
+      audio = imagebind_audio_params_from_model (model);
+      out = g_new (float, set_shape (shape, n_dims, 5, (gint64) 1, (gint64) audio.clips,
+              (gint64) 1, (gint64) audio.num_mel_bins, (gint64) audio.target_len));
+      ok = audio_to_tensor (&audio, path, out, error);
       break;
     case IMAGEBIND_MODALITY_IMU:
       out = g_new (float, set_shape (shape, n_dims, 3, (gint64) 1, (gint64) 6,
@@ -248,15 +251,14 @@ gst_image_bind_media_load_tensor (const ImageBindInputGeometry *g, ImageBindModa
 }
 
 gboolean
-gst_image_bind_media_embed (ImageBindContext *ctx, const ImageBindModel *model, ImageBindModality modality,
-    const GstImageBindMediaOptions *options, const char *path, float *out, GError **error)
+gst_image_bind_media_embed (ImageBindContext *ctx, const ImageBindModel *model,
+    ImageBindModality modality, const GstImageBindMediaOptions *options, const char *path,
+    float *out, GError **error)
 {
-  ImageBindInputGeometry geometry;
   gint64 shape[8];
   guint n_dims;
   g_autofree float *tensor = NULL;
 
-  imagebind_model_input_geometry (model, &geometry);
-  tensor = gst_image_bind_media_load_tensor (&geometry, modality, options, path, shape, &n_dims, error);
+  tensor = gst_image_bind_media_load_tensor (model, modality, options, path, shape, &n_dims, error);
   return tensor && imagebind_embed (ctx, modality, tensor, shape, n_dims, out, error);
 }

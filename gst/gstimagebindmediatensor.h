@@ -34,12 +34,12 @@ typedef struct {
  *            is skipped) or raw little-endian float32 interleaved 6-channel samples
  *                                                      -> (1, 6, 2000)
  * Text is not a media file. */
-float *gst_image_bind_media_load_tensor (const ImageBindInputGeometry *geometry, ImageBindModality modality,
-    const GstImageBindMediaOptions *options, const char *path, gint64 *shape, guint *n_dims,
-    GError **error);
+float *gst_image_bind_media_load_tensor (const ImageBindModel *model,
+    ImageBindModality modality, const GstImageBindMediaOptions *options, const char *path,
+    gint64 *shape, guint *n_dims, GError **error);
 
-/* Embeds one media file: gst_image_bind_media_load_tensor(), then imagebind_embed() with @ctx's model.
- * @out receives out_dim floats. */
+/* Embeds one media file: gst_image_bind_media_load_tensor(), then imagebind_embed() with
+ * @ctx's model. @out receives out_dim floats. */
 gboolean gst_image_bind_media_embed (ImageBindContext *ctx, const ImageBindModel *model,
     ImageBindModality modality, const GstImageBindMediaOptions *options, const char *path,
     float *out, GError **error);

@@ -10,8 +10,9 @@
  * A single .npy input is a tensor in the layout the official forward takes: vision
  * (B,3,224,224) or (B,S,3,T,224,224), audio (B,S,1,128,204), depth/thermal (B,1,224,224),
  * imu (B,6,2000), text (B,77) int64 ids. Anything else is a media file decoded by GStreamer
- * and preprocessed by the runtime's front ends (gst/gstimagebindmediatensor.h); a video file given as
- * vision goes through the official video loader (5 clips x 3 crops, averaged by the model). */
+ * and preprocessed by the runtime's front ends (gst/gstimagebindmediatensor.h); a video file
+ * given as vision goes through the official video loader (5 clips x 3 crops, averaged by the
+ * model). */
 #include "imagebind.h"
 #include "imagebind-tokenizer.h"
 #include "gstimagebindmediatensor.h"

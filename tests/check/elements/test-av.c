@@ -71,7 +71,8 @@ runtime_sound_embedding (const gchar * path, guint dim)
   g_assert_cmpuint (imagebind_model_out_dim (model), ==, dim);
   params.n_threads = 1;
   ctx = imagebind_context_new (model, &params);
-  g_assert_true (gst_image_bind_media_embed (ctx, model, IMAGEBIND_MODALITY_AUDIO, &options, path, out, &err));
+  g_assert_true (gst_image_bind_media_embed (ctx, model, IMAGEBIND_MODALITY_AUDIO, &options, path,
+          out, &err));
   g_assert_no_error (err);
   imagebind_context_free (ctx);
   imagebind_model_unref (model);

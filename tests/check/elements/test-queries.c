@@ -318,7 +318,8 @@ runtime_media (Runtime * rt, ImageBindModality modality, const gchar * path)
   GstImageBindMediaOptions options = { IMAGEBIND_DEPTH_DISPARITY };
   gfloat *out = g_new (gfloat, rt->dim);
 
-  g_assert_true (gst_image_bind_media_embed (rt->ctx, rt->model, modality, &options, path, out, &err));
+  g_assert_true (gst_image_bind_media_embed (rt->ctx, rt->model, modality, &options, path, out,
+          &err));
   g_assert_no_error (err);
   return out;
 }
