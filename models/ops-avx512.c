@@ -107,26 +107,12 @@ transpose_16x16 (__m512 r[16])
   }
 }
 
-/* LayerNorm of up to 16 rows, one row per lane: every lane runs the scalar code's sequential
- * double sums (ops.c, layer_norm_row) over its row, so the results are bit-identical to it.
- * The scalar loop was bound by the latency of its dependent double additions (two per value).
- * The rows are transposed 16 columns at a time into @cols_t (one vector per column, @cols
- * rounded up to 16 vectors), which both sums then read in order: a register transpose costs
- * a fraction of the 16-lane gather per column it replaces (a third of the forward's
- * LayerNorm time on the Zen 5 VM). */
+/* Rows 0..@rows-1 (at most 16) of @x, 16 columns at a time, into @cols_t: vector j holds
+ * column j of the 16 rows (0 in the lanes of missing rows); @cols rounded up to 16 vectors. */
 static IB_AVX512 void
-layer_norm_16 (const float *x, float *y, gsize rows, gsize cols, const float *w, const float *b,
-    float eps, __m512 *cols_t)
+transpose_rows (const float *x, gsize rows, gsize cols, __m512 *cols_t)
 {
-  const __m512d n = _mm512_set1_pd ((double) cols), veps = _mm512_set1_pd ((double) eps);
-  const __m512d one = _mm512_set1_pd (1.0);
-  __m512d sum_lo = _mm512_setzero_pd (), sum_hi = _mm512_setzero_pd ();
-  __m512d sq_lo = _mm512_setzero_pd (), sq_hi = _mm512_setzero_pd ();
-  __m512d mean_lo, mean_hi;
-  float fmean[16], finv[16];
-  gsize j;
-
-  for (j = 0; j < cols; j += 16) {
+  for (gsize j = 0; j < cols; j += 16) {
     __mmask16 mj = tail_mask (cols - j);
     __m512 blk[16];
     for (gsize r = 0; r < 16; r++)
@@ -135,27 +121,89 @@ layer_norm_16 (const float *x, float *y, gsize rows, gsize cols, const float *w,
     for (gsize c = 0; c < 16; c++)
       _mm512_store_ps ((float *) (cols_t + j + c), blk[c]);
   }
-  for (j = 0; j < cols; j++) {
-    __m512 v = _mm512_load_ps ((const float *) (cols_t + j));
-    sum_lo = _mm512_add_pd (sum_lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (v)));
-    sum_hi = _mm512_add_pd (sum_hi, _mm512_cvtps_pd (_mm512_extractf32x8_ps (v, 1)));
+}
+
+static inline IB_AVX512 __m512d
+lo_pd (__m512 v)
+{
+  return _mm512_cvtps_pd (_mm512_castps512_ps256 (v));
+}
+
+static inline IB_AVX512 __m512d
+hi_pd (__m512 v)
+{
+  return _mm512_cvtps_pd (_mm512_extractf32x8_ps (v, 1));
+}
+
+/* LayerNorm of up to 32 rows, one row per lane of two 16-row groups: every lane runs the
+ * scalar code's sequential double sums (ops.c, layer_norm_row) over its row, so the results
+ * are bit-identical to it. The scalar loop was bound by the latency of its dependent double
+ * additions (two per value); here four chains (two groups, 8 rows per double vector) run side
+ * by side. The rows are first transposed 16 columns at a time into @cols_t (one vector per
+ * column and group), which both sums then read in order: a register transpose costs a fraction
+ * of the 16-lane gather per column it replaces. */
+static IB_AVX512 void
+layer_norm_32 (const float *x, float *y, gsize rows, gsize cols, const float *w, const float *b,
+    float eps, __m512 *cols_t)
+{
+  const __m512d n = _mm512_set1_pd ((double) cols), veps = _mm512_set1_pd ((double) eps);
+  const __m512d one = _mm512_set1_pd (1.0);
+  const gboolean two = rows > 16;
+  __m512 *t0 = cols_t, *t1 = cols_t + (cols + 15) / 16 * 16;
+  __m512d sum[4], sq[4], mean[4];
+  float fmean[32], finv[32];
+  gsize j;
+  int g;
+
+  for (g = 0; g < 4; g++)
+    sum[g] = sq[g] = _mm512_setzero_pd ();
+  transpose_rows (x, MIN (rows, 16), cols, t0);
+  if (two)
+    transpose_rows (x + 16 * cols, rows - 16, cols, t1);
+
+  if (two) {
+    for (j = 0; j < cols; j++) {
+      __m512 v0 = _mm512_load_ps ((const float *) (t0 + j));
+      __m512 v1 = _mm512_load_ps ((const float *) (t1 + j));
+      sum[0] = _mm512_add_pd (sum[0], lo_pd (v0));
+      sum[1] = _mm512_add_pd (sum[1], hi_pd (v0));
+      sum[2] = _mm512_add_pd (sum[2], lo_pd (v1));
+      sum[3] = _mm512_add_pd (sum[3], hi_pd (v1));
+    }
+  } else {
+    for (j = 0; j < cols; j++) {
+      __m512 v0 = _mm512_load_ps ((const float *) (t0 + j));
+      sum[0] = _mm512_add_pd (sum[0], lo_pd (v0));
+      sum[1] = _mm512_add_pd (sum[1], hi_pd (v0));
+    }
   }
-  mean_lo = _mm512_div_pd (sum_lo, n);
-  mean_hi = _mm512_div_pd (sum_hi, n);
-  for (j = 0; j < cols; j++) {
-    __m512 v = _mm512_load_ps ((const float *) (cols_t + j));
-    __m512d d_lo = _mm512_sub_pd (_mm512_cvtps_pd (_mm512_castps512_ps256 (v)), mean_lo);
-    __m512d d_hi = _mm512_sub_pd (_mm512_cvtps_pd (_mm512_extractf32x8_ps (v, 1)), mean_hi);
-    sq_lo = _mm512_add_pd (sq_lo, _mm512_mul_pd (d_lo, d_lo));
-    sq_hi = _mm512_add_pd (sq_hi, _mm512_mul_pd (d_hi, d_hi));
+  for (g = 0; g < 4; g++)
+    mean[g] = _mm512_div_pd (sum[g], n);
+  if (two) {
+    for (j = 0; j < cols; j++) {
+      __m512 v0 = _mm512_load_ps ((const float *) (t0 + j));
+      __m512 v1 = _mm512_load_ps ((const float *) (t1 + j));
+      __m512d d0 = _mm512_sub_pd (lo_pd (v0), mean[0]), d1 = _mm512_sub_pd (hi_pd (v0), mean[1]);
+      __m512d d2 = _mm512_sub_pd (lo_pd (v1), mean[2]), d3 = _mm512_sub_pd (hi_pd (v1), mean[3]);
+      sq[0] = _mm512_add_pd (sq[0], _mm512_mul_pd (d0, d0));
+      sq[1] = _mm512_add_pd (sq[1], _mm512_mul_pd (d1, d1));
+      sq[2] = _mm512_add_pd (sq[2], _mm512_mul_pd (d2, d2));
+      sq[3] = _mm512_add_pd (sq[3], _mm512_mul_pd (d3, d3));
+    }
+  } else {
+    for (j = 0; j < cols; j++) {
+      __m512 v0 = _mm512_load_ps ((const float *) (t0 + j));
+      __m512d d0 = _mm512_sub_pd (lo_pd (v0), mean[0]), d1 = _mm512_sub_pd (hi_pd (v0), mean[1]);
+      sq[0] = _mm512_add_pd (sq[0], _mm512_mul_pd (d0, d0));
+      sq[1] = _mm512_add_pd (sq[1], _mm512_mul_pd (d1, d1));
+    }
   }
   /* fmean = (float) mean; finv = (float) (1.0 / sqrt (sq / cols + eps)) */
-  _mm256_storeu_ps (fmean, _mm512_cvtpd_ps (mean_lo));
-  _mm256_storeu_ps (fmean + 8, _mm512_cvtpd_ps (mean_hi));
-  _mm256_storeu_ps (finv, _mm512_cvtpd_ps (_mm512_div_pd (one,
-              _mm512_sqrt_pd (_mm512_add_pd (_mm512_div_pd (sq_lo, n), veps)))));
-  _mm256_storeu_ps (finv + 8, _mm512_cvtpd_ps (_mm512_div_pd (one,
-              _mm512_sqrt_pd (_mm512_add_pd (_mm512_div_pd (sq_hi, n), veps)))));
+  for (g = 0; g < (two ? 4 : 2); g++) {
+    _mm256_storeu_ps (fmean + 8 * g, _mm512_cvtpd_ps (mean[g]));
+    _mm256_storeu_ps (finv + 8 * g, _mm512_cvtpd_ps (_mm512_div_pd (one,
+                _mm512_sqrt_pd (_mm512_add_pd (_mm512_div_pd (sq[g], n), veps)))));
+  }
 
   /* y = (x - fmean) * finv * w + b, left to right */
   for (gsize r = 0; r < rows; r++) {
@@ -175,10 +223,10 @@ IB_AVX512 void
 ib_layer_norm_avx512 (const float *x, float *y, gsize rows, gsize cols, const float *w,
     const float *b, float eps)
 {
-  __m512 *cols_t = g_aligned_alloc ((cols + 15) / 16 * 16, sizeof (__m512), 64);
+  __m512 *cols_t = g_aligned_alloc (2 * ((cols + 15) / 16 * 16), sizeof (__m512), 64);
 
-  for (gsize r = 0; r < rows; r += 16)
-    layer_norm_16 (x + r * cols, y + r * cols, MIN (16, rows - r), cols, w, b, eps, cols_t);
+  for (gsize r = 0; r < rows; r += 32)
+    layer_norm_32 (x + r * cols, y + r * cols, MIN (32, rows - r), cols, w, b, eps, cols_t);
   g_aligned_free (cols_t);
 }
 

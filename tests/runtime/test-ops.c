@@ -145,8 +145,11 @@ layer_norm_reference (const float *x, float *y, gsize cols, const float *w, cons
 static void
 test_layer_norm_bits (void)
 {
-  /* widths with and without a partial 16-column block, row counts with partial 16-row blocks */
-  static const gsize shapes[][2] = { { 37, 1280 }, { 197, 384 }, { 5, 7 }, { 33, 1283 }, { 16, 16 } };
+  /* widths with and without a partial 16-column block; row counts that leave partial 16-row
+   * groups in either half of the 32-row unit */
+  static const gsize shapes[][2] = {
+    { 37, 1280 }, { 197, 384 }, { 5, 7 }, { 33, 1283 }, { 16, 16 }, { 50, 100 }, { 29, 77 },
+  };
   GRand *rand = g_rand_new_with_seed (13);
 
   for (guint s = 0; s < G_N_ELEMENTS (shapes); s++) {
