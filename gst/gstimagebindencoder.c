@@ -44,7 +44,7 @@
  *
  * - `modality` (G_TYPE_STRING): the encoder's modality ("vision", "audio", ...)
  * - `mode` (G_TYPE_STRING): "sync" or "worker", the mode in use (`sync=auto` resolved)
- * - `embedded` (G_TYPE_UINT64): embeddings computed since READY->PAUSED
+ * - `embedded` (G_TYPE_UINT64): inputs (frames, windows) embedded since READY->PAUSED
  * - `skipped` (G_TYPE_UINT64): due inputs that passed without an embedding because a newer
  *   one replaced them while the worker was busy, since READY->PAUSED (always 0 in sync mode; inputs that were not due, because of
  *   `interval` or `inference-interval`, are not counted)
@@ -55,6 +55,14 @@
  *   inferences finished in `elapsed` (0 when there were none)
  * - `running-time` (G_TYPE_UINT64): running time of the end of the last buffer that passed
  * - `eos` (G_TYPE_BOOLEAN): TRUE for the message posted at EOS (the totals of the run)
+ *
+ * Encoders that embed regions of interest (imagebindvision) add, since READY->PAUSED:
+ *
+ * - `regions` (G_TYPE_UINT64): embeddings of regions computed (`embedded` counts the frames
+ *   embedded, each with its whole frame and/or its regions, in one inference job)
+ * - `regions-skipped` (G_TYPE_UINT64): regions of embedded frames that were not embedded:
+ *   beyond the element's `max-regions`, or empty once clamped to the frame (the regions of a
+ *   frame counted in `skipped` are not counted again here)
  *
  * Errors: an inference that fails (an input the front end refuses, or an embedding that is not
  * finite: NaN or infinite weights in the model file, or an overflow inside the encoder) posts
@@ -125,6 +133,8 @@ enum {
 typedef struct {
   guint64 embedded;
   guint64 skipped;
+  guint64 regions;              /* embeddings of regions of interest */
+  guint64 regions_skipped;
   GstClockTime time_sum, time_max;      /* of the inferences */
 } Stats;
 
@@ -136,8 +146,17 @@ typedef struct {
   guint epoch;
 } Job;
 
+/* One embedding of an input: of the whole frame (or window), or of a region of interest. */
 typedef struct {
   gfloat *vector;
+  gboolean has_region;
+  GstImageBindRegion region;
+} ResultItem;
+
+/* All embeddings of one input, attached together. */
+typedef struct {
+  ResultItem *items;
+  guint n_items;
   GstClockTime pts, duration, stream_time, running_time;
   guint epoch;
 } Result;
@@ -228,7 +247,11 @@ job_free (Job * job)
 static void
 result_free (Result * result)
 {
-  g_free (result->vector);
+  guint i;
+
+  for (i = 0; i < result->n_items; i++)
+    g_free (result->items[i].vector);
+  g_free (result->items);
   g_free (result);
 }
 
@@ -336,6 +359,29 @@ stats_add_inference (Stats * stats, GstClockTime time)
   stats->time_max = MAX (stats->time_max, time);
 }
 
+/* The @n-th embedding of @input into @item (n_tensors()/prepare_nth() subclasses). */
+static gboolean
+embed_nth (GstImageBindEncoder * self, gpointer input, guint n, ResultItem * item,
+    GError ** error)
+{
+  GstImageBindEncoderPrivate *priv = GET_PRIV (self);
+  GstImageBindEncoderClass *klass = GST_IMAGE_BIND_ENCODER_GET_CLASS (self);
+  const GstImageBindRegion *region = NULL;
+  gfloat *tensor = NULL;
+  gint64 shape[8] = { 0 };
+  guint n_dims = 0;
+  gboolean ok;
+
+  ok = klass->prepare_nth (self, input, n, &tensor, shape, &n_dims, &region, error) &&
+      imagebind_embed (priv->ctx, (ImageBindModality) klass->modality, tensor, shape, n_dims,
+      item->vector, error);
+  g_free (tensor);
+  item->has_region = region != NULL;
+  if (region)
+    item->region = *region;
+  return ok;
+}
+
 /* Any thread; never concurrently (sync mode waits for the worker to be idle). */
 static Result *
 run_job (GstImageBindEncoder * self, Job * job, GError ** error)
@@ -348,18 +394,27 @@ run_job (GstImageBindEncoder * self, Job * job, GError ** error)
   gint64 start, elapsed;
   guint64 simulate;
   Result *result;
-  gboolean ok;
+  guint i, n_regions = 0;
+  gboolean ok = TRUE;
 
   start = g_get_monotonic_time ();
   result = g_new0 (Result, 1);
-  result->vector = g_new0 (gfloat, priv->out_dim);
-  if (klass->modality == GST_IMAGE_BIND_MODALITY_TEXT) {
+  result->n_items = klass->n_tensors ? klass->n_tensors (self, job->input) : 1;
+  result->items = g_new0 (ResultItem, result->n_items);
+  for (i = 0; i < result->n_items; i++)
+    result->items[i].vector = g_new0 (gfloat, priv->out_dim);
+  if (klass->n_tensors) {
+    for (i = 0; ok && i < result->n_items; i++) {
+      ok = embed_nth (self, job->input, i, &result->items[i], error);
+      n_regions += result->items[i].has_region;
+    }
+  } else if (klass->modality == GST_IMAGE_BIND_MODALITY_TEXT) {
     /* Text has no float tensor: the input is one sequence of token ids. */
-    ok = imagebind_embed_text (priv->ctx, job->input, 1, result->vector, error);
+    ok = imagebind_embed_text (priv->ctx, job->input, 1, result->items[0].vector, error);
   } else {
     ok = klass->prepare (self, job->input, &tensor, shape, &n_dims, error) &&
         imagebind_embed (priv->ctx, (ImageBindModality) klass->modality, tensor, shape, n_dims,
-        result->vector, error);
+        result->items[0].vector, error);
     g_free (tensor);
   }
   if (!ok) {
@@ -386,6 +441,8 @@ run_job (GstImageBindEncoder * self, Job * job, GError ** error)
   priv->inference_time = MAX (priv->inference_time, (GstClockTime) elapsed * GST_USECOND);
   stats_add_inference (&priv->total, (GstClockTime) elapsed * GST_USECOND);
   stats_add_inference (&priv->period, (GstClockTime) elapsed * GST_USECOND);
+  priv->total.regions += n_regions;
+  priv->period.regions += n_regions;
   g_mutex_unlock (&priv->lock);
 
   GST_LOG_OBJECT (self, "embedded input at %" GST_TIME_FORMAT " in %" G_GINT64_FORMAT " us",
@@ -690,16 +747,22 @@ attach_results (GstImageBindEncoder * self, GstBuffer * buffer, GList * results)
 
   for (l = results; l; l = l->next) {
     Result *r = l->data;
-    GstImageBindEmbeddingMeta *meta;
+    guint i;
 
-    meta = gst_buffer_add_imagebind_embedding_meta (buffer, klass->modality, r->vector,
-        priv->out_dim, priv->logit_scale, priv->model_id);
-    meta->pts = r->pts;
-    meta->duration = r->duration;
-    meta->stream_time = r->stream_time;
-    meta->running_time = r->running_time;
-    if (custom)
-      gst_buffer_add_imagebind_embedding_custom_meta (buffer, meta);
+    for (i = 0; i < r->n_items; i++) {
+      GstImageBindEmbeddingMeta *meta;
+
+      meta = gst_buffer_add_imagebind_embedding_meta (buffer, klass->modality,
+          r->items[i].vector, priv->out_dim, priv->logit_scale, priv->model_id);
+      meta->pts = r->pts;
+      meta->duration = r->duration;
+      meta->stream_time = r->stream_time;
+      meta->running_time = r->running_time;
+      gst_image_bind_embedding_meta_set_region (meta,
+          r->items[i].has_region ? &r->items[i].region : NULL);
+      if (custom)
+        gst_buffer_add_imagebind_embedding_custom_meta (buffer, meta);
+    }
   }
 }
 
@@ -724,6 +787,20 @@ maybe_post_latency (GstImageBindEncoder * self)
 }
 
 /* ---- statistics ---- */
+
+void
+gst_image_bind_encoder_count_skipped_regions (GstImageBindEncoder * self, guint n)
+{
+  GstImageBindEncoderPrivate *priv;
+
+  g_return_if_fail (GST_IS_IMAGE_BIND_ENCODER (self));
+  priv = GET_PRIV (self);
+
+  g_mutex_lock (&priv->lock);
+  priv->total.regions_skipped += n;
+  priv->period.regions_skipped += n;
+  g_mutex_unlock (&priv->lock);
+}
 
 /* Streaming thread: the stats message; at EOS (@eos) the totals since the first buffer,
  * otherwise the period since the previous message. */
@@ -760,6 +837,10 @@ post_stats (GstImageBindEncoder * self, gboolean eos)
       "max-inference-time", G_TYPE_UINT64, covered.time_max,
       "running-time", G_TYPE_UINT64, priv->last_running_time,
       "eos", G_TYPE_BOOLEAN, eos, NULL);
+  if (klass->prepare_nth)
+    gst_structure_set (s,
+        "regions", G_TYPE_UINT64, total.regions,
+        "regions-skipped", G_TYPE_UINT64, total.regions_skipped, NULL);
   GST_DEBUG_OBJECT (self, "%" GST_PTR_FORMAT, s);
   gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
 }
@@ -804,6 +885,9 @@ gst_image_bind_encoder_prepare_output_buffer (GstBaseTransform * trans, GstBuffe
      * each other backwards) */
     ret = klass->collect (self, inbuf);
   } else if (!input_due (self, pts)) {
+    input_passed (self, FALSE);
+  } else if (klass->has_input && !klass->has_input (self, inbuf)) {
+    /* nothing to embed in this one (no regions of interest): the next buffer is due */
     input_passed (self, FALSE);
   } else {
     GDestroyNotify free_func = NULL;

@@ -17,6 +17,11 @@
  *  - prepare(): input copy -> model tensor. It runs on the worker thread (live mode) or the
  *    streaming thread (sync mode), never on both at once, and must use only its input and
  *    gst_image_bind_encoder_get_model().
+ * A frame modality whose input gives several embeddings (imagebindvision: the whole frame
+ * and/or its regions of interest) provides n_tensors() and prepare_nth() instead of prepare():
+ * all embeddings of one input are one job, so live mode drops whole frames, never single
+ * regions, and they are attached together, each meta naming its region. has_input() lets
+ * such a subclass pass a due buffer that has nothing to embed (no regions of interest).
  * The text modality (imagebindtext) is a windowed modality of one buffer per window: its
  * collect() tokenises each buffer (cheap) and submits the token ids (context_length gint32 as
  * imagebind_tokenize() writes them, freed with g_free), which the base class embeds with
@@ -29,6 +34,7 @@
 #include <gst/base/gstbasetransform.h>
 #include <imagebind.h>
 #include "gstimagebindmodality.h"
+#include "gstimagebindmeta.h"
 
 G_BEGIN_DECLS
 
@@ -71,6 +77,11 @@ G_DECLARE_DERIVABLE_TYPE (GstImageBindEncoder, gst_image_bind_encoder, GST, IMAG
  * @reset: forget accumulated samples (flush, GAP event, stop)
  * @prepare: input copy -> newly allocated float tensor (g_free) laid out as imagebind_embed()
  *     takes it, with its shape (not used by the text modality, whose inputs are token ids)
+ * @has_input: (optional, frame modalities) streaming thread, for a due buffer: FALSE when it
+ *     has nothing to embed; it then passes as a buffer that was not due
+ * @n_tensors: (optional, with @prepare_nth) the number of embeddings @input gives
+ * @prepare_nth: (optional) as @prepare, for the @n-th embedding of @input; *@region is set to
+ *     the region of interest it describes (owned by @input), or NULL for the whole frame
  *
  * Since: 0.1
  */
@@ -89,6 +100,12 @@ struct _GstImageBindEncoderClass {
   gboolean (*prepare) (GstImageBindEncoder * self, gpointer input, gfloat ** tensor,
       gint64 * shape, guint * n_dims, GError ** error);
 
+  gboolean (*has_input) (GstImageBindEncoder * self, GstBuffer * buffer);
+  guint (*n_tensors) (GstImageBindEncoder * self, gpointer input);
+  gboolean (*prepare_nth) (GstImageBindEncoder * self, gpointer input, guint n,
+      gfloat ** tensor, gint64 * shape, guint * n_dims, const GstImageBindRegion ** region,
+      GError ** error);
+
   gpointer _gst_reserved[GST_PADDING];
 };
 
@@ -100,6 +117,11 @@ ImageBindModel *gst_image_bind_encoder_get_model (GstImageBindEncoder * self);
  * of @input in every case: it embeds it, or frees it with @free_func. */
 void gst_image_bind_encoder_submit_input (GstImageBindEncoder * self, gpointer input,
     GDestroyNotify free_func, GstClockTime pts, GstClockTime duration);
+
+/* Subclasses embedding regions of interest, streaming thread: @n regions of a frame were not
+ * embedded (over the subclass's cap, or empty once clamped to the frame); reported as
+ * `regions-skipped` in the stats messages. */
+void gst_image_bind_encoder_count_skipped_regions (GstImageBindEncoder * self, guint n);
 
 G_END_DECLS
 

@@ -48,6 +48,8 @@ embedding_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
   emeta->stream_time = GST_CLOCK_TIME_NONE;
   emeta->running_time = GST_CLOCK_TIME_NONE;
   emeta->model_id = NULL;
+  emeta->has_region = FALSE;
+  memset (&emeta->region, 0, sizeof (emeta->region));
   return TRUE;
 }
 
@@ -78,6 +80,10 @@ embedding_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * src, GQu
   dmeta->duration = smeta->duration;
   dmeta->stream_time = smeta->stream_time;
   dmeta->running_time = smeta->running_time;
+  /* the region stays as the detector attached it: it names that ROI meta (after a scaling
+   * element the rectangle is in the encoder's frame, as the embedding is) */
+  dmeta->has_region = smeta->has_region;
+  dmeta->region = smeta->region;
   return TRUE;
 }
 
@@ -267,6 +273,40 @@ gst_image_bind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta
 }
 
 /**
+ * gst_image_bind_embedding_meta_get_region:
+ * @meta: an embedding meta
+ *
+ * Returns: (transfer none) (nullable): the region of interest @meta describes (fields as in
+ *     the #GstVideoRegionOfInterestMeta it came from), or NULL when @meta describes the whole
+ *     frame
+ */
+const GstImageBindRegion *
+gst_image_bind_embedding_meta_get_region (const GstImageBindEmbeddingMeta * meta)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  return meta->has_region ? &meta->region : NULL;
+}
+
+/**
+ * gst_image_bind_embedding_meta_set_region:
+ * @meta: an embedding meta
+ * @region: (nullable): the region of interest it describes, copied; NULL for the whole frame
+ */
+void
+gst_image_bind_embedding_meta_set_region (GstImageBindEmbeddingMeta * meta,
+    const GstImageBindRegion * region)
+{
+  g_return_if_fail (meta != NULL);
+
+  meta->has_region = region != NULL;
+  if (region)
+    meta->region = *region;
+  else
+    memset (&meta->region, 0, sizeof (meta->region));
+}
+
+/**
  * gst_image_bind_embedding_meta_to_structure:
  * @meta: an embedding meta
  *
@@ -300,6 +340,18 @@ gst_image_bind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * me
   }
   g_value_unset (&item);
   gst_structure_take_value (s, "vector", &array);
+
+  if (meta->has_region) {
+    const gchar *type = meta->region.roi_type ? g_quark_to_string (meta->region.roi_type) : "";
+
+    gst_structure_set (s,
+        "region-id", G_TYPE_INT, meta->region.id,
+        "region-type", G_TYPE_STRING, type,
+        "region-x", G_TYPE_UINT, meta->region.x,
+        "region-y", G_TYPE_UINT, meta->region.y,
+        "region-w", G_TYPE_UINT, meta->region.w,
+        "region-h", G_TYPE_UINT, meta->region.h, NULL);
+  }
 
   /* PyGObject without gst-python cannot read a GstValueArray; GBytes it can. */
   {

@@ -47,6 +47,31 @@ G_BEGIN_DECLS
 typedef struct _GstImageBindEmbeddingMeta GstImageBindEmbeddingMeta;
 
 /**
+ * GstImageBindRegion:
+ * @id: the `id` of the #GstVideoRegionOfInterestMeta the embedding was computed from
+ * @roi_type: its `roi_type` (a #GQuark: g_quark_to_string() gives the name, e.g. "face")
+ * @x: its `x`, as in the ROI meta (the crop is this rectangle clamped to the frame)
+ * @y: its `y`
+ * @w: its `w`
+ * @h: its `h`
+ *
+ * The region of interest of a frame that an embedding describes (imagebindvision with
+ * `inference-region=roi-list` or `both`). The fields are the ROI meta's, unchanged, so that a
+ * reader finds that meta by id, type and rectangle, also on a later buffer (live mode attaches
+ * results to the first buffer that passes after they are ready).
+ *
+ * Since: 0.1
+ */
+typedef struct {
+  gint id;
+  GQuark roi_type;
+  guint x;
+  guint y;
+  guint w;
+  guint h;
+} GstImageBindRegion;
+
+/**
  * GstImageBindEmbeddingMeta:
  * @meta: parent #GstMeta
  * @modality: the modality the embedding was computed from
@@ -63,6 +88,9 @@ typedef struct _GstImageBindEmbeddingMeta GstImageBindEmbeddingMeta;
  * @stream_time: @pts converted to stream time with the segment then current
  * @running_time: @pts converted to running time with the segment then current
  * @model_id: identifies the model: "<general.name>:<file basename>"
+ * @has_region: TRUE when the embedding describes a region of interest of the frame rather
+ *     than the whole frame
+ * @region: that region (meaningful only when @has_region is TRUE)
  *
  * Metadata carrying one ImageBind embedding. A buffer may carry several (several windows
  * completed by one audio buffer, or one per modality after a mixer): iterate with
@@ -88,6 +116,9 @@ struct _GstImageBindEmbeddingMeta {
   GstClockTime running_time;
 
   gchar *model_id;
+
+  gboolean has_region;
+  GstImageBindRegion region;
 };
 
 GType gst_image_bind_embedding_meta_api_get_type (void);
@@ -121,6 +152,14 @@ GstImageBindEmbeddingMeta *gst_buffer_get_imagebind_embedding_meta_nth (GstBuffe
 const gfloat *gst_image_bind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta,
     guint * dim);
 
+/* The region of interest @meta describes, or NULL when it describes the whole frame. */
+const GstImageBindRegion *gst_image_bind_embedding_meta_get_region (
+    const GstImageBindEmbeddingMeta * meta);
+
+/* Marks @meta as the embedding of @region (copied); NULL marks it as a whole frame's. */
+void gst_image_bind_embedding_meta_set_region (GstImageBindEmbeddingMeta * meta,
+    const GstImageBindRegion * region);
+
 /* A GstStructure mirror, named GST_IMAGE_BIND_EMBEDDING_CUSTOM_META_NAME with fields:
  *   modality      G_TYPE_STRING   "vision", "audio", ... (the GstImageBindModality nick)
  *   dim           G_TYPE_UINT
@@ -130,6 +169,10 @@ const gfloat *gst_image_bind_embedding_meta_get_vector (const GstImageBindEmbedd
  *   logit-scale   G_TYPE_FLOAT
  *   pts, duration, stream-time, running-time   G_TYPE_UINT64 (GST_CLOCK_TIME_NONE if unknown)
  *   model-id      G_TYPE_STRING
+ * and, for the embedding of a region of interest (has_region TRUE), its GstImageBindRegion:
+ *   region-id     G_TYPE_INT      the ROI meta's id
+ *   region-type   G_TYPE_STRING   its roi_type ("" when it has none)
+ *   region-x, region-y, region-w, region-h   G_TYPE_UINT   its rectangle, as in the ROI meta
  * Free with gst_structure_free(). */
 GstStructure *gst_image_bind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * meta);
 

@@ -216,6 +216,7 @@
 #include "gstimagebindmatch.h"
 #include "gstimagebindmeta.h"
 #include "gstimagebindmatchqueries.h"
+#include "gstimagebindroi.h"
 
 #include <math.h>
 #include <string.h>
@@ -693,6 +694,11 @@ append_string (GValue * array, const gchar * str)
   gst_value_array_append_and_take_value (array, &v);
 }
 
+/* The result fields of the messages (and of their regions). */
+#define MESSAGE_FIELDS (GST_IMAGE_BIND_MATCH_RESULTS_LISTS | \
+    GST_IMAGE_BIND_MATCH_RESULTS_DETECTED | GST_IMAGE_BIND_MATCH_RESULTS_PLAIN | \
+    GST_IMAGE_BIND_MATCH_RESULTS_TOP)
+
 /* The fields shared by both messages. */
 static GstStructure *
 results_structure (const gchar * name, GstImageBindModality modality,
@@ -708,10 +714,7 @@ results_structure (const gchar * name, GstImageBindModality modality,
       "duration", G_TYPE_UINT64, span->duration,
       "modality", G_TYPE_STRING, gst_image_bind_modality_to_string (modality),
       "mode", G_TYPE_STRING, gst_image_bind_match_mode_to_string (mode), NULL);
-
-  gst_image_bind_match_results_add_fields (s, results, n_results,
-      GST_IMAGE_BIND_MATCH_RESULTS_LISTS | GST_IMAGE_BIND_MATCH_RESULTS_DETECTED |
-      GST_IMAGE_BIND_MATCH_RESULTS_PLAIN | GST_IMAGE_BIND_MATCH_RESULTS_TOP);
+  gst_image_bind_match_results_add_fields (s, results, n_results, MESSAGE_FIELDS);
   return s;
 }
 
@@ -760,21 +763,12 @@ post_detection (GstImageBindMatch * self, GstImageBindModality modality, const S
       gst_message_new_element (GST_OBJECT (self), s));
 }
 
-/* Scores one embedding meta of @buffer (writable), attaches the match meta and posts the
- * messages. Returns the match meta, or NULL when the embedding cannot be matched. */
-static GstImageBindMatchMeta *
-match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
-    const GstImageBindEmbeddingMeta * emeta, const Settings * set)
+/* Whether @emeta can be matched against the prompts (its width, finite values); warns once
+ * when it cannot. */
+static gboolean
+embedding_usable (GstImageBindMatch * self, const GstImageBindEmbeddingMeta * emeta)
 {
-  guint n = self->n_queries, dim = gst_image_bind_text_model_get_dim (self->tm);
-  GstImageBindMatchResult *all;
-  GstImageBindMatchMeta *mmeta;
-  GstImageBindDetector *det;
-  GstImageBindDetectionEvent *events;
-  GstClockTime *since;
-  gdouble *cosine, *prob;
-  guint i, n_results;
-  Span span;
+  guint i, dim = gst_image_bind_text_model_get_dim (self->tm);
 
   if (emeta->dim != dim || !emeta->vector) {
     if (!self->warned_dim) {
@@ -792,7 +786,7 @@ match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
       g_free (remedy);
       g_free (file);
     }
-    return NULL;
+    return FALSE;
   }
   if (!self->warned_model && emeta->model_id && *emeta->model_id &&
       g_strcmp0 (emeta->model_id, gst_image_bind_text_model_get_id (self->tm)) != 0) {
@@ -814,21 +808,62 @@ match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
             ("value %g at index %u", emeta->vector[i], i));
       GST_INFO_OBJECT (self, "%" G_GUINT64_FORMAT " non-finite embeddings skipped so far",
           self->n_non_finite);
-      return NULL;
+      return FALSE;
     }
   }
+  return TRUE;
+}
 
-  span = embedding_span (self, buffer, emeta);
-  cosine = g_new (gdouble, n);
+/* Every prompt's result for @emeta, in prompt order (labels owned by the element); the cosine
+ * scores also in *@cosine (g_free both). */
+static GstImageBindMatchResult *
+score_embedding (GstImageBindMatch * self, const GstImageBindEmbeddingMeta * emeta,
+    gdouble ** cosine)
+{
+  guint i, n = self->n_queries, dim = gst_image_bind_text_model_get_dim (self->tm);
+  GstImageBindMatchResult *all;
+  gdouble *prob;
+
+  *cosine = g_new (gdouble, n);
   prob = g_new (gdouble, n);
   all = g_new0 (GstImageBindMatchResult, n);
-  gst_image_bind_match_score (emeta->vector, self->query_embeddings, dim, n, cosine, prob);
+  gst_image_bind_match_score (emeta->vector, self->query_embeddings, dim, n, *cosine, prob);
   for (i = 0; i < n; i++) {
     all[i].index = i;
     all[i].label = self->query_labels[i];
-    all[i].cosine = cosine[i];
+    all[i].cosine = (*cosine)[i];
     all[i].probability = prob[i];
   }
+  g_free (prob);
+  return all;
+}
+
+/* Scores one whole-input embedding meta of @buffer (writable), attaches the match meta and
+ * posts the messages, the match message with @regions (a GstValueArray of "imagebind-region"
+ * structures, taken) when not NULL. Returns the match meta, or NULL when the embedding cannot
+ * be matched. */
+static GstImageBindMatchMeta *
+match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
+    const GstImageBindEmbeddingMeta * emeta, const Settings * set, GValue * regions)
+{
+  guint n = self->n_queries;
+  GstImageBindMatchResult *all;
+  GstImageBindMatchMeta *mmeta;
+  GstImageBindDetector *det;
+  GstImageBindDetectionEvent *events;
+  GstClockTime *since;
+  gdouble *cosine;
+  guint i, n_results;
+  Span span;
+
+  if (!embedding_usable (self, emeta)) {
+    if (regions)
+      g_value_unset (regions);
+    return NULL;
+  }
+
+  span = embedding_span (self, buffer, emeta);
+  all = score_embedding (self, emeta, &cosine);
 
   det = self->detectors + (gsize) emeta->modality * n;
   events = g_new0 (GstImageBindDetectionEvent, n);
@@ -862,6 +897,10 @@ match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
   if (set->post_messages) {
     GstStructure *s = results_structure ("imagebind-match", emeta->modality, set->mode, &span,
         all, n_results);
+    if (regions) {
+      gst_structure_take_value (s, "regions", regions);
+      regions = NULL;           /* the structure owns it */
+    }
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_element (GST_OBJECT (self), s));
   }
@@ -873,12 +912,149 @@ match_embedding (GstImageBindMatch * self, GstBuffer * buffer,
           since[i]);
   }
 
+  if (regions)
+    g_value_unset (regions);
   g_free (events);
   g_free (since);
   g_free (all);
   g_free (cosine);
-  g_free (prob);
   return mmeta;
+}
+
+/* ---- regions of interest ---- */
+
+/* The scores of one region's embedding: best first, top-k of them. */
+typedef struct {
+  const GstImageBindEmbeddingMeta *emeta;
+  GstImageBindMatchResult *results;
+  guint n_results;
+  gboolean reported;            /* in a match message already */
+} RegionMatch;
+
+static void
+region_match_free (RegionMatch * rm)
+{
+  g_free (rm->results);
+  g_free (rm);
+}
+
+/* Scores a region's embedding. Regions have no identity over time (a ROI id names a region of
+ * one frame; trackers aside, detectors renumber them), so detect mode does not follow them:
+ * `detected` is whether the score is above `threshold` in this frame. */
+static RegionMatch *
+match_region (GstImageBindMatch * self, const GstImageBindEmbeddingMeta * emeta,
+    const Settings * set)
+{
+  RegionMatch *rm;
+  gdouble *cosine;
+  guint i, n = self->n_queries;
+
+  if (!embedding_usable (self, emeta))
+    return NULL;
+  rm = g_new0 (RegionMatch, 1);
+  rm->emeta = emeta;
+  rm->results = score_embedding (self, emeta, &cosine);
+  g_free (cosine);
+  for (i = 0; i < n && set->mode == GST_IMAGE_BIND_MATCH_MODE_DETECT; i++)
+    rm->results[i].detected = rm->results[i].cosine > set->threshold;
+  gst_image_bind_match_results_sort (rm->results, n);
+  rm->n_results = (set->top_k == 0 || set->top_k > n) ? n : set->top_k;
+  return rm;
+}
+
+/* "imagebind-region": the region as its embedding meta names it, and its results. */
+static GstStructure *
+region_structure (const RegionMatch * rm)
+{
+  const GstImageBindRegion *r = &rm->emeta->region;
+  GstStructure *s;
+
+  s = gst_structure_new ("imagebind-region",
+      "id", G_TYPE_INT, r->id,
+      "roi-type", G_TYPE_STRING, r->roi_type ? g_quark_to_string (r->roi_type) : "",
+      "x", G_TYPE_UINT, r->x,
+      "y", G_TYPE_UINT, r->y,
+      "w", G_TYPE_UINT, r->w,
+      "h", G_TYPE_UINT, r->h, NULL);
+  /* the fields of a whole input's message */
+  gst_image_bind_match_results_add_fields (s, rm->results, rm->n_results, MESSAGE_FIELDS);
+  return s;
+}
+
+/* The regions of @matches not reported yet whose embeddings describe the same input as
+ * @emeta (modality and timestamp), as a GstValueArray of structures in @array; FALSE when
+ * there are none. */
+static gboolean
+take_regions_of (GPtrArray * matches, const GstImageBindEmbeddingMeta * emeta, GValue * array)
+{
+  guint i;
+
+  for (i = 0; i < matches->len; i++) {
+    RegionMatch *rm = matches->pdata[i];
+    GValue v = G_VALUE_INIT;
+
+    if (rm->reported || rm->emeta->modality != emeta->modality || rm->emeta->pts != emeta->pts)
+      continue;
+    if (!G_IS_VALUE (array))
+      g_value_init (array, GST_TYPE_ARRAY);
+    g_value_init (&v, GST_TYPE_STRUCTURE);
+    g_value_take_boxed (&v, region_structure (rm));
+    gst_value_array_append_and_take_value (array, &v);
+    rm->reported = TRUE;
+  }
+  return G_IS_VALUE (array);
+}
+
+/* Adds each region's best result to the ROI meta of @buffer that its embedding names (same id,
+ * type and rectangle: a detector may give every region the same id, and in live mode the
+ * buffer is a later frame, whose regions are not those embedded unless they did not move). */
+static void
+annotate_rois (GstBuffer * buffer, GPtrArray * matches, GstImageBindMatchMode mode)
+{
+  gpointer state = NULL;
+  GstMeta *meta;
+  guint i;
+
+  while ((meta = gst_buffer_iterate_meta_filtered (buffer, &state,
+              GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+    GstVideoRegionOfInterestMeta *roi = (GstVideoRegionOfInterestMeta *) meta;
+
+    for (i = 0; i < matches->len; i++) {
+      RegionMatch *rm = matches->pdata[i];
+      const GstImageBindRegion *r = &rm->emeta->region;
+
+      if (rm->n_results > 0 && r->id == roi->id && r->roi_type == roi->roi_type &&
+          r->x == roi->x && r->y == roi->y && r->w == roi->w && r->h == roi->h) {
+        gst_image_bind_roi_add_match_param (roi, &rm->results[0], mode);
+        break;
+      }
+    }
+  }
+}
+
+/* Match messages for regions whose whole input was not embedded (inference-region=roi-list):
+ * one per input, with empty whole-input results. */
+static void
+post_region_messages (GstImageBindMatch * self, GstBuffer * buffer, GPtrArray * matches,
+    const Settings * set)
+{
+  guint i;
+
+  for (i = 0; i < matches->len; i++) {
+    RegionMatch *rm = matches->pdata[i];
+    GValue regions = G_VALUE_INIT;
+    GstStructure *s;
+    Span span;
+
+    if (rm->reported)
+      continue;
+    span = embedding_span (self, buffer, rm->emeta);
+    take_regions_of (matches, rm->emeta, &regions);
+    s = results_structure ("imagebind-match", rm->emeta->modality, set->mode, &span, NULL, 0);
+    gst_structure_take_value (s, "regions", &regions);
+    gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self),
+            s));
+  }
 }
 
 static Settings
@@ -970,7 +1146,7 @@ gst_image_bind_match_prepare_output_buffer (GstBaseTransform * trans, GstBuffer 
   GstImageBindEmbeddingMeta *emeta;
   GstImageBindMatchMeta *first = NULL;
   gpointer state = NULL;
-  GPtrArray *embeddings;
+  GPtrArray *embeddings, *regions;
   Settings set;
   gchar *text = NULL;
   guint i;
@@ -1001,15 +1177,35 @@ gst_image_bind_match_prepare_output_buffer (GstBaseTransform * trans, GstBuffer 
   *outbuf = gst_buffer_is_writable (inbuf) ? inbuf : gst_buffer_copy (inbuf);
   set = read_settings (self);
 
-  /* Collected first: adding metas while iterating would disturb the iteration. */
+  /* Collected first: adding metas while iterating would disturb the iteration. Regions are
+   * scored first, so that the match message of their whole frame can list them. */
   embeddings = g_ptr_array_new ();
-  while ((emeta = gst_buffer_iterate_imagebind_embedding_meta (*outbuf, &state)))
-    g_ptr_array_add (embeddings, emeta);
+  regions = g_ptr_array_new_with_free_func ((GDestroyNotify) region_match_free);
+  while ((emeta = gst_buffer_iterate_imagebind_embedding_meta (*outbuf, &state))) {
+    if (!emeta->has_region) {
+      g_ptr_array_add (embeddings, emeta);
+    } else {
+      RegionMatch *rm = match_region (self, emeta, &set);
+      if (rm)
+        g_ptr_array_add (regions, rm);
+    }
+  }
   for (i = 0; i < embeddings->len; i++) {
-    GstImageBindMatchMeta *m = match_embedding (self, *outbuf, embeddings->pdata[i], &set);
+    GValue listed = G_VALUE_INIT;
+    GstImageBindMatchMeta *m;
+
+    emeta = embeddings->pdata[i];
+    m = match_embedding (self, *outbuf, emeta, &set,
+        set.post_messages && take_regions_of (regions, emeta, &listed) ? &listed : NULL);
     if (!first)
       first = m;
   }
+  if (regions->len > 0) {
+    annotate_rois (*outbuf, regions, set.mode);
+    if (set.post_messages)
+      post_region_messages (self, *outbuf, regions, &set);
+  }
+  g_ptr_array_free (regions, TRUE);
   g_ptr_array_free (embeddings, TRUE);
 
   if (first) {

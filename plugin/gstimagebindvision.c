@@ -70,17 +70,180 @@ G_DEFINE_TYPE (GstImageBindVision, gst_image_bind_vision, GST_TYPE_IMAGE_BIND_EN
 GST_ELEMENT_REGISTER_DEFINE (imagebindvision, "imagebindvision", GST_RANK_NONE,
     GST_TYPE_IMAGE_BIND_VISION);
 
-/* A private copy of one frame, owned by the job that embeds it. */
+#define DEFAULT_INFERENCE_REGION GST_IMAGE_BIND_VISION_INFERENCE_REGION_FULL_FRAME
+#define DEFAULT_OBJECT_CLASS NULL
+#define DEFAULT_MAX_REGIONS 16
+
+enum {
+  PROP_0,
+  PROP_INFERENCE_REGION,
+  PROP_OBJECT_CLASS,
+  PROP_MAX_REGIONS,
+};
+
+static const GEnumValue inference_region_values[] = {
+  {GST_IMAGE_BIND_VISION_INFERENCE_REGION_FULL_FRAME, "The whole frame", "full-frame"},
+  {GST_IMAGE_BIND_VISION_INFERENCE_REGION_ROI_LIST, "Each region of interest "
+        "(GstVideoRegionOfInterestMeta) of the frame, not the frame", "roi-list"},
+  {GST_IMAGE_BIND_VISION_INFERENCE_REGION_BOTH, "The whole frame and each region of interest",
+      "both"},
+  {0, NULL, NULL}
+};
+
+GType
+gst_image_bind_vision_inference_region_get_type (void)
+{
+  static gsize type = 0;
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstImageBindVisionInferenceRegion",
+        inference_region_values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+/* A region to embed: as the ROI meta names it, and the part of the frame cropped. */
+typedef struct {
+  GstImageBindRegion region;
+  guint x, y, w, h;             /* the region clamped to the frame: never empty */
+} VisionRegion;
+
+/* A private copy of one frame, owned by the job that embeds it, and what to embed of it. */
 typedef struct {
   GstVideoInfo info;
   GstBuffer *buffer;
+  gboolean full_frame;
+  GArray *regions;              /* VisionRegion */
+  /* prepare_nth(): the frame in packed RGB, converted once for all its embeddings */
+  GstVideoFrame rgb;
+  gboolean rgb_mapped;
 } VisionInput;
 
 static void
 vision_input_free (VisionInput * input)
 {
+  if (input->rgb_mapped)
+    gst_video_frame_unmap (&input->rgb);
   gst_buffer_unref (input->buffer);
+  g_array_unref (input->regions);
   g_free (input);
+}
+
+/* What to embed of a frame, read once per frame under the object lock. */
+typedef struct {
+  GstImageBindVisionInferenceRegion mode;
+  GQuark *classes;              /* owned copy, or NULL = every class */
+  guint max_regions;
+} RegionSettings;
+
+static RegionSettings
+read_region_settings (GstImageBindVision * self)
+{
+  RegionSettings set;
+  guint n = 0;
+
+  GST_OBJECT_LOCK (self);
+  set.mode = self->inference_region;
+  set.max_regions = self->max_regions;
+  set.classes = NULL;
+  if (self->object_quarks) {
+    while (self->object_quarks[n])
+      n++;
+    set.classes = g_memdup2 (self->object_quarks, (n + 1) * sizeof (GQuark));
+  }
+  GST_OBJECT_UNLOCK (self);
+  return set;
+}
+
+static gboolean
+class_wanted (const RegionSettings * set, GQuark roi_type)
+{
+  const GQuark *q;
+
+  if (!set->classes)
+    return TRUE;
+  for (q = set->classes; *q; q++)
+    if (*q == roi_type)
+      return TRUE;
+  return FALSE;
+}
+
+/* The regions of interest of @buffer to embed, in the order the metas are attached: those of a
+ * wanted class, clamped to the frame, empty ones left out (with a debug line), at most
+ * max_regions. Appends them to @out (NULL: only counts, stopping at the first). Returns the
+ * number appended (or found), and the number left out for being empty or over the cap in
+ * @n_skipped. */
+static guint
+collect_regions (GstImageBindVision * self, GstBuffer * buffer, const RegionSettings * set,
+    GArray * out, guint * n_skipped)
+{
+  guint frame_w = GST_VIDEO_INFO_WIDTH (&self->info);
+  guint frame_h = GST_VIDEO_INFO_HEIGHT (&self->info);
+  gpointer state = NULL;
+  GstMeta *meta;
+  guint n = 0, skipped = 0;
+
+  while ((meta = gst_buffer_iterate_meta_filtered (buffer, &state,
+              GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+    GstVideoRegionOfInterestMeta *roi = (GstVideoRegionOfInterestMeta *) meta;
+    VisionRegion r;
+    guint64 x1, y1;
+
+    if (!class_wanted (set, roi->roi_type))
+      continue;
+    /* clamped in 64 bits: x + w may overflow 32 */
+    r.x = MIN (roi->x, frame_w);
+    r.y = MIN (roi->y, frame_h);
+    x1 = MIN ((guint64) roi->x + roi->w, (guint64) frame_w);
+    y1 = MIN ((guint64) roi->y + roi->h, (guint64) frame_h);
+    r.w = (guint) (x1 - r.x);
+    r.h = (guint) (y1 - r.y);
+    if (r.w == 0 || r.h == 0) {
+      GST_DEBUG_OBJECT (self, "region %d (%s) %ux%u at %u,%u is empty in the %ux%u frame: "
+          "not embedded", roi->id, g_quark_to_string (roi->roi_type), roi->w, roi->h, roi->x,
+          roi->y, frame_w, frame_h);
+      skipped++;
+      continue;
+    }
+    if (n >= set->max_regions) {
+      GST_DEBUG_OBJECT (self, "region %d (%s) is over max-regions=%u: not embedded", roi->id,
+          g_quark_to_string (roi->roi_type), set->max_regions);
+      skipped++;
+      continue;
+    }
+    if (!out) {
+      n = 1;
+      break;
+    }
+    r.region.id = roi->id;
+    r.region.roi_type = roi->roi_type;
+    r.region.x = roi->x;
+    r.region.y = roi->y;
+    r.region.w = roi->w;
+    r.region.h = roi->h;
+    g_array_append_val (out, r);
+    n++;
+  }
+  if (n_skipped)
+    *n_skipped = skipped;
+  return n;
+}
+
+static gboolean
+gst_image_bind_vision_has_input (GstImageBindEncoder * encoder, GstBuffer * buffer)
+{
+  GstImageBindVision *self = GST_IMAGE_BIND_VISION (encoder);
+  RegionSettings set = read_region_settings (self);
+  gboolean has;
+
+  has = set.mode != GST_IMAGE_BIND_VISION_INFERENCE_REGION_ROI_LIST ||
+      collect_regions (self, buffer, &set, NULL, NULL) > 0;
+  g_free (set.classes);
+  if (!has)
+    GST_LOG_OBJECT (self, "no region of interest to embed at %" GST_TIME_FORMAT,
+        GST_TIME_ARGS (GST_BUFFER_PTS (buffer)));
+  return has;
 }
 
 static gboolean
@@ -114,6 +277,18 @@ gst_image_bind_vision_copy_input (GstImageBindEncoder * encoder, GstBuffer * buf
   }
   input = g_new0 (VisionInput, 1);
   input->info = self->info;
+  input->regions = g_array_new (FALSE, FALSE, sizeof (VisionRegion));
+  {
+    RegionSettings set = read_region_settings (self);
+    guint skipped = 0;
+
+    input->full_frame = set.mode != GST_IMAGE_BIND_VISION_INFERENCE_REGION_ROI_LIST;
+    if (set.mode != GST_IMAGE_BIND_VISION_INFERENCE_REGION_FULL_FRAME)
+      collect_regions (self, buffer, &set, input->regions, &skipped);
+    if (skipped)
+      gst_image_bind_encoder_count_skipped_regions (encoder, skipped);
+    g_free (set.classes);
+  }
   input->buffer = gst_buffer_new_allocate (NULL, self->info.size, NULL);
   gst_video_frame_map (&dst, &input->info, input->buffer, GST_MAP_WRITE);
   ok = gst_video_frame_copy (&dst, &src);
@@ -173,25 +348,54 @@ convert_to_rgb (GstImageBindVision * self, VisionInput * input, GstVideoFrame * 
   return TRUE;
 }
 
+static guint
+gst_image_bind_vision_n_tensors (GstImageBindEncoder * encoder, gpointer data)
+{
+  VisionInput *input = data;
+
+  return (input->full_frame ? 1 : 0) + input->regions->len;
+}
+
+/* Embedding @n of the frame: the whole frame first (when it is embedded), then the regions.
+ * A region goes through the very front end a whole frame does, on its pixels of the frame in
+ * RGB: the same as imagebind_image_to_tensor() on those pixels cropped out. */
 static gboolean
-gst_image_bind_vision_prepare (GstImageBindEncoder * encoder, gpointer data, gfloat ** tensor,
-    gint64 * shape, guint * n_dims, GError ** error)
+gst_image_bind_vision_prepare_nth (GstImageBindEncoder * encoder, gpointer data, guint n,
+    gfloat ** tensor, gint64 * shape, guint * n_dims, const GstImageBindRegion ** region,
+    GError ** error)
 {
   GstImageBindVision *self = GST_IMAGE_BIND_VISION (encoder);
   VisionInput *input = data;
   /* size, mean and std of the model file (CLIP-family models may differ from ImageBind's) */
   ImageBindImageParams params =
       imagebind_image_params_from_model (gst_image_bind_encoder_get_model (encoder));
-  GstVideoFrame rgb;
+  const guint8 *pixels;
+  guint width, height;
+  gsize stride;
   gboolean ok;
 
-  if (!convert_to_rgb (self, input, &rgb, error))
-    return FALSE;
+  if (!input->rgb_mapped) {
+    if (!convert_to_rgb (self, input, &input->rgb, error))
+      return FALSE;
+    input->rgb_mapped = TRUE;
+  }
+  pixels = GST_VIDEO_FRAME_PLANE_DATA (&input->rgb, 0);
+  stride = GST_VIDEO_FRAME_PLANE_STRIDE (&input->rgb, 0);
+  width = GST_VIDEO_FRAME_WIDTH (&input->rgb);
+  height = GST_VIDEO_FRAME_HEIGHT (&input->rgb);
+  *region = NULL;
+  if (!input->full_frame || n > 0) {
+    const VisionRegion *r =
+        &g_array_index (input->regions, VisionRegion, n - (input->full_frame ? 1 : 0));
+
+    pixels += (gsize) r->y * stride + (gsize) r->x * 3;
+    width = r->w;
+    height = r->h;
+    *region = &r->region;
+  }
+
   *tensor = g_new (gfloat, 3 * (gsize) params.size * params.size);
-  ok = imagebind_image_to_tensor (&params, GST_VIDEO_FRAME_PLANE_DATA (&rgb, 0),
-      GST_VIDEO_FRAME_WIDTH (&rgb), GST_VIDEO_FRAME_HEIGHT (&rgb),
-      GST_VIDEO_FRAME_PLANE_STRIDE (&rgb, 0), *tensor, error);
-  gst_video_frame_unmap (&rgb);
+  ok = imagebind_image_to_tensor (&params, pixels, width, height, stride, *tensor, error);
   if (!ok) {
     g_clear_pointer (tensor, g_free);
     return FALSE;
@@ -204,11 +408,93 @@ gst_image_bind_vision_prepare (GstImageBindEncoder * encoder, gpointer data, gfl
   return TRUE;
 }
 
+/* "face, person" -> { face, person, 0 }; NULL or blank -> NULL (every class). */
+static GQuark *
+parse_object_class (const gchar * str)
+{
+  gchar **names;
+  GArray *quarks;
+  guint i;
+
+  if (!str)
+    return NULL;
+  names = g_strsplit (str, ",", -1);
+  quarks = g_array_new (TRUE, TRUE, sizeof (GQuark));
+  for (i = 0; names[i]; i++) {
+    GQuark q;
+
+    g_strstrip (names[i]);
+    if (!*names[i])
+      continue;
+    q = g_quark_from_string (names[i]);
+    g_array_append_val (quarks, q);
+  }
+  g_strfreev (names);
+  if (quarks->len == 0) {
+    g_array_free (quarks, TRUE);
+    return NULL;
+  }
+  return (GQuark *) g_array_free (quarks, FALSE);
+}
+
+static void
+gst_image_bind_vision_set_property (GObject * object, guint prop_id, const GValue * value,
+    GParamSpec * pspec)
+{
+  GstImageBindVision *self = GST_IMAGE_BIND_VISION (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_INFERENCE_REGION:
+      self->inference_region = g_value_get_enum (value);
+      break;
+    case PROP_OBJECT_CLASS:
+      g_free (self->object_class);
+      g_free (self->object_quarks);
+      self->object_class = g_value_dup_string (value);
+      self->object_quarks = parse_object_class (self->object_class);
+      break;
+    case PROP_MAX_REGIONS:
+      self->max_regions = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_image_bind_vision_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstImageBindVision *self = GST_IMAGE_BIND_VISION (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_INFERENCE_REGION:
+      g_value_set_enum (value, self->inference_region);
+      break;
+    case PROP_OBJECT_CLASS:
+      g_value_set_string (value, self->object_class);
+      break;
+    case PROP_MAX_REGIONS:
+      g_value_set_uint (value, self->max_regions);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
 static void
 gst_image_bind_vision_finalize (GObject * object)
 {
   GstImageBindVision *self = GST_IMAGE_BIND_VISION (object);
 
+  g_free (self->object_class);
+  g_free (self->object_quarks);
   g_clear_pointer (&self->converter, gst_video_converter_free);
   g_mutex_clear (&self->convert_lock);
   G_OBJECT_CLASS (gst_image_bind_vision_parent_class)->finalize (object);
@@ -219,6 +505,10 @@ gst_image_bind_vision_init (GstImageBindVision * self)
 {
   gst_video_info_init (&self->info);
   g_mutex_init (&self->convert_lock);
+  self->inference_region = DEFAULT_INFERENCE_REGION;
+  self->object_class = g_strdup (DEFAULT_OBJECT_CLASS);
+  self->object_quarks = NULL;
+  self->max_regions = DEFAULT_MAX_REGIONS;
 }
 
 static void
@@ -232,7 +522,57 @@ gst_image_bind_vision_class_init (GstImageBindVisionClass * klass)
   GST_DEBUG_CATEGORY_INIT (gst_image_bind_vision_debug, "imagebindvision", 0,
       "ImageBind vision encoder");
 
+  gobject_class->set_property = gst_image_bind_vision_set_property;
+  gobject_class->get_property = gst_image_bind_vision_get_property;
   gobject_class->finalize = gst_image_bind_vision_finalize;
+
+  /**
+   * GstImageBindVision:inference-region:
+   *
+   * What is embedded of a due frame: `full-frame` (the default) the whole frame;
+   * `roi-list` each region of interest an upstream detector attached
+   * (#GstVideoRegionOfInterestMeta), not the frame (a frame without regions passes without
+   * an embedding and the next frame is due); `both` the whole frame and each region.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_INFERENCE_REGION,
+      g_param_spec_enum ("inference-region", "Inference region",
+          "What is embedded of a frame: the whole frame, each region of interest "
+          "(GstVideoRegionOfInterestMeta of an upstream detector) or both",
+          GST_TYPE_IMAGE_BIND_VISION_INFERENCE_REGION, DEFAULT_INFERENCE_REGION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindVision:object-class:
+   *
+   * Regions of interest to embed, by `roi_type`: comma-separated names ("face,person");
+   * unset or empty embeds every region.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_OBJECT_CLASS,
+      g_param_spec_string ("object-class", "Object class",
+          "Embed only regions of interest of these types (comma-separated roi_type names, "
+          "e.g. \"face,person\"); unset = every region", DEFAULT_OBJECT_CLASS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstImageBindVision:max-regions:
+   *
+   * Most regions of interest embedded per frame, the first ones in the order they are
+   * attached; the others are counted as `regions-skipped` in the stats messages. Each region
+   * costs one inference, so this bounds the time and memory a detector flooding regions can
+   * take.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_MAX_REGIONS,
+      g_param_spec_uint ("max-regions", "Max regions",
+          "Most regions of interest embedded per frame (one inference each); the others are "
+          "counted as regions-skipped (min 1, max 4096, default 16)",
+          1, 4096, DEFAULT_MAX_REGIONS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -245,5 +585,9 @@ gst_image_bind_vision_class_init (GstImageBindVisionClass * klass)
 
   encoder_class->modality = GST_IMAGE_BIND_MODALITY_VISION;
   encoder_class->copy_input = GST_DEBUG_FUNCPTR (gst_image_bind_vision_copy_input);
-  encoder_class->prepare = GST_DEBUG_FUNCPTR (gst_image_bind_vision_prepare);
+  encoder_class->has_input = GST_DEBUG_FUNCPTR (gst_image_bind_vision_has_input);
+  encoder_class->n_tensors = GST_DEBUG_FUNCPTR (gst_image_bind_vision_n_tensors);
+  encoder_class->prepare_nth = GST_DEBUG_FUNCPTR (gst_image_bind_vision_prepare_nth);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_IMAGE_BIND_VISION_INFERENCE_REGION, 0);
 }
