@@ -8,6 +8,8 @@
  *     guint dim;
  *     const gfloat *v = gst_image_bind_embedding_meta_get_vector (meta, &dim);
  *     ... meta->modality, meta->logit_scale, meta->pts, meta->duration ...
+ *     if (meta->has_region)   // a region of interest of the frame, not the whole frame
+ *       ... meta->region.id, g_quark_to_string (meta->region.roi_type), meta->region.x ...
  *   }
  *
  * From Python (or any language without this library's introspection data) set the encoder's

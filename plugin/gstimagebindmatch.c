@@ -133,6 +133,13 @@
  * - `labels-strv` (G_TYPE_STRV), `indices-u32`, `scores-f64`, `probabilities-f64`
  *   (G_TYPE_BYTES, native-endian uint32 / float64): the same lists in types that PyGObject
  *   reads without gst-python, e.g. `array.array("d", s.get_value("scores-f64").get_data())`
+ * - `regions` (GstValueArray of GstStructure; only when regions of interest of the input were
+ *   embedded, see "Regions of interest" below): one `imagebind-region` structure per region,
+ *   with the region as its embedding meta names it: `id` (G_TYPE_INT), `roi-type`
+ *   (G_TYPE_STRING, "" when unset), `x`, `y`, `w`, `h` (G_TYPE_UINT, as the ROI meta has them,
+ *   not clamped), and its results in the fields above: `labels`, `indices`, `scores`,
+ *   `probabilities`, `detected`, the plain copies and `top-label`, `top-index`,
+ *   `top-probability`, `top-score`
  *
  * In detect mode an element message named `imagebind-detection` is posted whenever a detection
  * starts or stops (regardless of `post-messages`), with all the fields above, describing the
@@ -163,6 +170,28 @@
  * `stream-time` and `since` are the end of the last embedding, `score` the last score, with
  * `timestamp`, `running-time` and `duration` GST_CLOCK_TIME_NONE, empty lists and no `top-*`
  * fields.
+ *
+ * ## Regions of interest
+ *
+ * An embedding meta that names a region (imagebindvision with `inference-region=roi-list` or
+ * `both`) is scored against the prompts as a whole frame is, with these differences:
+ *
+ * - Its best result is added to the frame's #GstVideoRegionOfInterestMeta that has the same
+ *   id, roi_type and rectangle, as a parameter structure named "imagebind-match" (fields in
+ *   gstimagebindroi.h: label, index, cosine, probability, detected, mode), as GStreamer's own
+ *   detectors and DL Streamer attach classifications to regions; imagebindoverlay draws it.
+ *   Type and rectangle count, not only the id, because detectors commonly give every region
+ *   the same id (facedetect leaves them all 0). In live mode the embeddings reach a later
+ *   buffer than the frame they describe: a region that moved there is not annotated; its
+ *   result is in the message, and the embedding meta names the region.
+ * - The `imagebind-match` message of its frame lists it in `regions`; when the frame itself
+ *   was not embedded (`roi-list`) that message has empty lists and no `top-*` fields.
+ * - It gets no #GstImageBindMatchMeta: that meta's readers (imagebindoverlay's panel, the
+ *   publishers, the index sink, `text_src`) take it for the frame's result.
+ * - Detect mode does not follow regions over time (a region's id is not an identity from frame
+ *   to frame): `detected` says whether its cosine score is above `threshold` in that frame, and
+ *   no `imagebind-detection` messages are posted for regions.
+ * - `text_src` carries the whole frame's tag only; with `roi-list` it carries GAP events.
  *
  * ## Timed text
  *

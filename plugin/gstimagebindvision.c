@@ -22,6 +22,29 @@
  * then adds no latency. `sync=true` and `sync=false` force one mode. `imagebind-encoder-stats`
  * messages report what was embedded and skipped (#GstImageBindEncoder).
  *
+ * ## Regions of interest
+ *
+ * With `inference-region=roi-list` (only the regions) or `both` (the whole frame, then the
+ * regions), each #GstVideoRegionOfInterestMeta an upstream detector attached to a due frame
+ * is embedded too, as DL Streamer's `inference-region` does: its rectangle is clamped to the
+ * frame and its pixels of the frame's RGB conversion go through exactly the front end of a
+ * whole frame (short side resized, centre crop, the model's mean and std), so the embedding
+ * of a region equals the runtime's (imagebind_image_to_tensor() and imagebind_embed()) on the
+ * same pixels cropped out. Regions that are empty once clamped (zero size, outside the frame)
+ * are skipped with a debug line. `object-class` keeps the regions of the listed `roi_type`s;
+ * `max-regions` (default 16) caps the regions embedded per frame, in the order they are
+ * attached, so that a detector flooding regions cannot exhaust time or memory: each region
+ * costs one inference. Skipped regions are counted as `regions-skipped`, embedded ones as
+ * `regions`, in the `imagebind-encoder-stats` messages.
+ *
+ * Each region's #GstImageBindEmbeddingMeta names its region (`has_region`, `region`: the ROI
+ * meta's id, roi_type and rectangle as attached; gst_image_bind_embedding_meta_get_region()),
+ * and carries the frame's timestamps. All embeddings of a frame are one inference job: in live
+ * mode a frame is embedded with all its regions or skipped whole, and its embeddings are
+ * attached together to one (possibly later) buffer. In `roi-list` mode a due frame without
+ * regions passes without an embedding, and the next frame is due. imagebindmatch scores the
+ * regions and adds each one's result to its ROI meta.
+ *
  * ## Example launch lines
  * |[
  * gst-launch-1.0 -m videotestsrc pattern=ball num-buffers=50 ! videoconvert ! imagebindvision interval=500000000 ! imagebindmatch prompt-list="a bouncing ball;colour bars;static noise" ! fakesink
@@ -40,6 +63,16 @@
  * gst-launch-1.0 v4l2src ! videoconvert ! imagebindvision inference-interval=15 ! imagebindmatch prompt-list="a person;a dog;a cat" ! fakesink
  * ]|
  * A camera (live): every 15th frame is offered to the worker thread, the video never waits.
+ *
+ * |[
+ * gst-launch-1.0 -m videotestsrc pattern=ball num-buffers=5 ! videoconvert ! imagebindvision inference-region=both object-class=face,person max-regions=8 ! imagebindmatch prompt-list="a face;a person;a bouncing ball" ! imagebindoverlay ! fakesink
+ * ]|
+ * The whole frame, and the "face" and "person" regions of interest an upstream detector
+ * attached, at most 8 per frame; imagebindoverlay labels each region. A test source has no
+ * regions: put a detector that attaches #GstVideoRegionOfInterestMeta before imagebindvision
+ * (GStreamer's `facedetect`, from gstreamer1.0-opencv, attaches "face" regions; an
+ * application may attach its own in a pad probe); none of the elements this project's CI
+ * installs does.
  *
  * Since: 0.1
  */

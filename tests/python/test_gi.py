@@ -62,7 +62,7 @@ if not tiny_model:
 # 2. The typed accessors against the custom-meta mirrors.
 gi.require_version("GstImageBind", "1.0")
 gi.require_version("GstVideo", "1.0")
-from gi.repository import GstImageBind, GstVideo  # noqa: E402
+from gi.repository import GLib, GstImageBind, GstVideo  # noqa: E402
 
 Gst.init(None)
 PROMPTS = ["dog", "bars", "snow"]  # no spaces: written unquoted in the array
@@ -144,6 +144,22 @@ msg = pipeline.get_bus().timed_pop_filtered(Gst.CLOCK_TIME_NONE,
 pipeline.set_state(Gst.State.NULL)
 assert msg.type == Gst.MessageType.EOS, msg.parse_error()
 assert len(checked) == 3, checked
+
+# the region an embedding describes (imagebindvision inference-region=roi-list)
+buf = Gst.Buffer.new()
+emb = GstImageBind.buffer_add_imagebind_embedding_meta(
+    buf, GstImageBind.Modality.VISION, [0.5, 0.25], 1.0, "m")
+assert emb.get_region() is None and not emb.has_region
+region = GstImageBind.Region()
+region.id, region.x, region.y, region.w, region.h = 7, 1, 2, 30, 40
+region.roi_type = GLib.quark_from_string("face")
+emb.set_region(region)
+got = emb.get_region()
+assert emb.has_region and (got.id, got.x, got.y, got.w, got.h) == (7, 1, 2, 30, 40)
+assert GLib.quark_to_string(got.roi_type) == "face"
+s = emb.to_structure()
+assert s.get_value("region-id") == 7 and s.get_string("region-type") == "face"
+print("ok: the region of an embedding meta through GstImageBind-1.0")
 
 # enums
 assert GstImageBind.Modality.AUDIO.value_nick == "audio"
