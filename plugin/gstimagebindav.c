@@ -328,13 +328,23 @@ dot (const gfloat * a, const gfloat * b, guint dim)
   return s;
 }
 
-/* The embedding meta of @modality on @buf, else the first one. */
+/* The whole-frame embedding meta of @modality on @buf, else the first whole-frame one; a
+ * region of interest's embedding (imagebindvision inference-region) is not the frame's. */
 static GstImageBindEmbeddingMeta *
 find_meta (GstBuffer * buf, GstImageBindModality modality)
 {
-  GstImageBindEmbeddingMeta *m = gst_buffer_get_imagebind_embedding_meta_by_modality (buf,
-      modality);
-  return m ? m : gst_buffer_get_imagebind_embedding_meta (buf);
+  GstImageBindEmbeddingMeta *m, *first = NULL;
+  gpointer state = NULL;
+
+  while ((m = gst_buffer_iterate_imagebind_embedding_meta (buf, &state))) {
+    if (m->has_region)
+      continue;
+    if (m->modality == modality)
+      return m;
+    if (!first)
+      first = m;
+  }
+  return first;
 }
 
 /* Running time of @buf's start on @pad (NONE when unknown). */

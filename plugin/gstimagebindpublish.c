@@ -655,8 +655,8 @@ gst_image_bind_publish_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
       GstImageBindMatchMeta *same = NULL;
       gpointer mstate = NULL;
       while ((m = gst_buffer_iterate_imagebind_match_meta (buf, &mstate)))
-        if (m->modality == e->modality && m->pts == e->pts)
-          same = m;
+        if (m->modality == e->modality && m->pts == e->pts && !e->has_region)
+          same = m;             /* the frame's result, not a region's */
       point = gst_image_bind_publish_embedding_point (self->cur_source, e, same);
     }
     enqueue (self, gst_image_bind_publish_embedding_record (self->cur_source, e,
