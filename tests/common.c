@@ -129,6 +129,31 @@ ib_test_run_embed_tool (const char *tool, const char *model, const char *const *
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
+void
+ib_test_reference_scores (const float *e, const float *t, guint dim, guint n, double *cosine,
+    double *prob)
+{
+  double en = 0, mx = -INFINITY, sum = 0;
+
+  for (guint i = 0; i < dim; i++)
+    en += (double) e[i] * e[i];
+  for (guint j = 0; j < n; j++) {
+    double dot = 0, tn = 0;
+
+    for (guint i = 0; i < dim; i++) {
+      dot += (double) e[i] * t[(gsize) j * dim + i];
+      tn += (double) t[(gsize) j * dim + i] * t[(gsize) j * dim + i];
+    }
+    cosine[j] = dot / sqrt (en * tn);
+    prob[j] = dot;
+    mx = MAX (mx, dot);
+  }
+  for (guint j = 0; j < n; j++)
+    sum += (prob[j] = exp (prob[j] - mx));
+  for (guint j = 0; j < n; j++)
+    prob[j] /= sum;
+}
+
 gboolean
 ib_test_need_model (const char *path)
 {
@@ -169,6 +194,22 @@ ib_test_set_prompts (GstElement *element, const char *const *prompts, guint n)
   }
   g_object_set_property (G_OBJECT (element), "prompts", &array);
   g_value_unset (&array);
+}
+
+char *
+ib_test_pop_error_text (GstBus *bus)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  GError *err = NULL;
+  char *debug = NULL, *text;
+
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &err, &debug);
+  text = g_strdup_printf ("%s (%s)", err->message, debug ? debug : "");
+  g_error_free (err);
+  g_free (debug);
+  gst_message_unref (msg);
+  return text;
 }
 
 void

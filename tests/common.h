@@ -43,6 +43,12 @@ int ib_test_run_embed_tool (const char *tool, const char *model, const char *con
 float *ib_test_text_embeddings (const char *model_path, const char *const *prompts, guint n,
     guint *dim);
 
+/* The cosines of @e (@dim floats) with the @n rows of @t (n x dim), and the softmax of their
+ * dot products (the logits: the text embeddings carry the logit scale), in double precision:
+ * the reference for the scores imagebindmatch gives. */
+void ib_test_reference_scores (const float *e, const float *t, guint dim, guint n,
+    double *cosine, double *prob);
+
 /* -- GStreamer -- */
 
 /* Skips the current test when no model file was given (@path NULL); returns FALSE then. */
@@ -58,6 +64,9 @@ void ib_test_gst_init (int *argc, char ***argv, const char *registry_name,
 
 /* Sets the "prompts" property (a GstValueArray of strings) of @element to @n @prompts. */
 void ib_test_set_prompts (GstElement *element, const char *const *prompts, guint n);
+
+/* Pops the error message that must be on @bus; returns its "message (debug)" text (g_free). */
+char *ib_test_pop_error_text (GstBus *bus);
 
 /* Called for each element message and warning of a pipeline run by ib_test_run_to_eos(). */
 typedef void (*IbTestMessageFunc) (GstMessage *msg, gpointer user_data);

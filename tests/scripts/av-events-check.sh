@@ -8,11 +8,11 @@ set -uo pipefail
 script="$1"
 plugin_dir="$2"
 
-# The script needs GStreamer's own plugins (test sources, codecs): the system plugins plus the
-# build's, with a registry of its own.
-unset GST_PLUGIN_SYSTEM_PATH_1_0 GST_PLUGIN_PATH_1_0 MODEL
-export GST_PLUGIN_PATH="$plugin_dir"
-export GST_REGISTRY_1_0="$plugin_dir/../tests/registry-av-events.bin"
+# The script needs GStreamer's own plugins (test sources, codecs) besides the build's, and
+# finds the shipped model by itself.
+. "$(dirname "$0")/launch-env.sh"
+ib_launch_env "$plugin_dir" av-events
+unset MODEL
 
 out=$(timeout 100 "$script" 2>&1)
 rc=$?

@@ -21,21 +21,11 @@ if [ -z "$model" ] || [ ! -f "$model" ]; then
   exit 0
 fi
 
-# The scripts need GStreamer's own plugins (test sources, codecs), which the test environment
-# hides: give them the system plugins plus the build's, with a registry of their own.
-unset GST_PLUGIN_SYSTEM_PATH_1_0 GST_PLUGIN_PATH_1_0
-export GST_PLUGIN_PATH="$plugin_dir"
-export GST_REGISTRY_1_0="$plugin_dir/../tests/registry-pipelines.bin"
+# The scripts need GStreamer's own plugins besides the build's
+. "$root/tests/scripts/launch-env.sh"
+ib_launch_env "$plugin_dir" pipelines
 export MODEL="$model"
 export G_DEBUG=fatal-criticals
-
-# In a -Db_sanitize=address build the plugin needs the ASan runtime loaded first by the
-# (uninstrumented) gst-launch-1.0; leaks are checked by the GstHarness tests, not here.
-asan=$(ldd "$plugin_dir/libgstimagebind.so" 2>/dev/null | awk '/libasan/ { print $3 }')
-if [ -n "$asan" ]; then
-  export LD_PRELOAD="$asan"
-  export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-fi
 
 n=0
 failed=0

@@ -20,16 +20,10 @@ if [ -z "$model" ] || [ ! -f "$model" ]; then
 fi
 
 # gst-launch-1.0 needs GStreamer's own plugins (videotestsrc) besides the build's.
-unset GST_PLUGIN_SYSTEM_PATH_1_0 GST_PLUGIN_PATH_1_0
-export GST_PLUGIN_PATH="$plugin_dir"
-export GST_REGISTRY_1_0="$plugin_dir/../tests/registry-publish-pipeline.bin"
+. "$root/tests/scripts/launch-env.sh"
+ib_launch_env "$plugin_dir" publish-pipeline
 export MODEL="$model"
 export G_DEBUG=fatal-criticals
-asan=$(ldd "$plugin_dir/libgstimagebind.so" 2>/dev/null | awk '/libasan/ { print $3 }')
-if [ -n "$asan" ]; then
-  export LD_PRELOAD="$asan"
-  export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

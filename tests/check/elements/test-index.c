@@ -214,18 +214,10 @@ static char *
 harness_error_text (GstHarness *h)
 {
   GstBus *bus = gst_element_get_bus (h->element);
-  GstMessage *msg = NULL;
-  GError *err = NULL;
-  char *debug = NULL, *text;
+  char *text;
 
   g_assert_nonnull (bus);
-  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  g_assert_nonnull (msg);
-  gst_message_parse_error (msg, &err, &debug);
-  text = g_strdup_printf ("%s (%s)", err->message, debug ? debug : "");
-  g_error_free (err);
-  g_free (debug);
-  gst_message_unref (msg);
+  text = ib_test_pop_error_text (bus);
   gst_object_unref (bus);
   return text;
 }

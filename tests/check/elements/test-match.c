@@ -23,32 +23,6 @@ static const gchar *model_path;
 
 #define TOL 1e-5
 
-/* Reference: logits, softmax and cosines in double precision. */
-static void
-reference_scores (const gfloat * e, const gfloat * t, guint dim, guint n, gdouble * cosine,
-    gdouble * prob)
-{
-  gdouble en = 0, mx = -1e300, sum = 0;
-  guint i, j;
-
-  for (i = 0; i < dim; i++)
-    en += (gdouble) e[i] * e[i];
-  for (j = 0; j < n; j++) {
-    gdouble dot = 0, tn = 0;
-    for (i = 0; i < dim; i++) {
-      dot += (gdouble) e[i] * t[j * dim + i];
-      tn += (gdouble) t[j * dim + i] * t[j * dim + i];
-    }
-    cosine[j] = dot / sqrt (en * tn);
-    prob[j] = dot;
-    mx = MAX (mx, dot);
-  }
-  for (j = 0; j < n; j++)
-    sum += (prob[j] = exp (prob[j] - mx));
-  for (j = 0; j < n; j++)
-    prob[j] /= sum;
-}
-
 typedef struct {
   GstHarness *h;
   GstElement *element;
@@ -176,7 +150,7 @@ test_scores (void)
     return;
   t = ib_test_text_embeddings (model_path, prompts, n, &dim);
   e = probe_embedding (&dim);
-  reference_scores (e, t, dim, n, cosine, prob);
+  ib_test_reference_scores (e, t, dim, n, cosine, prob);
   for (i = 1; i < n; i++)
     if (prob[i] > prob[best])
       best = i;
@@ -309,7 +283,7 @@ test_top_k_and_custom_meta (void)
     return;
   t = ib_test_text_embeddings (model_path, prompts, n, &dim);
   e = probe_embedding (&dim);
-  reference_scores (e, t, dim, n, cosine, prob);
+  ib_test_reference_scores (e, t, dim, n, cosine, prob);
   /* Reference order: decreasing probability (selection sort of 4). */
   for (i = 0; i < n; i++)
     for (guint j = i + 1; j < n; j++)
@@ -553,7 +527,7 @@ test_prompts_while_playing (void)
   wait_prompts_ready (f.bus, 3);
 
   t = ib_test_text_embeddings (model_path, second_prompts, 3, &dim);
-  reference_scores (e, t, dim, 3, cosine, prob);
+  ib_test_reference_scores (e, t, dim, 3, cosine, prob);
   out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, GST_MSECOND, GST_MSECOND));
   mm = gst_buffer_get_imagebind_match_meta (out);
   g_assert_cmpuint (mm->n_results, ==, 3);
@@ -675,7 +649,7 @@ test_prompts_off_streaming_thread (void)
   /* The big set is ready: the next buffer uses it (and starts embedding the third set). */
   wait_prompts_ready (f.bus, n_big);
   t = ib_test_text_embeddings (model_path, second_prompts, 3, &dim);
-  reference_scores (e, t, dim, 3, cosine, prob);
+  ib_test_reference_scores (e, t, dim, 3, cosine, prob);
   out = gst_harness_push_and_pull (f.h, embedding_buffer (e, dim, 4 * GST_MSECOND,
           GST_MSECOND));
   mm = gst_buffer_get_imagebind_match_meta (out);
@@ -1201,7 +1175,7 @@ check_text_then_match (const gchar * match_model)
 
   t = ib_test_text_embeddings (model_path, prompts, 2, &dim);
   e = ib_test_text_embeddings (model_path, probe, 1, &dim);
-  reference_scores (e, t, dim, 2, cosine, prob);
+  ib_test_reference_scores (e, t, dim, 2, cosine, prob);
 
   /* The prompts are in the description: the harness starts the bin as it makes it, and
    * prompts set afterwards would be embedded on a thread of their own (results from the

@@ -96,31 +96,6 @@ frame_embedding (const ImageBindImageParams * p, ImageBindContext * ctx, const g
   g_free (tensor);
 }
 
-/* Cosines and softmax probabilities of the logits e . t_j (the text embeddings carry the
- * logit scale), in double precision. */
-static void
-reference_scores (const gfloat * e, const gfloat * t, guint dim, gdouble * cosine, gdouble * prob)
-{
-  gdouble en = 0, mx = -INFINITY, sum = 0;
-
-  for (guint i = 0; i < dim; i++)
-    en += (gdouble) e[i] * e[i];
-  for (guint j = 0; j < N_PROMPTS; j++) {
-    gdouble dot = 0, tn = 0;
-    for (guint i = 0; i < dim; i++) {
-      dot += (gdouble) e[i] * t[j * dim + i];
-      tn += (gdouble) t[j * dim + i] * t[j * dim + i];
-    }
-    cosine[j] = dot / sqrt (en * tn);
-    prob[j] = dot;
-    mx = MAX (mx, dot);
-  }
-  for (guint j = 0; j < N_PROMPTS; j++)
-    sum += (prob[j] = exp (prob[j] - mx));
-  for (guint j = 0; j < N_PROMPTS; j++)
-    prob[j] /= sum;
-}
-
 static void
 test_vision_match_pipeline (void)
 {
@@ -188,7 +163,7 @@ test_vision_match_pipeline (void)
     g_assert_nonnull (mm);
     g_assert_cmpuint (k, <, N_FRAMES);
     frame_embedding (&file_params, ctx, frames[k], e);
-    reference_scores (e, t, dim, cosine, prob);
+    ib_test_reference_scores (e, t, dim, N_PROMPTS, cosine, prob);
     g_assert_cmpuint (mm->n_results, ==, N_PROMPTS);
     for (guint i = 0; i < mm->n_results; i++) {
       const GstImageBindMatchResult *r = &mm->results[i];
@@ -200,7 +175,7 @@ test_vision_match_pipeline (void)
     }
     /* with CLIP's default mean/std (what an element ignoring the file would use) */
     frame_embedding (&clip_params, ctx, frames[k], e);
-    reference_scores (e, t, dim, cosine, prob);
+    ib_test_reference_scores (e, t, dim, N_PROMPTS, cosine, prob);
     for (guint i = 0; i < mm->n_results; i++)
       moved = MAX (moved, fabs (mm->results[i].cosine - cosine[mm->results[i].index]));
     n++;

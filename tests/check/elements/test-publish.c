@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "common.h"
 #include "gstimagebindmeta.h"
 #include "gstimagebindmatchmeta.h"
 
@@ -1288,9 +1289,7 @@ start_error (const gchar * first_property, ...)
 {
   GstElement *e = gst_element_factory_make ("imagebindpublish", NULL);
   GstBus *bus = gst_bus_new ();
-  GstMessage *msg;
-  GError *err = NULL;
-  gchar *debug = NULL, *text;
+  gchar *text;
   va_list args;
 
   va_start (args, first_property);
@@ -1298,13 +1297,7 @@ start_error (const gchar * first_property, ...)
   va_end (args);
   gst_element_set_bus (e, bus);
   g_assert_cmpint (gst_element_set_state (e, GST_STATE_PAUSED), ==, GST_STATE_CHANGE_FAILURE);
-  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  g_assert_nonnull (msg);
-  gst_message_parse_error (msg, &err, &debug);
-  text = g_strdup_printf ("%s (%s)", err->message, debug ? debug : "");
-  g_error_free (err);
-  g_free (debug);
-  gst_message_unref (msg);
+  text = ib_test_pop_error_text (bus);
   gst_element_set_state (e, GST_STATE_NULL);
   gst_element_set_bus (e, NULL);
   gst_bus_set_flushing (bus, TRUE);

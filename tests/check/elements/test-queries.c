@@ -352,25 +352,11 @@ static void
 reference_scores (const gfloat * e, gfloat ** q, guint dim, guint n, gdouble * cosine,
     gdouble * prob)
 {
-  gdouble en = 0, mx = -1e300, sum = 0;
-  guint i, j;
+  g_autofree gfloat *rows = g_new (gfloat, (gsize) n * dim);
 
-  for (i = 0; i < dim; i++)
-    en += (gdouble) e[i] * e[i];
-  for (j = 0; j < n; j++) {
-    gdouble dot = 0, qn = 0;
-    for (i = 0; i < dim; i++) {
-      dot += (gdouble) e[i] * q[j][i];
-      qn += (gdouble) q[j][i] * q[j][i];
-    }
-    cosine[j] = dot / sqrt (en * qn);
-    prob[j] = dot;
-    mx = MAX (mx, dot);
-  }
-  for (j = 0; j < n; j++)
-    sum += (prob[j] = exp (prob[j] - mx));
-  for (j = 0; j < n; j++)
-    prob[j] /= sum;
+  for (guint j = 0; j < n; j++)
+    memcpy (rows + (gsize) j * dim, q[j], dim * sizeof (gfloat));
+  ib_test_reference_scores (e, rows, dim, n, cosine, prob);
 }
 
 static GstElement *
@@ -721,23 +707,6 @@ test_add_query (void)
   runtime_close (&rt);
 }
 
-/* The first error message on @bus, as "<message>\n<debug>". */
-static gchar *
-pop_error (GstBus * bus)
-{
-  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  GError *err = NULL;
-  gchar *debug = NULL, *text;
-
-  g_assert_nonnull (msg);
-  gst_message_parse_error (msg, &err, &debug);
-  text = g_strdup_printf ("%s\n%s", err->message, debug ? debug : "");
-  g_error_free (err);
-  g_free (debug);
-  gst_message_unref (msg);
-  return text;
-}
-
 /* Invalid entries and unreadable files fail READY->PAUSED with an error that says what. */
 static void
 test_errors_on_bus (void)
@@ -782,7 +751,7 @@ test_errors_on_bus (void)
     element = new_match (prompts, 2, &bus);
     g_assert_cmpint (gst_element_set_state (element, GST_STATE_PAUSED), ==,
         GST_STATE_CHANGE_FAILURE);
-    text = pop_error (bus);
+    text = ib_test_pop_error_text (bus);
     g_test_message ("%s -> %s", entry, text);
     g_assert_nonnull (strstr (text, want));
     g_free (text);
@@ -808,7 +777,7 @@ test_errors_on_bus (void)
     gst_image_bind_query_unref (query);
     g_assert_cmpint (gst_element_set_state (element, GST_STATE_PAUSED), ==,
         GST_STATE_CHANGE_FAILURE);
-    text = pop_error (bus);
+    text = ib_test_pop_error_text (bus);
     g_test_message ("vector of 5 -> %s", text);
     g_assert_nonnull (strstr (text, "query \"short\": a vector of 5 floats"));
     g_free (text);
