@@ -1,4 +1,4 @@
-/* Per-region inference (issue 11 item 7) with the tiny model, through GstHarness: regions of
+/* Per-region inference with the tiny model, through GstHarness: regions of
  * interest attached by the test as a detector would (GstVideoRegionOfInterestMeta).
  *
  * - imagebindvision: each region's embedding is, bit for bit, the runtime's image front end
