@@ -230,6 +230,45 @@ ib_layer_norm_avx512 (const float *x, float *y, gsize rows, gsize cols, const fl
   g_aligned_free (cols_t);
 }
 
+/* Two rows of ib_softmax_row_avx512() with n = cols (no mask), side by side: the same
+ * operations per row in the same order, so the same bits; interleaved, the two rows' serial
+ * steps (the max and sum reductions, the division) overlap. */
+IB_AVX512 void
+ib_softmax_row2_avx512 (float *r0, float *r1, gsize n)
+{
+  __m512 vmax0 = _mm512_set1_ps (-INFINITY), vmax1 = vmax0, vmaxb0, vmaxb1, vinv0, vinv1;
+  __m512d s0lo = _mm512_setzero_pd (), s0hi = s0lo, s1lo = s0lo, s1hi = s0lo;
+  gsize j;
+
+  for (j = 0; j < n; j += 16) {
+    __mmask16 m = tail_mask (n - j);
+    vmax0 = _mm512_mask_max_ps (vmax0, m, vmax0, _mm512_maskz_loadu_ps (m, r0 + j));
+    vmax1 = _mm512_mask_max_ps (vmax1, m, vmax1, _mm512_maskz_loadu_ps (m, r1 + j));
+  }
+  vmaxb0 = _mm512_set1_ps (_mm512_reduce_max_ps (vmax0));
+  vmaxb1 = _mm512_set1_ps (_mm512_reduce_max_ps (vmax1));
+  for (j = 0; j < n; j += 16) {
+    __mmask16 m = tail_mask (n - j);
+    __m512 e0 = _ZGVeN16v_expf (_mm512_sub_ps (_mm512_maskz_loadu_ps (m, r0 + j), vmaxb0));
+    __m512 e1 = _ZGVeN16v_expf (_mm512_sub_ps (_mm512_maskz_loadu_ps (m, r1 + j), vmaxb1));
+    e0 = _mm512_maskz_mov_ps (m, e0);
+    e1 = _mm512_maskz_mov_ps (m, e1);
+    _mm512_mask_storeu_ps (r0 + j, m, e0);
+    _mm512_mask_storeu_ps (r1 + j, m, e1);
+    s0lo = _mm512_add_pd (s0lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (e0)));
+    s0hi = _mm512_add_pd (s0hi, _mm512_cvtps_pd (_mm512_extractf32x8_ps (e0, 1)));
+    s1lo = _mm512_add_pd (s1lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (e1)));
+    s1hi = _mm512_add_pd (s1hi, _mm512_cvtps_pd (_mm512_extractf32x8_ps (e1, 1)));
+  }
+  vinv0 = _mm512_set1_ps ((float) (1.0 / _mm512_reduce_add_pd (_mm512_add_pd (s0lo, s0hi))));
+  vinv1 = _mm512_set1_ps ((float) (1.0 / _mm512_reduce_add_pd (_mm512_add_pd (s1lo, s1hi))));
+  for (j = 0; j < n; j += 16) {
+    __mmask16 m = tail_mask (n - j);
+    _mm512_mask_storeu_ps (r0 + j, m, _mm512_mul_ps (_mm512_maskz_loadu_ps (m, r0 + j), vinv0));
+    _mm512_mask_storeu_ps (r1 + j, m, _mm512_mul_ps (_mm512_maskz_loadu_ps (m, r1 + j), vinv1));
+  }
+}
+
 IB_AVX512 void
 ib_softmax_row_avx512 (float *row, gsize n, gsize cols)
 {

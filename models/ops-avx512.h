@@ -25,6 +25,8 @@ void ib_gelu_avx512 (float *x, gsize n);
 
 /* One row of ib_softmax_rows(): softmax of the first @n of @cols values, the rest set to 0. */
 void ib_softmax_row_avx512 (float *row, gsize n, gsize cols);
+/* Two full rows (n = cols) of ib_softmax_rows() at once, bit-identical to one at a time. */
+void ib_softmax_row2_avx512 (float *r0, float *r1, gsize n);
 #endif
 
 G_END_DECLS
