@@ -60,7 +60,8 @@
  *   line (JSON lines; `format=qdrant` writes points instead). The file is created or
  *   truncated at READY->PAUSED. The path must be absolute: `file://relative/x.jsonl` names
  *   the host "relative" and is refused (only `file://localhost/...` is taken as local).
- *   Without `location` (or with `location=-`) the lines go to standard output.
+ *   With `location=-` the lines go to standard output. Without `location` the element
+ *   fails to start (an error message saying so): it never writes to standard output unasked.
  *
  * Locations are checked at READY->PAUSED: a URL without a host (`http://`, `http:///hook`),
  * an invalid port, an MQTT URL without a topic, an unknown scheme or an unwritable file is an
@@ -152,14 +153,9 @@
 #include <gst/gst.h>
 #include <gst/base/gstbasetransform.h>
 #include <glib/gstdio.h>
-#include <libsoup/soup.h>
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef HAVE_MOSQUITTO
-#include <mosquitto.h>
-#endif
 
 #include "gstimagebindpublishqueue.h"
 
@@ -284,142 +280,6 @@ gst_image_bind_publish_format_get_type (void)
 /* ---- the location, checked at start ---- */
 
 static gboolean
-configure_file (GstImageBindPublish * self, const gchar * location,
-    GstImageBindPublishConfig * cfg)
-{
-  GError *err = NULL;
-  gchar *host = NULL;
-
-  cfg->target = GST_IMAGE_BIND_PUBLISH_TARGET_FILE;
-  cfg->display = g_strdup (location);
-  cfg->path = g_filename_from_uri (location, &host, &err);
-  if (!cfg->path) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Invalid file URI '%s'.", location),
-        ("%s; write it as file:///absolute/path/out.jsonl", err->message));
-    g_clear_error (&err);
-    return FALSE;
-  }
-  /* file://relative/x.jsonl is the file /x.jsonl on the host "relative": refused rather than
-   * written somewhere the user did not mean */
-  if (host && *host && g_ascii_strcasecmp (host, "localhost") != 0) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("The file URI '%s' names the host '%s'.",
-            location, host), ("file://%s%s means the file %s on the machine %s, not a "
-            "relative path: write the absolute path after file:// (three slashes, as in "
-            "file:///home/me/out.jsonl)", host, cfg->path, cfg->path, host));
-    g_free (host);
-    return FALSE;
-  }
-  g_free (host);
-  cfg->file = fopen (cfg->path, "w");
-  if (!cfg->file) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, ("Could not open '%s' for writing.",
-            cfg->path), ("%s: check that the directory exists and is writable",
-            g_strerror (errno)));
-    return FALSE;
-  }
-  return TRUE;
-}
-
-static gboolean
-configure_http (GstImageBindPublish * self, const gchar * location, const gchar * collection,
-    gboolean qdrant, GstImageBindPublishConfig * cfg)
-{
-  GError *err = NULL;
-  gchar *url;
-
-  cfg->target = GST_IMAGE_BIND_PUBLISH_TARGET_HTTP;
-  cfg->method = qdrant ? "PUT" : "POST";
-  if (qdrant) {
-    const gchar *slash = g_str_has_suffix (location, "/") ? "" : "/";
-    gchar *escaped = g_uri_escape_string (collection ? collection : DEFAULT_COLLECTION, NULL,
-        FALSE);
-    url = g_strdup_printf ("%s%scollections/%s/points?wait=true", location, slash, escaped);
-    g_free (escaped);
-  } else {
-    url = g_strdup (location);
-  }
-  cfg->uri = g_uri_parse (url, SOUP_HTTP_URI_FLAGS, &err);
-  g_free (url);
-  if (!cfg->uri) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Invalid URL '%s'.", location),
-        ("%s", err->message));
-    g_clear_error (&err);
-    return FALSE;
-  }
-  /* http:// and http:///hook parse, with an empty host: libsoup would refuse every request
-   * with a CRITICAL */
-  if (!g_uri_get_host (cfg->uri) || !*g_uri_get_host (cfg->uri)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("The URL '%s' has no host.", location),
-        ("write it as http://host[:port]/path, e.g. http://127.0.0.1:8080/hook"));
-    return FALSE;
-  }
-  cfg->display = g_uri_to_string_partial (cfg->uri, G_URI_HIDE_USERINFO);
-  return TRUE;
-}
-
-static gboolean
-configure_mqtt (GstImageBindPublish * self, const gchar * location, gboolean tls,
-    GstImageBindPublishConfig * cfg)
-{
-#ifdef HAVE_MOSQUITTO
-  GError *err = NULL;
-  GUri *uri = g_uri_parse (location, G_URI_FLAGS_SCHEME_NORMALIZE, &err);
-  const gchar *path;
-  gint port;
-
-  cfg->target = GST_IMAGE_BIND_PUBLISH_TARGET_MQTT;
-  cfg->tls = tls;
-  if (!uri) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Invalid MQTT URL '%s'.", location),
-        ("%s; write it as mqtt://host[:port]/topic", err->message));
-    g_clear_error (&err);
-    return FALSE;
-  }
-  /* '#' starts a URL's fragment: mqtt://host/a/# would quietly publish to "a/" */
-  if (g_uri_get_query (uri) || g_uri_get_fragment (uri)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("The MQTT URL '%s' has a '?' or '#'.",
-            location), ("the path after the host is the topic, which cannot have the "
-            "wildcard # (nor +) when publishing, e.g. mqtt://127.0.0.1/cameras/cam1"));
-    g_uri_unref (uri);
-    return FALSE;
-  }
-  port = g_uri_get_port (uri);
-  path = g_uri_get_path (uri);
-  cfg->host = g_strdup (g_uri_get_host (uri));
-  cfg->topic = g_strdup (path[0] == '/' ? path + 1 : path);
-  cfg->port = port > 0 ? (guint) port : tls ? 8883 : 1883;
-  g_uri_unref (uri);
-  if (!cfg->host || !*cfg->host) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("The MQTT URL '%s' has no host.",
-            location), ("write it as mqtt://host[:port]/topic, e.g. "
-            "mqtt://127.0.0.1:1883/cameras/cam1"));
-    return FALSE;
-  }
-  if (port == 0) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("The MQTT URL '%s' has port 0.",
-            location), ("leave the port out for the default (1883, mqtts: 8883)"));
-    return FALSE;
-  }
-  if (!*cfg->topic || mosquitto_pub_topic_check (cfg->topic) != MOSQ_ERR_SUCCESS) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("The MQTT URL '%s' names no topic to publish to.", location),
-        ("the path after the host is the topic (\"%s\"): it must not be empty nor contain the "
-            "wildcards + and #, e.g. mqtt://127.0.0.1/cameras/cam1", cfg->topic));
-    return FALSE;
-  }
-  cfg->display = g_strdup_printf ("%s://%s:%u/%s", tls ? "mqtts" : "mqtt", cfg->host,
-      cfg->port, cfg->topic);
-  return TRUE;
-#else
-  GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-      ("This build of imagebindpublish has no MQTT support ('%s').", location),
-      ("libmosquitto was not found when gst-imagebind was built: install libmosquitto-dev "
-          "(Debian) and build again"));
-  return FALSE;
-#endif
-}
-
-static gboolean
 readable_file (GstImageBindPublish * self, const gchar * property, const gchar * path)
 {
   if (!path || (g_file_test (path, G_FILE_TEST_IS_REGULAR) && g_access (path, R_OK) == 0))
@@ -514,23 +374,47 @@ gst_image_bind_publish_start (GstBaseTransform * trans)
   self->cur_qdrant = qdrant;
   GST_OBJECT_UNLOCK (self);
 
-  if (!location || g_str_equal (location, "-")) {
-    /* the default: JSON lines on standard output (e.g. piped into jq) */
+  if (!location || !*location) {
+    /* an element printing to standard output by default would mix its records into
+     * whatever else writes there (gst-launch-1.0 -m): the destination is always chosen */
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No location set."),
+        ("Set location to an http:// or https:// URL, mqtt://host[:port]/topic (or mqtts://), "
+            "file:///path/out.jsonl, or - for JSON lines on standard output"));
+    ok = FALSE;
+  } else if (g_str_equal (location, "-")) {
+    /* asked for: JSON lines on standard output (e.g. piped into jq) */
     cfg.target = GST_IMAGE_BIND_PUBLISH_TARGET_FILE;
     cfg.display = g_strdup ("<stdout>");
     cfg.path = g_strdup ("<stdout>");
     cfg.file = stdout;
     ok = TRUE;
   } else if (g_str_has_prefix (location, "file:")) {
-    ok = configure_file (self, location, &cfg);
+    ok = gst_image_bind_publish_file_configure (GST_ELEMENT (self), location, &cfg);
   } else if (g_str_has_prefix (location, "http://") || g_str_has_prefix (location,
           "https://")) {
     tls = g_str_has_prefix (location, "https://");
-    ok = configure_http (self, location, collection, qdrant, &cfg);
+#ifdef HAVE_SOUP
+    ok = gst_image_bind_publish_http_configure (GST_ELEMENT (self), location,
+        collection ? collection : DEFAULT_COLLECTION, qdrant, &cfg);
+#else
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("This build of imagebindpublish has no HTTP support ('%s').", location),
+        ("libsoup 3 was not found when gst-imagebind was built (or -Dsoup=disabled): install "
+            "libsoup-3.0-dev (Debian) and build again"));
+    ok = FALSE;
+#endif
   } else if (g_str_has_prefix (location, "mqtt://") || g_str_has_prefix (location,
           "mqtts://")) {
     tls = g_str_has_prefix (location, "mqtts://");
-    ok = configure_mqtt (self, location, tls, &cfg);
+#ifdef HAVE_MOSQUITTO
+    ok = gst_image_bind_publish_mqtt_configure (GST_ELEMENT (self), location, tls, &cfg);
+#else
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("This build of imagebindpublish has no MQTT support ('%s').", location),
+        ("libmosquitto was not found when gst-imagebind was built (or -Dmqtt=disabled): "
+            "install libmosquitto-dev (Debian) and build again"));
+    ok = FALSE;
+#endif
   } else {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Unsupported location '%s'.", location),
         ("Use an http:// or https:// URL, mqtt://host[:port]/topic (or mqtts://), "
@@ -948,8 +832,9 @@ gst_image_bind_publish_class_init (GstImageBindPublishClass * klass)
       g_param_spec_string ("location", "Location",
           "Where to publish: an http:// or https:// URL (webhook, or the Qdrant server's base "
           "URL with format=qdrant), mqtt://host[:port]/topic or mqtts:// (an MQTT broker, one "
-          "message per record), or file:///absolute/path/out.jsonl for JSON lines; NULL or "
-          "\"-\": JSON lines on standard output", NULL, rw));
+          "message per record), or file:///absolute/path/out.jsonl for JSON lines; \"-\": JSON "
+          "lines on standard output. Must be set: without it the element fails to start",
+          NULL, rw));
   g_object_class_install_property (gobject_class, PROP_FORMAT,
       g_param_spec_enum ("format", "Format", "Body of the requests",
           GST_TYPE_IMAGE_BIND_PUBLISH_FORMAT, DEFAULT_FORMAT, rw));

@@ -10,7 +10,8 @@
 #include <libsoup/soup.h>
 #include <string.h>
 
-#include "gstimagebindpublishqueue.h"
+#include "gstimagebindpublishrecords.h"
+#include "gstimagebindpublishtransport.h"
 
 #define GST_CAT_DEFAULT gst_image_bind_publish_debug
 
@@ -34,6 +35,42 @@ struct _HttpTransport {
   SoupSession *session;
   Request *current;             /* the attempt under way, or NULL */
 };
+
+gboolean
+gst_image_bind_publish_http_configure (GstElement * element, const gchar * location,
+    const gchar * collection, gboolean qdrant, GstImageBindPublishConfig * cfg)
+{
+  GError *err = NULL;
+  gchar *url;
+
+  cfg->target = GST_IMAGE_BIND_PUBLISH_TARGET_HTTP;
+  cfg->method = qdrant ? "PUT" : "POST";
+  if (qdrant) {
+    const gchar *slash = g_str_has_suffix (location, "/") ? "" : "/";
+    gchar *escaped = g_uri_escape_string (collection, NULL, FALSE);
+    url = g_strdup_printf ("%s%scollections/%s/points?wait=true", location, slash, escaped);
+    g_free (escaped);
+  } else {
+    url = g_strdup (location);
+  }
+  cfg->uri = g_uri_parse (url, SOUP_HTTP_URI_FLAGS, &err);
+  g_free (url);
+  if (!cfg->uri) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("Invalid URL '%s'.", location),
+        ("%s", err->message));
+    g_clear_error (&err);
+    return FALSE;
+  }
+  /* http:// and http:///hook parse, with an empty host: libsoup would refuse every request
+   * with a CRITICAL */
+  if (!g_uri_get_host (cfg->uri) || !*g_uri_get_host (cfg->uri)) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("The URL '%s' has no host.", location),
+        ("write it as http://host[:port]/path, e.g. http://127.0.0.1:8080/hook"));
+    return FALSE;
+  }
+  cfg->display = g_uri_to_string_partial (cfg->uri, G_URI_HIDE_USERINFO);
+  return TRUE;
+}
 
 static void
 request_free (Request * r)

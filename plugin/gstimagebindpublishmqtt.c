@@ -16,7 +16,8 @@
 #include <string.h>
 #include <mosquitto.h>
 
-#include "gstimagebindpublishqueue.h"
+#include "gstimagebindpublishrecords.h"
+#include "gstimagebindpublishtransport.h"
 
 #define GST_CAT_DEFAULT gst_image_bind_publish_debug
 
@@ -47,6 +48,60 @@ typedef struct {
   guint publishing_index;
   gboolean publishing;
 } MqttTransport;
+
+gboolean
+gst_image_bind_publish_mqtt_configure (GstElement * element, const gchar * location,
+    gboolean tls, GstImageBindPublishConfig * cfg)
+{
+  GError *err = NULL;
+  GUri *uri = g_uri_parse (location, G_URI_FLAGS_SCHEME_NORMALIZE, &err);
+  const gchar *path;
+  gint port;
+
+  cfg->target = GST_IMAGE_BIND_PUBLISH_TARGET_MQTT;
+  cfg->tls = tls;
+  if (!uri) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("Invalid MQTT URL '%s'.", location),
+        ("%s; write it as mqtt://host[:port]/topic", err->message));
+    g_clear_error (&err);
+    return FALSE;
+  }
+  /* '#' starts a URL's fragment: mqtt://host/a/# would quietly publish to "a/" */
+  if (g_uri_get_query (uri) || g_uri_get_fragment (uri)) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("The MQTT URL '%s' has a '?' or '#'.",
+            location), ("the path after the host is the topic, which cannot have the "
+            "wildcard # (nor +) when publishing, e.g. mqtt://127.0.0.1/cameras/cam1"));
+    g_uri_unref (uri);
+    return FALSE;
+  }
+  port = g_uri_get_port (uri);
+  path = g_uri_get_path (uri);
+  cfg->host = g_strdup (g_uri_get_host (uri));
+  cfg->topic = g_strdup (path[0] == '/' ? path + 1 : path);
+  cfg->port = port > 0 ? (guint) port : tls ? 8883 : 1883;
+  g_uri_unref (uri);
+  if (!cfg->host || !*cfg->host) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("The MQTT URL '%s' has no host.",
+            location), ("write it as mqtt://host[:port]/topic, e.g. "
+            "mqtt://127.0.0.1:1883/cameras/cam1"));
+    return FALSE;
+  }
+  if (port == 0) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("The MQTT URL '%s' has port 0.",
+            location), ("leave the port out for the default (1883, mqtts: 8883)"));
+    return FALSE;
+  }
+  if (!*cfg->topic || mosquitto_pub_topic_check (cfg->topic) != MOSQ_ERR_SUCCESS) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
+        ("The MQTT URL '%s' names no topic to publish to.", location),
+        ("the path after the host is the topic (\"%s\"): it must not be empty nor contain the "
+            "wildcards + and #, e.g. mqtt://127.0.0.1/cameras/cam1", cfg->topic));
+    return FALSE;
+  }
+  cfg->display = g_strdup_printf ("%s://%s:%u/%s", tls ? "mqtts" : "mqtt", cfg->host,
+      cfg->port, cfg->topic);
+  return TRUE;
+}
 
 static void
 init_library (void)

@@ -1,5 +1,4 @@
-/* imagebindpublish: the queue and its worker (see gstimagebindpublishqueue.h), and the
- * JSON-lines file transport. */
+/* imagebindpublish: the queue and its worker (see gstimagebindpublishqueue.h). */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -64,58 +63,6 @@ gst_image_bind_publish_config_clear (GstImageBindPublishConfig * c)
   g_clear_pointer (&c->tls_key_file, g_free);
   g_clear_pointer (&c->username, g_free);
   g_clear_pointer (&c->password, g_free);
-}
-
-/* ---- the file transport: JSON lines, written at once ---- */
-
-typedef struct {
-  GstImageBindPublishTransport parent;
-  FILE *file;
-} FileTransport;
-
-static void
-file_send (GstImageBindPublishTransport * t, GPtrArray * batch, gboolean retry)
-{
-  FileTransport *ft = (FileTransport *) t;
-  gchar *body = gst_image_bind_publish_batch_body (batch, t->cfg->qdrant, TRUE);
-
-  if (fputs (body, ft->file) < 0 || fflush (ft->file) != 0) {
-    gchar *e = g_strdup_printf ("writing %s: %s", t->cfg->path, g_strerror (errno));
-    /* a disk full or a closed pipe: retrying the same bytes would not help */
-    t->done (t, GST_IMAGE_BIND_PUBLISH_FAIL, e);
-    g_free (e);
-  } else {
-    t->done (t, GST_IMAGE_BIND_PUBLISH_OK, NULL);
-  }
-  g_free (body);
-}
-
-static void
-file_cancel (GstImageBindPublishTransport * t)
-{
-  /* writes are synchronous: nothing is ever under way */
-}
-
-static void
-file_free (GstImageBindPublishTransport * t)
-{
-  FileTransport *ft = (FileTransport *) t;
-
-  if (ft->file != stdout)
-    fclose (ft->file);
-  g_free (ft);
-}
-
-static GstImageBindPublishTransport *
-file_new (FILE * file)
-{
-  FileTransport *ft = g_new0 (FileTransport, 1);
-
-  ft->parent.send = file_send;
-  ft->parent.cancel = file_cancel;
-  ft->parent.free = file_free;
-  ft->file = file;
-  return &ft->parent;
 }
 
 /* ---- the worker ---- */
@@ -460,11 +407,13 @@ worker_main (gpointer data)
   g_main_context_push_thread_default (q->context);
   switch (q->cfg.target) {
     case GST_IMAGE_BIND_PUBLISH_TARGET_FILE:
-      q->transport = file_new (q->cfg.file);
+      q->transport = gst_image_bind_publish_file_new (q->cfg.file);
       q->cfg.file = NULL;
       break;
     case GST_IMAGE_BIND_PUBLISH_TARGET_HTTP:
+#ifdef HAVE_SOUP
       q->transport = gst_image_bind_publish_http_new ();
+#endif
       break;
     case GST_IMAGE_BIND_PUBLISH_TARGET_MQTT:
 #ifdef HAVE_MOSQUITTO

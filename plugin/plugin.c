@@ -39,7 +39,9 @@ GST_ELEMENT_REGISTER_DECLARE (imagebindtext);
 /* -- retrieval, audio-visual, publishing -- */
 GST_ELEMENT_REGISTER_DECLARE (imagebindindexsink);
 GST_ELEMENT_REGISTER_DECLARE (imagebindav);
+#ifdef HAVE_PUBLISH
 GST_ELEMENT_REGISTER_DECLARE (imagebindpublish);
+#endif
 /* -- overlay -- */
 #ifdef HAVE_PANGOCAIRO
 GST_ELEMENT_REGISTER_DECLARE (imagebindoverlay);
@@ -67,7 +69,9 @@ plugin_init (GstPlugin * plugin)
   /* -- retrieval, audio-visual, publishing -- */
   any |= GST_ELEMENT_REGISTER (imagebindindexsink, plugin);
   any |= GST_ELEMENT_REGISTER (imagebindav, plugin);
+#ifdef HAVE_PUBLISH
   any |= GST_ELEMENT_REGISTER (imagebindpublish, plugin);
+#endif
   /* -- overlay -- */
 #ifdef HAVE_PANGOCAIRO
   any |= GST_ELEMENT_REGISTER (imagebindoverlay, plugin);

@@ -9,6 +9,25 @@ meson setup build --reconfigure >/dev/null 2>&1 || meson setup build
 meson compile -C build
 meson test -C build --print-errorlogs --num-processes "$jobs"
 
+# The optional dependencies really are optional: the libraries, the plugin and the tools build
+# with json-glib, libsoup and libmosquitto disabled, and link none of them (compile only,
+# counted in the summary as the test "minimal-build").
+minimal_log=build-minimal/minimal-build.json
+minimal_opts=(-Djson=disabled -Dsoup=disabled -Dmqtt=disabled)
+if { meson setup build-minimal "${minimal_opts[@]}" --reconfigure >/dev/null 2>&1 ||
+      meson setup build-minimal "${minimal_opts[@]}" >/dev/null; } &&
+    meson compile -C build-minimal imagebind gstimagebind-1.0 gstimagebind imagebind-embed \
+      imagebind-search imagebind-index imagebind-tags imagebind-preprocess imagebind-bench &&
+    ! ldd build-minimal/plugin/libgstimagebind.so build-minimal/tools/imagebind-embed \
+      build-minimal/tools/imagebind-search | grep -E 'json-glib|soup|mosquitto'; then
+  result=OK
+else
+  echo "minimal-build: FAILED (the build with ${minimal_opts[*]})"
+  result=FAIL
+fi
+mkdir -p build-minimal
+echo "{\"name\": \"minimal-build\", \"result\": \"$result\"}" > "$minimal_log"
+
 # Hostile input (model files, text, media) under AddressSanitizer + UBSan.
 CC=clang meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
   -Dfuzzing=true --reconfigure >/dev/null 2>&1 || \
@@ -36,4 +55,5 @@ for f in build-asan/tests/fuzz-*; do
     $( [ -d "$corpus" ] && echo "$corpus" ) 2>&1 | tail -n 3
 done
 
-python3 tests/summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+python3 tests/summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+  "$minimal_log"

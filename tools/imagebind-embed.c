@@ -19,7 +19,9 @@
 #include "npy.h"
 #include "tool-common.h"
 
+#ifdef HAVE_JSON_GLIB
 #include <json-glib/json-glib.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,6 +134,7 @@ embed_texts (ImageBindContext *ctx, const ImageBindModel *model, GPtrArray *text
   return TRUE;
 }
 
+#ifdef HAVE_JSON_GLIB
 static gboolean
 write_json (const EmbedJob *job, const ImageBindModel *model, const Embeddings *e, GError **error)
 {
@@ -173,6 +176,7 @@ write_json (const EmbedJob *job, const ImageBindModel *model, const Embeddings *
   }
   return json_generator_to_file (gen, job->output, error);
 }
+#endif
 
 static gboolean
 run (const EmbedJob *job, char **inputs, GPtrArray *texts, GError **error)
@@ -202,7 +206,9 @@ run (const EmbedJob *job, char **inputs, GPtrArray *texts, GError **error)
         embed_npy (ctx, model, job, inputs[i], &e, error) :
         embed_media (ctx, model, job, inputs[i], &e, error);
   if (ok && job->json) {
+#ifdef HAVE_JSON_GLIB
     ok = write_json (job, model, &e, error);
+#endif
   } else if (ok) {
     gint64 shape[2] = { e.names->len, e.dim };
     ok = ib_npy_save (job->output, IB_NPY_F32, shape, 2, e.vectors->data, error);
@@ -306,6 +312,14 @@ main (int argc, char **argv)
     g_printerr ("imagebind-embed: --format is npy or json\n");
     return 2;
   }
+#ifndef HAVE_JSON_GLIB
+  if (job.json) {
+    g_printerr ("imagebind-embed: JSON output (--format json, the default for standard output "
+        "and *.json files) is not available: this imagebind-embed was built without json-glib; "
+        "write .npy with --output FILE.npy\n");
+    return 2;
+  }
+#endif
   if (!job.json && (!output || g_str_equal (output, "-"))) {
     g_printerr ("imagebind-embed: .npy output needs --output FILE\n");
     return 2;

@@ -15,7 +15,9 @@
 #include "gstimagebindmediatensor.h"
 #include "tool-common.h"
 
+#ifdef HAVE_JSON_GLIB
 #include <json-glib/json-glib.h>
+#endif
 
 #include <math.h>
 #include <stdlib.h>
@@ -116,6 +118,7 @@ format_time (guint64 t)
       (guint) (t / G_GUINT64_CONSTANT (1000000000) % 60), (guint) (t / 1000000 % 1000));
 }
 
+#ifdef HAVE_JSON_GLIB
 /* --format json: {"index", "model", "query": [{modality, weight, value}], "results":
  * [{rank, score, modality, pts, duration (ns, null when unknown), time, source, model}]} */
 static void
@@ -186,6 +189,7 @@ print_json (const char *index_path, const char *model_id, GArray *terms, ImageBi
   text = json_generator_to_data (gen, NULL);
   g_print ("%s\n", text);
 }
+#endif
 
 static int
 search (const char *index_path, const char *model_option, GArray *terms, guint k, guint mask,
@@ -235,11 +239,13 @@ search (const char *index_path, const char *model_option, GArray *terms, guint k
       g_printerr ("imagebind-search: note: entries were made with model %s, the query with %s\n",
           e.model_id, model_id);
   }
+#ifdef HAVE_JSON_GLIB
   if (json) {
     print_json (index_path, model_id, terms, idx, hits, n);
     imagebind_index_close (idx);
     return 0;
   }
+#endif
   g_print ("%4s  %7s  %-8s  %-12s  %-12s  %s\n", "rank", "score", "modality", "time",
       "duration", "source");
   for (guint i = 0; i < n; i++) {
@@ -432,6 +438,13 @@ main (int argc, char **argv)
     g_printerr ("imagebind-search: --format is text or json\n");
     return 2;
   }
+#ifndef HAVE_JSON_GLIB
+  if (format && g_str_equal (format, "json")) {
+    g_printerr ("imagebind-search: --format json is not available: this imagebind-search was "
+        "built without json-glib; use --format text\n");
+    return 2;
+  }
+#endif
   if (bench_idx && index_path)
     return bench_index (index_path, (guint) k, (guint) repeats, n_threads);
   if (bench_n > 0) {

@@ -61,6 +61,11 @@ else
 fi
 
 # ---- MQTT, on a broker of our own ----
+if [ -n "${IMAGEBIND_PUBLISH_NO_MQTT:-}" ]; then
+  echo "ok 3 # SKIP imagebindpublish was built without libmosquitto (-Dmqtt)"
+  echo "ok 4 # SKIP imagebindpublish was built without libmosquitto (-Dmqtt)"
+  exit 0
+fi
 broker=$(command -v mosquitto || { [ -x /usr/sbin/mosquitto ] && echo /usr/sbin/mosquitto; } || true)
 if [ -z "$broker" ] || ! command -v mosquitto_sub >/dev/null; then
   echo "ok 3 # SKIP mosquitto or mosquitto_sub not installed (apt-get install mosquitto mosquitto-clients)"

@@ -1127,9 +1127,11 @@ test_all_elements_states (void)
   };
   GList *features, *l;
   guint n = 0;
+  gchar *publish_path;
 
   if (!need_model ())
     return;
+  publish_path = g_build_filename (g_get_tmp_dir (), "ib-test-states.jsonl", NULL);
   features = gst_registry_get_feature_list_by_plugin (gst_registry_get (), "imagebind");
   for (l = features; l; l = l->next) {
     GstElement *e;
@@ -1141,6 +1143,12 @@ test_all_elements_states (void)
     g_assert_nonnull (e);
     if (g_object_class_find_property (G_OBJECT_GET_CLASS (e), "model"))
       g_object_set (e, "model", model_path, NULL);
+    /* the publisher needs a destination to start (it never writes to stdout unasked) */
+    if (g_str_equal (GST_OBJECT_NAME (l->data), "imagebindpublish")) {
+      gchar *uri = g_filename_to_uri (publish_path, NULL, NULL);
+      g_object_set (e, "location", uri, NULL);
+      g_free (uri);
+    }
     for (k = 0; k < G_N_ELEMENTS (order); k++) {
       GstStateChangeReturn ret = gst_element_set_state (e, order[k]);
       if (ret == GST_STATE_CHANGE_FAILURE)
@@ -1151,6 +1159,8 @@ test_all_elements_states (void)
     n++;
   }
   gst_plugin_feature_list_free (features);
+  g_unlink (publish_path);
+  g_free (publish_path);
   g_assert_cmpuint (n, >=, 4);
 }
 

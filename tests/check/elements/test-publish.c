@@ -1306,6 +1306,19 @@ start_error (const gchar * first_property, ...)
   return text;
 }
 
+/* Without a location the element refuses to start, saying what to set: it never writes to
+ * standard output unasked (location=- asks for that). */
+static void
+test_no_location (void)
+{
+  gchar *text = start_error (NULL, NULL);
+
+  g_test_message ("%s", text);
+  g_assert_nonnull (strstr (text, "No location set."));
+  g_assert_nonnull (strstr (text, "Set location to"));
+  g_free (text);
+}
+
 /* A location the element cannot use is an error at start, not a crash. */
 static void
 test_bad_location (void)
@@ -2334,6 +2347,7 @@ main (int argc, char **argv)
   g_test_add_func ("/publish/stop-while-sending", test_stop_while_sending);
   g_test_add_func ("/publish/file", test_file);
   g_test_add_func ("/publish/non-finite", test_non_finite);
+  g_test_add_func ("/publish/no-location", test_no_location);
   g_test_add_func ("/publish/bad-location", test_bad_location);
   g_test_add_func ("/publish/headers", test_headers);
   g_test_add_func ("/publish/trickle", test_trickle);
