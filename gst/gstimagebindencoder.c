@@ -97,10 +97,7 @@
 
 #include "gstimagebindencoder.h"
 #include "gstimagebindmeta.h"
-#include "gstimagebindmodelcache.h"
-#include "gstimagebindtextmodel.h"
-
-#include <imagebind-tokenizer.h>
+#include "gstimagebindmodelhandle.h"
 
 #include <string.h>
 
@@ -172,13 +169,8 @@ typedef struct {
   gboolean custom_meta;
   guint64 simulate_latency;
 
-  /* model, set on NULL->READY, cleared on READY->NULL */
-  ImageBindModel *model;
-  ImageBindContext *ctx;
-  gchar *model_file;
-  gchar *model_id;
-  guint out_dim;
-  gfloat logit_scale;
+  /* model, opened on NULL->READY, closed on READY->NULL */
+  GstImageBindModelHandle *handle;
 
   /* worker: everything below is under `lock` */
   GMutex lock;
@@ -271,82 +263,45 @@ load_model (GstImageBindEncoder * self)
 {
   GstImageBindEncoderPrivate *priv = GET_PRIV (self);
   GstImageBindEncoderClass *klass = GST_IMAGE_BIND_ENCODER_GET_CLASS (self);
-  ImageBindModality modality = (ImageBindModality) klass->modality;
-  ImageBindContextParams params = imagebind_context_default_params ();
   GError *err = NULL;
-  gchar *property, *canonical = NULL, *base;
-  const gchar *name;
+  gchar *property;
+  gint n_threads;
 
   GST_OBJECT_LOCK (self);
   property = g_strdup (priv->model_path);
+  n_threads = priv->n_threads;
   GST_OBJECT_UNLOCK (self);
-  priv->model = gst_image_bind_model_cache_open (property, &canonical, &err);
+  priv->handle = gst_image_bind_model_handle_open (property,
+      (ImageBindModality) klass->modality, element_name (self), n_threads, &err);
   g_free (property);
-  if (!priv->model) {
-    gst_image_bind_model_post_error (GST_ELEMENT (self), err);
+  if (!priv->handle) {
+    gst_image_bind_model_handle_post_error (GST_ELEMENT (self), err);
     g_clear_error (&err);
     return FALSE;
   }
 
-  /* e.g. a CLIP-family file (vision and text only) in imagebindaudio */
-  if (!imagebind_model_require_modality (priv->model, modality, canonical, element_name (self),
-          &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s.", err->message),
-        ("choose a model with this modality"));
-    g_clear_error (&err);
-    gst_image_bind_model_cache_release (priv->model);
-    priv->model = NULL;
-    g_free (canonical);
-    return FALSE;
-  }
-
-  if (modality == IMAGEBIND_MODALITY_TEXT && !imagebind_model_get_tokenizer (priv->model, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
-        ("ImageBind model \"%s\" cannot tokenise text: %s.", canonical, err->message),
-        ("the model has a text encoder but no tokenizer"));
-    g_clear_error (&err);
-    gst_image_bind_model_cache_release (priv->model);
-    priv->model = NULL;
-    g_free (canonical);
-    return FALSE;
-  }
-
-  GST_OBJECT_LOCK (self);
-  params.n_threads = priv->n_threads;
-  GST_OBJECT_UNLOCK (self);
-  priv->ctx = imagebind_context_new (priv->model, &params);
-  priv->model_file = canonical;
-  priv->out_dim = imagebind_model_out_dim (priv->model);
-  priv->logit_scale = imagebind_model_logit_scale (priv->model, modality);
-  name = imagebind_model_name (priv->model);
-  base = g_path_get_basename (canonical);
-  priv->model_id = g_strdup_printf ("%s:%s", name ? name : "", base);
-  g_free (base);
-
-  GST_INFO_OBJECT (self, "loaded %s (%s), %u-dimensional, logit scale %g", canonical,
-      priv->model_id, priv->out_dim, priv->logit_scale);
+  GST_INFO_OBJECT (self, "loaded %s (%s), %u-dimensional, logit scale %g",
+      gst_image_bind_model_handle_get_path (priv->handle),
+      gst_image_bind_model_handle_get_id (priv->handle),
+      gst_image_bind_model_handle_get_dim (priv->handle),
+      gst_image_bind_model_handle_get_logit_scale (priv->handle));
   return TRUE;
 }
 
 static void
 unload_model (GstImageBindEncoder * self)
 {
-  GstImageBindEncoderPrivate *priv = GET_PRIV (self);
-
-  g_clear_pointer (&priv->ctx, imagebind_context_free);
-  if (priv->model) {
-    gst_image_bind_model_cache_release (priv->model);
-    priv->model = NULL;
-  }
-  g_clear_pointer (&priv->model_file, g_free);
-  g_clear_pointer (&priv->model_id, g_free);
+  g_clear_pointer (&GET_PRIV (self)->handle, gst_image_bind_model_handle_close);
 }
 
 ImageBindModel *
 gst_image_bind_encoder_get_model (GstImageBindEncoder * self)
 {
+  GstImageBindEncoderPrivate *priv;
+
   g_return_val_if_fail (GST_IS_IMAGE_BIND_ENCODER (self), NULL);
-  return GET_PRIV (self)->model;
+  priv = GET_PRIV (self);
+  return priv->handle ? gst_image_bind_model_handle_get_model (priv->handle) : NULL;
 }
 
 /* ---- inference ---- */
@@ -373,8 +328,8 @@ embed_nth (GstImageBindEncoder * self, gpointer input, guint n, ResultItem * ite
   gboolean ok;
 
   ok = klass->prepare_nth (self, input, n, &tensor, shape, &n_dims, &region, error) &&
-      imagebind_embed (priv->ctx, (ImageBindModality) klass->modality, tensor, shape, n_dims,
-      item->vector, error);
+      imagebind_embed (gst_image_bind_model_handle_get_context (priv->handle),
+      (ImageBindModality) klass->modality, tensor, shape, n_dims, item->vector, error);
   g_free (tensor);
   item->has_region = region != NULL;
   if (region)
@@ -394,7 +349,8 @@ run_job (GstImageBindEncoder * self, Job * job, GError ** error)
   gint64 start, elapsed;
   guint64 simulate;
   Result *result;
-  guint i, n_regions = 0;
+  ImageBindContext *ctx = gst_image_bind_model_handle_get_context (priv->handle);
+  guint i, n_regions = 0, dim = gst_image_bind_model_handle_get_dim (priv->handle);
   gboolean ok = TRUE;
 
   start = g_get_monotonic_time ();
@@ -402,7 +358,7 @@ run_job (GstImageBindEncoder * self, Job * job, GError ** error)
   result->n_items = klass->n_tensors ? klass->n_tensors (self, job->input) : 1;
   result->items = g_new0 (ResultItem, result->n_items);
   for (i = 0; i < result->n_items; i++)
-    result->items[i].vector = g_new0 (gfloat, priv->out_dim);
+    result->items[i].vector = g_new0 (gfloat, dim);
   if (klass->n_tensors) {
     for (i = 0; ok && i < result->n_items; i++) {
       ok = embed_nth (self, job->input, i, &result->items[i], error);
@@ -410,10 +366,10 @@ run_job (GstImageBindEncoder * self, Job * job, GError ** error)
     }
   } else if (klass->modality == GST_IMAGE_BIND_MODALITY_TEXT) {
     /* Text has no float tensor: the input is one sequence of token ids. */
-    ok = imagebind_embed_text (priv->ctx, job->input, 1, result->items[0].vector, error);
+    ok = imagebind_embed_text (ctx, job->input, 1, result->items[0].vector, error);
   } else {
     ok = klass->prepare (self, job->input, &tensor, shape, &n_dims, error) &&
-        imagebind_embed (priv->ctx, (ImageBindModality) klass->modality, tensor, shape, n_dims,
+        imagebind_embed (ctx, (ImageBindModality) klass->modality, tensor, shape, n_dims,
         result->items[0].vector, error);
     g_free (tensor);
   }
@@ -714,7 +670,7 @@ check_error (GstImageBindEncoder * self)
     return !priv->failed;
   if (!priv->failed)
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("ImageBind inference failed: %s", err->message),
-        ("model %s", priv->model_file));
+        ("model %s", gst_image_bind_model_handle_get_path (priv->handle)));
   priv->failed = TRUE;
   g_error_free (err);
   return FALSE;
@@ -753,7 +709,9 @@ attach_results (GstImageBindEncoder * self, GstBuffer * buffer, GList * results)
       GstImageBindEmbeddingMeta *meta;
 
       meta = gst_buffer_add_imagebind_embedding_meta (buffer, klass->modality,
-          r->items[i].vector, priv->out_dim, priv->logit_scale, priv->model_id);
+          r->items[i].vector, gst_image_bind_model_handle_get_dim (priv->handle),
+          gst_image_bind_model_handle_get_logit_scale (priv->handle),
+          gst_image_bind_model_handle_get_id (priv->handle));
       meta->pts = r->pts;
       meta->duration = r->duration;
       meta->stream_time = r->stream_time;
@@ -1036,8 +994,9 @@ gst_image_bind_encoder_query (GstBaseTransform * trans, GstPadDirection directio
 
   /* Elements downstream (imagebindmatch, imagebindav) ask which model the embeddings come
    * from, to embed their prompts with the same one. */
-  if (direction == GST_PAD_SRC && gst_image_bind_model_query_is (query) && priv->model_file) {
-    gst_image_bind_model_query_set (query, priv->model_file, priv->model_id);
+  if (direction == GST_PAD_SRC && gst_image_bind_model_query_is (query) && priv->handle) {
+    gst_image_bind_model_query_set (query, gst_image_bind_model_handle_get_path (priv->handle),
+        gst_image_bind_model_handle_get_id (priv->handle));
     return TRUE;
   }
 
@@ -1057,11 +1016,11 @@ gst_image_bind_encoder_query (GstBaseTransform * trans, GstPadDirection directio
     gst_query_parse_latency (query, &live, &min, &max);
     g_mutex_lock (&priv->lock);
     ours = priv->inference_time;
-    if (ours == 0 && priv->model) {
+    if (ours == 0 && priv->handle) {
       ImageBindEncoderInfo info;
       GstImageBindEncoderClass *klass = GST_IMAGE_BIND_ENCODER_GET_CLASS (self);
-      if (imagebind_model_encoder_info (priv->model, (ImageBindModality) klass->modality,
-              &info))
+      if (imagebind_model_encoder_info (gst_image_bind_model_handle_get_model (priv->handle),
+              (ImageBindModality) klass->modality, &info))
         ours = (GstClockTime) (info.gflops / ESTIMATED_GFLOPS_PER_SECOND * GST_SECOND);
     }
     priv->reported_latency = ours;
@@ -1084,7 +1043,7 @@ gst_image_bind_encoder_start (GstBaseTransform * trans)
   GstImageBindEncoderPrivate *priv = GET_PRIV (self);
   GstImageBindEncoderClass *klass = GST_IMAGE_BIND_ENCODER_GET_CLASS (self);
 
-  if (!priv->model) {
+  if (!priv->handle) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("No ImageBind model loaded."), (NULL));
     return FALSE;
   }

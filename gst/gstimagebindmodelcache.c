@@ -19,39 +19,6 @@ cache_entry_free (CacheEntry * entry)
   g_free (entry);
 }
 
-/* gst_image_bind_model_path_resolve(), also saying where the path came from: "" (the 'model'
- * property), " (from $IMAGEBIND_MODEL)" or " (the shipped default model)". */
-static gchar *
-resolve_with_origin (const gchar * property, const gchar ** origin, gchar ** tried)
-{
-  const gchar *env = g_getenv ("IMAGEBIND_MODEL");
-
-  *origin = "";
-  if (property && *property)
-    return g_strdup (property);
-  *origin = " (from $IMAGEBIND_MODEL)";
-  if (env && *env)
-    return g_strdup (env);
-  *origin = " (the shipped default model)";
-  if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR))
-    return g_strdup (GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED);
-  if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR))
-    return g_strdup (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE);
-  if (tried)
-    *tried = g_strdup_printf ("the 'model' property and $IMAGEBIND_MODEL are unset, and "
-        "neither %s nor %s exists", GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED,
-        GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE);
-  return NULL;
-}
-
-gchar *
-gst_image_bind_model_path_resolve (const gchar * property, gchar ** tried)
-{
-  const gchar *origin;
-
-  return resolve_with_origin (property, &origin, tried);
-}
-
 /* " It holds a.gguf, b.gguf." for a directory given as the model, or "". */
 static gchar *
 gguf_files_in (const gchar * dir_path)
@@ -81,19 +48,25 @@ ImageBindModel *
 gst_image_bind_model_cache_open (const gchar * property, gchar ** canonical_path,
     GError ** error)
 {
-  const gchar *origin, *remedy;
-  gchar *tried = NULL, *path;
+  ImageBindModelOrigin from;
+  const gchar *remedy, *described;
+  gchar *path, *origin;
   GError *err = NULL;
   ImageBindModel *model;
 
-  path = resolve_with_origin (property, &origin, &tried);
+  path = imagebind_model_find (property, &from, &err);
   if (!path) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-        "No ImageBind model: set the 'model' property to a .gguf file (see README); %s.", tried);
-    g_free (tried);
+        "No ImageBind model: set the 'model' property to a .gguf file (see README); the "
+        "'model' property and $IMAGEBIND_MODEL are unset, and %s.", err->message);
+    g_clear_error (&err);
     return NULL;
   }
-  remedy = g_str_equal (origin, " (from $IMAGEBIND_MODEL)") ?
+  /* messages say where the path came from: "" (the 'model' property), " (from
+   * $IMAGEBIND_MODEL)" or " (the shipped default model)" */
+  described = imagebind_model_origin_describe (from);
+  origin = described ? g_strdup_printf (" (%s)", described) : g_strdup ("");
+  remedy = from == IMAGEBIND_MODEL_ORIGIN_ENVIRONMENT ?
       " Unset IMAGEBIND_MODEL or point it at a model file, or set the 'model' property." : "";
 
   if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
@@ -104,6 +77,7 @@ gst_image_bind_model_cache_open (const gchar * property, gchar ** canonical_path
         "file.%s%s", path, origin, holds, remedy);
     g_free (holds);
     g_free (path);
+    g_free (origin);
     return NULL;
   }
 
@@ -124,26 +98,8 @@ gst_image_bind_model_cache_open (const gchar * property, gchar ** canonical_path
     g_clear_error (&err);
   }
   g_free (path);
+  g_free (origin);
   return model;
-}
-
-void
-gst_image_bind_model_post_error (GstElement * element, const GError * error)
-{
-  g_return_if_fail (GST_IS_ELEMENT (element));
-  g_return_if_fail (error != NULL);
-
-  /* The messages end with a full stop or a remedy already. */
-  if (error->domain == G_FILE_ERROR) {
-    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("%s", error->message),
-        ("no usable model file"));
-  } else if (error->domain == IMAGEBIND_ERROR && error->code == IMAGEBIND_ERROR_FILE) {
-    GST_ELEMENT_ERROR (element, RESOURCE, OPEN_READ, ("%s", error->message),
-        ("imagebind_model_load failed"));
-  } else {
-    GST_ELEMENT_ERROR (element, RESOURCE, FAILED, ("%s", error->message),
-        ("the model cannot be used"));
-  }
 }
 
 ImageBindModel *

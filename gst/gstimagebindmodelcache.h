@@ -16,25 +16,15 @@ G_GNUC_INTERNAL
 ImageBindModel *gst_image_bind_model_cache_acquire (const gchar * path, gchar ** canonical_path,
     GError ** error);
 
-/* The model file an element loads: @property when set, else $IMAGEBIND_MODEL, else the
- * shipped default model (installed, then in the source tree). NULL when none exists; then
- * @tried (optional) receives a sentence naming what was tried (g_free). */
-G_GNUC_INTERNAL
-gchar *gst_image_bind_model_path_resolve (const gchar * property, gchar ** tried);
-
-/* The model an element loads (@property, else $IMAGEBIND_MODEL, else the shipped default),
- * from the cache. NULL and @error, a sentence a user can act on, naming the file and where
- * its path came from: G_FILE_ERROR when there is no file (NOENT: none found or the path does
- * not exist; ISDIR: a directory; other codes from realpath), IMAGEBIND_ERROR from the loader.
- * @canonical_path (optional) receives the resolved path (g_free). */
+/* The model an element loads (@property, else $IMAGEBIND_MODEL, else the shipped default:
+ * imagebind_model_find()), from the cache. NULL and @error, a sentence a user can act on,
+ * naming the file and where its path came from: G_FILE_ERROR when there is no file (NOENT:
+ * none found or the path does not exist; ISDIR: a directory; other codes from realpath),
+ * IMAGEBIND_ERROR from the loader. @canonical_path (optional) receives the resolved path
+ * (g_free). */
 G_GNUC_INTERNAL
 ImageBindModel *gst_image_bind_model_cache_open (const gchar * property, gchar ** canonical_path,
     GError ** error);
-
-/* Posts an error of gst_image_bind_model_cache_open() (or any model error of the same
- * domains) on @element: RESOURCE NOT_FOUND (no file), OPEN_READ (unreadable) or FAILED. */
-G_GNUC_INTERNAL
-void gst_image_bind_model_post_error (GstElement * element, const GError * error);
 
 /* The canonical path of the loaded model whose id ("<general.name>:<file basename>", as in
  * the embedding metas) is @model_id, when exactly one loaded model has it; else NULL. */

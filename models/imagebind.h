@@ -67,6 +67,26 @@ ImageBindModel *imagebind_model_load (const char *path, GError **error);
 ImageBindModel *imagebind_model_ref (ImageBindModel *model);
 void imagebind_model_unref (ImageBindModel *model);
 
+/* Where imagebind_model_find() took a model path from. */
+typedef enum {
+  IMAGEBIND_MODEL_ORIGIN_GIVEN,         /* the caller's setting: a `model` property, --model */
+  IMAGEBIND_MODEL_ORIGIN_ENVIRONMENT,   /* $IMAGEBIND_MODEL */
+  IMAGEBIND_MODEL_ORIGIN_INSTALLED,     /* the shipped default model, installed */
+  IMAGEBIND_MODEL_ORIGIN_SOURCE_TREE,   /* the shipped default model of an uninstalled build */
+} ImageBindModelOrigin;
+
+/* The model file to load, by the rules the elements and the tools share: @given when set
+ * (non-empty), else $IMAGEBIND_MODEL when set, else the shipped default model, installed or
+ * else in the source tree the library was built from, whichever is a regular file. A given or
+ * $IMAGEBIND_MODEL path is returned unchecked: loading it reports what is wrong, and @origin
+ * (optional) lets the message say where it came from. A newly allocated path (g_free), or
+ * NULL and G_FILE_ERROR_NOENT ("neither <installed> nor <source tree> exists") when nothing is
+ * set and no default model exists. */
+char *imagebind_model_find (const char *given, ImageBindModelOrigin *origin, GError **error);
+/* How messages name @origin: "from $IMAGEBIND_MODEL", "the shipped default model", or NULL
+ * for IMAGEBIND_MODEL_ORIGIN_GIVEN (the caller knows its own setting). */
+const char *imagebind_model_origin_describe (ImageBindModelOrigin origin);
+
 /* Width of the shared embedding space. */
 guint imagebind_model_out_dim (const ImageBindModel *model);
 gboolean imagebind_model_has_modality (const ImageBindModel *model, ImageBindModality modality);

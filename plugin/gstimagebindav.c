@@ -124,7 +124,7 @@
 #include "gstimagebindmatchscore.h"
 #include "gstimagebindmatchqueries.h"
 #include "gstimagebindquery.h"
-#include "gstimagebindtextmodel.h"
+#include "gstimagebindmodelhandle.h"
 
 #include <math.h>
 #include <string.h>
@@ -206,7 +206,7 @@ struct _GstImageBindAV {
   gint n_threads;
 
   /* between start() and stop(); streaming thread */
-  GstImageBindTextModel *tm;
+  GstImageBindModelHandle *handle;
   gchar **labels;
   guint n_prompts;
   gfloat *prompt_emb;           /* n_prompts x dim, as the model outputs them */
@@ -894,12 +894,12 @@ embed_prompts (GstImageBindAV * self, GPtrArray * queries, gint n_threads)
   GError *err = NULL;
   guint i;
 
-  if (!gst_image_bind_media_cache_fill (cache, self->tm, n_threads, queries, &err)) {
+  if (!gst_image_bind_media_cache_fill (cache, self->handle, n_threads, queries, &err)) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not embed a reference file of "
             "'prompts'"), ("%s", err->message));
     goto fail;
   }
-  self->prompt_emb = gst_image_bind_match_embed_queries (self->tm, cache, queries, &err);
+  self->prompt_emb = gst_image_bind_match_embed_queries (self->handle, cache, queries, &err);
   if (!self->prompt_emb) {
     GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Could not embed the prompts"),
         ("%s: check that 'prompts' are UTF-8 text and that their terms do not cancel out",
@@ -954,14 +954,15 @@ open_model (GstImageBindAV * self, const gchar * model_path, gint n_threads)
     GST_INFO_OBJECT (self, "prompts embedded with %s", path ? path :
         "the default model (no encoder answered)");
   }
-  self->tm = gst_image_bind_text_model_open (path ? path : model_path, n_threads, &err);
+  self->handle = gst_image_bind_model_handle_open (path ? path : model_path,
+      IMAGEBIND_MODALITY_TEXT, "embedding text", n_threads, &err);
   g_free (path);
-  if (!self->tm) {
-    gst_image_bind_text_model_post_error (GST_ELEMENT (self), err);
+  if (!self->handle) {
+    gst_image_bind_model_handle_post_error (GST_ELEMENT (self), err);
     g_clear_error (&err);
     return FALSE;
   }
-  self->dim = gst_image_bind_text_model_get_dim (self->tm);
+  self->dim = gst_image_bind_model_handle_get_dim (self->handle);
   return TRUE;
 }
 
@@ -1011,7 +1012,7 @@ fail:
   g_free (model_path);
   g_free (prompts_file);
   g_strfreev (prompts);
-  g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
+  g_clear_pointer (&self->handle, gst_image_bind_model_handle_close);
   return FALSE;
 }
 
@@ -1027,7 +1028,7 @@ gst_image_bind_av_stop (GstAggregator * agg)
   g_clear_pointer (&self->detectors, g_free);
   g_clear_pointer (&self->labels, g_strfreev);
   self->n_prompts = 0;
-  g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
+  g_clear_pointer (&self->handle, gst_image_bind_model_handle_close);
   gst_caps_replace (&self->src_caps, NULL);
   return TRUE;
 }

@@ -437,7 +437,7 @@ query_set_embed (QuerySet * qs, gboolean allow_media, gboolean announce)
   queries = collect_queries (qs->prompts, qs->prompts_file, qs->app_queries, &qs->error);
   if (!queries)
     return;
-  if (allow_media && !gst_image_bind_media_cache_fill (self->media_cache, self->tm,
+  if (allow_media && !gst_image_bind_media_cache_fill (self->media_cache, self->handle,
           qs->n_threads, queries, &qs->error)) {
     g_ptr_array_free (queries, TRUE);
     return;
@@ -449,7 +449,7 @@ query_set_embed (QuerySet * qs, gboolean allow_media, gboolean announce)
   if (n > 0) {
     gint64 start = g_get_monotonic_time ();
 
-    qs->emb = gst_image_bind_match_embed_queries (self->tm, self->media_cache, queries,
+    qs->emb = gst_image_bind_match_embed_queries (self->handle, self->media_cache, queries,
         &qs->error);
     if (!qs->emb) {
       g_ptr_array_free (queries, TRUE);
@@ -797,7 +797,7 @@ post_detection (GstImageBindMatch * self, GstImageBindModality modality, const S
 static gboolean
 embedding_usable (GstImageBindMatch * self, const GstImageBindEmbeddingMeta * emeta)
 {
-  guint i, dim = gst_image_bind_text_model_get_dim (self->tm);
+  guint i, dim = gst_image_bind_model_handle_get_dim (self->handle);
 
   if (emeta->dim != dim || !emeta->vector) {
     if (!self->warned_dim) {
@@ -810,7 +810,7 @@ embedding_usable (GstImageBindMatch * self, const GstImageBindEmbeddingMeta * em
           ("Embeddings of width %u (model \"%s\") cannot be matched with the %u-wide prompt "
               "embeddings of model \"%s\": use the same model in the encoder and the "
               "matcher%s.", emeta->dim, emeta->model_id, dim,
-              gst_image_bind_text_model_get_id (self->tm), remedy), (NULL));
+              gst_image_bind_model_handle_get_id (self->handle), remedy), (NULL));
       self->warned_dim = TRUE;
       g_free (remedy);
       g_free (file);
@@ -818,9 +818,9 @@ embedding_usable (GstImageBindMatch * self, const GstImageBindEmbeddingMeta * em
     return FALSE;
   }
   if (!self->warned_model && emeta->model_id && *emeta->model_id &&
-      g_strcmp0 (emeta->model_id, gst_image_bind_text_model_get_id (self->tm)) != 0) {
+      g_strcmp0 (emeta->model_id, gst_image_bind_model_handle_get_id (self->handle)) != 0) {
     GST_WARNING_OBJECT (self, "embedding from model %s matched with prompts of model %s",
-        emeta->model_id, gst_image_bind_text_model_get_id (self->tm));
+        emeta->model_id, gst_image_bind_model_handle_get_id (self->handle));
     self->warned_model = TRUE;
   }
 
@@ -849,7 +849,7 @@ static GstImageBindMatchResult *
 score_embedding (GstImageBindMatch * self, const GstImageBindEmbeddingMeta * emeta,
     gdouble ** cosine)
 {
-  guint i, n = self->n_queries, dim = gst_image_bind_text_model_get_dim (self->tm);
+  guint i, n = self->n_queries, dim = gst_image_bind_model_handle_get_dim (self->handle);
   GstImageBindMatchResult *all;
   gdouble *prob;
 
@@ -1353,8 +1353,8 @@ close_model (GstImageBindMatch * self)
 {
   clear_queries (self);
   g_hash_table_remove_all (self->media_cache);
-  g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
-  self->tm_from_upstream = FALSE;
+  g_clear_pointer (&self->handle, gst_image_bind_model_handle_close);
+  self->handle_from_upstream = FALSE;
 }
 
 /* Without a `model`, the prompts are embedded with the model of the encoders upstream: they
@@ -1372,16 +1372,17 @@ open_upstream_model (GstImageBindMatch * self)
   GST_OBJECT_LOCK (self);
   n_threads = self->n_threads;
   GST_OBJECT_UNLOCK (self);
-  self->tm = gst_image_bind_text_model_open (path, n_threads, &err);
-  if (!self->tm) {
-    gst_image_bind_text_model_post_error (GST_ELEMENT (self), err);
+  self->handle = gst_image_bind_model_handle_open (path, IMAGEBIND_MODALITY_TEXT,
+      "embedding text", n_threads, &err);
+  if (!self->handle) {
+    gst_image_bind_model_handle_post_error (GST_ELEMENT (self), err);
     g_clear_error (&err);
     g_free (path);
     return FALSE;
   }
-  self->tm_from_upstream = TRUE;
-  GST_INFO_OBJECT (self, "prompts embedded with %s (%s)", gst_image_bind_text_model_get_id
-      (self->tm), path ? "the encoder's model" : "no encoder answered: the default model");
+  self->handle_from_upstream = TRUE;
+  GST_INFO_OBJECT (self, "prompts embedded with %s (%s)", gst_image_bind_model_handle_get_id
+      (self->handle), path ? "the encoder's model" : "no encoder answered: the default model");
   g_free (path);
   return TRUE;
 }
@@ -1392,7 +1393,7 @@ gst_image_bind_match_start (GstBaseTransform * trans)
   GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (trans);
   QuerySet *qs;
 
-  if (!self->tm && !open_upstream_model (self))
+  if (!self->handle && !open_upstream_model (self))
     return FALSE;
   /* Embedding the prompts now keeps the delay off the first buffer. */
   GST_OBJECT_LOCK (self);
@@ -1401,15 +1402,17 @@ gst_image_bind_match_start (GstBaseTransform * trans)
   if (qs) {
     query_set_embed (qs, TRUE, FALSE);
     if (qs->error) {
+      const gchar *model = gst_image_bind_model_handle_get_path (self->handle);
+
       if (qs->error->domain == GST_IMAGE_BIND_QUERY_ERROR)
         GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid query: %s.", qs->error->message),
-            ("model %s", gst_image_bind_text_model_get_path (self->tm)));
+            ("model %s", model));
       else if (qs->error->domain == G_FILE_ERROR)
         GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not read the prompts: %s.",
-                qs->error->message), ("model %s", gst_image_bind_text_model_get_path (self->tm)));
+                qs->error->message), ("model %s", model));
       else
         GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Could not embed the prompts: %s.",
-                qs->error->message), ("model %s", gst_image_bind_text_model_get_path (self->tm)));
+                qs->error->message), ("model %s", model));
       query_set_free (qs);
       return FALSE;
     }
@@ -1440,7 +1443,7 @@ gst_image_bind_match_stop (GstBaseTransform * trans)
     query_set_free (qs);
   reset_stream_state (self);
   /* The encoders' model is asked again on the next READY->PAUSED: it may have changed. */
-  if (self->tm_from_upstream)
+  if (self->handle_from_upstream)
     close_model (self);
   return TRUE;
 }
@@ -1466,14 +1469,15 @@ gst_image_bind_match_change_state (GstElement * element, GstStateChange transiti
       return GST_ELEMENT_CLASS (gst_image_bind_match_parent_class)->change_state (element,
           transition);
     }
-    self->tm = gst_image_bind_text_model_open (path, n_threads, &err);
+    self->handle = gst_image_bind_model_handle_open (path, IMAGEBIND_MODALITY_TEXT,
+        "embedding text", n_threads, &err);
     g_free (path);
-    if (!self->tm) {
-      gst_image_bind_text_model_post_error (element, err);
+    if (!self->handle) {
+      gst_image_bind_model_handle_post_error (element, err);
       g_clear_error (&err);
       return GST_STATE_CHANGE_FAILURE;
     }
-    GST_INFO_OBJECT (self, "text model %s", gst_image_bind_text_model_get_id (self->tm));
+    GST_INFO_OBJECT (self, "text model %s", gst_image_bind_model_handle_get_id (self->handle));
   }
 
   ret = GST_ELEMENT_CLASS (gst_image_bind_match_parent_class)->change_state (element,
@@ -1724,7 +1728,7 @@ gst_image_bind_match_finalize (GObject * object)
   GstImageBindMatch *self = GST_IMAGE_BIND_MATCH (object);
 
   clear_queries (self);
-  g_clear_pointer (&self->tm, gst_image_bind_text_model_close);
+  g_clear_pointer (&self->handle, gst_image_bind_model_handle_close);
   g_free (self->model_path);
   g_strfreev (self->prompts);
   g_free (self->prompts_file);

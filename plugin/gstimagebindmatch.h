@@ -4,7 +4,7 @@
 #include <gst/gst.h>
 #include <gst/base/gstbasetransform.h>
 #include "gstimagebindmatchmeta.h"
-#include "gstimagebindtextmodel.h"
+#include "gstimagebindmodelhandle.h"
 #include "gstimagebindmatchscore.h"
 #include "gstimagebindquery.h"
 
@@ -34,9 +34,9 @@ struct _GstImageBindMatch {
   gboolean custom_meta;
 
   /* the text model: between READY and NULL when `model` is set, else the encoders' model,
-   * between READY->PAUSED and PAUSED->READY (tm_from_upstream) */
-  GstImageBindTextModel *tm;
-  gboolean tm_from_upstream;
+   * between READY->PAUSED and PAUSED->READY (handle_from_upstream) */
+  GstImageBindModelHandle *handle;
+  gboolean handle_from_upstream;
 
   /* the prompt embeddings: installed by start() or by the streaming thread, used by it only */
   gchar **query_labels;

@@ -150,10 +150,10 @@ embed_media (ImageBindContext * ctx, ImageBindModel * model, const gchar * model
 }
 
 gboolean
-gst_image_bind_media_cache_fill (GHashTable * cache, GstImageBindTextModel * tm,
+gst_image_bind_media_cache_fill (GHashTable * cache, GstImageBindModelHandle * handle,
     gint n_threads, GPtrArray * queries, GError ** error)
 {
-  ImageBindModel *model = gst_image_bind_text_model_get_model (tm);
+  ImageBindModel *model = gst_image_bind_model_handle_get_model (handle);
   ImageBindContext *ctx = NULL;
   gboolean ok = TRUE;
   guint i, k;
@@ -179,7 +179,7 @@ gst_image_bind_media_cache_fill (GHashTable * cache, GstImageBindTextModel * tm,
         params.n_threads = n_threads;
         ctx = imagebind_context_new (model, &params);
       }
-      emb = embed_media (ctx, model, gst_image_bind_text_model_get_path (tm), t, error);
+      emb = embed_media (ctx, model, gst_image_bind_model_handle_get_path (handle), t, error);
       if (emb)
         g_hash_table_insert (cache, key, emb);
       else {
@@ -193,11 +193,11 @@ gst_image_bind_media_cache_fill (GHashTable * cache, GstImageBindTextModel * tm,
 }
 
 gfloat *
-gst_image_bind_match_embed_queries (GstImageBindTextModel * tm, GHashTable * cache,
+gst_image_bind_match_embed_queries (GstImageBindModelHandle * handle, GHashTable * cache,
     GPtrArray * queries, GError ** error)
 {
-  guint dim = gst_image_bind_text_model_get_dim (tm);
-  gfloat scale = gst_image_bind_text_model_get_logit_scale (tm);
+  guint dim = gst_image_bind_model_handle_get_dim (handle);
+  gfloat scale = gst_image_bind_model_handle_get_logit_scale (handle);
   GPtrArray *texts = g_ptr_array_new ();
   gfloat *text_emb = NULL, *out;
   guint i, k, next_text = 0;
@@ -243,7 +243,7 @@ gst_image_bind_match_embed_queries (GstImageBindTextModel * tm, GHashTable * cac
     }
   }
   if (texts->len > 0) {
-    text_emb = gst_image_bind_text_model_embed (tm, (const gchar * const *) texts->pdata,
+    text_emb = gst_image_bind_model_handle_embed_text (handle, (const gchar * const *) texts->pdata,
         texts->len, error);
     if (!text_emb) {
       g_ptr_array_free (texts, TRUE);

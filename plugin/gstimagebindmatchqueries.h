@@ -6,7 +6,7 @@
 
 #include <gst/gst.h>
 #include "gstimagebindquery.h"
-#include "gstimagebindtextmodel.h"
+#include "gstimagebindmodelhandle.h"
 
 G_BEGIN_DECLS
 
@@ -38,10 +38,10 @@ GPtrArray *gst_image_bind_queries_from_prompts (gchar ** prompts, const gchar * 
 GHashTable *gst_image_bind_media_cache_new (void);
 
 /* Decodes and embeds every media term of @queries (GstImageBindQuery) not yet in @cache, with
- * the model of @tm and a context of @n_threads threads. Slow (decoding, an encoder pass per
+ * the model of @handle and a context of @n_threads threads. Slow (decoding, an encoder pass per
  * file): call it where waiting is allowed (a state change). FALSE and @error naming the file
  * when one cannot be read or the model lacks its modality. */
-gboolean gst_image_bind_media_cache_fill (GHashTable * cache, GstImageBindTextModel * tm,
+gboolean gst_image_bind_media_cache_fill (GHashTable * cache, GstImageBindModelHandle * handle,
     gint n_threads, GPtrArray * queries, GError ** error);
 
 /* The embeddings of @queries: a newly allocated array of n x dim floats (g_free), dim the
@@ -50,7 +50,7 @@ gboolean gst_image_bind_media_cache_fill (GHashTable * cache, GstImageBindTextMo
  * its terms (texts embedded now, media from @cache, vectors as given) and multiplied by the
  * text logit scale. NULL and @error when a media term is not in @cache (say so), a vector has
  * another width than the model's, the terms cancel out, or the text encoder fails. */
-gfloat *gst_image_bind_match_embed_queries (GstImageBindTextModel * tm, GHashTable * cache,
+gfloat *gst_image_bind_match_embed_queries (GstImageBindModelHandle * handle, GHashTable * cache,
     GPtrArray * queries, GError ** error);
 
 G_END_DECLS

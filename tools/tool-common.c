@@ -6,31 +6,23 @@
 ImageBindModel *
 ib_tool_load_model (const char *option, char **path_out, GError **error)
 {
-  const char *env = g_getenv ("IMAGEBIND_MODEL"), *origin, *remedy = "";
-  g_autofree char *path = NULL;
+  const char *remedy = "", *described;
+  g_autofree char *path = NULL, *origin = NULL;
+  ImageBindModelOrigin from;
   ImageBindModel *model;
   GError *err = NULL;
 
-  if (option && *option) {
-    path = g_strdup (option);
-    origin = "";
-  } else if (env && *env) {
-    path = g_strdup (env);
-    origin = " (from $IMAGEBIND_MODEL)";
-    remedy = " Unset IMAGEBIND_MODEL or point it at a model file, or give --model FILE.";
-  } else {
-    origin = " (the shipped default model)";
-    if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR))
-      path = g_strdup (GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED);
-    else if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR))
-      path = g_strdup (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE);
-    else {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no model: give --model FILE.gguf "
-          "or set IMAGEBIND_MODEL (neither %s nor %s exists)",
-          GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED, GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE);
-      return NULL;
-    }
+  path = imagebind_model_find (option, &from, &err);
+  if (!path) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no model: give --model FILE.gguf "
+        "or set IMAGEBIND_MODEL (%s)", err->message);
+    g_error_free (err);
+    return NULL;
   }
+  described = imagebind_model_origin_describe (from);
+  origin = described ? g_strdup_printf (" (%s)", described) : g_strdup ("");
+  if (from == IMAGEBIND_MODEL_ORIGIN_ENVIRONMENT)
+    remedy = " Unset IMAGEBIND_MODEL or point it at a model file, or give --model FILE.";
   if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR, "model \"%s\"%s is a directory, not "
         "a model file: give the path of a .gguf file.%s", path, origin, remedy);

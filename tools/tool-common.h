@@ -9,7 +9,8 @@
 G_BEGIN_DECLS
 
 /* The model a tool loads: @option (--model) when given, else $IMAGEBIND_MODEL, else the
- * shipped default model (installed, then in the source tree), as the elements find theirs.
+ * shipped default model (installed, then in the source tree): imagebind_model_find(), as the
+ * elements find theirs.
  * NULL and @error when none exists or it cannot be loaded; the message names the file and
  * where its path came from ("from $IMAGEBIND_MODEL", "the shipped default model") and says
  * when it is a directory. @path (optional) receives the file used (g_free). */

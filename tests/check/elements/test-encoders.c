@@ -1278,6 +1278,51 @@ test_missing_and_bad_model (void)
   g_free (dir);
 }
 
+/* The lookup the elements and the tools share (imagebind_model_find()): the caller's path,
+ * else $IMAGEBIND_MODEL, else the shipped default model where it is a regular file, each with
+ * where it came from (which the error messages above name). */
+static void
+test_model_find (void)
+{
+  ImageBindModelOrigin origin;
+  GError *err = NULL;
+  gchar *path;
+
+  g_setenv ("IMAGEBIND_MODEL", "/nowhere/env.gguf", TRUE);
+  path = imagebind_model_find ("given.gguf", &origin, &err);
+  g_assert_no_error (err);
+  g_assert_cmpstr (path, ==, "given.gguf");
+  g_assert_cmpint (origin, ==, IMAGEBIND_MODEL_ORIGIN_GIVEN);
+  g_assert_null (imagebind_model_origin_describe (origin));
+  g_free (path);
+  /* an empty setting is no setting (an unset property, `--model ''`) */
+  path = imagebind_model_find ("", &origin, &err);
+  g_assert_no_error (err);
+  g_assert_cmpstr (path, ==, "/nowhere/env.gguf");
+  g_assert_cmpint (origin, ==, IMAGEBIND_MODEL_ORIGIN_ENVIRONMENT);
+  g_assert_cmpstr (imagebind_model_origin_describe (origin), ==, "from $IMAGEBIND_MODEL");
+  g_free (path);
+
+  g_unsetenv ("IMAGEBIND_MODEL");
+  path = imagebind_model_find (NULL, &origin, &err);
+  if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED, G_FILE_TEST_IS_REGULAR)) {
+    g_assert_cmpstr (path, ==, GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED);
+    g_assert_cmpint (origin, ==, IMAGEBIND_MODEL_ORIGIN_INSTALLED);
+  } else if (g_file_test (GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE, G_FILE_TEST_IS_REGULAR)) {
+    g_assert_cmpstr (path, ==, GST_IMAGE_BIND_DEFAULT_MODEL_SOURCE);
+    g_assert_cmpint (origin, ==, IMAGEBIND_MODEL_ORIGIN_SOURCE_TREE);
+  } else {
+    g_assert_null (path);
+    g_assert_error (err, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+    g_assert_nonnull (strstr (err->message, GST_IMAGE_BIND_DEFAULT_MODEL_INSTALLED));
+    g_clear_error (&err);
+  }
+  g_assert_no_error (err);
+  if (path)
+    g_assert_cmpstr (imagebind_model_origin_describe (origin), ==, "the shipped default model");
+  g_free (path);
+}
+
 /* The tiny model with only its IMU encoder, in a temporary file. */
 static gchar *
 write_imu_only_model (void)
@@ -2066,6 +2111,7 @@ main (int argc, char **argv)
   g_test_add_func ("/encoders/all-elements-states", test_all_elements_states);
   g_test_add_func ("/encoders/model-shared", test_model_shared);
   g_test_add_func ("/encoders/missing-and-bad-model", test_missing_and_bad_model);
+  g_test_add_func ("/encoders/model-find", test_model_find);
   g_test_add_func ("/encoders/model-without-modality", test_model_without_modality);
   g_test_add_func ("/encoders/hostile-model-geometry", test_hostile_model_geometry);
   g_test_add_func ("/encoders/nan-weights", test_nan_weights);
