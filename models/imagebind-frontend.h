@@ -22,9 +22,11 @@ typedef struct {
   float std[3];        /* CLIP: 0.26862954, 0.26130258, 0.27577711 */
 } ImageBindImageParams;
 
+IMAGEBIND_API
 ImageBindImageParams imagebind_image_default_params (void);
 /* The model's image size, mean and std (the file's imagebind.vision.* keys): what every image
  * front end must use for that model. */
+IMAGEBIND_API
 ImageBindImageParams imagebind_image_params_from_model (const ImageBindModel *model);
 
 /* Largest accepted width or height (input, output, tensor size), so that a corrupt or hostile
@@ -40,11 +42,13 @@ ImageBindImageParams imagebind_image_params_from_model (const ImageBindModel *mo
 #define IMAGEBIND_VIDEO_MAX_FRAMES 64
 
 /* Pillow's 8-bit two-pass bicubic resize (bit-exact with Pillow 9.4): packed RGB in and out. */
+IMAGEBIND_API
 gboolean imagebind_image_resize_bicubic (const guint8 *rgb, guint width, guint height, gsize stride,
     guint8 *out, guint out_width, guint out_height, GError **error);
 
 /* Packed 8-bit RGB (stride in bytes) to (3, size, size): short side to size, centre crop
  * (half-to-even offsets), CLIP normalisation. */
+IMAGEBIND_API
 gboolean imagebind_image_to_tensor (const ImageBindImageParams *params, const guint8 *rgb,
     guint width, guint height, gsize stride, float *out, GError **error);
 
@@ -60,6 +64,7 @@ gboolean imagebind_image_to_tensor (const ImageBindImageParams *params, const gu
  * part of a (S, 3, T, size, size) clip tensor for one clip.
  * Note: the plugin's live video path does not use this; it embeds single frames with
  * imagebind_image_to_tensor (the model repeats an image to T = 2 frames). */
+IMAGEBIND_API
 gboolean imagebind_video_clip_to_tensor (const ImageBindImageParams *params,
     const guint8 *const *frames, guint n_frames, guint width, guint height, gsize stride,
     guint crop_index, float *out, GError **error);
@@ -89,8 +94,10 @@ typedef struct {
   float std;             /* 9.138 */
 } ImageBindAudioParams;
 
+IMAGEBIND_API
 ImageBindAudioParams imagebind_audio_default_params (void);
 /* From a model's input geometry. */
+IMAGEBIND_API
 ImageBindAudioParams imagebind_audio_params_from_model (const ImageBindModel *model);
 
 /* Resamples planar float audio (channels x n_in) to @out_rate with GStreamer's audio resampler;
@@ -101,24 +108,28 @@ ImageBindAudioParams imagebind_audio_params_from_model (const ImageBindModel *mo
  * is a Kaiser-windowed sinc chosen to come close to torchaudio's (models/AUDIO.md gives the
  * measured difference). 0 and NULL for invalid arguments (no channels, zero rates, rates
  * above 1 MHz). */
+IMAGEBIND_API
 gsize imagebind_audio_resample (const float *planar, guint channels, gsize n_in, guint in_rate,
     guint out_rate, float **out_planar);
 
 /* Clip k's sample range [start, end) in a waveform of n samples, with the official arithmetic
  * (pytorchvideo's clip sampler over a duration n / rate rounded to a double, spec §8 step 3).
  * end is cut at n: audio shorter than a clip gives [0, n) for every clip. */
+IMAGEBIND_API
 void imagebind_audio_clip_bounds (const ImageBindAudioParams *params, gsize n, guint k,
     gsize *start, gsize *end);
 
 /* Planar float waveform at params->sample_rate (channels x n) to (clips, 1, mel, target_len):
  * clip placement, in-place mean removal (on a private copy), Kaldi fbank of channel 0,
  * padding, normalisation. Fails on audio shorter than one 25 ms frame. */
+IMAGEBIND_API
 gboolean imagebind_audio_to_tensor (const ImageBindAudioParams *params, const float *planar,
     guint channels, gsize n, float *out, GError **error);
 
 /* One clip's raw log-mel fbank (mel, target_len), before normalisation (for tests): the Kaldi
  * fbank of @samples as given (mono; the clip mean is not subtracted here, the per-frame DC
  * removal makes it irrelevant up to rounding), zero-padded or cut to target_len frames. */
+IMAGEBIND_API
 gboolean imagebind_audio_fbank (const ImageBindAudioParams *params, const float *samples, gsize n,
     float *out, GError **error);
 
@@ -126,9 +137,11 @@ gboolean imagebind_audio_fbank (const ImageBindAudioParams *params, const float 
  * from 1 to IMAGEBIND_AUDIO_MAX_CLIP_SAMPLES samples, clips x num_mel_bins x target_len at
  * most IMAGEBIND_MAX_INPUT_FLOATS, finite mean and std, std not 0. IMAGEBIND_ERROR_INPUT
  * naming the parameter otherwise. */
+IMAGEBIND_API
 gboolean imagebind_audio_params_check (const ImageBindAudioParams *params, GError **error);
 
 /* Floats in one audio tensor: clips x 1 x num_mel_bins x target_len. 0 for invalid params. */
+IMAGEBIND_API
 gsize imagebind_audio_tensor_size (const ImageBindAudioParams *params);
 
 /* A reusable audio front end: the Hann window, the mel filterbank and the FFT plan (GstFFT) for
@@ -144,16 +157,22 @@ gsize imagebind_audio_tensor_size (const ImageBindAudioParams *params);
 typedef struct _ImageBindAudioFrontend ImageBindAudioFrontend;
 
 /* NULL and IMAGEBIND_ERROR_INPUT for unusable parameters. */
+IMAGEBIND_API
 ImageBindAudioFrontend *imagebind_audio_frontend_new (const ImageBindAudioParams *params,
     GError **error);
+IMAGEBIND_API
 void imagebind_audio_frontend_free (ImageBindAudioFrontend *frontend);
+IMAGEBIND_API
 const ImageBindAudioParams *imagebind_audio_frontend_get_params (
     const ImageBindAudioFrontend *frontend);
 /* Shortest usable input: one 25 ms frame. */
+IMAGEBIND_API
 gsize imagebind_audio_frontend_min_samples (const ImageBindAudioFrontend *frontend);
 /* As imagebind_audio_to_tensor() / imagebind_audio_fbank() with this front end's params. */
+IMAGEBIND_API
 gboolean imagebind_audio_frontend_to_tensor (ImageBindAudioFrontend *frontend,
     const float *planar, guint channels, gsize n, float *out, GError **error);
+IMAGEBIND_API
 gboolean imagebind_audio_frontend_fbank (ImageBindAudioFrontend *frontend, const float *samples,
     gsize n, float *out, GError **error);
 
@@ -172,14 +191,17 @@ typedef enum {
  * far) give clamp(38.914 / clamp(8 z / 1000, 0.01, 50), 0.01, 75) / 75; a disparity image's full
  * scale (255 / 65535) is 1.0. Thermal: white-hot grey as x / 255, no mean/std; 16-bit frames
  * are first stretched from their min..max to 0..255. Why: models/SENSORS.md. */
+IMAGEBIND_API
 gboolean imagebind_depth_to_tensor (guint size, ImageBindDepthFormat format, const void *pixels,
     guint bits, guint width, guint height, gsize stride, float *out, GError **error);
+IMAGEBIND_API
 gboolean imagebind_thermal_to_tensor (guint size, const void *pixels, guint bits, guint width,
     guint height, gsize stride, float *out, GError **error);
 
 /* Interleaved 6-channel samples (ax, ay, az in m/s^2, gx, gy, gz in rad/s) at any rate, any
  * count >= 2, to (6, num_samples) by linear resampling over the window (endpoints aligned),
  * values unscaled. The model's window is 5 s as 2000 samples. NaN or infinity is refused. */
+IMAGEBIND_API
 gboolean imagebind_imu_to_tensor (guint num_samples, const float *interleaved, gsize n_frames,
     float *out, GError **error);
 

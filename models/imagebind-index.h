@@ -54,17 +54,23 @@ typedef struct _ImageBindIndexWriter ImageBindIndexWriter;
  * G_IO_ERROR_BUSY ("being written by another writer") without touching the file.
  * @append: keep the entries of an existing index (which must be valid and of the same @dim; a
  * missing or empty file is created); otherwise the file is truncated. */
+IMAGEBIND_API
 ImageBindIndexWriter *imagebind_index_writer_open (const char *path, guint dim, gboolean append,
     GError **error);
 /* Appends one entry (buffered; the vector is L2-normalised on the way). Refuses a vector with
  * a non-finite value or zero norm, an invalid modality and strings with more than 65535 bytes. */
+IMAGEBIND_API
 gboolean imagebind_index_writer_add (ImageBindIndexWriter *writer, const ImageBindIndexEntry *entry,
     GError **error);
 /* Writes the buffered entries to the file. */
+IMAGEBIND_API
 gboolean imagebind_index_writer_flush (ImageBindIndexWriter *writer, GError **error);
+IMAGEBIND_API
 guint64 imagebind_index_writer_n_entries (const ImageBindIndexWriter *writer);
+IMAGEBIND_API
 guint imagebind_index_writer_dim (const ImageBindIndexWriter *writer);
 /* Flushes, closes and frees @writer (also on failure); FALSE if the flush or close failed. */
+IMAGEBIND_API
 gboolean imagebind_index_writer_close (ImageBindIndexWriter *writer, GError **error);
 
 /* ---- reading and searching ---- */
@@ -73,13 +79,18 @@ typedef struct _ImageBindIndex ImageBindIndex;
 
 /* Maps @path read-only and validates every record header and string (not the vectors' values:
  * a non-finite stored value only spoils that entry's score). */
+IMAGEBIND_API
 ImageBindIndex *imagebind_index_open (const char *path, GError **error);
+IMAGEBIND_API
 void imagebind_index_close (ImageBindIndex *index);
 
+IMAGEBIND_API
 guint imagebind_index_dim (const ImageBindIndex *index);
+IMAGEBIND_API
 gsize imagebind_index_n_entries (const ImageBindIndex *index);
 /* Entry @i (0-based, in the order they were written); FALSE if out of range. The strings and
  * the vector point into the mapping. */
+IMAGEBIND_API
 gboolean imagebind_index_get_entry (const ImageBindIndex *index, gsize i, ImageBindIndexEntry *entry);
 
 typedef struct {
@@ -91,16 +102,19 @@ typedef struct {
  * best first; equal scores in entry order. @modality_mask: bit (1 << modality) set for each
  * modality to consider, 0 = all. Returns the number of hits written (min(k, matching entries)).
  * All scores come from one matrix-vector product over the mapped vectors (imagebind_scores). */
+IMAGEBIND_API
 guint imagebind_index_search (const ImageBindIndex *index, const float *query, guint k,
     guint modality_mask, ImageBindIndexHit *hits, int n_threads);
 
 /* scores[i] = dot (rows + i * row_stride, query) for i < n_rows (row_stride >= dim, in floats),
  * through the runtime's BLAS. */
+IMAGEBIND_API
 void imagebind_scores (const float *rows, gsize n_rows, gsize row_stride, guint dim,
     const float *query, float *scores, int n_threads);
 
 /* The @k largest of @scores (@n values, NaN never selected), best first, ties in index order;
  * @keep (optional) filters indices. Returns the number written. */
+IMAGEBIND_API
 guint imagebind_top_k (const float *scores, gsize n, guint k,
     gboolean (*keep) (gsize i, gpointer user_data), gpointer user_data, ImageBindIndexHit *hits);
 

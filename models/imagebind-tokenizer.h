@@ -11,6 +11,8 @@
 
 #include <glib.h>
 
+#include "imagebind-prelude.h"
+
 G_BEGIN_DECLS
 
 typedef struct _ImageBindTokenizer ImageBindTokenizer;
@@ -26,33 +28,43 @@ typedef enum {
 } ImageBindSpecialTokens;
 
 /* From merges "a b" in rank order (no header line), OpenAI special tokens. */
+IMAGEBIND_API
 ImageBindTokenizer *imagebind_tokenizer_new (const char *const *merges, gsize n_merges, GError **error);
 /* The same with the given special-token rule. */
+IMAGEBIND_API
 ImageBindTokenizer *imagebind_tokenizer_new_full (const char *const *merges, gsize n_merges,
     ImageBindSpecialTokens special, GError **error);
 /* From a CLIP vocabulary file (bpe_simple_vocab_16e6.txt.gz, gzip or plain text, header line
  * first); @max_merges 0 = all lines (the official tokenizer uses 48894; the official file holds
  * 262144, so pass 48894 to get the official 49408-id vocabulary). */
+IMAGEBIND_API
 ImageBindTokenizer *imagebind_tokenizer_new_from_file (const char *path, gsize max_merges, GError **error);
+IMAGEBIND_API
 void imagebind_tokenizer_free (ImageBindTokenizer *tok);
 
 /* Number of ids: 512 + merges + 2. */
+IMAGEBIND_API
 guint imagebind_tokenizer_vocab_size (const ImageBindTokenizer *tok);
+IMAGEBIND_API
 gint32 imagebind_tokenizer_sot (const ImageBindTokenizer *tok);
+IMAGEBIND_API
 gint32 imagebind_tokenizer_eot (const ImageBindTokenizer *tok);
 
 /* Cleans @text (UTF-8, @len bytes or -1), splits, applies BPE and writes exactly
  * @context_length ids: SOT, up to context_length - 2 token ids, EOT, zeros.
  * Fails (IMAGEBIND_ERROR_INPUT) on invalid UTF-8. */
+IMAGEBIND_API
 gboolean imagebind_tokenize (const ImageBindTokenizer *tok, const char *text, gssize len,
     gint32 *ids, guint context_length, GError **error);
 
 /* The cleaning stage alone (ftfy subset, HTML unescape, whitespace, lower-case): newly
  * allocated UTF-8 (NULL if @text is not valid UTF-8); for tests against text_details.json. */
+IMAGEBIND_API
 char *imagebind_tokenizer_clean (const char *text, gssize len);
 
 /* The tokenizer stored in the model file, or NULL (error IMAGEBIND_ERROR_NO_TOKENIZER). */
 struct _ImageBindModel;
+IMAGEBIND_API
 const ImageBindTokenizer *imagebind_model_get_tokenizer (const struct _ImageBindModel *model,
     GError **error);
 

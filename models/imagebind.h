@@ -29,6 +29,8 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "imagebind-prelude.h"
+
 G_BEGIN_DECLS
 
 typedef enum {
@@ -42,6 +44,7 @@ typedef enum {
 } ImageBindModality;
 
 #define IMAGEBIND_ERROR (imagebind_error_quark ())
+IMAGEBIND_API
 GQuark imagebind_error_quark (void);
 
 typedef enum {
@@ -55,7 +58,9 @@ typedef enum {
 } ImageBindError;
 
 /* "vision", "text", "audio", "depth", "thermal", "imu" */
+IMAGEBIND_API
 const char *imagebind_modality_name (ImageBindModality modality);
+IMAGEBIND_API
 gboolean imagebind_modality_from_name (const char *name, ImageBindModality *modality);
 
 /* ---- model: weights and hyper-parameters, read-only, reference counted ---- */
@@ -63,8 +68,11 @@ gboolean imagebind_modality_from_name (const char *name, ImageBindModality *moda
 typedef struct _ImageBindModel ImageBindModel;
 
 /* Maps the file read-only (F32 weights are used in place). NULL and @error on failure. */
+IMAGEBIND_API
 ImageBindModel *imagebind_model_load (const char *path, GError **error);
+IMAGEBIND_API
 ImageBindModel *imagebind_model_ref (ImageBindModel *model);
+IMAGEBIND_API
 void imagebind_model_unref (ImageBindModel *model);
 
 /* Where imagebind_model_find() took a model path from. */
@@ -82,27 +90,35 @@ typedef enum {
  * (optional) lets the message say where it came from. A newly allocated path (g_free), or
  * NULL and G_FILE_ERROR_NOENT ("neither <installed> nor <source tree> exists") when nothing is
  * set and no default model exists. */
+IMAGEBIND_API
 char *imagebind_model_find (const char *given, ImageBindModelOrigin *origin, GError **error);
 /* How messages name @origin: "from $IMAGEBIND_MODEL", "the shipped default model", or NULL
  * for IMAGEBIND_MODEL_ORIGIN_GIVEN (the caller knows its own setting). */
+IMAGEBIND_API
 const char *imagebind_model_origin_describe (ImageBindModelOrigin origin);
 
 /* Width of the shared embedding space. */
+IMAGEBIND_API
 guint imagebind_model_out_dim (const ImageBindModel *model);
+IMAGEBIND_API
 gboolean imagebind_model_has_modality (const ImageBindModel *model, ImageBindModality modality);
 /* The scale the postprocessor multiplies by: min(exp(log_logit_scale), 100); 1.0 for vision
  * (which has none) and for absent modalities. */
+IMAGEBIND_API
 float imagebind_model_logit_scale (const ImageBindModel *model, ImageBindModality modality);
 /* general.name, or "" */
+IMAGEBIND_API
 const char *imagebind_model_name (const ImageBindModel *model);
 /* Where the weights come from (imagebind.source_family): "imagebind" (the default), "openclip"
  * or "hf-clip". CLIP-family files hold only the vision and text towers. */
+IMAGEBIND_API
 const char *imagebind_model_family (const ImageBindModel *model);
 
 /* TRUE when @model has @modality; else FALSE and IMAGEBIND_ERROR_NO_MODALITY with a message
  * naming the file (@path), what the model holds and what @user (an element or tool name)
  * needs, e.g. "model vit.gguf (openclip) has only vision and text towers; imagebindaudio needs
  * an audio tower". */
+IMAGEBIND_API
 gboolean imagebind_model_require_modality (const ImageBindModel *model, ImageBindModality modality,
     const char *path, const char *user, GError **error);
 
@@ -115,6 +131,7 @@ typedef struct {
   double gflops;           /* GFLOP of one forward of one sample (one clip) */
 } ImageBindEncoderInfo;
 
+IMAGEBIND_API
 gboolean imagebind_model_encoder_info (const ImageBindModel *model, ImageBindModality modality,
     ImageBindEncoderInfo *info);
 
@@ -135,6 +152,7 @@ typedef struct {
   float image_std[3];        /* 0.26862954, 0.26130258, 0.27577711 */
 } ImageBindInputGeometry;
 
+IMAGEBIND_API
 void imagebind_model_input_geometry (const ImageBindModel *model, ImageBindInputGeometry *geometry);
 
 /* ---- context: per-caller scratch memory and settings ---- */
@@ -145,10 +163,13 @@ typedef struct {
   int n_threads;             /* threads for this context's calls; 0 = all cores */
 } ImageBindContextParams;
 
+IMAGEBIND_API
 ImageBindContextParams imagebind_context_default_params (void);
 
 /* Holds a reference on @model. */
+IMAGEBIND_API
 ImageBindContext *imagebind_context_new (ImageBindModel *model, const ImageBindContextParams *params);
+IMAGEBIND_API
 void imagebind_context_free (ImageBindContext *ctx);
 
 /* Embeds a batch given as the official forward takes it (float32, C order):
@@ -168,6 +189,7 @@ void imagebind_context_free (ImageBindContext *ctx);
  * since one would turn the whole embedding into NaN); IMAGEBIND_ERROR_NO_MODALITY when the
  * model lacks the modality; IMAGEBIND_ERROR_NUMERIC when an output is not finite (NaN or
  * infinite weights in the file, or an overflow inside the encoder): never a NaN embedding. */
+IMAGEBIND_API
 gboolean imagebind_embed (ImageBindContext *ctx, ImageBindModality modality,
     const float *data, const gint64 *shape, guint n_dims, float *out, GError **error);
 
@@ -175,6 +197,7 @@ gboolean imagebind_embed (ImageBindContext *ctx, ImageBindModality modality,
  * The head pools at the first occurrence of the largest id (the first <|endoftext|>).
  * Ids outside [0, vocab_size) give IMAGEBIND_ERROR_INPUT, a non-finite output
  * IMAGEBIND_ERROR_NUMERIC. */
+IMAGEBIND_API
 gboolean imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint batch,
     float *out, GError **error);
 
@@ -188,14 +211,17 @@ gboolean imagebind_embed_text (ImageBindContext *ctx, const gint32 *ids, guint b
  * switch off. */
 typedef void (*ImageBindTraceFunc) (const char *stage, const float *data, guint n, guint rows,
     guint cols, gpointer user_data);
+IMAGEBIND_API
 void imagebind_context_set_trace (ImageBindContext *ctx, ImageBindTraceFunc func, gpointer user_data);
 
 /* Where log lines go (default: g_log with domain "imagebind" at debug level). */
 typedef void (*ImageBindLogFunc) (GLogLevelFlags level, const char *message, gpointer user_data);
+IMAGEBIND_API
 void imagebind_set_log_func (ImageBindLogFunc func, gpointer user_data);
 
 /* Which BLAS kernels this process got, e.g. "OpenBLAS 0.3.21 SkylakeX (forced: CPU has
  * AVX-512)". Initialises the BLAS backend if needed. */
+IMAGEBIND_API
 const char *imagebind_blas_info (void);
 
 G_END_DECLS

@@ -12,33 +12,6 @@
 /* OpenMP is optional: without it the pragmas are ignored and everything runs on one thread. */
 #define IB_OMP_MIN_ROWS 16
 
-guint16
-ib_f32_to_f16 (float f)
-{
-  /* Round to nearest even; for random weights and tests only (the converter writes files). */
-  union { float f; guint32 u; } v = { .f = f };
-  guint32 sign = (v.u >> 16) & 0x8000u;
-  guint32 abs = v.u & 0x7fffffffu;
-  guint32 mant, exp, h, rest;
-
-  if (abs >= 0x7f800000u)
-    return sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u);
-  if (abs >= 0x477ff000u)       /* rounds to >= 65520: overflow */
-    return sign | 0x7c00u;
-  if (abs < 0x38800000u) {      /* below the smallest normal half: subnormal or zero */
-    union { guint32 u; float f; } a = { .u = abs };
-    float scaled = a.f * 0x1p24f;         /* in units of the smallest subnormal */
-    return sign | (guint16) lrintf (scaled);
-  }
-  mant = abs & 0x7fffffu;
-  exp = (abs >> 23) - 127 + 15;
-  h = (exp << 10) | (mant >> 13);
-  rest = mant & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
-    h++;
-  return sign | h;
-}
-
 typedef struct { const IbWeight *w; float *dst; gsize n, chunk; } WidenJob;
 
 static void
