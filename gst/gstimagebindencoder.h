@@ -35,6 +35,7 @@
 #include <imagebind.h>
 #include "gstimagebindmodality.h"
 #include "gstimagebindmeta.h"
+#include "gstimagebindprelude.h"
 
 G_BEGIN_DECLS
 
@@ -59,9 +60,11 @@ typedef enum {
 } GstImageBindEncoderSync;
 
 #define GST_TYPE_IMAGE_BIND_ENCODER_SYNC (gst_image_bind_encoder_sync_get_type ())
+GST_IMAGE_BIND_API
 GType gst_image_bind_encoder_sync_get_type (void);
 
 #define GST_TYPE_IMAGE_BIND_ENCODER (gst_image_bind_encoder_get_type ())
+GST_IMAGE_BIND_API
 G_DECLARE_DERIVABLE_TYPE (GstImageBindEncoder, gst_image_bind_encoder, GST, IMAGE_BIND_ENCODER,
     GstBaseTransform)
 
@@ -110,17 +113,20 @@ struct _GstImageBindEncoderClass {
 };
 
 /* The loaded model (between READY and NULL), or NULL. No reference is transferred. */
+GST_IMAGE_BIND_API
 ImageBindModel *gst_image_bind_encoder_get_model (GstImageBindEncoder * self);
 
 /* Windowed modalities, from collect() or drain(): offers the window starting at @pts (buffer
  * time) lasting @duration. The base class decides (interval, worker busy) and takes ownership
  * of @input in every case: it embeds it, or frees it with @free_func. */
+GST_IMAGE_BIND_API
 void gst_image_bind_encoder_submit_input (GstImageBindEncoder * self, gpointer input,
     GDestroyNotify free_func, GstClockTime pts, GstClockTime duration);
 
 /* Subclasses embedding regions of interest, streaming thread: @n regions of a frame were not
  * embedded (over the subclass's cap, or empty once clamped to the frame); reported as
  * `regions-skipped` in the stats messages. */
+GST_IMAGE_BIND_API
 void gst_image_bind_encoder_count_skipped_regions (GstImageBindEncoder * self, guint n);
 
 G_END_DECLS

@@ -32,6 +32,7 @@
 
 #include <gst/gst.h>
 #include "gstimagebindmodality.h"
+#include "gstimagebindprelude.h"
 
 G_BEGIN_DECLS
 
@@ -52,9 +53,11 @@ typedef enum {
 } GstImageBindMatchMode;
 
 #define GST_TYPE_IMAGE_BIND_MATCH_MODE (gst_image_bind_match_mode_get_type ())
+GST_IMAGE_BIND_API
 GType gst_image_bind_match_mode_get_type (void);
 
 /* "classify", "detect" (the GEnum nicks); NULL if invalid. */
+GST_IMAGE_BIND_API
 const gchar *gst_image_bind_match_mode_to_string (GstImageBindMatchMode mode);
 
 #define GST_IMAGE_BIND_MATCH_META_API_TYPE (gst_image_bind_match_meta_api_get_type ())
@@ -137,40 +140,50 @@ struct _GstImageBindMatchMeta {
   GstClockTime running_time;
 };
 
+GST_IMAGE_BIND_API
 GType gst_image_bind_match_meta_api_get_type (void);
+GST_IMAGE_BIND_API
 const GstMetaInfo *gst_image_bind_match_meta_get_info (void);
 
 /* Adds a match meta with a copy of @results (@n_results entries, labels copied), which must be
  * ordered best first; top_* are taken from @results[0] (-1 / NULL / 0 when @n_results is 0).
  * The span fields start as GST_CLOCK_TIME_NONE. @buffer must be writable. */
+GST_IMAGE_BIND_API
 GstImageBindMatchMeta *gst_buffer_add_imagebind_match_meta (GstBuffer * buffer,
     GstImageBindModality modality, GstImageBindMatchMode mode,
     const GstImageBindMatchResult * results, guint n_results);
 
 /* The first match meta on @buffer, or NULL. */
+GST_IMAGE_BIND_API
 GstImageBindMatchMeta *gst_buffer_get_imagebind_match_meta (GstBuffer * buffer);
 
 /* The first match meta of @modality on @buffer, or NULL. */
+GST_IMAGE_BIND_API
 GstImageBindMatchMeta *gst_buffer_get_imagebind_match_meta_by_modality (GstBuffer * buffer,
     GstImageBindModality modality);
 
 /* Iterates over all match metas of @buffer; *@state must start as NULL. */
+GST_IMAGE_BIND_API
 GstImageBindMatchMeta *gst_buffer_iterate_imagebind_match_meta (GstBuffer * buffer,
     gpointer * state);
 
 /* The result for prompt @index (its position in `prompts`), or NULL when it is not among the
  * meta's results (top-k). */
+GST_IMAGE_BIND_API
 const GstImageBindMatchResult *gst_image_bind_match_meta_find_result (
     const GstImageBindMatchMeta * meta, guint index);
 
 /* Number of match metas on @buffer. */
+GST_IMAGE_BIND_API
 guint gst_buffer_get_n_imagebind_match_metas (GstBuffer * buffer);
 
 /* The @n-th match meta of @buffer (from 0), or NULL: iteration for introspected languages. */
+GST_IMAGE_BIND_API
 GstImageBindMatchMeta *gst_buffer_get_imagebind_match_meta_nth (GstBuffer * buffer, guint n);
 
 /* The @i-th result (best first), or NULL when @i >= n_results: for introspected languages,
  * which cannot read the results array. */
+GST_IMAGE_BIND_API
 const GstImageBindMatchResult *gst_image_bind_match_meta_get_result (
     const GstImageBindMatchMeta * meta, guint i);
 
@@ -189,6 +202,7 @@ const GstImageBindMatchResult *gst_image_bind_match_meta_get_result (
  * and the lists again in types PyGObject reads without gst-python (which alone converts
  * GstValueArray), see gst_image_bind_match_results_add_plain_fields().
  * Free with gst_structure_free(). */
+GST_IMAGE_BIND_API
 GstStructure *gst_image_bind_match_meta_to_structure (const GstImageBindMatchMeta * meta);
 
 /* Adds the result lists to @s in plain GLib types (for PyGObject without gst-python):
@@ -198,6 +212,7 @@ GstStructure *gst_image_bind_match_meta_to_structure (const GstImageBindMatchMet
  *   probabilities-f64   G_TYPE_BYTES   their probabilities, native-endian float64
  * In Python: s.get_value("labels-strv"),
  *   array.array("d", s.get_value("scores-f64").get_data()). */
+GST_IMAGE_BIND_API
 void gst_image_bind_match_results_add_plain_fields (GstStructure * s,
     const GstImageBindMatchResult * results, guint n_results);
 
@@ -229,18 +244,22 @@ typedef enum {
  * messages of imagebindmatch and imagebindav): sets the @fields groups of @results on @s, in
  * the order LISTS, DETECTED, PLAIN, TOP (call it once per group for another order).
  * @results must already be ordered (gst_image_bind_match_results_sort()). */
+GST_IMAGE_BIND_API
 void gst_image_bind_match_results_add_fields (GstStructure * s,
     const GstImageBindMatchResult * results, guint n_results,
     GstImageBindMatchResultsFields fields);
 
 /* Sorts @results best first: decreasing probability, then increasing prompt index (the order
  * of GstImageBindMatchMeta.results and of every results message). */
+GST_IMAGE_BIND_API
 void gst_image_bind_match_results_sort (GstImageBindMatchResult * results, guint n_results);
 
 /* Registers the GstCustomMeta mirror (idempotent, thread-safe); returns its info. */
+GST_IMAGE_BIND_API
 const GstMetaInfo *gst_image_bind_match_custom_meta_register (void);
 
 /* Attaches the structure mirror of @meta to @buffer (writable) as a GstCustomMeta. */
+GST_IMAGE_BIND_API
 GstCustomMeta *gst_buffer_add_imagebind_match_custom_meta (GstBuffer * buffer,
     const GstImageBindMatchMeta * meta);
 

@@ -29,6 +29,7 @@
 
 #include <gst/gst.h>
 #include "gstimagebindmodality.h"
+#include "gstimagebindprelude.h"
 
 G_BEGIN_DECLS
 
@@ -123,42 +124,53 @@ struct _GstImageBindEmbeddingMeta {
   GstImageBindRegion region;
 };
 
+GST_IMAGE_BIND_API
 GType gst_image_bind_embedding_meta_api_get_type (void);
+GST_IMAGE_BIND_API
 const GstMetaInfo *gst_image_bind_embedding_meta_get_info (void);
 
 /* Copies @vector (@dim floats); the span fields start as GST_CLOCK_TIME_NONE. @buffer must be
  * writable. */
+GST_IMAGE_BIND_API
 GstImageBindEmbeddingMeta *gst_buffer_add_imagebind_embedding_meta (GstBuffer * buffer,
     GstImageBindModality modality, const gfloat * vector, guint dim, gfloat logit_scale,
     const gchar * model_id);
 
 /* The first embedding meta on @buffer, or NULL. */
+GST_IMAGE_BIND_API
 GstImageBindEmbeddingMeta *gst_buffer_get_imagebind_embedding_meta (GstBuffer * buffer);
 
 /* The first embedding meta of @modality on @buffer, or NULL. */
+GST_IMAGE_BIND_API
 GstImageBindEmbeddingMeta *gst_buffer_get_imagebind_embedding_meta_by_modality (GstBuffer * buffer,
     GstImageBindModality modality);
 
 /* Iterates over all embedding metas of @buffer; *@state must start as NULL. */
+GST_IMAGE_BIND_API
 GstImageBindEmbeddingMeta *gst_buffer_iterate_imagebind_embedding_meta (GstBuffer * buffer,
     gpointer * state);
 
 /* Number of embedding metas on @buffer. */
+GST_IMAGE_BIND_API
 guint gst_buffer_get_n_imagebind_embedding_metas (GstBuffer * buffer);
 
 /* The @n-th embedding meta of @buffer (from 0), or NULL: iteration for introspected
  * languages. */
+GST_IMAGE_BIND_API
 GstImageBindEmbeddingMeta *gst_buffer_get_imagebind_embedding_meta_nth (GstBuffer * buffer,
     guint n);
 
+GST_IMAGE_BIND_API
 const gfloat *gst_image_bind_embedding_meta_get_vector (const GstImageBindEmbeddingMeta * meta,
     guint * dim);
 
 /* The region of interest @meta describes, or NULL when it describes the whole frame. */
+GST_IMAGE_BIND_API
 const GstImageBindRegion *gst_image_bind_embedding_meta_get_region (
     const GstImageBindEmbeddingMeta * meta);
 
 /* Marks @meta as the embedding of @region (copied); NULL marks it as a whole frame's. */
+GST_IMAGE_BIND_API
 void gst_image_bind_embedding_meta_set_region (GstImageBindEmbeddingMeta * meta,
     const GstImageBindRegion * region);
 
@@ -176,12 +188,15 @@ void gst_image_bind_embedding_meta_set_region (GstImageBindEmbeddingMeta * meta,
  *   region-type   G_TYPE_STRING   its roi_type ("" when it has none)
  *   region-x, region-y, region-w, region-h   G_TYPE_UINT   its rectangle, as in the ROI meta
  * Free with gst_structure_free(). */
+GST_IMAGE_BIND_API
 GstStructure *gst_image_bind_embedding_meta_to_structure (const GstImageBindEmbeddingMeta * meta);
 
 /* Registers the GstCustomMeta mirror (idempotent, thread-safe); returns its info. */
+GST_IMAGE_BIND_API
 const GstMetaInfo *gst_image_bind_embedding_custom_meta_register (void);
 
 /* Attaches the structure mirror of @meta to @buffer (writable) as a GstCustomMeta. */
+GST_IMAGE_BIND_API
 GstCustomMeta *gst_buffer_add_imagebind_embedding_custom_meta (GstBuffer * buffer,
     const GstImageBindEmbeddingMeta * meta);
 

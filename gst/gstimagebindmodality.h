@@ -3,6 +3,7 @@
 #define __GST_IMAGE_BIND_MODALITY_H__
 
 #include <gst/gst.h>
+#include "gstimagebindprelude.h"
 
 G_BEGIN_DECLS
 
@@ -32,10 +33,13 @@ typedef enum {
 #define GST_IMAGE_BIND_N_MODALITIES 6
 
 #define GST_TYPE_IMAGE_BIND_MODALITY (gst_image_bind_modality_get_type ())
+GST_IMAGE_BIND_API
 GType gst_image_bind_modality_get_type (void);
 
 /* "vision", "text", "audio", "depth", "thermal", "imu" (the GEnum nicks); NULL if invalid. */
+GST_IMAGE_BIND_API
 const gchar *gst_image_bind_modality_to_string (GstImageBindModality modality);
+GST_IMAGE_BIND_API
 gboolean gst_image_bind_modality_from_string (const gchar * name, GstImageBindModality * modality);
 
 G_END_DECLS

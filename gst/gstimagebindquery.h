@@ -19,6 +19,7 @@
 
 #include <gst/gst.h>
 #include "gstimagebindmodality.h"
+#include "gstimagebindprelude.h"
 
 G_BEGIN_DECLS
 
@@ -63,6 +64,7 @@ typedef struct _GstImageBindQuery GstImageBindQuery;
 
 /* Errors of gst_image_bind_query_parse() (SYNTAX) and gst_image_bind_query_compose() (COMPOSE). */
 #define GST_IMAGE_BIND_QUERY_ERROR (gst_image_bind_query_error_quark ())
+GST_IMAGE_BIND_API
 GQuark gst_image_bind_query_error_quark (void);
 typedef enum {
   GST_IMAGE_BIND_QUERY_ERROR_SYNTAX,
@@ -70,39 +72,51 @@ typedef enum {
 } GstImageBindQueryError;
 
 #define GST_TYPE_IMAGE_BIND_QUERY (gst_image_bind_query_get_type ())
+GST_IMAGE_BIND_API
 GType gst_image_bind_query_get_type (void);
 
 /* A new empty query (refcount 1). @label: the name results carry (NULL: the query written as
  * an expression, see gst_image_bind_query_to_string()). */
+GST_IMAGE_BIND_API
 GstImageBindQuery *gst_image_bind_query_new (const gchar * label);
+GST_IMAGE_BIND_API
 GstImageBindQuery *gst_image_bind_query_ref (GstImageBindQuery * query);
+GST_IMAGE_BIND_API
 void gst_image_bind_query_unref (GstImageBindQuery * query);
 
 /* Terms; @weight must be finite. _add_media: @modality is not TEXT (a text is not a file).
  * _add_vector copies @dim floats; the vector is normalised when composed, so its scale does
  * not matter (an encoder's output can be given as is). FALSE (and a g_critical) on invalid
  * arguments. */
+GST_IMAGE_BIND_API
 gboolean gst_image_bind_query_add_text (GstImageBindQuery * query, gdouble weight,
     const gchar * text);
+GST_IMAGE_BIND_API
 gboolean gst_image_bind_query_add_media (GstImageBindQuery * query, gdouble weight,
     GstImageBindModality modality, const gchar * path);
+GST_IMAGE_BIND_API
 gboolean gst_image_bind_query_add_vector (GstImageBindQuery * query, gdouble weight,
     GstImageBindModality modality, const gfloat * vector, guint dim);
 
+GST_IMAGE_BIND_API
 guint gst_image_bind_query_get_n_terms (const GstImageBindQuery * query);
+GST_IMAGE_BIND_API
 const GstImageBindQueryTerm *gst_image_bind_query_get_term (const GstImageBindQuery * query,
     guint index);
 
 /* The label given to gst_image_bind_query_new() (for a parsed entry: the label before '=', else
  * the entry without surrounding spaces), else gst_image_bind_query_to_string(). */
+GST_IMAGE_BIND_API
 const gchar *gst_image_bind_query_get_label (const GstImageBindQuery * query);
 
 /* TRUE when the query is one text term of weight 1: a plain prompt, whose embedding is the
  * text encoder's output as is. */
+GST_IMAGE_BIND_API
 gboolean gst_image_bind_query_is_plain_text (const GstImageBindQuery * query);
 
 /* The terms as an expression, e.g. "image:/a.png + 0.5 * text:at night" (vectors are written
  * "vector:<modality>[<dim>]", which does not parse back). g_free. */
+GST_IMAGE_BIND_API
 gchar *gst_image_bind_query_to_string (const GstImageBindQuery * query);
 
 /* Parses one entry of imagebindmatch's `prompts`:
@@ -129,6 +143,7 @@ gchar *gst_image_bind_query_to_string (const GstImageBindQuery * query);
  * (from 1) and what was expected) for a malformed expression: an empty payload, a sign (after
  * a quoted payload) without a term, an unterminated quote, an empty label, a non-finite
  * weight. */
+GST_IMAGE_BIND_API
 GstImageBindQuery *gst_image_bind_query_parse (const gchar * entry, GError ** error);
 
 /* The embedding of a query from those of its terms: each term's vector divided by its L2
@@ -138,6 +153,7 @@ GstImageBindQuery *gst_image_bind_query_parse (const gchar * entry, GError ** er
  * FALSE and @error (GST_IMAGE_BIND_QUERY_ERROR_COMPOSE) when a term's vector is zero or not
  * finite, or when the weighted sum is zero (the terms cancel out: its norm is below 1e-6 times
  * the sum of the absolute weights, i.e. rounding noise). */
+GST_IMAGE_BIND_API
 gboolean gst_image_bind_query_compose (const gfloat * const *vectors, const gdouble * weights,
     guint n_terms, guint dim, gfloat scale, gfloat * out, GError ** error);
 

@@ -23,6 +23,7 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 #include "gstimagebindmatchmeta.h"
+#include "gstimagebindprelude.h"
 
 G_BEGIN_DECLS
 
@@ -45,6 +46,7 @@ G_BEGIN_DECLS
  *
  * Since: 0.1
  */
+GST_IMAGE_BIND_API
 GstStructure *gst_image_bind_roi_match_param_new (const GstImageBindMatchResult * result,
     GstImageBindMatchMode mode);
 
@@ -58,6 +60,7 @@ GstStructure *gst_image_bind_roi_match_param_new (const GstImageBindMatchResult 
  *
  * Since: 0.1
  */
+GST_IMAGE_BIND_API
 void gst_image_bind_roi_add_match_param (GstVideoRegionOfInterestMeta * roi,
     const GstImageBindMatchResult * result, GstImageBindMatchMode mode);
 
@@ -70,6 +73,7 @@ void gst_image_bind_roi_add_match_param (GstVideoRegionOfInterestMeta * roi,
  *
  * Since: 0.1
  */
+GST_IMAGE_BIND_API
 const GstStructure *gst_image_bind_roi_get_match_param (GstVideoRegionOfInterestMeta * roi);
 
 G_END_DECLS
