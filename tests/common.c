@@ -250,19 +250,29 @@ ib_test_run_launch (const char *description, IbTestMessageFunc func, gpointer us
   gst_object_unref (pipeline);
 }
 
+ImageBindContext *
+ib_test_open_model (const char *path, ImageBindModel **model)
+{
+  GError *err = NULL;
+  ImageBindContextParams params = imagebind_context_default_params ();
+
+  *model = imagebind_model_load (path, &err);
+  g_assert_no_error (err);
+  params.n_threads = 1;
+  return imagebind_context_new (*model, &params);
+}
+
 float *
 ib_test_text_embeddings (const char *model_path, const char *const *prompts, guint n, guint *dim)
 {
   GError *err = NULL;
-  ImageBindModel *model = imagebind_model_load (model_path, &err);
-  ImageBindContextParams params = imagebind_context_default_params ();
+  ImageBindModel *model;
+  ImageBindContext *ctx = ib_test_open_model (model_path, &model);
   ImageBindInputGeometry geo;
-  ImageBindContext *ctx;
   const ImageBindTokenizer *tok;
   gint32 *ids;
   float *out;
 
-  g_assert_no_error (err);
   imagebind_model_input_geometry (model, &geo);
   *dim = imagebind_model_out_dim (model);
   tok = imagebind_model_get_tokenizer (model, &err);
@@ -273,8 +283,6 @@ ib_test_text_embeddings (const char *model_path, const char *const *prompts, gui
         geo.context_length, &err);
     g_assert_no_error (err);
   }
-  params.n_threads = 1;
-  ctx = imagebind_context_new (model, &params);
   out = g_new (float, (gsize) n * *dim);
   imagebind_embed_text (ctx, ids, n, out, &err);
   g_assert_no_error (err);

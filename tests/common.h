@@ -49,6 +49,11 @@ float *ib_test_text_embeddings (const char *model_path, const char *const *promp
 void ib_test_reference_scores (const float *e, const float *t, guint dim, guint n,
     double *cosine, double *prob);
 
+/* Loads the model file @path (asserting it loads) into *@model and returns a context of one
+ * thread on it: the tests compare elements with the runtime run directly, single-threaded so
+ * that the two give the same bits whatever the machine. */
+ImageBindContext *ib_test_open_model (const char *path, ImageBindModel **model);
+
 /* -- GStreamer -- */
 
 /* Skips the current test when no model file was given (@path NULL); returns FALSE then. */

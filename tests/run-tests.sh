@@ -45,15 +45,22 @@ meson test -C build-asan --print-errorlogs --timeout-multiplier 4 --num-processe
   --suite sanitize
 unset GST_REGISTRY_FORK ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 
-# Fuzzing, bounded in time.
+# Fuzzing, bounded in time. Each fuzzer is one line of the summary (a crash is a failure
+# there, with libFuzzer's last lines above it), so the run still ends with the summary.
+fuzz_log=build-asan/fuzz.json
+: > "$fuzz_log"
 for f in build-asan/tests/fuzz-*; do
   [ -f "$f" ] && [ -x "$f" ] || continue
   name=$(basename "$f")
   corpus="tests/fuzz/corpus-${name#fuzz-}"
   mkdir -p "build-asan/$name-corpus"
+  result=OK
   "$f" -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=2048 "build-asan/$name-corpus" \
-    $( [ -d "$corpus" ] && echo "$corpus" ) 2>&1 | tail -n 3
+    $( [ -d "$corpus" ] && echo "$corpus" ) > "build-asan/$name.log" 2>&1 || result=FAIL
+  tail -n 3 "build-asan/$name.log"
+  echo "$name: $result"
+  echo "{\"name\": \"$name\", \"result\": \"$result\"}" >> "$fuzz_log"
 done
 
 python3 tests/summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
-  "$minimal_log"
+  "$minimal_log" "$fuzz_log"

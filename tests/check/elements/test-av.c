@@ -61,16 +61,12 @@ static gfloat *
 runtime_sound_embedding (const gchar * path, guint dim)
 {
   GError *err = NULL;
-  ImageBindModel *model = imagebind_model_load (model_path, &err);
-  ImageBindContextParams params = imagebind_context_default_params ();
+  ImageBindModel *model;
+  ImageBindContext *ctx = ib_test_open_model (model_path, &model);
   GstImageBindMediaOptions options = { IMAGEBIND_DEPTH_DISPARITY };
-  ImageBindContext *ctx;
   gfloat *out = g_new (gfloat, dim);
 
-  g_assert_no_error (err);
   g_assert_cmpuint (imagebind_model_out_dim (model), ==, dim);
-  params.n_threads = 1;
-  ctx = imagebind_context_new (model, &params);
   g_assert_true (gst_image_bind_media_embed (ctx, model, IMAGEBIND_MODALITY_AUDIO, &options, path,
           out, &err));
   g_assert_no_error (err);

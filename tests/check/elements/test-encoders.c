@@ -27,15 +27,6 @@ static ImageBindContext *ctx;
 static guint out_dim;
 
 static gboolean
-need_model (void)
-{
-  if (model)
-    return TRUE;
-  g_test_skip ("no tiny model given (tests/meson.build passes the tiny_gguf target)");
-  return FALSE;
-}
-
-static gboolean
 have_element (const gchar * name)
 {
   GstElementFactory *f = gst_element_factory_find (name);
@@ -182,7 +173,7 @@ test_vision_sync_equals_runtime (void)
   gfloat *ref;
   guint dim, i;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = encoder_harness ("imagebindvision",
       "video/x-raw,format=RGB,width=64,height=48,framerate=25/1", "sync", TRUE, NULL);
@@ -254,7 +245,7 @@ test_vision_caps (void)
   };
   guint i;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   for (i = 0; i < G_N_ELEMENTS (formats); i++) {
     GstHarness *h;
@@ -301,7 +292,7 @@ test_vision_interval (void)
   GstHarness *h;
   guint i, with_meta[10] = { 0 };
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = encoder_harness ("imagebindvision",
       "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1", "sync", TRUE,
@@ -334,7 +325,7 @@ test_vision_segment_times (void)
   GstBuffer *buf, *out;
   GstImageBindEmbeddingMeta *meta;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = encoder_harness ("imagebindvision",
       "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1", "sync", TRUE, NULL);
@@ -366,7 +357,7 @@ test_vision_live_slow_model (void)
   GstHarness *h;
   guint i, n_buffers = 0, n_metas;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   /* 60 s per inference, interrupted when the element stops */
   h = encoder_harness ("imagebindvision",
@@ -394,7 +385,7 @@ test_vision_live_newest_waits (void)
   guint i, n_buffers = 0, n_metas = 0;
   gboolean newest = FALSE;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = encoder_harness ("imagebindvision",
       "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1",
@@ -439,7 +430,7 @@ test_vision_live_results (void)
   guint i, n_buffers = 0, n_metas = 0, n_gap = 0;
   gfloat *ref = g_new (gfloat, out_dim);
 
-  if (!need_model ()) {
+  if (!ib_test_need_model (model_path)) {
     g_free (ref);
     return;
   }
@@ -499,7 +490,7 @@ test_vision_live_flush (void)
   GstBuffer *buf, *out;
   GstSegment segment;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = encoder_harness ("imagebindvision",
       "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1",
@@ -540,7 +531,7 @@ test_vision_caps_change (void)
   };
   guint i, k;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = encoder_harness ("imagebindvision", NULL, "sync", TRUE, NULL);
   for (k = 0; k < 2; k++) {
@@ -577,7 +568,7 @@ test_vision_custom_meta (void)
   const GValue *vector;
   guint k;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = encoder_harness ("imagebindvision",
       "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1", "sync", TRUE,
@@ -607,7 +598,7 @@ test_latency (void)
 {
   gboolean sync;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   for (sync = FALSE; sync <= TRUE; sync++) {
     GstHarness *h = encoder_harness ("imagebindvision",
@@ -708,7 +699,7 @@ grey_test (const gchar * factory, const gchar * format, guint width, guint heigh
 static void
 test_depth (void)
 {
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   grey_test ("imagebinddepth", "GRAY16_LE", 40, 30, IMAGEBIND_MODALITY_DEPTH, FALSE);
   grey_test ("imagebinddepth", "GRAY16_LE", 33, 21, IMAGEBIND_MODALITY_DEPTH, TRUE);
@@ -718,7 +709,7 @@ test_depth (void)
 static void
 test_thermal (void)
 {
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   grey_test ("imagebindthermal", "GRAY8", 37, 29, IMAGEBIND_MODALITY_THERMAL, FALSE);
   grey_test ("imagebindthermal", "GRAY16_LE", 40, 30, IMAGEBIND_MODALITY_THERMAL, FALSE);
@@ -818,7 +809,7 @@ test_imu_windows (void)
   GRand *rand = g_rand_new_with_seed (5);
   guint i, chunking;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     goto out;
   for (i = 0; i < n * 6; i++)
     samples[i] = (gfloat) g_rand_double_range (rand, -10.0, 10.0);
@@ -865,7 +856,7 @@ test_imu_hop_and_flush (void)
   GstSegment segment;
   guint i;
 
-  if (!need_model ()) {
+  if (!ib_test_need_model (model_path)) {
     g_free (samples);
     return;
   }
@@ -941,7 +932,7 @@ test_audio_windows (void)
   GRand *rand;
   guint i, chunking;
 
-  if (!need_model () || !have_element ("imagebindaudio"))
+  if (!ib_test_need_model (model_path) || !have_element ("imagebindaudio"))
     return;
   stereo = g_new (gfloat, n * 2);
   mono = g_new (gfloat, n);
@@ -994,7 +985,7 @@ test_audio_short_tail (void)
   GArray *got;
   guint i;
 
-  if (!need_model () || !have_element ("imagebindaudio"))
+  if (!ib_test_need_model (model_path) || !have_element ("imagebindaudio"))
     return;
   pcm = g_new (gint16, n);
   for (i = 0; i < n; i++)
@@ -1023,7 +1014,7 @@ test_audio_gap_is_silence (void)
   GArray *got;
   guint i;
 
-  if (!need_model () || !have_element ("imagebindaudio"))
+  if (!ib_test_need_model (model_path) || !have_element ("imagebindaudio"))
     return;
   garbage = g_new (gfloat, n);
   zeros = g_new0 (gfloat, n);
@@ -1064,7 +1055,7 @@ test_audio_caps_change (void)
   GArray *got;
   gsize i;
 
-  if (!need_model () || !have_element ("imagebindaudio"))
+  if (!ib_test_need_model (model_path) || !have_element ("imagebindaudio"))
     goto out;
   for (i = 0; i < n_a; i++)
     mono[i] = a[i] = (gfloat) (0.5 * sin (i * 0.03));
@@ -1106,7 +1097,7 @@ test_state_cycling (void)
   GstElement *e;
   guint i;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   e = gst_element_factory_make ("imagebindvision", NULL);
   g_object_set (e, "model", model_path, NULL);
@@ -1129,7 +1120,7 @@ test_all_elements_states (void)
   guint n = 0;
   gchar *publish_path;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   publish_path = g_build_filename (g_get_tmp_dir (), "ib-test-states.jsonl", NULL);
   features = gst_registry_get_feature_list_by_plugin (gst_registry_get (), "imagebind");
@@ -1171,7 +1162,7 @@ test_model_shared (void)
   GstElement *a, *b;
   gchar *dir, *link;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   dir = g_dir_make_tmp ("ib-plugin-XXXXXX", NULL);
   link = g_build_filename (dir, "alias.gguf", NULL);
@@ -1341,7 +1332,7 @@ test_model_without_modality (void)
   gchar *path;
   GstElement *imu;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   path = write_imu_only_model ();
   expect_model_error (path, path, "(imagebind) has only imu tower; imagebindvision needs a vision tower");
@@ -1378,7 +1369,7 @@ test_hostile_model_geometry (void)
   };
   guint i;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   for (i = 0; i < G_N_ELEMENTS (cases); i++) {
     IbTestModelEdit edit = { .modalities = cases[i].modalities, .keys = cases[i].key,
@@ -1456,7 +1447,7 @@ test_audio_reverse (void)
   GArray *got;
   gsize k;
 
-  if (!need_model () || !have_element ("imagebindaudio"))
+  if (!ib_test_need_model (model_path) || !have_element ("imagebindaudio"))
     return;
   mono = test_waveform (n, 31);
   h = audio_harness ();
@@ -1494,7 +1485,7 @@ test_audio_timestamps (void)
   GArray *got;
   gsize k;
 
-  if (!need_model () || !have_element ("imagebindaudio"))
+  if (!ib_test_need_model (model_path) || !have_element ("imagebindaudio"))
     return;
   mono = test_waveform (n, 37);
 
@@ -1567,7 +1558,7 @@ test_vision_reverse_interval (void)
   GArray *got;
   gint k;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = encoder_harness ("imagebindvision",
       "video/x-raw,format=RGB,width=32,height=24,framerate=10/1", "sync", TRUE,
@@ -1621,7 +1612,7 @@ test_caps_limits (void)
   const GValue *width;
   guint i;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   for (i = 0; i < G_N_ELEMENTS (video); i++) {
     const gchar *format = i == 0 ? "RGB" : "GRAY8";
@@ -1698,7 +1689,7 @@ test_nan_weights (void)
   gchar *path;
   guint sync;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   path = ib_test_model_edit (model_path, &edit);
   for (sync = 0; sync < 2; sync++) {
@@ -1761,7 +1752,7 @@ test_clip_model_other_towers (void)
   IbTestKeyEdit family = IB_TEST_STR ("imagebind.source_family", "openclip");
   gchar *path;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   path = ib_test_clip_variant (model_path, &family, 1);
   for (guint i = 0; i < G_N_ELEMENTS (elements); i++) {
@@ -1863,7 +1854,7 @@ test_auto_not_live (void)
   guint run, i;
   const guint n = 8;
 
-  if (!need_model ()) {
+  if (!ib_test_need_model (model_path)) {
     g_free (ref);
     return;
   }
@@ -1931,7 +1922,7 @@ test_auto_live_counts_skipped (void)
   guint i, n_metas;
   const guint n = 10;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = encoder_harness ("imagebindvision",
       "video/x-raw,format=GRAY8,width=16,height=16,framerate=25/1",
@@ -1992,7 +1983,7 @@ test_inference_interval (void)
   gboolean with_meta[12];
   guint i;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   /* every 3rd frame */
   g_assert_cmpuint (frames_embedded (3, 0, with_meta), ==, 4);
@@ -2019,7 +2010,7 @@ test_inference_interval_windows (void)
   GArray *got;
   guint i;
 
-  if (!need_model ()) {
+  if (!ib_test_need_model (model_path)) {
     g_free (samples);
     return;
   }
@@ -2072,14 +2063,8 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
 
   if (argc > 1 && g_file_test (argv[1], G_FILE_TEST_EXISTS)) {
-    GError *err = NULL;
-    ImageBindContextParams params = imagebind_context_default_params ();
-
-    params.n_threads = 1;
     model_path = argv[1];
-    model = imagebind_model_load (model_path, &err);
-    g_assert_no_error (err);
-    ctx = imagebind_context_new (model, &params);
+    ctx = ib_test_open_model (model_path, &model);
     out_dim = imagebind_model_out_dim (model);
   }
 

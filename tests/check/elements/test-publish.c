@@ -607,6 +607,14 @@ eos_stats (GstBus * bus)
   return s;
 }
 
+/* Ends @f's stream: EOS on its sink pad, then its stats message posted at EOS (a copy). */
+static GstStructure *
+end_stream (Fixture * f)
+{
+  g_assert_true (gst_harness_push_event (f->h, gst_event_new_eos ()));
+  return eos_stats (f->bus);
+}
+
 /* The last non-empty `last-error` of the stats messages on @bus so far (popped), or NULL. */
 static gchar *
 bus_last_error (GstBus * bus)
@@ -918,8 +926,7 @@ test_slow (void)
   g_assert_cmpuint (get_u64 (f.element, "dropped"), ==, 0);
 
   server_call (srv, do_release);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 200, 0, 0, 0);
+  assert_stats (end_stream (&f), 200, 0, 0, 0);
   rec = delivered_records (srv);
   assert_embedding_range (rec, 0, 200);
   json_array_unref (rec);
@@ -940,8 +947,7 @@ test_slow (void)
       "%" G_GUINT64_FORMAT " records delivered, %" G_GUINT64_FORMAT " queued by then",
       (t1 - t0) / 1000.0, get_u64 (f.element, "sent"), get_u64 (f.element, "queued"));
   g_assert_cmpuint (get_u64 (f.element, "queued"), >, 0);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 100, 0, 0, 0);
+  assert_stats (end_stream (&f), 100, 0, 0, 0);
   g_assert_cmpuint (server_n_requests (srv), ==, 20);
   rec = delivered_records (srv);
   assert_embedding_range (rec, 0, 100);
@@ -1056,8 +1062,7 @@ test_errors (void)
   g_assert_cmpuint (server_n_requests (srv), ==, 4);
 
   push_range (f.h, 6, 9);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 6, 3, 0, 0);
+  assert_stats (end_stream (&f), 6, 3, 0, 0);
   g_assert_cmpuint (server_n_requests (srv), ==, 5);
   rec = delivered_records (srv);
   g_assert_cmpuint (json_array_get_length (rec), ==, 6);
@@ -1071,8 +1076,7 @@ test_errors (void)
   g_array_append_val (srv->script, statuses[0]);
   fixture_setup (&f, url, "batch-size", 2, "max-retries", 0, NULL);
   push_range (f.h, 0, 2);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 0, 2, 0, 0);
+  assert_stats (end_stream (&f), 0, 2, 0, 0);
   g_assert_cmpuint (server_n_requests (srv), ==, 6);
   fixture_teardown (&f);
   server_free (srv);
@@ -1370,8 +1374,7 @@ test_headers (void)
   fixture_setup (&f, url, "batch-size", 2, "extra-headers", headers, "username", "cam",
       "password", "pw", NULL);
   push_range (f.h, 0, 2);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 2, 0, 0, 0);
+  assert_stats (end_stream (&f), 2, 0, 0, 0);
   g_assert_cmpuint (server_n_requests (srv), ==, 1);
   r = g_ptr_array_index (srv->requests, 0);
   g_assert_cmpstr (r->api_key, ==, "SECRET");
@@ -1433,8 +1436,7 @@ test_trickle (void)
   g_test_message ("last-error: %s", last);
   g_assert_nonnull (strstr (last, "timed out"));
   g_free (last);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 0, 2, 0, 0);
+  assert_stats (end_stream (&f), 0, 2, 0, 0);
   fixture_teardown (&f);
   raw_server_free (srv);
   g_free (url);
@@ -1468,8 +1470,7 @@ test_huge_body (void)
   g_assert_true (closed);
   /* what the client read, plus what the socket buffers held */
   g_assert_cmpuint (written, <, 64 * 1024 * 1024);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 2, 0, 0, 0);
+  assert_stats (end_stream (&f), 2, 0, 0, 0);
   fixture_teardown (&f);
   raw_server_free (srv);
   g_free (url);
@@ -1827,8 +1828,7 @@ test_mqtt (void)
 
     fixture_setup (&f, url, "batch-size", 7, "qos", qos, NULL);
     push_range (f.h, 0, 50);
-    g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-    assert_stats (eos_stats (f.bus), 50, 0, 0, 0);
+    assert_stats (end_stream (&f), 50, 0, 0, 0);
     assert_received (s, 0, 50);
     fixture_teardown (&f);
     subscriber_free (s);
@@ -2013,8 +2013,7 @@ test_mqtt_broker_killed_in_flight (void)
   broker_kill (b);
   broker_start (b);
   wait_counter (f.element, "sent", 15);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 15, 0, 0, 0);
+  assert_stats (end_stream (&f), 15, 0, 0, 0);
   assert_received (s, 0, 15);
   fixture_teardown (&f);
   subscriber_free (s);
@@ -2058,8 +2057,7 @@ test_mqtt_auth (void)
 
   fixture_setup (&f, url, "batch-size", 3, "username", "cam", "password", "s3cret", NULL);
   push_range (f.h, 0, 6);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 6, 0, 0, 0);
+  assert_stats (end_stream (&f), 6, 0, 0, 0);
   assert_received (s, 0, 6);
   fixture_teardown (&f);
 
@@ -2175,8 +2173,7 @@ test_mqtt_tls (void)
 
   fixture_setup (&f, url, "batch-size", 4, "tls-ca-file", ca, NULL);
   push_range (f.h, 0, 10);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 10, 0, 0, 0);
+  assert_stats (end_stream (&f), 10, 0, 0, 0);
   assert_received (s, 0, 10);
   fixture_teardown (&f);
 
@@ -2205,8 +2202,7 @@ test_mqtt_tls (void)
   fixture_setup (&f, url, "batch-size", 4, "tls-ca-file", ca, "tls-cert-file", client_cert,
       "tls-key-file", client_key, NULL);
   push_range (f.h, 0, 6);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 6, 0, 0, 0);
+  assert_stats (end_stream (&f), 6, 0, 0, 0);
   assert_received (s, 0, 6);
   fixture_teardown (&f);
 
@@ -2269,8 +2265,7 @@ test_https (void)
   url = server_url (srv, "/hook");
   fixture_setup (&f, url, "batch-size", 3, "tls-ca-file", ca, TLS_SLOW, NULL);
   push_range (f.h, 0, 6);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 6, 0, 0, 0);
+  assert_stats (end_stream (&f), 6, 0, 0, 0);
   g_assert_cmpuint (server_n_requests (srv), ==, 2);
   fixture_teardown (&f);
 
@@ -2295,8 +2290,7 @@ test_https (void)
   fixture_setup (&f, url, "batch-size", 3, "tls-ca-file", ca, "tls-cert-file", client_cert,
       "tls-key-file", client_key, TLS_SLOW, NULL);
   push_range (f.h, 0, 3);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  assert_stats (eos_stats (f.bus), 3, 0, 0, 0);
+  assert_stats (end_stream (&f), 3, 0, 0, 0);
   g_assert_cmpuint (server_n_requests (srv), ==, 1);
   fixture_teardown (&f);
 

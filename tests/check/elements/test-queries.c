@@ -273,13 +273,7 @@ typedef struct {
 static void
 runtime_open (Runtime * rt)
 {
-  GError *err = NULL;
-  ImageBindContextParams params = imagebind_context_default_params ();
-
-  rt->model = imagebind_model_load (model_path, &err);
-  g_assert_no_error (err);
-  params.n_threads = 1;
-  rt->ctx = imagebind_context_new (rt->model, &params);
+  rt->ctx = ib_test_open_model (model_path, &rt->model);
   rt->dim = imagebind_model_out_dim (rt->model);
   rt->text_scale = imagebind_model_logit_scale (rt->model, IMAGEBIND_MODALITY_TEXT);
 }

@@ -22,6 +22,7 @@
 #include "gstimagebindmeta.h"
 #include "gstimagebindmatchmeta.h"
 #include "gstimagebindroi.h"
+#include "common.h"
 
 #define W 97
 #define H 61
@@ -31,15 +32,6 @@ static const gchar *model_path;
 static ImageBindModel *model;
 static ImageBindContext *ctx;
 static guint out_dim;
-
-static gboolean
-need_model (void)
-{
-  if (model)
-    return TRUE;
-  g_test_skip ("no tiny model given (tests/meson.build passes the tiny_gguf target)");
-  return FALSE;
-}
 
 static GstBuffer *
 random_frame (guint32 seed, GstClockTime pts)
@@ -180,7 +172,7 @@ test_crops_equal_front_end (void)
   gfloat *ref;
   guint64 n;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = vision_harness ("inference-region", 2, NULL);
   bus = harness_bus (h);
@@ -264,7 +256,7 @@ test_crops_bgrx (void)
   GstMapInfo src, dst;
   gfloat *ref;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = vision_harness ("inference-region", 1, NULL);
   gst_harness_set_src_caps_str (h,
@@ -310,7 +302,7 @@ test_roi_list_filter_cap (void)
   GstStructure *stats;
   guint64 n;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = vision_harness ("inference-region", 1, "object-class", " face, person ", "max-regions", 2,
       "inference-interval", 2, NULL);
@@ -370,7 +362,7 @@ test_live_regions_together (void)
   gfloat *ref;
   guint found = 0;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   /* later frames are not due, so none replaces the first one's job before the worker takes it */
   h = vision_harness ("inference-region", 2, "sync", 0, "inference-interval", 1000, NULL);
@@ -460,7 +452,7 @@ test_match_regions (void)
   GstMeta *meta;
   guint n_rois = 0;
 
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   h = match_harness ("inference-region=both", "top-k=2");
   bus = harness_bus (h);
@@ -593,7 +585,7 @@ test_overlay_draws_region (void)
     return;
   }
   gst_object_unref (f);
-  if (!need_model ())
+  if (!ib_test_need_model (model_path))
     return;
   desc = g_strdup_printf ("imagebindvision model=%s n-threads=1 sync=true stats-interval=0 "
       "inference-region=roi-list ! imagebindmatch model=%s n-threads=1 "
@@ -634,14 +626,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   gst_init (&argc, &argv);
   if (argc > 1 && g_file_test (argv[1], G_FILE_TEST_EXISTS)) {
-    GError *err = NULL;
-    ImageBindContextParams params = imagebind_context_default_params ();
-
-    params.n_threads = 1;
     model_path = argv[1];
-    model = imagebind_model_load (model_path, &err);
-    g_assert_no_error (err);
-    ctx = imagebind_context_new (model, &params);
+    ctx = ib_test_open_model (model_path, &model);
     out_dim = imagebind_model_out_dim (model);
   }
 
