@@ -1,12 +1,15 @@
 /* AVX-512 versions of the element-wise work of ops.c (internal; ops-avx512.h), chosen at run
- * time by ops.c on CPUs that have AVX-512F. Built with -ffp-contract=off (models/meson.build):
- * every multiply and add below rounds where the scalar code in ops.c rounds, so that the
- * arithmetic around the transcendental functions matches it operation for operation.
+ * time by ops.c on CPUs that have AVX-512F and DQ. Built with -ffp-contract=off
+ * (models/meson.build): outside the two polynomials below, every multiply and add rounds where
+ * the scalar code in ops.c rounds, so that the arithmetic around erf and exp matches it operation
+ * for operation, and LayerNorm, the bias additions and the softmax sums give its bits.
  *
- * erf and exp come from glibc's libmvec (16-lane _ZGVeN16v_erff / _ZGVeN16v_expf, both within
- * 1 ulp of the correctly rounded result by glibc's ulps tables, like the scalar erff/expf they
- * replace): the only source of difference from the scalar path, which models/PERFORMANCE.md
- * lists and the conformance tests bound. */
+ * erf (GELU) and exp (softmax) are polynomials of our own, each within about an ulp of the
+ * exact value (tests/runtime/test-ops.c measures both against double erf and exp): about three
+ * times cheaper than glibc's vector erff/expf (libmvec), which the small encoders' forwards
+ * spend a tenth of their time in (models/PERFORMANCE.md). They are the only source of
+ * difference from the scalar path (IMAGEBIND_NO_AVX512=1), which PERFORMANCE.md lists and the
+ * conformance tests bound. */
 #include "ops-avx512.h"
 
 #ifdef IB_HAVE_AVX512_OPS
@@ -14,11 +17,9 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define IB_AVX512 __attribute__ ((target ("avx512f,avx512dq")))
+#include "erf-table.h"
 
-/* libmvec's vector-ABI names ('e': the AVX-512 variant, 16 lanes, one vector argument). */
-IB_AVX512 __m512 _ZGVeN16v_erff (__m512 x);
-IB_AVX512 __m512 _ZGVeN16v_expf (__m512 x);
+#define IB_AVX512 __attribute__ ((target ("avx512f,avx512dq")))
 
 gboolean
 ib_cpu_has_avx512 (void)
@@ -45,7 +46,7 @@ tail_mask (gsize left)
 
 /* Plain loads and stores wherever all 16 lanes are in the array, masked ones only at a row's
  * tail: on AMD's Zen cores a masked store costs several times a plain one even with every lane
- * set (a GELU pass in L1: 0.49 against 0.46 ns per value). */
+ * set (a GELU pass in L1: 0.31 against 0.21 ns per value). */
 static inline IB_AVX512 __m512
 load16 (const float *p, __mmask16 m)
 {
@@ -61,19 +62,71 @@ store16 (float *p, __mmask16 m, __m512 v)
     _mm512_mask_storeu_ps (p, m, v);
 }
 
+/* erf of 16 lanes: the piecewise polynomial of erf-table.h (@c: its coefficient rows, one
+ * register per power of t), with the interval of each lane picked by a permute. NaN stays NaN
+ * (it reaches t), +-inf and |z| >= 4 give +-1 as erff does. */
+static inline IB_AVX512 __m512
+erf16 (__m512 z, const __m512 c[IB_ERF_DEGREE + 1])
+{
+  const __m512 sign = _mm512_set1_ps (-0.0f);
+  /* min (4, |z|): the second operand is kept when one is NaN */
+  __m512 a = _mm512_min_ps (_mm512_set1_ps (4.0f), _mm512_andnot_ps (sign, z));
+  __m512i i = _mm512_min_epi32 (_mm512_cvttps_epi32 (_mm512_mul_ps (a, _mm512_set1_ps (4.0f))),
+      _mm512_set1_epi32 (IB_ERF_INTERVALS - 1));
+  /* exact: a and the interval's start are within a factor of two (or the start is 0) */
+  __m512 t = _mm512_sub_ps (a, _mm512_mul_ps (_mm512_cvtepi32_ps (i), _mm512_set1_ps (0.25f)));
+  __m512 p = _mm512_permutexvar_ps (i, c[IB_ERF_DEGREE]);
+
+#pragma GCC unroll 16
+  for (int k = IB_ERF_DEGREE - 1; k >= 0; k--)
+    p = _mm512_fmadd_ps (p, t, _mm512_permutexvar_ps (i, c[k]));
+  return _mm512_or_ps (p, _mm512_and_ps (z, sign));
+}
+
 IB_AVX512 void
 ib_gelu_avx512 (float *x, gsize n)
 {
   const __m512 half = _mm512_set1_ps (0.5f), one = _mm512_set1_ps (1.0f);
   const __m512 rsqrt2 = _mm512_set1_ps ((float) M_SQRT1_2);
+  __m512 c[IB_ERF_DEGREE + 1];
 
+  for (int k = 0; k <= IB_ERF_DEGREE; k++)
+    c[k] = _mm512_loadu_ps (ib_erf_table[k]);
   /* ops.c: 0.5f * p * (1.0f + erff (p * (float) M_SQRT1_2)), evaluated left to right */
   for (gsize i = 0; i < n; i += 16) {
     __mmask16 m = tail_mask (n - i);
     __m512 v = load16 (x + i, m);
-    __m512 e = _ZGVeN16v_erff (_mm512_mul_ps (v, rsqrt2));
+    __m512 e = erf16 (_mm512_mul_ps (v, rsqrt2), c);
     store16 (x + i, m, _mm512_mul_ps (_mm512_mul_ps (half, v), _mm512_add_ps (one, e)));
   }
+}
+
+/* exp of 16 lanes: e^x = 2^n e^r with n = round (x / ln 2) and r = x - n ln 2 in [-ln 2 / 2,
+ * ln 2 / 2] (ln 2 in two parts, each product exact enough in one FMA), e^r by its Taylor
+ * polynomial of degree 7 (truncation below 6e-9 relative, a tenth of an ulp), 2^n applied
+ * exactly by vscalefps, which also gives 0 and inf past float's range. x is first clamped to
+ * [-104, 89], beyond which the result is 0 or inf anyway, so that n stays finite; NaN stays
+ * NaN. */
+static inline IB_AVX512 __m512
+exp16 (__m512 x)
+{
+  const __m512 ln2_hi = _mm512_set1_ps (0x1.62e43p-1f), ln2_lo = _mm512_set1_ps (-0x1.05c61p-29f);
+  __m512 n, r, p;
+
+  x = _mm512_min_ps (_mm512_set1_ps (89.0f), _mm512_max_ps (_mm512_set1_ps (-104.0f), x));
+  n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (0x1.715476p+0f)),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  r = _mm512_fnmadd_ps (n, ln2_hi, x);
+  r = _mm512_fnmadd_ps (n, ln2_lo, r);
+  p = _mm512_set1_ps (1.0f / 5040);
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 720));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 120));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 24));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 6));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (0.5f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f));
+  return _mm512_scalef_ps (p, n);
 }
 
 IB_AVX512 void
@@ -266,8 +319,8 @@ ib_softmax_row2_avx512 (float *r0, float *r1, gsize n)
   vmaxb1 = _mm512_set1_ps (_mm512_reduce_max_ps (vmax1));
   for (j = 0; j < n; j += 16) {
     __mmask16 m = tail_mask (n - j);
-    __m512 e0 = _ZGVeN16v_expf (_mm512_sub_ps (load16 (r0 + j, m), vmaxb0));
-    __m512 e1 = _ZGVeN16v_expf (_mm512_sub_ps (load16 (r1 + j, m), vmaxb1));
+    __m512 e0 = exp16 (_mm512_sub_ps (load16 (r0 + j, m), vmaxb0));
+    __m512 e1 = exp16 (_mm512_sub_ps (load16 (r1 + j, m), vmaxb1));
     e0 = _mm512_maskz_mov_ps (m, e0);
     e1 = _mm512_maskz_mov_ps (m, e1);
     store16 (r0 + j, m, e0);
@@ -305,7 +358,7 @@ ib_softmax_row_avx512 (float *row, gsize n, gsize cols)
   /* exp(s - max) in float, summed in double as ops.c does (per lane, then the lanes) */
   for (j = 0; j < n; j += 16) {
     __mmask16 m = tail_mask (n - j);
-    __m512 e = _ZGVeN16v_expf (_mm512_sub_ps (load16 (row + j, m), vmaxb));
+    __m512 e = exp16 (_mm512_sub_ps (load16 (row + j, m), vmaxb));
     e = _mm512_maskz_mov_ps (m, e);
     store16 (row + j, m, e);
     sum_lo = _mm512_add_pd (sum_lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (e)));

@@ -1,6 +1,6 @@
 /* AVX-512 kernels of the element-wise operations (internal; ops-avx512.c), used by ops.c when
- * the CPU has AVX-512F (ib_cpu_has_avx512()). IB_HAVE_AVX512_OPS is defined by the build on
- * x86-64 with glibc's libmvec; without it ops.c keeps its scalar loops. */
+ * the CPU has AVX-512F and DQ (ib_cpu_has_avx512()). IB_HAVE_AVX512_OPS is defined by the build
+ * on x86-64 when the compiler has AVX-512 intrinsics; without it ops.c keeps its scalar loops. */
 #ifndef IB_OPS_AVX512_H
 #define IB_OPS_AVX512_H
 
