@@ -185,8 +185,11 @@ transpose_rows (const float *x, gsize rows, gsize cols, __m512 *cols_t)
   for (gsize j = 0; j < cols; j += 16) {
     __mmask16 mj = tail_mask (cols - j);
     __m512 blk[16];
-    for (gsize r = 0; r < 16; r++)
+    for (gsize r = 0; r < 16; r++) {
+      if (r < rows && j + 32 < cols)
+        _mm_prefetch ((const char *) (x + r * cols + j + 32), _MM_HINT_T0);
       blk[r] = r < rows ? load16 (x + r * cols + j, mj) : _mm512_setzero_ps ();
+    }
     transpose_16x16 (blk);
     for (gsize c = 0; c < 16; c++)
       _mm512_store_ps ((float *) (cols_t + j + c), blk[c]);
