@@ -9,8 +9,8 @@
  *
  * Scratch per context, for n samples in a pass: 3 n L D floats (residual, LayerNorm output,
  * attention output) + max(n (L+1) 3D, n L 4D, n P patch_dim) (q/k/v, MLP hidden, patches) +
- * threads x L (L+1) (attention scores) + for F16 models the largest widened matrix, 4 D^2
- * floats (26 MB for the imagebind_huge vision encoder). */
+ * threads x ib_attention_scratch() (a head's scores) + for F16 models the largest widened
+ * matrix, 4 D^2 floats (26 MB for the imagebind_huge vision encoder). */
 #include "model-private.h"
 #include "blas.h"
 #include "ops.h"
@@ -29,7 +29,7 @@ typedef enum {
   BUF_H,        /* (N, L, D) LayerNorm output; stem output */
   BUF_ATTN,     /* (N, L, D) attention output before out_proj */
   BUF_BIG,      /* (N, Lk, 3D) packed q/k/v, or (N, L, 4D) MLP hidden; im2col patches */
-  BUF_SCORES,   /* (threads, L, Lk) one head's attention matrix per thread */
+  BUF_SCORES,   /* per thread, ib_attention_scratch(): one head's attention matrix or blocks */
   BUF_WEIGHT,   /* an F16 weight widened to F32 */
   BUF_HEAD,     /* (N, out) head output and post-processed embeddings */
   N_BUFS
@@ -162,7 +162,7 @@ linear (ImageBindContext *ctx, const float *x, gsize rows, const IbWeight *w, co
 
 typedef struct {
   const IbEncoder *enc; const float *qkv; float *scores, *attn;
-  gsize D, L, Lk, H, hd, ld; float alpha;
+  gsize D, L, Lk, H, hd, ld, scores_per_thread; float alpha;
   double *part_seconds;   /* (threads, IB_N_ATTN_PARTS) when profiling, else NULL */
 } HeadJob;
 
@@ -172,23 +172,11 @@ head_task (guint task, guint thread, gpointer data)
   const HeadJob *j = data;
   gsize s = task / j->H, head = task % j->H;
   const float *q = j->qkv + s * j->Lk * j->ld;
-  const float *qh = q + head * j->hd, *kh = q + j->D + head * j->hd, *vh = q + 2 * j->D + head * j->hd;
-  float *sc = j->scores + (gsize) thread * j->L * j->Lk;
-  double *part = j->part_seconds ? j->part_seconds + thread * IB_N_ATTN_PARTS : NULL;
-  double t0 = part ? ib_profile_now () : 0, t1 = 0, t2 = 0;
-  ib_sgemm (FALSE, TRUE, j->L, j->Lk, j->hd, j->alpha, qh, j->ld, kh, j->ld, 0.0f, sc, j->Lk, 1);
-  if (part)
-    t1 = ib_profile_now ();
-  ib_softmax_rows (sc, j->L, j->Lk, j->Lk, j->enc->causal);
-  if (part)
-    t2 = ib_profile_now ();
-  ib_sgemm (FALSE, FALSE, j->L, j->hd, j->Lk, 1.0f, sc, j->Lk, vh, j->ld, 0.0f,
-      j->attn + s * j->L * j->D + head * j->hd, j->D, 1);
-  if (part) {
-    part[IB_ATTN_QK] += t1 - t0;
-    part[IB_ATTN_SOFTMAX] += t2 - t1;
-    part[IB_ATTN_PV] += ib_profile_now () - t2;
-  }
+
+  ib_attention_head (q + head * j->hd, q + j->D + head * j->hd, q + 2 * j->D + head * j->hd,
+      j->ld, j->L, j->Lk, j->hd, j->alpha, j->enc->causal, j->attn + s * j->L * j->D + head * j->hd,
+      j->D, j->scores + (gsize) thread * j->scores_per_thread,
+      j->part_seconds ? j->part_seconds + thread * IB_N_ATTN_PARTS : NULL);
 }
 
 static void
@@ -202,7 +190,8 @@ attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsiz
   float *h = ctx->buf[BUF_H];
   float *attn = ctx->buf[BUF_ATTN];
   float *qkv = scratch (ctx, BUF_BIG, N * Lk * ld);
-  float *scores = scratch (ctx, BUF_SCORES, (gsize) team * L * Lk);
+  gsize per_thread = ib_attention_scratch (L, Lk, hd);
+  float *scores = scratch (ctx, BUF_SCORES, (gsize) team * per_thread);
   double t = stage_start (ctx);
   IbWeight in_w = wide_weight (ctx, &blk->in_proj_w);
   float alpha = 1.0f / sqrtf ((float) hd);
@@ -224,7 +213,7 @@ attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsiz
 
   t = stage_start (ctx);
   {
-    HeadJob job = { enc, qkv, scores, attn, D, L, Lk, H, hd, ld, alpha, NULL };
+    HeadJob job = { enc, qkv, scores, attn, D, L, Lk, H, hd, ld, per_thread, alpha, NULL };
     if (ctx->profile)
       job.part_seconds = g_new0 (double, (gsize) team * IB_N_ATTN_PARTS);
     ib_parallel_for (N * H, ctx->n_threads, head_task, &job);

@@ -155,6 +155,7 @@ typedef enum {
   IB_ATTN_QK,             /* the scores product */
   IB_ATTN_SOFTMAX,
   IB_ATTN_PV,             /* probabilities x values */
+  IB_ATTN_FUSED,          /* all three in one pass (ib_attention_head_avx512()) */
   IB_N_ATTN_PARTS
 } IbAttnPart;
 

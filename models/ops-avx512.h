@@ -27,6 +27,14 @@ void ib_gelu_avx512 (float *x, gsize n);
 void ib_softmax_row_avx512 (float *row, gsize n, gsize cols);
 /* Two full rows (n = cols) of ib_softmax_rows() at once, bit-identical to one at a time. */
 void ib_softmax_row2_avx512 (float *r0, float *r1, gsize n);
+
+/* One attention head, fused (attention-avx512.c): out = softmax (alpha q k^T) v for @L query
+ * rows of @hd values (q, row stride @ld), @Lk keys and values (k, v: stride @ld), output rows
+ * of stride @ldo; with @causal, row i sees keys 0..i. @scratch: ib_attention_head_scratch()
+ * floats, this thread's own. */
+gsize ib_attention_head_scratch (gsize Lk, gsize hd);
+void ib_attention_head_avx512 (const float *q, const float *k, const float *v, gsize ld, gsize L,
+    gsize Lk, gsize hd, float alpha, gboolean causal, float *out, gsize ldo, float *scratch);
 #endif
 
 G_END_DECLS

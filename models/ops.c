@@ -189,6 +189,45 @@ ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causal)
   }
 }
 
+gsize
+ib_attention_scratch (gsize L, gsize Lk, gsize hd)
+{
+#ifdef IB_HAVE_AVX512_OPS
+  if (ib_cpu_has_avx512 ())
+    return ib_attention_head_scratch (Lk, hd);
+#endif
+  return L * Lk;
+}
+
+void
+ib_attention_head (const float *q, const float *k, const float *v, gsize ld, gsize L, gsize Lk,
+    gsize hd, float alpha, gboolean causal, float *out, gsize ldo, float *scratch,
+    double *part_seconds)
+{
+  double t0 = part_seconds ? ib_profile_now () : 0, t1 = 0, t2 = 0;
+
+#ifdef IB_HAVE_AVX512_OPS
+  if (ib_cpu_has_avx512 ()) {
+    ib_attention_head_avx512 (q, k, v, ld, L, Lk, hd, alpha, causal, out, ldo, scratch);
+    if (part_seconds)
+      part_seconds[IB_ATTN_FUSED] += ib_profile_now () - t0;
+    return;
+  }
+#endif
+  ib_sgemm (FALSE, TRUE, L, Lk, hd, alpha, q, ld, k, ld, 0.0f, scratch, Lk, 1);
+  if (part_seconds)
+    t1 = ib_profile_now ();
+  ib_softmax_rows (scratch, L, Lk, Lk, causal);
+  if (part_seconds)
+    t2 = ib_profile_now ();
+  ib_sgemm (FALSE, FALSE, L, hd, Lk, 1.0f, scratch, Lk, v, ld, 0.0f, out, ldo, 1);
+  if (part_seconds) {
+    part_seconds[IB_ATTN_QK] += t1 - t0;
+    part_seconds[IB_ATTN_SOFTMAX] += t2 - t1;
+    part_seconds[IB_ATTN_PV] += ib_profile_now () - t2;
+  }
+}
+
 /* The epilogues of the linear layers (IbGemmEpilogue.after), on one thread's block of y. */
 static void
 add_bias_block (float *c, gsize ldc, gsize rows, gsize cols, gsize col0, gpointer bias)

@@ -32,6 +32,17 @@ void ib_quick_gelu (float *x, gsize n, int n_threads);
  * columns 0..i (the others become 0), the text encoder's mask. */
 void ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causal);
 
+/* One attention head: out = softmax (alpha q k^T) v, for @L query rows of @hd values (q, row
+ * stride @ld), @Lk keys and values (k, v: the same stride), output rows of stride @ldo; with
+ * @causal, row i sees keys 0..i. On CPUs with AVX-512 one fused pass over blocks of query rows
+ * (attention-avx512.c), else two ib_sgemm() products and ib_softmax_rows() between them. One
+ * thread; @scratch: ib_attention_scratch() floats of its own. @part_seconds (NULL, or indexed
+ * by IbAttnPart): where the time went, added to. */
+gsize ib_attention_scratch (gsize L, gsize Lk, gsize hd);
+void ib_attention_head (const float *q, const float *k, const float *v, gsize ld, gsize L,
+    gsize Lk, gsize hd, float alpha, gboolean causal, float *out, gsize ldo, float *scratch,
+    double *part_seconds);
+
 /* y (rows x out, row stride ldy) = x (rows x in, row stride ldx) W^T (+ b) (+ y when
  * @accumulate). W is (out, in). F16 weights are widened into @scratch; I8 weights go to the
  * int8 kernels of q8.c on CPUs with AVX-512 VNNI, else are widened like F16. */

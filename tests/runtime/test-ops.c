@@ -1,6 +1,7 @@
 /* The element-wise operations of the encoders (models/ops.c) against double-precision
  * references: GELU, softmax (plain and causal, every tail length of the 16-lane kernels),
- * LayerNorm. Whichever path the CPU takes (AVX-512 kernels or scalar loops), the results must be
+ * LayerNorm, and a whole attention head. Whichever path the CPU takes (AVX-512 kernels or
+ * scalar loops and OpenBLAS; the meson test ops-scalar forces the latter), the results must be
  * within a few float ulps of the exact values. */
 
 #include <math.h>
@@ -205,6 +206,82 @@ test_softmax_pairs_bits (void)
   g_rand_free (rand);
 }
 
+/* One attention head (ib_attention_head: the fused AVX-512 kernel or the two products and the
+ * softmax) against double precision, for head sizes and token counts around the kernel's
+ * blocks (8 query rows, 16 keys, 16 values per vector), with and without the causal mask and
+ * the extra bias_k/v key; q, k, v are strided views of one packed buffer as in the encoders,
+ * and the output's neighbours (the other heads' columns) must stay untouched. */
+static void
+check_attention (GRand *rand, gsize L, gsize Lk, gsize hd, gboolean causal, double scale,
+    double *worst)
+{
+  gsize ld = 3 * hd + 5, ldo = hd + 7;
+  float *qkv = g_new (float, Lk * ld), *out = g_new (float, L * ldo);
+  float *scratch = g_new (float, ib_attention_scratch (L, Lk, hd));
+  float alpha = 1.0f / sqrtf ((float) hd);
+  double *p = g_new (double, Lk);
+
+  for (gsize i = 0; i < Lk * ld; i++)
+    qkv[i] = (float) (scale * g_rand_double_range (rand, -1.0, 1.0));
+  for (gsize i = 0; i < L * ldo; i++)
+    out[i] = 12345.0f;
+  ib_attention_head (qkv, qkv + hd, qkv + 2 * hd, ld, L, Lk, hd, alpha, causal, out, ldo,
+      scratch, NULL);
+  for (gsize r = 0; r < L; r++) {
+    gsize n = causal ? MIN (r + 1, Lk) : Lk;
+    double max = -INFINITY, sum = 0;
+    for (gsize j = 0; j < n; j++) {
+      double d = 0;
+      for (gsize c = 0; c < hd; c++)
+        d += (double) qkv[r * ld + c] * qkv[j * ld + hd + c];
+      p[j] = d * alpha;
+      max = MAX (max, p[j]);
+    }
+    for (gsize j = 0; j < n; j++)
+      sum += (p[j] = exp (p[j] - max));
+    for (gsize c = 0; c < hd; c++) {
+      double want = 0, err;
+      for (gsize j = 0; j < n; j++)
+        want += p[j] / sum * qkv[j * ld + 2 * hd + c];
+      /* relative to the values' scale: float scores of |alpha q k| up to ~scale^2 sqrt(hd) */
+      err = fabs (out[r * ldo + c] - want) / (scale * (1.0 + scale * scale));
+      if (!(err <= 5e-7))
+        g_error ("attention L %zu Lk %zu hd %zu%s x%g: row %zu col %zu: %.9g, want %.9g", L, Lk,
+            hd, causal ? " causal" : "", scale, r, c, out[r * ldo + c], want);
+      *worst = MAX (*worst, err);
+    }
+    for (gsize c = hd; c < ldo; c++)
+      g_assert_cmpfloat (out[r * ldo + c], ==, 12345.0f);
+  }
+  g_free (qkv);
+  g_free (out);
+  g_free (scratch);
+  g_free (p);
+}
+
+static void
+test_attention (void)
+{
+  GRand *rand = g_rand_new_with_seed (13);
+  static const gsize hds[] = { 1, 16, 20, 48, 64, 80 };
+  static const gsize Ls[] = { 1, 7, 8, 9, 17, 77 };
+  double worst = 0;
+
+  for (guint h = 0; h < G_N_ELEMENTS (hds); h++)
+    for (guint l = 0; l < G_N_ELEMENTS (Ls); l++)
+      for (int variant = 0; variant < 3; variant++) {
+        gboolean causal = variant == 2;
+        check_attention (rand, Ls[l], Ls[l] + (variant == 1), hds[h], causal, 1.0, &worst);
+      }
+  /* the encoders' sizes, and scores large enough that exp needs the row maximum */
+  check_attention (rand, 197, 198, 48, FALSE, 1.0, &worst);
+  check_attention (rand, 257, 257, 80, FALSE, 1.0, &worst);
+  check_attention (rand, 77, 77, 64, TRUE, 1.0, &worst);
+  check_attention (rand, 65, 66, 32, FALSE, 4.0, &worst);
+  g_test_message ("attention: worst error %.3g of the values' scale", worst);
+  g_rand_free (rand);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -214,5 +291,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ops/softmax-pairs-bits", test_softmax_pairs_bits);
   g_test_add_func ("/ops/layer-norm", test_layer_norm);
   g_test_add_func ("/ops/layer-norm-bits", test_layer_norm_bits);
+  g_test_add_func ("/ops/attention", test_attention);
   return g_test_run ();
 }

@@ -1,0 +1,83 @@
+/* Inline AVX-512 helpers shared by the element-wise kernels (ops-avx512.c) and the fused
+ * attention head (attention-avx512.c); internal, included only by files built with
+ * IB_HAVE_AVX512_OPS. */
+#ifndef IB_AVX512_MATH_H
+#define IB_AVX512_MATH_H
+
+#include <glib.h>
+#include <immintrin.h>
+
+#define IB_AVX512 __attribute__ ((target ("avx512f,avx512dq")))
+
+/* The lanes of a vector that hold one of the @left values still to do. */
+static inline IB_AVX512 __mmask16
+tail_mask (gsize left)
+{
+  return left >= 16 ? 0xffff : (__mmask16) ((1u << left) - 1);
+}
+
+/* exp of 16 lanes: e^x = 2^n e^r with n = round (x / ln 2) and r = x - n ln 2 in [-ln 2 / 2,
+ * ln 2 / 2] (ln 2 in two parts, each product exact enough in one FMA), e^r by its Taylor
+ * polynomial of degree 7 (truncation below 6e-9 relative, a tenth of an ulp), 2^n applied
+ * exactly by vscalefps, which also gives 0 and inf past float's range. x is first clamped to
+ * [-104, 89], beyond which the result is 0 or inf anyway, so that n stays finite; NaN stays
+ * NaN. */
+static inline IB_AVX512 __m512
+exp16 (__m512 x)
+{
+  const __m512 ln2_hi = _mm512_set1_ps (0x1.62e43p-1f), ln2_lo = _mm512_set1_ps (-0x1.05c61p-29f);
+  __m512 n, r, p;
+
+  x = _mm512_min_ps (_mm512_set1_ps (89.0f), _mm512_max_ps (_mm512_set1_ps (-104.0f), x));
+  n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (0x1.715476p+0f)),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  r = _mm512_fnmadd_ps (n, ln2_hi, x);
+  r = _mm512_fnmadd_ps (n, ln2_lo, r);
+  p = _mm512_set1_ps (1.0f / 5040);
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 720));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 120));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 24));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 6));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (0.5f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f));
+  return _mm512_scalef_ps (p, n);
+}
+
+/* Transposes the 16 x 16 block r (r[i]: row i) in place (r[j]: column j). */
+static inline IB_AVX512 void
+transpose_16x16 (__m512 r[16])
+{
+  __m512 t[16];
+  int i, k;
+
+  /* per 128-bit lane: t[2i] = a0 b0 a1 b1, t[2i+1] = a2 b2 a3 b3 (a, b: rows 2i, 2i+1) */
+  for (i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps (r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps (r[2 * i], r[2 * i + 1]);
+  }
+  /* r[4i + k], 128-bit lane L: rows 4i..4i+3 of column 4L + k */
+  for (i = 0; i < 4; i++) {
+    __m512d t0 = _mm512_castps_pd (t[4 * i]), t1 = _mm512_castps_pd (t[4 * i + 1]);
+    __m512d t2 = _mm512_castps_pd (t[4 * i + 2]), t3 = _mm512_castps_pd (t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps (_mm512_unpacklo_pd (t0, t2));
+    r[4 * i + 1] = _mm512_castpd_ps (_mm512_unpackhi_pd (t0, t2));
+    r[4 * i + 2] = _mm512_castpd_ps (_mm512_unpacklo_pd (t1, t3));
+    r[4 * i + 3] = _mm512_castpd_ps (_mm512_unpackhi_pd (t1, t3));
+  }
+  /* gather the four row groups' 128-bit lanes: lanes 0 and 2 (0x88), 1 and 3 (0xdd) */
+  for (k = 0; k < 4; k++) {
+    t[4 * k] = _mm512_shuffle_f32x4 (r[k], r[4 + k], 0x88);
+    t[4 * k + 1] = _mm512_shuffle_f32x4 (r[k], r[4 + k], 0xdd);
+    t[4 * k + 2] = _mm512_shuffle_f32x4 (r[8 + k], r[12 + k], 0x88);
+    t[4 * k + 3] = _mm512_shuffle_f32x4 (r[8 + k], r[12 + k], 0xdd);
+  }
+  for (k = 0; k < 4; k++) {
+    r[k] = _mm512_shuffle_f32x4 (t[4 * k], t[4 * k + 2], 0x88);
+    r[8 + k] = _mm512_shuffle_f32x4 (t[4 * k], t[4 * k + 2], 0xdd);
+    r[4 + k] = _mm512_shuffle_f32x4 (t[4 * k + 1], t[4 * k + 3], 0x88);
+    r[12 + k] = _mm512_shuffle_f32x4 (t[4 * k + 1], t[4 * k + 3], 0xdd);
+  }
+}
+
+#endif
