@@ -1,10 +1,10 @@
 /* One attention head on AVX-512 (internal; ops-avx512.h): softmax (alpha q k^T) v, fused.
  *
- * The generic path (encoder.c) runs two OpenBLAS products per head and a softmax pass between
- * them over the whole (L, Lk) score matrix. For the small heads of the depth and IMU encoders
- * (48-64 values, ~200 tokens) that matrix leaves L1 between the passes and OpenBLAS packs both
- * operands of every product; here a block of ROWS query rows goes through all three steps
- * while its scores stay in L1:
+ * The generic path (ib_attention_head() in ops.c) runs two OpenBLAS products per head and a
+ * softmax pass between them over the whole (L, Lk) score matrix. For the small heads of the
+ * depth and IMU encoders (48-64 values, ~200 tokens) that matrix leaves L1 between the passes
+ * and OpenBLAS packs both operands of every product; here a block of ROWS query rows goes
+ * through all three steps while its scores stay in L1:
  *
  *   1. scores of the block against every key, from a transposed copy of K made once per head;
  *   2. their softmax, left unnormalised (the exponentials and each row's 1 / sum);

@@ -171,11 +171,11 @@ head_task (guint task, guint thread, gpointer data)
 {
   const HeadJob *j = data;
   gsize s = task / j->H, head = task % j->H;
-  const float *q = j->qkv + s * j->Lk * j->ld;
+  const float *q = j->qkv + s * j->Lk * j->ld + head * j->hd;
+  float *out = j->attn + s * j->L * j->D + head * j->hd;
 
-  ib_attention_head (q + head * j->hd, q + j->D + head * j->hd, q + 2 * j->D + head * j->hd,
-      j->ld, j->L, j->Lk, j->hd, j->alpha, j->enc->causal, j->attn + s * j->L * j->D + head * j->hd,
-      j->D, j->scores + (gsize) thread * j->scores_per_thread,
+  ib_attention_head (q, q + j->D, q + 2 * j->D, j->ld, j->L, j->Lk, j->hd, j->alpha,
+      j->enc->causal, out, j->D, j->scores + (gsize) thread * j->scores_per_thread,
       j->part_seconds ? j->part_seconds + thread * IB_N_ATTN_PARTS : NULL);
 }
 

@@ -501,7 +501,9 @@ print_profile (const IbProfile *p, const ImageBindEncoderInfo *info, double forw
   static const char *const names[IB_N_STAGES] = {
     "stem", "layer norms", "q/k/v product", "attention", "out_proj", "fc1 + GELU", "fc2", "head",
   };
-  static const char *const part_names[IB_N_ATTN_PARTS] = { "q k^T", "softmax", "p v", "fused heads" };
+  static const char *const part_names[IB_N_ATTN_PARTS] = {
+    "q k^T", "softmax", "p v", "fused heads",
+  };
   /* block_shapes() order: qkv, q k^T, p v, out_proj, fc1, fc2 */
   double ref[IB_N_STAGES] = { 0 };
   double runs = MAX (p->forwards, 1), timed = 0, part_total = 0;
@@ -533,7 +535,8 @@ print_profile (const IbProfile *p, const ImageBindEncoderInfo *info, double forw
       for (guint a = 0; a < IB_N_ATTN_PARTS; a++)
         if (p->attn_thread_seconds[a] > 0)
           g_print ("      %-14s %9.1f %6.1f%% of the threads' attention time\n", part_names[a],
-            p->attn_thread_seconds[a] / runs * 1e3, 100.0 * p->attn_thread_seconds[a] / part_total);
+              p->attn_thread_seconds[a] / runs * 1e3,
+              100.0 * p->attn_thread_seconds[a] / part_total);
     }
   }
   g_print ("    %-16s %9.1f %6.1f%%\n", "untimed", (forward_seconds - timed) * 1e3,
