@@ -126,6 +126,34 @@ values_tile (const float *s, gsize lk16, const float *v, gsize ld, gsize n_keys,
   }
 }
 
+/* exp of 16 lanes: e^x = 2^n e^r with n = round (x / ln 2) and r = x - n ln 2 in [-ln 2 / 2,
+ * ln 2 / 2] (ln 2 in two parts, each product exact enough in one FMA), e^r by its Taylor
+ * polynomial of degree 7 (truncation below 6e-9 relative, a tenth of an ulp), 2^n applied
+ * exactly by vscalefps, which also gives 0 and inf past float's range. x is first clamped to
+ * [-104, 89], beyond which the result is 0 or inf anyway, so that n stays finite; NaN stays
+ * NaN. */
+static inline IB_AVX512 __m512
+exp16 (__m512 x)
+{
+  const __m512 ln2_hi = _mm512_set1_ps (0x1.62e43p-1f), ln2_lo = _mm512_set1_ps (-0x1.05c61p-29f);
+  __m512 n, r, p;
+
+  x = _mm512_min_ps (_mm512_set1_ps (89.0f), _mm512_max_ps (_mm512_set1_ps (-104.0f), x));
+  n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (0x1.715476p+0f)),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  r = _mm512_fnmadd_ps (n, ln2_hi, x);
+  r = _mm512_fnmadd_ps (n, ln2_lo, r);
+  p = _mm512_set1_ps (1.0f / 5040);
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 720));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 120));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 24));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 6));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (0.5f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f));
+  return _mm512_scalef_ps (p, n);
+}
+
 /* Step 2 on the block's rows (row r: s + r lk16, its first n[r] keys valid): s becomes
  * exp (s - max) on the valid keys and zero past them (the keys a causal row does not see, the
  * padding); inv[r] = 1 / sum. Only the first n[r] keys rounded up to 16 are read (the scores

@@ -111,6 +111,7 @@ ib_profile_now (void)
 {
   struct timespec ts;
 
+  /* ns, not g_get_monotonic_time()'s us: imagebind-bench times products of a few us with it */
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }

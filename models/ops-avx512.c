@@ -2,14 +2,14 @@
  * time by ops.c on CPUs that have AVX-512F and DQ. Built with -ffp-contract=off
  * (models/meson.build): outside the two polynomials below, every multiply and add rounds where
  * the scalar code in ops.c rounds, so that the arithmetic around erf and exp matches it operation
- * for operation, and LayerNorm, the bias additions and the softmax sums give its bits.
+ * for operation, and LayerNorm and the bias additions give its bits.
  *
- * erf (GELU) and exp (softmax) are polynomials of our own (avx512-math.h, erf-table.h), within
- * 2.2 and 0.9 ulps of the exact values, about twice as fast as glibc's vector erff and expf
- * (libmvec), in which the small encoders' forwards spent a tenth of their time
- * (models/PERFORMANCE.md, "Third round"). They are this file's only difference from the scalar
- * path (IMAGEBIND_NO_AVX512=1); tests/runtime/test-ops.c checks both paths against double
- * precision and the conformance tests bound the result. */
+ * GELU's erf is a polynomial of our own (erf-table.h), within 2.2 ulps of the exact value and
+ * about twice as fast as glibc's vector erff (libmvec), in which the small encoders' forwards
+ * spent a tenth of their time (models/PERFORMANCE.md, "Third round"). It is this file's only
+ * difference from the scalar path (IMAGEBIND_NO_AVX512=1); tests/runtime/test-ops.c checks both
+ * paths against double precision and the conformance tests bound the result. Softmax runs
+ * inside the fused attention heads (attention-avx512.c). */
 #include "ops-avx512.h"
 
 #ifdef IB_HAVE_AVX512_OPS
@@ -38,8 +38,8 @@ ib_cpu_has_avx512 (void)
 }
 
 /* Plain loads and stores wherever all 16 lanes are in the array, masked ones only at a row's
- * tail: on AMD's Zen cores a masked store costs several times a plain one even with every lane
- * set (a GELU pass in L1: 0.31 against 0.21 ns per value). */
+ * tail: on the AMD EPYC this was measured on, a GELU pass in L1 took 0.31 ns per value with
+ * masked ones everywhere and 0.21 with plain ones. */
 static inline IB_AVX512 __m512
 load16 (const float *p, __mmask16 m)
 {
@@ -230,80 +230,6 @@ ib_layer_norm_avx512 (const float *x, float *y, gsize rows, gsize cols, const fl
   for (gsize r = 0; r < rows; r += 32)
     layer_norm_32 (x + r * cols, y + r * cols, MIN (32, rows - r), cols, w, b, eps, cols_t);
   g_aligned_free (cols_t);
-}
-
-/* Two rows of ib_softmax_row_avx512() with n = cols (no mask), side by side: the same
- * operations per row in the same order, so the same bits; interleaved, the two rows' serial
- * steps (the max and sum reductions, the division) overlap. */
-IB_AVX512 void
-ib_softmax_row2_avx512 (float *r0, float *r1, gsize n)
-{
-  __m512 vmax0 = _mm512_set1_ps (-INFINITY), vmax1 = vmax0, vmaxb0, vmaxb1, vinv0, vinv1;
-  __m512d s0lo = _mm512_setzero_pd (), s0hi = s0lo, s1lo = s0lo, s1hi = s0lo;
-  gsize j;
-
-  for (j = 0; j < n; j += 16) {
-    __mmask16 m = tail_mask (n - j);
-    vmax0 = _mm512_mask_max_ps (vmax0, m, vmax0, load16 (r0 + j, m));
-    vmax1 = _mm512_mask_max_ps (vmax1, m, vmax1, load16 (r1 + j, m));
-  }
-  vmaxb0 = _mm512_set1_ps (_mm512_reduce_max_ps (vmax0));
-  vmaxb1 = _mm512_set1_ps (_mm512_reduce_max_ps (vmax1));
-  for (j = 0; j < n; j += 16) {
-    __mmask16 m = tail_mask (n - j);
-    __m512 e0 = exp16 (_mm512_sub_ps (load16 (r0 + j, m), vmaxb0));
-    __m512 e1 = exp16 (_mm512_sub_ps (load16 (r1 + j, m), vmaxb1));
-    e0 = _mm512_maskz_mov_ps (m, e0);
-    e1 = _mm512_maskz_mov_ps (m, e1);
-    store16 (r0 + j, m, e0);
-    store16 (r1 + j, m, e1);
-    s0lo = _mm512_add_pd (s0lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (e0)));
-    s0hi = _mm512_add_pd (s0hi, _mm512_cvtps_pd (_mm512_extractf32x8_ps (e0, 1)));
-    s1lo = _mm512_add_pd (s1lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (e1)));
-    s1hi = _mm512_add_pd (s1hi, _mm512_cvtps_pd (_mm512_extractf32x8_ps (e1, 1)));
-  }
-  vinv0 = _mm512_set1_ps ((float) (1.0 / _mm512_reduce_add_pd (_mm512_add_pd (s0lo, s0hi))));
-  vinv1 = _mm512_set1_ps ((float) (1.0 / _mm512_reduce_add_pd (_mm512_add_pd (s1lo, s1hi))));
-  for (j = 0; j < n; j += 16) {
-    __mmask16 m = tail_mask (n - j);
-    store16 (r0 + j, m, _mm512_mul_ps (load16 (r0 + j, m), vinv0));
-    store16 (r1 + j, m, _mm512_mul_ps (load16 (r1 + j, m), vinv1));
-  }
-}
-
-IB_AVX512 void
-ib_softmax_row_avx512 (float *row, gsize n, gsize cols)
-{
-  __m512 vmax = _mm512_set1_ps (-INFINITY), vmaxb;
-  __m512d sum_lo = _mm512_setzero_pd (), sum_hi = _mm512_setzero_pd ();
-  __m512 vinv;
-  float max;
-  double sum;
-  gsize j;
-
-  for (j = 0; j < n; j += 16) {
-    __mmask16 m = tail_mask (n - j);
-    vmax = _mm512_mask_max_ps (vmax, m, vmax, load16 (row + j, m));
-  }
-  max = _mm512_reduce_max_ps (vmax);
-  vmaxb = _mm512_set1_ps (max);
-  /* exp(s - max) in float, summed in double as ops.c does (per lane, then the lanes) */
-  for (j = 0; j < n; j += 16) {
-    __mmask16 m = tail_mask (n - j);
-    __m512 e = exp16 (_mm512_sub_ps (load16 (row + j, m), vmaxb));
-    e = _mm512_maskz_mov_ps (m, e);
-    store16 (row + j, m, e);
-    sum_lo = _mm512_add_pd (sum_lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (e)));
-    sum_hi = _mm512_add_pd (sum_hi, _mm512_cvtps_pd (_mm512_extractf32x8_ps (e, 1)));
-  }
-  sum = _mm512_reduce_add_pd (_mm512_add_pd (sum_lo, sum_hi));
-  vinv = _mm512_set1_ps ((float) (1.0 / sum));
-  for (j = 0; j < n; j += 16) {
-    __mmask16 m = tail_mask (n - j);
-    store16 (row + j, m, _mm512_mul_ps (load16 (row + j, m), vinv));
-  }
-  for (j = n; j < cols; j++)
-    row[j] = 0.0f;
 }
 
 #endif

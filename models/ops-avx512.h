@@ -23,11 +23,6 @@ void ib_add_row_avx512 (float *c, gsize ldc, gsize rows, gsize cols, const float
 /* ib_gelu() on @n floats in place. */
 void ib_gelu_avx512 (float *x, gsize n);
 
-/* One row of ib_softmax_rows(): softmax of the first @n of @cols values, the rest set to 0. */
-void ib_softmax_row_avx512 (float *row, gsize n, gsize cols);
-/* Two full rows (n = cols) of ib_softmax_rows() at once, bit-identical to one at a time. */
-void ib_softmax_row2_avx512 (float *r0, float *r1, gsize n);
-
 /* One attention head, fused (attention-avx512.c): out = softmax (alpha q k^T) v for @L query
  * rows of @hd values (q, row stride @ld), @Lk keys and values (k, v: stride @ld), output rows
  * of stride @ldo; with @causal, row i sees keys 0..i. @scratch: ib_attention_head_scratch()

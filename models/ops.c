@@ -155,26 +155,12 @@ ib_quick_gelu (float *x, gsize n, int n_threads)
 void
 ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causal)
 {
-  gsize first = 0;
-
-#ifdef IB_HAVE_AVX512_OPS
-  if (!causal && ib_cpu_has_avx512 ()) {
-    for (; first + 2 <= rows; first += 2)
-      ib_softmax_row2_avx512 (s + first * ld, s + (first + 1) * ld, cols);
-  }
-#endif
-  for (gsize r = first; r < rows; r++) {
+  for (gsize r = 0; r < rows; r++) {
     float *row = s + r * ld;
     gsize n = causal ? MIN (r + 1, cols) : cols;
     float max = row[0], inv;
     double sum = 0;
 
-#ifdef IB_HAVE_AVX512_OPS
-    if (ib_cpu_has_avx512 ()) {
-      ib_softmax_row_avx512 (row, n, cols);
-      continue;
-    }
-#endif
     for (gsize j = 1; j < n; j++)
       max = row[j] > max ? row[j] : max;
     for (gsize j = 0; j < n; j++) {

@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "blas.h"
 #include "imagebind.h"
@@ -66,16 +65,6 @@ median (double *values, int n)
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
-static double
-now_seconds (void)
-{
-  struct timespec ts;
-
-  /* ns, not g_get_monotonic_time()'s us: the reference times products of a few us */
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Seconds the calling thread has spent runnable but not running (the kernel's per-thread
  * schedstat; 0 where it is unavailable). Under `chrt -f 1`, as every measurement runs, that is
  * the kernel's realtime throttling: realtime threads may run 0.95 s of each second
@@ -105,7 +94,7 @@ typedef struct {
 static Stopwatch
 stopwatch_start (void)
 {
-  Stopwatch w = { now_seconds (), run_delay_seconds () };
+  Stopwatch w = { ib_profile_now (), run_delay_seconds () };
   return w;
 }
 
@@ -113,7 +102,7 @@ stopwatch_start (void)
 static double
 stopwatch_read (const Stopwatch *w, double *delay)
 {
-  double wall = now_seconds () - w->wall, waited = run_delay_seconds () - w->delay;
+  double wall = ib_profile_now () - w->wall, waited = run_delay_seconds () - w->delay;
 
   /* The kernel adds a wait to the counter when the thread gets its core back, on its own
    * clock: should that ever not fit inside the wall time, the wall time stands alone. */
@@ -634,7 +623,7 @@ bench_random (const IbModelConfig *all, ImageBindModality modality, IbGgufTensor
   IbModelConfig one = *all;
   ImageBindModel *model;
   GError *error = NULL;
-  double start = now_seconds ();
+  double start = ib_profile_now ();
   gboolean ok;
 
   for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++)
@@ -646,7 +635,7 @@ bench_random (const IbModelConfig *all, ImageBindModality modality, IbGgufTensor
     return FALSE;
   }
   g_debug ("built the random %s encoder in %.1f s", imagebind_modality_name (modality),
-      now_seconds () - start);
+      ib_profile_now () - start);
   ok = bench_encoder (model, modality, seconds, embedding, &error);
   if (!ok) {
     g_printerr ("%s: %s\n", imagebind_modality_name (modality), error->message);

@@ -1,5 +1,5 @@
 /* The element-wise operations of the encoders (models/ops.c) against double-precision
- * references: GELU, softmax (plain and causal, every tail length of the 16-lane kernels),
+ * references: GELU, softmax (plain and causal, the scalar rows of the generic attention path),
  * LayerNorm, and a whole attention head. Whichever path the CPU takes (AVX-512 kernels or
  * scalar loops and OpenBLAS; the meson test ops-scalar forces the latter), the results must be
  * within a few float ulps of the exact values. */
@@ -181,31 +181,6 @@ test_layer_norm_bits (void)
   g_rand_free (rand);
 }
 
-/* Rows softmaxed together (the AVX-512 path takes full rows two at a time) must give the bits
- * of the same rows one call each (one row at a time). */
-static void
-test_softmax_pairs_bits (void)
-{
-  static const gsize shapes[][2] = { { 197, 198 }, { 229, 230 }, { 7, 33 }, { 2, 16 }, { 5, 1 } };
-  GRand *rand = g_rand_new_with_seed (14);
-
-  for (guint t = 0; t < G_N_ELEMENTS (shapes); t++) {
-    gsize rows = shapes[t][0], cols = shapes[t][1], ld = cols + 3;
-    float *a = g_new (float, rows * ld), *b = g_new (float, rows * ld);
-
-    for (gsize i = 0; i < rows * ld; i++)
-      a[i] = b[i] = (float) g_rand_double_range (rand, -20.0, 20.0);
-    ib_softmax_rows (a, rows, cols, ld, FALSE);
-    for (gsize r = 0; r < rows; r++) {
-      ib_softmax_rows (b + r * ld, 1, cols, ld, FALSE);
-      g_assert_cmpmem (a + r * ld, cols * sizeof (float), b + r * ld, cols * sizeof (float));
-    }
-    g_free (a);
-    g_free (b);
-  }
-  g_rand_free (rand);
-}
-
 /* One attention head (ib_attention_head: the fused AVX-512 kernel or the two products and the
  * softmax) against double precision, for head sizes and token counts around the kernel's
  * blocks (8 query rows, 16 keys, 16 values per vector), with and without the causal mask and
@@ -288,7 +263,6 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/ops/gelu", test_gelu);
   g_test_add_func ("/ops/softmax", test_softmax);
-  g_test_add_func ("/ops/softmax-pairs-bits", test_softmax_pairs_bits);
   g_test_add_func ("/ops/layer-norm", test_layer_norm);
   g_test_add_func ("/ops/layer-norm-bits", test_layer_norm_bits);
   g_test_add_func ("/ops/attention", test_attention);

@@ -633,6 +633,23 @@ bus_last_error (GstBus * bus)
   return last;
 }
 
+/* Polls the stats messages for up to WAIT_US until one carries a `last-error`: that error
+ * (asserted to come), logged after @what. */
+static gchar *
+wait_last_error (GstBus * bus, const gchar * what)
+{
+  gint64 end = g_get_monotonic_time () + WAIT_US;
+  gchar *last = NULL;
+
+  while (!last && g_get_monotonic_time () < end) {
+    g_usleep (20 * 1000);
+    last = bus_last_error (bus);
+  }
+  g_assert_nonnull (last);
+  g_test_message ("%s: %s", what, last);
+  return last;
+}
+
 /* Pops the messages of @type on @bus; returns how many there were and the text of the last. */
 static guint
 bus_count (GstBus * bus, GstMessageType type, gchar ** last_text)
@@ -724,6 +741,24 @@ push_range (GstHarness * h, guint first, guint last)
     g_assert_nonnull (out);
     gst_buffer_unref (out);
   }
+}
+
+/* Pushes records @first..@last that cannot be delivered, waits (up to @timeout_us) until they
+ * count as failed, ends the stream and returns the last error its stats reported (asserted to
+ * exist), logged after @what. */
+static gchar *
+push_undeliverable (Fixture * f, guint first, guint last, gint64 timeout_us,
+    const gchar * what)
+{
+  gchar *error;
+
+  push_range (f->h, first, last);
+  wait_counter_within (f->element, "failed", last - first, timeout_us);
+  g_assert_true (gst_harness_push_event (f->h, gst_event_new_eos ()));
+  error = bus_last_error (f->bus);
+  g_assert_nonnull (error);
+  g_test_message ("%s: %s", what, error);
+  return error;
 }
 
 static gint64
@@ -1424,16 +1459,7 @@ test_trickle (void)
   g_assert_cmpuint (raw_connections (srv), ==, 3);
   g_assert_cmpuint (get_u64 (f.element, "sent"), ==, 0);
   /* the stats carry the timeout */
-  {
-    gint64 end = g_get_monotonic_time () + WAIT_US;
-    last = NULL;
-    while (!last && g_get_monotonic_time () < end) {
-      g_usleep (20 * 1000);
-      last = bus_last_error (f.bus);
-    }
-  }
-  g_assert_nonnull (last);
-  g_test_message ("last-error: %s", last);
+  last = wait_last_error (f.bus, "last-error");
   g_assert_nonnull (strstr (last, "timed out"));
   g_free (last);
   assert_stats (end_stream (&f), 0, 2, 0, 0);
@@ -1884,12 +1910,7 @@ test_backoff (void)
     g_assert_cmpuint (get_u64 (f.element, "sent"), ==, 0);
     g_assert_cmpuint (get_u64 (f.element, "failed"), ==, 0);
     g_assert_cmpuint (get_u64 (f.element, "queued"), ==, 1);
-    while (!last && g_get_monotonic_time () < end) {
-      g_usleep (20 * 1000);
-      last = bus_last_error (f.bus);
-    }
-    g_assert_nonnull (last);
-    g_test_message ("%s: %s", schemes[k], last);
+    last = wait_last_error (f.bus, schemes[k]);
     g_free (last);
     fixture_teardown (&f);
     raw_server_free (srv);
@@ -1925,7 +1946,7 @@ test_mqtt_broker_restart (void)
   Broker *b;
   Subscriber *s;
   gchar *url, *last;
-  gint64 since, end;
+  gint64 since;
   Fixture f;
 
   if (!mqtt_available ())
@@ -1946,14 +1967,7 @@ test_mqtt_broker_restart (void)
   /* 15 records: room for all */
   push_range (f.h, 10, 25);
   g_assert_cmpuint (get_u64 (f.element, "dropped"), ==, 0);
-  end = g_get_monotonic_time () + WAIT_US;
-  last = NULL;
-  while (!last && g_get_monotonic_time () < end) {
-    g_usleep (20 * 1000);
-    last = bus_last_error (f.bus);
-  }
-  g_assert_nonnull (last);
-  g_test_message ("while the broker is down: %s", last);
+  last = wait_last_error (f.bus, "while the broker is down");
   g_free (last);
   g_assert_cmpuint (get_u64 (f.element, "sent"), ==, 10);
   g_assert_cmpuint (get_u64 (f.element, "failed"), ==, 0);
@@ -2063,11 +2077,7 @@ test_mqtt_auth (void)
 
   fixture_setup (&f, url, "batch-size", 3, "username", "cam", "password", "wrong",
       "max-retries", 1000000, "retry-delay", (guint64) 5 * GST_MSECOND, NULL);
-  push_range (f.h, 6, 9);
-  wait_counter (f.element, "failed", 3);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  last = bus_last_error (f.bus);
-  g_test_message ("wrong password: %s", last);
+  last = push_undeliverable (&f, 6, 9, WAIT_US, "wrong password");
   g_assert_nonnull (strstr (last, "refused"));
   g_free (last);
   fixture_teardown (&f);
@@ -2178,12 +2188,7 @@ test_mqtt_tls (void)
   fixture_teardown (&f);
 
   fixture_setup (&f, url, "batch-size", 4, "max-retries", 0, "tls-ca-file", other, NULL);
-  push_range (f.h, 10, 14);
-  wait_counter (f.element, "failed", 4);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  last = bus_last_error (f.bus);
-  g_test_message ("with another CA: %s", last);
-  g_assert_nonnull (last);
+  last = push_undeliverable (&f, 10, 14, WAIT_US, "with another CA");
   g_free (last);
   fixture_teardown (&f);
   subscriber_free (s);
@@ -2207,12 +2212,7 @@ test_mqtt_tls (void)
   fixture_teardown (&f);
 
   fixture_setup (&f, url, "batch-size", 4, "max-retries", 0, "tls-ca-file", ca, NULL);
-  push_range (f.h, 6, 10);
-  wait_counter (f.element, "failed", 4);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  last = bus_last_error (f.bus);
-  g_test_message ("without a client certificate: %s", last);
-  g_assert_nonnull (last);
+  last = push_undeliverable (&f, 6, 10, WAIT_US, "without a client certificate");
   g_free (last);
   fixture_teardown (&f);
   /* nothing of the refused client reached the topic */
@@ -2271,12 +2271,7 @@ test_https (void)
 
   fixture_setup (&f, url, "batch-size", 3, "max-retries", 0, "tls-ca-file", other, TLS_SLOW,
       NULL);
-  push_range (f.h, 6, 9);
-  wait_counter_within (f.element, "failed", 3, 120 * G_USEC_PER_SEC);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  last = bus_last_error (f.bus);
-  g_test_message ("with another CA: %s", last);
-  g_assert_nonnull (last);
+  last = push_undeliverable (&f, 6, 9, 120 * G_USEC_PER_SEC, "with another CA");
   g_free (last);
   fixture_teardown (&f);
   g_assert_cmpuint (server_n_requests (srv), ==, 2);
@@ -2296,12 +2291,7 @@ test_https (void)
 
   fixture_setup (&f, url, "batch-size", 3, "max-retries", 0, "tls-ca-file", ca, TLS_SLOW,
       NULL);
-  push_range (f.h, 3, 6);
-  wait_counter_within (f.element, "failed", 3, 120 * G_USEC_PER_SEC);
-  g_assert_true (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  last = bus_last_error (f.bus);
-  g_test_message ("without a client certificate: %s", last);
-  g_assert_nonnull (last);
+  last = push_undeliverable (&f, 3, 6, 120 * G_USEC_PER_SEC, "without a client certificate");
   g_free (last);
   fixture_teardown (&f);
   g_assert_cmpuint (server_n_requests (srv), ==, 1);

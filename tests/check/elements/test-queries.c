@@ -433,6 +433,26 @@ check_scores (const GstStructure * s, guint n, const gchar * const *labels,
   }
 }
 
+/* One match of @e by a fresh imagebindmatch with @n prompts, its scores checked against the
+ * references (check_scores()); the message, for further checks (free it). */
+static GstStructure *
+match_checked (const gchar * const *prompts, guint n, const gfloat * e, guint dim,
+    const gchar * const *labels, const gdouble * cosine, const gdouble * prob)
+{
+  GstBus *bus;
+  GstElement *element = new_match (prompts, n, &bus);
+  GstHarness *h = gst_harness_new_with_element (element, "sink", "src");
+  GstStructure *s;
+
+  gst_harness_set_src_caps_str (h, "application/x-test");
+  gst_harness_play (h);
+  s = match_once (h, bus, e, dim);
+  check_scores (s, n, labels, cosine, prob);
+  gst_harness_teardown (h);
+  free_match (element, bus);
+  return s;
+}
+
 static gchar *image_a, *image_b, *sound;
 
 static gboolean
@@ -457,9 +477,6 @@ test_element_arithmetic (void)
   const gchar *labels[5] = { "a dog", "night", NULL, "diff", "text:a dog" };
   gfloat *q[5], *ta, *tn, *tc, *ia, *ib, *au, *e;
   gdouble cosine[5], prob[5];
-  GstElement *element;
-  GstHarness *h;
-  GstBus *bus;
   GstStructure *s;
 
   if (!need_fixtures ())
@@ -503,18 +520,10 @@ test_element_arithmetic (void)
   /* The probabilities must be informative for the check to mean something. */
   g_assert_cmpfloat (fabs (prob[1] - prob[3]) + fabs (prob[0] - prob[2]), >, 1e-3);
 
-  element = new_match ((const gchar * const *) prompts, 5, &bus);
-  h = gst_harness_new_with_element (element, "sink", "src");
-  gst_harness_set_src_caps_str (h, "application/x-test");
-  gst_harness_play (h);
-  s = match_once (h, bus, e, rt.dim);
-  check_scores (s, 5, labels, cosine, prob);
+  s = match_checked ((const gchar * const *) prompts, 5, e, rt.dim, labels, cosine, prob);
   /* "text:a dog" composes a single text: the same direction as the plain prompt "a dog" */
   g_assert_cmpfloat_with_epsilon (cosine[4], cosine[0], 1e-6);
   gst_structure_free (s);
-
-  gst_harness_teardown (h);
-  free_match (element, bus);
   for (guint i = 0; i < 5; i++) {
     g_free (q[i]);
     g_free (prompts[i]);
@@ -539,9 +548,6 @@ test_reference_image (void)
   const gchar *labels[3];
   gfloat *q[3], *ia;
   gdouble cosine[3], prob[3];
-  GstElement *element;
-  GstHarness *h;
-  GstBus *bus;
   GstStructure *s;
 
   if (!need_fixtures ())
@@ -564,18 +570,11 @@ test_reference_image (void)
   reference_scores (ia, q, rt.dim, 3, cosine, prob);
   g_assert_cmpfloat_with_epsilon (cosine[0], 1.0, 1e-6);
 
-  element = new_match ((const gchar * const *) prompts, 3, &bus);
-  h = gst_harness_new_with_element (element, "sink", "src");
-  gst_harness_set_src_caps_str (h, "application/x-test");
-  gst_harness_play (h);
-  s = match_once (h, bus, ia, rt.dim);
-  check_scores (s, 3, labels, cosine, prob);
+  s = match_checked ((const gchar * const *) prompts, 3, ia, rt.dim, labels, cosine, prob);
   g_assert_cmpstr (gst_structure_get_string (s, "top-label"), ==, "same picture");
   g_assert_cmpfloat_with_epsilon (g_value_get_double (gst_value_array_get_value
           (gst_structure_get_value (s, "scores"), 0)), 1.0, 1e-5);
   gst_structure_free (s);
-  gst_harness_teardown (h);
-  free_match (element, bus);
   for (guint i = 0; i < 3; i++) {
     g_free (q[i]);
     g_free (prompts[i]);
@@ -594,9 +593,6 @@ test_depth_thermal (void)
   const gchar *labels[2] = { "heat minus depth", "a dog" };
   gfloat *q[2], *th, *de, *e;
   gdouble cosine[2], prob[2];
-  GstElement *element;
-  GstHarness *h;
-  GstBus *bus;
   GstStructure *s;
 
   if (!need_fixtures ())
@@ -616,15 +612,8 @@ test_depth_thermal (void)
   e = runtime_media (&rt, IMAGEBIND_MODALITY_VISION, image_a);
   reference_scores (e, q, rt.dim, 2, cosine, prob);
 
-  element = new_match ((const gchar * const *) prompts, 2, &bus);
-  h = gst_harness_new_with_element (element, "sink", "src");
-  gst_harness_set_src_caps_str (h, "application/x-test");
-  gst_harness_play (h);
-  s = match_once (h, bus, e, rt.dim);
-  check_scores (s, 2, labels, cosine, prob);
+  s = match_checked ((const gchar * const *) prompts, 2, e, rt.dim, labels, cosine, prob);
   gst_structure_free (s);
-  gst_harness_teardown (h);
-  free_match (element, bus);
   for (guint i = 0; i < 2; i++) {
     g_free (q[i]);
     g_free (prompts[i]);
