@@ -106,25 +106,6 @@ ib_add_row_avx512 (float *c, gsize ldc, gsize rows, gsize cols, const float *b)
   }
 }
 
-/* Rows 0..@rows-1 (at most 16) of @x, 16 columns at a time, into @cols_t: vector j holds
- * column j of the 16 rows (0 in the lanes of missing rows); @cols rounded up to 16 vectors. */
-static IB_AVX512 void
-transpose_rows (const float *x, gsize rows, gsize cols, __m512 *cols_t)
-{
-  for (gsize j = 0; j < cols; j += 16) {
-    __mmask16 mj = tail_mask (cols - j);
-    __m512 blk[16];
-    for (gsize r = 0; r < 16; r++) {
-      if (r < rows && j + 32 < cols)
-        _mm_prefetch ((const char *) (x + r * cols + j + 32), _MM_HINT_T0);
-      blk[r] = r < rows ? load16 (x + r * cols + j, mj) : _mm512_setzero_ps ();
-    }
-    transpose_16x16 (blk);
-    for (gsize c = 0; c < 16; c++)
-      _mm512_store_ps ((float *) (cols_t + j + c), blk[c]);
-  }
-}
-
 static inline IB_AVX512 __m512d
 lo_pd (__m512 v)
 {
@@ -137,87 +118,57 @@ hi_pd (__m512 v)
   return _mm512_cvtps_pd (_mm512_extractf32x8_ps (v, 1));
 }
 
-/* LayerNorm of up to 32 rows, one row per lane of two 16-row groups: every lane runs the
- * scalar code's sequential double sums (ops.c, layer_norm_row) over its row, so the results
- * are bit-identical to it. The scalar loop was bound by the latency of its dependent double
- * additions (two per value); here four chains (two groups, 8 rows per double vector) run side
- * by side. The rows are first transposed 16 columns at a time into @cols_t (one vector per
- * column and group), which both sums then read in order: a register transpose costs a fraction
- * of the 16-lane gather per column it replaces. */
+/* LayerNorm of one row: the scalar code's double sums (ops.c, layer_norm_row), but along the
+ * row, eight lanes and four chains at a time, added pairwise at the end. The scalar loop is
+ * bound by the latency of its dependent additions; here the only cost is the conversions. The
+ * sums of a few thousand floats in double are exact to far below a float's rounding, so the
+ * order changes the result only when a mean or a scale lands within ~1e-16 of a rounding
+ * boundary (tests/runtime/test-ops.c, /ops/layer-norm-bits, counts how often). */
 static IB_AVX512 void
-layer_norm_32 (const float *x, float *y, gsize rows, gsize cols, const float *w, const float *b,
-    float eps, __m512 *cols_t)
+layer_norm_row (const float *x, float *y, gsize cols, const float *w, const float *b, float eps)
 {
-  const __m512d n = _mm512_set1_pd ((double) cols), veps = _mm512_set1_pd ((double) eps);
-  const __m512d one = _mm512_set1_pd (1.0);
-  const gboolean two = rows > 16;
-  __m512 *t0 = cols_t, *t1 = cols_t + (cols + 15) / 16 * 16;
-  __m512d sum[4], sq[4], mean[4];
-  float fmean[32], finv[32];
+  __m512d s[4], q[4], vmean;
+  double mean, sq;
+  float fmean, finv;
+  __m512 vfmean, vinv;
   gsize j;
-  int g;
 
-  for (g = 0; g < 4; g++)
-    sum[g] = sq[g] = _mm512_setzero_pd ();
-  transpose_rows (x, MIN (rows, 16), cols, t0);
-  if (two)
-    transpose_rows (x + 16 * cols, rows - 16, cols, t1);
-
-  if (two) {
-    for (j = 0; j < cols; j++) {
-      __m512 v0 = _mm512_load_ps ((const float *) (t0 + j));
-      __m512 v1 = _mm512_load_ps ((const float *) (t1 + j));
-      sum[0] = _mm512_add_pd (sum[0], lo_pd (v0));
-      sum[1] = _mm512_add_pd (sum[1], hi_pd (v0));
-      sum[2] = _mm512_add_pd (sum[2], lo_pd (v1));
-      sum[3] = _mm512_add_pd (sum[3], hi_pd (v1));
-    }
-  } else {
-    for (j = 0; j < cols; j++) {
-      __m512 v0 = _mm512_load_ps ((const float *) (t0 + j));
-      sum[0] = _mm512_add_pd (sum[0], lo_pd (v0));
-      sum[1] = _mm512_add_pd (sum[1], hi_pd (v0));
-    }
+  for (int g = 0; g < 4; g++)
+    s[g] = q[g] = _mm512_setzero_pd ();
+  for (j = 0; j < cols; j += 32) {
+    __m512 v0 = load16 (x + j, tail_mask (cols - j));
+    __m512 v1 = j + 16 < cols ? load16 (x + j + 16, tail_mask (cols - j - 16)) : _mm512_setzero_ps ();
+    s[0] = _mm512_add_pd (s[0], lo_pd (v0));
+    s[1] = _mm512_add_pd (s[1], hi_pd (v0));
+    s[2] = _mm512_add_pd (s[2], lo_pd (v1));
+    s[3] = _mm512_add_pd (s[3], hi_pd (v1));
   }
-  for (g = 0; g < 4; g++)
-    mean[g] = _mm512_div_pd (sum[g], n);
-  if (two) {
-    for (j = 0; j < cols; j++) {
-      __m512 v0 = _mm512_load_ps ((const float *) (t0 + j));
-      __m512 v1 = _mm512_load_ps ((const float *) (t1 + j));
-      __m512d d0 = _mm512_sub_pd (lo_pd (v0), mean[0]), d1 = _mm512_sub_pd (hi_pd (v0), mean[1]);
-      __m512d d2 = _mm512_sub_pd (lo_pd (v1), mean[2]), d3 = _mm512_sub_pd (hi_pd (v1), mean[3]);
-      sq[0] = _mm512_add_pd (sq[0], _mm512_mul_pd (d0, d0));
-      sq[1] = _mm512_add_pd (sq[1], _mm512_mul_pd (d1, d1));
-      sq[2] = _mm512_add_pd (sq[2], _mm512_mul_pd (d2, d2));
-      sq[3] = _mm512_add_pd (sq[3], _mm512_mul_pd (d3, d3));
-    }
-  } else {
-    for (j = 0; j < cols; j++) {
-      __m512 v0 = _mm512_load_ps ((const float *) (t0 + j));
-      __m512d d0 = _mm512_sub_pd (lo_pd (v0), mean[0]), d1 = _mm512_sub_pd (hi_pd (v0), mean[1]);
-      sq[0] = _mm512_add_pd (sq[0], _mm512_mul_pd (d0, d0));
-      sq[1] = _mm512_add_pd (sq[1], _mm512_mul_pd (d1, d1));
-    }
+  mean = _mm512_reduce_add_pd (_mm512_add_pd (_mm512_add_pd (s[0], s[1]),
+          _mm512_add_pd (s[2], s[3]))) / (double) cols;
+  vmean = _mm512_set1_pd (mean);
+  for (j = 0; j < cols; j += 16) {
+    __mmask16 m = tail_mask (cols - j);
+    __m512 v = load16 (x + j, m);
+    /* lanes past the row's end stay 0 */
+    __m512d d0 = _mm512_maskz_sub_pd ((__mmask8) m, lo_pd (v), vmean);
+    __m512d d1 = _mm512_maskz_sub_pd ((__mmask8) (m >> 8), hi_pd (v), vmean);
+    int g = (j / 16) % 2 * 2;
+    q[g] = _mm512_fmadd_pd (d0, d0, q[g]);
+    q[g + 1] = _mm512_fmadd_pd (d1, d1, q[g + 1]);
   }
-  /* fmean = (float) mean; finv = (float) (1.0 / sqrt (sq / cols + eps)) */
-  for (g = 0; g < (two ? 4 : 2); g++) {
-    _mm256_storeu_ps (fmean + 8 * g, _mm512_cvtpd_ps (mean[g]));
-    _mm256_storeu_ps (finv + 8 * g, _mm512_cvtpd_ps (_mm512_div_pd (one,
-                _mm512_sqrt_pd (_mm512_add_pd (_mm512_div_pd (sq[g], n), veps)))));
-  }
+  sq = _mm512_reduce_add_pd (_mm512_add_pd (_mm512_add_pd (q[0], q[1]),
+          _mm512_add_pd (q[2], q[3])));
+  fmean = (float) mean;
+  finv = (float) (1.0 / sqrt (sq / cols + eps));
 
   /* y = (x - fmean) * finv * w + b, left to right */
-  for (gsize r = 0; r < rows; r++) {
-    const float *xr = x + r * cols;
-    float *yr = y + r * cols;
-    __m512 vmean = _mm512_set1_ps (fmean[r]), vinv = _mm512_set1_ps (finv[r]);
-    for (j = 0; j < cols; j += 16) {
-      __mmask16 mj = tail_mask (cols - j);
-      __m512 t = _mm512_mul_ps (_mm512_sub_ps (load16 (xr + j, mj), vmean), vinv);
-      t = _mm512_mul_ps (t, load16 (w + j, mj));
-      store16 (yr + j, mj, _mm512_add_ps (t, load16 (b + j, mj)));
-    }
+  vfmean = _mm512_set1_ps (fmean);
+  vinv = _mm512_set1_ps (finv);
+  for (j = 0; j < cols; j += 16) {
+    __mmask16 m = tail_mask (cols - j);
+    __m512 t = _mm512_mul_ps (_mm512_sub_ps (load16 (x + j, m), vfmean), vinv);
+    t = _mm512_mul_ps (t, load16 (w + j, m));
+    store16 (y + j, m, _mm512_add_ps (t, load16 (b + j, m)));
   }
 }
 
@@ -225,11 +176,8 @@ IB_AVX512 void
 ib_layer_norm_avx512 (const float *x, float *y, gsize rows, gsize cols, const float *w,
     const float *b, float eps)
 {
-  __m512 *cols_t = g_aligned_alloc (2 * ((cols + 15) / 16 * 16), sizeof (__m512), 64);
-
-  for (gsize r = 0; r < rows; r += 32)
-    layer_norm_32 (x + r * cols, y + r * cols, MIN (32, rows - r), cols, w, b, eps, cols_t);
-  g_aligned_free (cols_t);
+  for (gsize r = 0; r < rows; r++)
+    layer_norm_row (x + r * cols, y + r * cols, cols, w, b, eps);
 }
 
 #endif

@@ -13,7 +13,8 @@ G_BEGIN_DECLS
  * variable exists to compare the two paths on one machine). */
 gboolean ib_cpu_has_avx512 (void);
 
-/* ib_layer_norm() of @rows rows on the calling thread, bit-identical to the scalar code. */
+/* ib_layer_norm() of @rows rows on the calling thread: the scalar code's double sums in
+ * another order (the same bits but within ~1e-16 of a rounding boundary). */
 void ib_layer_norm_avx512 (const float *x, float *y, gsize rows, gsize cols, const float *w,
     const float *b, float eps);
 

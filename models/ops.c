@@ -81,8 +81,7 @@ ln_task (guint t, guint thread, gpointer data)
   const LnJob *j = data;
   gsize r0 = t * j->per, r1 = MIN (j->rows, r0 + j->per);
 #ifdef IB_HAVE_AVX512_OPS
-  /* its transposed copy of 32 rows takes 128 bytes per column: bounded for any sane width */
-  if (ib_cpu_has_avx512 () && j->cols <= (1u << 16)) {
+  if (ib_cpu_has_avx512 ()) {
     ib_layer_norm_avx512 (j->x + r0 * j->cols, j->y + r0 * j->cols, r1 - r0, j->cols, j->w,
         j->b, j->eps);
     return;
@@ -96,7 +95,7 @@ void
 ib_layer_norm (const float *x, float *y, gsize rows, gsize cols, const float *w, const float *b,
     float eps, int n_threads)
 {
-  /* 32 rows per task: the AVX-512 path's unit (two groups of 16 lanes) */
+  /* 32 rows per task: 7 tasks for a 197-token encoder (finer ones measured no faster) */
   LnJob job = { x, y, rows, cols, 32, w, b, eps };
   ib_parallel_for ((rows + 31) / 32, rows >= IB_OMP_MIN_ROWS ? n_threads : 1, ln_task, &job);
 }

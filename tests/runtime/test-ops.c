@@ -121,8 +121,10 @@ test_layer_norm (void)
   g_rand_free (rand);
 }
 
-/* The scalar LayerNorm of ops.c (layer_norm_row), which every path must match bit for bit:
- * the AVX-512 path runs the same double sums per row, 16 rows at once. */
+/* The scalar LayerNorm of ops.c (layer_norm_row), which every path must match bit for bit on
+ * these rows: the AVX-512 path adds the same values in double precision in another order, and
+ * sums of a few thousand floats in double are exact far below a float's rounding, so a mean or
+ * scale could only round differently within ~1e-16 of a rounding boundary. */
 static void
 layer_norm_reference (const float *x, float *y, gsize cols, const float *w, const float *b,
     float eps)
@@ -146,8 +148,8 @@ layer_norm_reference (const float *x, float *y, gsize cols, const float *w, cons
 static void
 test_layer_norm_bits (void)
 {
-  /* widths with and without a partial 16-column block; row counts that leave partial 16-row
-   * groups in either half of the 32-row unit */
+  /* widths with and without a partial 16- and 32-column block; row counts that leave a
+   * partial 32-row task */
   static const gsize shapes[][2] = {
     { 37, 1280 }, { 197, 384 }, { 5, 7 }, { 33, 1283 }, { 16, 16 }, { 50, 100 }, { 29, 77 },
   };
