@@ -196,15 +196,36 @@ softmax_unnormalised (float *s, gsize lk16, const gsize n[ROWS], float inv[ROWS]
     inv[r] = 1.0f / _mm512_reduce_add_ps (vsum[r]);
 }
 
+/* Rows [@from, @to) of the next head's q, k and v (q: only its first L rows) towards L2. */
+static IB_AVX512 void
+prefetch_rows (const float *q, gsize k_off, gsize v_off, gsize ld, gsize L, gsize hd, gsize from,
+    gsize to)
+{
+  for (gsize r = from; r < to; r++)
+    /* hd floats from any alignment: up to one line more than hd / 16 */
+    for (gsize c = 0; c < hd + 16; c += 16) {
+      const float *p = q + r * ld + c;
+      if (r < L)
+        _mm_prefetch ((const char *) p, _MM_HINT_T1);
+      _mm_prefetch ((const char *) (p + k_off), _MM_HINT_T1);
+      _mm_prefetch ((const char *) (p + v_off), _MM_HINT_T1);
+    }
+}
+
 IB_AVX512 void
 ib_attention_head_avx512 (const float *q, const float *k, const float *v, gsize ld, gsize L,
-    gsize Lk, gsize hd, float alpha, gboolean causal, float *out, gsize ldo, float *scratch)
+    gsize Lk, gsize hd, float alpha, gboolean causal, float *out, gsize ldo, float *scratch,
+    const float *next_q)
 {
   gsize lk16 = (Lk + 15) / 16 * 16;
   float *kt = scratch, *s = scratch + hd * lk16;
+  /* the next head's rows, spread evenly over this head's blocks: its q, k and v come from the
+   * q/k/v product, half of them written by the other core, and each block's compute hides the
+   * loads of a few rows (depth's attention: 3.8 -> 3.6 ms per forward) */
+  gsize n_blocks = (L + ROWS - 1) / ROWS, pf_per_block = (Lk + n_blocks - 1) / n_blocks;
 
   transpose_keys (k, ld, Lk, hd, lk16, kt);
-  for (gsize r0 = 0; r0 < L; r0 += ROWS) {
+  for (gsize r0 = 0, b = 0; r0 < L; r0 += ROWS, b++) {
     const float *qr[ROWS];
     float *outr[ROWS], inv[ROWS];
     gsize n[ROWS];
@@ -212,6 +233,9 @@ ib_attention_head_avx512 (const float *q, const float *k, const float *v, gsize 
     gsize n_keys = causal ? MIN (Lk, r0 + ROWS) : Lk;
     gsize j;
 
+    if (next_q)
+      prefetch_rows (next_q, k - q, v - q, ld, L, hd, MIN (Lk, b * pf_per_block),
+          MIN (Lk, (b + 1) * pf_per_block));
     /* rows past L repeat the last row (valid memory) and are not stored */
     for (int r = 0; r < ROWS; r++) {
       gsize row = MIN (r0 + r, L - 1);

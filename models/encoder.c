@@ -163,21 +163,32 @@ linear (ImageBindContext *ctx, const float *x, gsize rows, const IbWeight *w, co
 
 typedef struct {
   const IbEncoder *enc; const float *qkv; float *scores, *attn;
-  gsize D, L, Lk, H, hd, ld, scores_per_thread; float alpha;
+  gsize D, L, Lk, H, hd, ld, scores_per_thread, heads, heads_per_task; float alpha;
   double *part_seconds;   /* (threads, IB_N_ATTN_PARTS) when profiling, else NULL */
 } HeadJob;
 
+/* The q of head @i of all samples' heads (sample i / H, head i % H). */
+static const float *
+head_q (const HeadJob *j, gsize i)
+{
+  return j->qkv + i / j->H * j->Lk * j->ld + i % j->H * j->hd;
+}
+
+/* A run of consecutive heads, so that each head knows the next one its thread computes. */
 static void
 head_task (guint task, guint thread, gpointer data)
 {
   const HeadJob *j = data;
-  gsize s = task / j->H, head = task % j->H;
-  const float *q = j->qkv + s * j->Lk * j->ld + head * j->hd;
-  float *out = j->attn + s * j->L * j->D + head * j->hd;
+  gsize first = task * j->heads_per_task, end = MIN (j->heads, first + j->heads_per_task);
 
-  ib_attention_head (q, q + j->D, q + 2 * j->D, j->ld, j->L, j->Lk, j->hd, j->alpha,
-      j->enc->causal, out, j->D, j->scores + (gsize) thread * j->scores_per_thread,
-      j->part_seconds ? j->part_seconds + thread * IB_N_ATTN_PARTS : NULL);
+  for (gsize i = first; i < end; i++) {
+    const float *q = head_q (j, i);
+    float *out = j->attn + i / j->H * j->L * j->D + i % j->H * j->hd;
+    ib_attention_head (q, q + j->D, q + 2 * j->D, j->ld, j->L, j->Lk, j->hd, j->alpha,
+        j->enc->causal, out, j->D, j->scores + (gsize) thread * j->scores_per_thread,
+        i + 1 < end ? head_q (j, i + 1) : NULL,
+        j->part_seconds ? j->part_seconds + thread * IB_N_ATTN_PARTS : NULL);
+  }
 }
 
 static void
@@ -214,10 +225,13 @@ attention (ImageBindContext *ctx, const IbEncoder *enc, const IbBlock *blk, gsiz
 
   t = stage_start (ctx);
   {
-    HeadJob job = { enc, qkv, scores, attn, D, L, Lk, H, hd, ld, per_thread, alpha, NULL };
+    /* one run of heads per thread: heads all cost the same */
+    gsize heads = N * H, per_task = (heads + team - 1) / team;
+    HeadJob job = { enc, qkv, scores, attn, D, L, Lk, H, hd, ld, per_thread, heads, per_task,
+      alpha, NULL };
     if (ctx->profile)
       job.part_seconds = g_new0 (double, (gsize) team * IB_N_ATTN_PARTS);
-    ib_parallel_for (N * H, ctx->n_threads, head_task, &job);
+    ib_parallel_for ((heads + per_task - 1) / per_task, ctx->n_threads, head_task, &job);
     if (ctx->profile) {
       for (int i = 0; i < team; i++)
         for (int p = 0; p < IB_N_ATTN_PARTS; p++)

@@ -27,10 +27,11 @@ void ib_gelu_avx512 (float *x, gsize n);
 /* One attention head, fused (attention-avx512.c): out = softmax (alpha q k^T) v for @L query
  * rows of @hd values (q, row stride @ld), @Lk keys and values (k, v: stride @ld), output rows
  * of stride @ldo; with @causal, row i sees keys 0..i. @scratch: ib_attention_head_scratch()
- * floats, this thread's own. */
+ * floats, this thread's own. @next_q: as for ib_attention_head() (ops.h). */
 gsize ib_attention_head_scratch (gsize Lk, gsize hd);
 void ib_attention_head_avx512 (const float *q, const float *k, const float *v, gsize ld, gsize L,
-    gsize Lk, gsize hd, float alpha, gboolean causal, float *out, gsize ldo, float *scratch);
+    gsize Lk, gsize hd, float alpha, gboolean causal, float *out, gsize ldo, float *scratch,
+    const float *next_q);
 #endif
 
 G_END_DECLS

@@ -187,13 +187,13 @@ ib_attention_scratch (gsize L, gsize Lk, gsize hd)
 void
 ib_attention_head (const float *q, const float *k, const float *v, gsize ld, gsize L, gsize Lk,
     gsize hd, float alpha, gboolean causal, float *out, gsize ldo, float *scratch,
-    double *part_seconds)
+    const float *next_q, double *part_seconds)
 {
   double t0 = part_seconds ? ib_profile_now () : 0, t1 = 0, t2 = 0;
 
 #ifdef IB_HAVE_AVX512_OPS
   if (ib_cpu_has_avx512 ()) {
-    ib_attention_head_avx512 (q, k, v, ld, L, Lk, hd, alpha, causal, out, ldo, scratch);
+    ib_attention_head_avx512 (q, k, v, ld, L, Lk, hd, alpha, causal, out, ldo, scratch, next_q);
     if (part_seconds)
       part_seconds[IB_ATTN_FUSED] += ib_profile_now () - t0;
     return;

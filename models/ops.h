@@ -36,12 +36,14 @@ void ib_softmax_rows (float *s, gsize rows, gsize cols, gsize ld, gboolean causa
  * stride @ld), @Lk keys and values (k, v: the same stride), output rows of stride @ldo; with
  * @causal, row i sees keys 0..i. On CPUs with AVX-512 one fused pass over blocks of query rows
  * (attention-avx512.c), else two ib_sgemm() products and ib_softmax_rows() between them. One
- * thread; @scratch: ib_attention_scratch() floats of its own. @part_seconds (NULL, or indexed
- * by IbAttnPart): where the time went, added to. */
+ * thread; @scratch: ib_attention_scratch() floats of its own. @next_q: the q of the head this
+ * thread computes next (its k and v at the same offsets from it as @k and @v from @q), which
+ * the fused pass loads towards the core's L2 while it runs; NULL: none. @part_seconds (NULL, or
+ * indexed by IbAttnPart): where the time went, added to. */
 gsize ib_attention_scratch (gsize L, gsize Lk, gsize hd);
 void ib_attention_head (const float *q, const float *k, const float *v, gsize ld, gsize L,
     gsize Lk, gsize hd, float alpha, gboolean causal, float *out, gsize ldo, float *scratch,
-    double *part_seconds);
+    const float *next_q, double *part_seconds);
 
 /* y (rows x out, row stride ldy) = x (rows x in, row stride ldx) W^T (+ b) (+ y when
  * @accumulate). W is (out, in). F16 weights are widened into @scratch; I8 weights go to the
