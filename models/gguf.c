@@ -13,6 +13,8 @@
 #include <float.h>
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define GGUF_VERSION 3
 #define GGUF_DEFAULT_ALIGNMENT 32
@@ -50,6 +52,7 @@ typedef struct {
 struct _IbGguf {
   GBytes *bytes;
   gpointer aligned_copy; /* owned copy of bytes when their address was not aligned */
+  gboolean file_mapped;  /* the tensors are in a read-only mapping of the file */
   guint32 alignment;
   IbGgufTensor *tensors;
   guint n_tensors;
@@ -721,7 +724,23 @@ ib_gguf_open (const char *path, GError **error)
   g_bytes_unref (bytes);
   if (!gguf)
     g_prefix_error (error, "%s: ", path);
+  else
+    gguf->file_mapped = gguf->aligned_copy == NULL;
   return gguf;
+}
+
+void
+ib_gguf_release_pages (const IbGguf *gguf, const void *data, gsize size)
+{
+  gsize page = (gsize) sysconf (_SC_PAGESIZE);
+  guintptr start = ((guintptr) data + page - 1) / page * page;
+  guintptr end = ((guintptr) data + size) / page * page;
+
+  /* Only pages of the file's own mapping: elsewhere (a buffer, an aligned copy) MADV_DONTNEED
+   * would drop the data itself. Pages shared with neighbouring tensors stay. */
+  if (!gguf || !gguf->file_mapped || end <= start)
+    return;
+  madvise ((void *) start, end - start, MADV_DONTNEED);
 }
 
 void

@@ -39,6 +39,10 @@ typedef struct _IbGguf IbGguf;
 GBytes *ib_map_file (const char *path, GError **error);
 
 IbGguf *ib_gguf_open (const char *path, GError **error);
+/* Lets the kernel take back the whole pages of [@data, @data + @size), part of a tensor of a
+ * file opened by ib_gguf_open(), from this process's memory: they are read again from the file
+ * if touched later (the mapping is private and never written). Nothing for other buffers. */
+void ib_gguf_release_pages (const IbGguf *gguf, const void *data, gsize size);
 /* Parses a buffer (kept referenced); for tests and fuzzing. */
 IbGguf *ib_gguf_new_from_bytes (GBytes *bytes, GError **error);
 void ib_gguf_free (IbGguf *gguf);

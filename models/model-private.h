@@ -28,6 +28,8 @@ typedef struct {
   gsize rows, cols;
   const float *scale;        /* I8: one per row, value = data[r][c] * scale[r]; else NULL */
   IbQ8Sums *q8;              /* I8: shared by copies of this IbWeight; else NULL */
+  const float *packed;       /* F32 on AVX-512: the product's packed copy (ib_weight_pack()),
+                              * owned by the model; else NULL */
 } IbWeight;
 
 typedef struct {
@@ -90,6 +92,7 @@ struct _ImageBindModel {
   IbEncoder enc[IMAGEBIND_N_MODALITIES];
   ImageBindInputGeometry geometry;
   GPtrArray *owned;          /* memory the model allocated (widened small tensors, random weights) */
+  GPtrArray *owned_aligned;  /* the same, from g_aligned_alloc() (packed weights) */
   gsize max_weight_elems;    /* largest IbWeight: bound of a context's F16 widening scratch */
   gboolean any_f16;
   gboolean any_q8;
@@ -179,6 +182,9 @@ double ib_profile_now (void);
 /* A model with no encoder yet: one reference, ImageBind's defaults (family, LayerNorm eps,
  * GELU, no logit scale). */
 ImageBindModel *ib_model_alloc (void);
+/* Packed copies of the F32 weights of the linear layers, for this CPU's product (ib_weight_pack());
+ * called once the encoders are loaded. */
+void ib_model_pack_weights (ImageBindModel *model);
 /* Stem output grid of a strided patch extraction over a (C, T, H, W) sample with kernel @k and
  * stride @s; FALSE when the kernel does not fit. */
 gboolean ib_encoder_stem_geometry (IbEncoder *enc, guint C, guint T, guint H, guint W,

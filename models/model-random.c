@@ -319,5 +319,6 @@ ib_model_new_random (const IbModelConfig *config, guint64 seed)
     if (m != IMAGEBIND_MODALITY_VISION)
       ib_encoder_set_logit_scale (enc, official_log_scales[m]);
   }
+  ib_model_pack_weights (model);
   return model;
 }

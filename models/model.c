@@ -874,6 +874,7 @@ ib_model_alloc (void)
   ImageBindModel *model = g_new0 (ImageBindModel, 1);
   model->ref_count = 1;
   model->owned = g_ptr_array_new_with_free_func (g_free);
+  model->owned_aligned = g_ptr_array_new_with_free_func (g_aligned_free);
   model->family = g_strdup ("imagebind");
   for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
     model->enc[m].modality = m;
@@ -882,6 +883,37 @@ ib_model_alloc (void)
     model->enc[m].activation = IB_ACTIVATION_GELU;
   }
   return model;
+}
+
+static void
+pack_weight (ImageBindModel *model, IbWeight *w)
+{
+  float *packed = ib_weight_pack (w);
+  if (!packed)
+    return;
+  g_ptr_array_add (model->owned_aligned, packed);
+  /* the products read only the packed copy from now on: the file's pages of the original go
+   * back to the kernel, so that the process holds the weights once */
+  ib_gguf_release_pages (model->gguf, w->data, w->rows * w->cols * sizeof (float));
+}
+
+void
+ib_model_pack_weights (ImageBindModel *model)
+{
+  for (guint m = 0; m < IMAGEBIND_N_MODALITIES; m++) {
+    IbEncoder *enc = &model->enc[m];
+    if (!enc->present)
+      continue;
+    /* the text stem is a table of token rows, not a product */
+    if (m != IMAGEBIND_MODALITY_TEXT)
+      pack_weight (model, &enc->stem_w);
+    for (guint i = 0; i < enc->num_blocks; i++) {
+      pack_weight (model, &enc->blocks[i].in_proj_w);
+      pack_weight (model, &enc->blocks[i].out_proj_w);
+      pack_weight (model, &enc->blocks[i].fc1_w);
+      pack_weight (model, &enc->blocks[i].fc2_w);
+    }
+  }
 }
 
 ImageBindModel *
@@ -956,6 +988,7 @@ imagebind_model_load (const char *path, GError **error)
     g_prefix_error (error, "%s: ", path);
     goto fail;
   }
+  ib_model_pack_weights (model);
   ib_log (G_LOG_LEVEL_INFO, "loaded %s (\"%s\"): %u modalities, out_dim %u, %s weights", path,
       model->name, n_present, model->out_dim,
       model->any_q8 ? "q8 (int8)" : model->any_f16 ? "F16" : "F32");
@@ -987,6 +1020,7 @@ imagebind_model_unref (ImageBindModel *model)
     imagebind_tokenizer_free (model->tokenizer);
   g_free (model->tokenizer_error);
   g_ptr_array_unref (model->owned);
+  g_ptr_array_unref (model->owned_aligned);
   if (model->gguf)
     ib_gguf_free (model->gguf);
   g_free (model->name);

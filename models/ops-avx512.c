@@ -1,10 +1,10 @@
 /* AVX-512 versions of the element-wise work of ops.c (internal; ops-avx512.h), chosen at run
  * time by ops.c on CPUs that have AVX-512F and DQ. Built with -ffp-contract=off
- * (models/meson.build): outside the two polynomials below, every multiply and add rounds where
- * the scalar code in ops.c rounds, so that the arithmetic around erf and exp matches it operation
- * for operation, and LayerNorm and the bias additions give its bits.
+ * (models/meson.build): outside the erf polynomial, every multiply and add rounds where the
+ * scalar code in ops.c rounds, so that the arithmetic around erf matches it operation for
+ * operation, and the bias additions give its bits.
  *
- * GELU's erf is a polynomial of our own (erf-table.h), within 2.2 ulps of the exact value and
+ * GELU's erf is a polynomial of our own (erf-table.h, avx512-gelu.h), within 2.2 ulps of the exact value and
  * about twice as fast as glibc's vector erff (libmvec), in which the small encoders' forwards
  * spent a tenth of their time (models/PERFORMANCE.md, "Third round"). It is this file's only
  * difference from the scalar path (IMAGEBIND_NO_AVX512=1); tests/runtime/test-ops.c checks both
@@ -17,8 +17,8 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "avx512-gelu.h"
 #include "avx512-math.h"
-#include "erf-table.h"
 
 gboolean
 ib_cpu_has_avx512 (void)
@@ -37,60 +37,15 @@ ib_cpu_has_avx512 (void)
   return cached == 2;
 }
 
-/* Plain loads and stores wherever all 16 lanes are in the array, masked ones only at a row's
- * tail: on the AMD EPYC this was measured on, a GELU pass in L1 took 0.31 ns per value with
- * masked ones everywhere and 0.21 with plain ones. */
-static inline IB_AVX512 __m512
-load16 (const float *p, __mmask16 m)
-{
-  return m == 0xffff ? _mm512_loadu_ps (p) : _mm512_maskz_loadu_ps (m, p);
-}
-
-static inline IB_AVX512 void
-store16 (float *p, __mmask16 m, __m512 v)
-{
-  if (m == 0xffff)
-    _mm512_storeu_ps (p, v);
-  else
-    _mm512_mask_storeu_ps (p, m, v);
-}
-
-/* erf of 16 lanes: the piecewise polynomial of erf-table.h (@c: its coefficient rows, one
- * register per power of t), with the interval of each lane picked by a permute. NaN stays NaN
- * (it reaches t), +-inf and |z| >= 4 give +-1 as erff does. */
-static inline IB_AVX512 __m512
-erf16 (__m512 z, const __m512 c[IB_ERF_DEGREE + 1])
-{
-  const __m512 sign = _mm512_set1_ps (-0.0f);
-  /* min (4, |z|): the second operand is kept when one is NaN */
-  __m512 a = _mm512_min_ps (_mm512_set1_ps (4.0f), _mm512_andnot_ps (sign, z));
-  __m512i i = _mm512_min_epi32 (_mm512_cvttps_epi32 (_mm512_mul_ps (a, _mm512_set1_ps (4.0f))),
-      _mm512_set1_epi32 (IB_ERF_INTERVALS - 1));
-  /* exact: a and the interval's start are within a factor of two (or the start is 0) */
-  __m512 t = _mm512_sub_ps (a, _mm512_mul_ps (_mm512_cvtepi32_ps (i), _mm512_set1_ps (0.25f)));
-  __m512 p = _mm512_permutexvar_ps (i, c[IB_ERF_DEGREE]);
-
-#pragma GCC unroll 16
-  for (int k = IB_ERF_DEGREE - 1; k >= 0; k--)
-    p = _mm512_fmadd_ps (p, t, _mm512_permutexvar_ps (i, c[k]));
-  return _mm512_or_ps (p, _mm512_and_ps (z, sign));
-}
-
 IB_AVX512 void
 ib_gelu_avx512 (float *x, gsize n)
 {
-  const __m512 half = _mm512_set1_ps (0.5f), one = _mm512_set1_ps (1.0f);
-  const __m512 rsqrt2 = _mm512_set1_ps ((float) M_SQRT1_2);
   __m512 c[IB_ERF_DEGREE + 1];
 
-  for (int k = 0; k <= IB_ERF_DEGREE; k++)
-    c[k] = _mm512_loadu_ps (ib_erf_table[k]);
-  /* ops.c: 0.5f * p * (1.0f + erff (p * (float) M_SQRT1_2)), evaluated left to right */
+  ib_erf_coefficients (c);
   for (gsize i = 0; i < n; i += 16) {
     __mmask16 m = tail_mask (n - i);
-    __m512 v = load16 (x + i, m);
-    __m512 e = erf16 (_mm512_mul_ps (v, rsqrt2), c);
-    store16 (x + i, m, _mm512_mul_ps (_mm512_mul_ps (half, v), _mm512_add_ps (one, e)));
+    store16 (x + i, m, ib_gelu16 (load16 (x + i, m), c));
   }
 }
 

@@ -21,6 +21,19 @@ void ib_layer_norm_avx512 (const float *x, float *y, gsize rows, gsize cols, con
 /* c[r][j] += b[j] for @rows rows of @cols (row stride @ldc). */
 void ib_add_row_avx512 (float *c, gsize ldc, gsize rows, gsize cols, const float *b);
 
+/* The linear layers' product on AVX-512 (gemm-avx512.c): y (rows x n, row stride @ldy) =
+ * x (rows x K, row stride @ldx) W^T, W F32 (n x K, rows of K); with @accumulate y + that; then
+ * + @bias (NULL: none); then GELU when @gelu. Threads as ib_sgemm(). Used when
+ * ib_linear_avx512_suits() (enough rows to fill its tiles). @packed: W as
+ * ib_linear_avx512_pack() wrote it (ib_linear_avx512_packed_floats() floats, 64-byte
+ * aligned), or NULL to pack W on the fly. */
+gboolean ib_linear_avx512_suits (gsize rows, gsize n, gsize K);
+gsize ib_linear_avx512_packed_floats (gsize n, gsize K);
+void ib_linear_avx512_pack (const float *w, gsize n, gsize K, float *packed);
+void ib_linear_avx512 (const float *x, gsize ldx, gsize rows, const float *w, const float *packed,
+    gsize n, gsize K, const float *bias, float *y, gsize ldy, gboolean accumulate, gboolean gelu,
+    int n_threads);
+
 /* ib_gelu() on @n floats in place. */
 void ib_gelu_avx512 (float *x, gsize n);
 

@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* OpenMP is optional: without it the pragmas are ignored and everything runs on one thread. */
 #define IB_OMP_MIN_ROWS 16
@@ -213,6 +214,23 @@ ib_attention_head (const float *q, const float *k, const float *v, gsize ld, gsi
   }
 }
 
+#ifdef IB_HAVE_AVX512_OPS
+/* Whether F32 linear layers use the product of gemm-avx512.c: on AVX-512 CPUs, unless
+ * IMAGEBIND_GEMM=openblas (kept for comparing the two on one machine; weights are then not
+ * packed at load). */
+static gboolean
+own_product (void)
+{
+  static gsize cached = 0;
+
+  if (g_once_init_enter (&cached)) {
+    const char *v = g_getenv ("IMAGEBIND_GEMM");
+    g_once_init_leave (&cached, ib_cpu_has_avx512 () && g_strcmp0 (v, "openblas") != 0 ? 2 : 1);
+  }
+  return cached == 2;
+}
+#endif
+
 /* The epilogues of the linear layers (IbGemmEpilogue.after), on one thread's block of y. */
 static void
 add_bias_block (float *c, gsize ldc, gsize rows, gsize cols, gsize col0, gpointer bias)
@@ -256,9 +274,19 @@ linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b
     return;
   }
   wf = ib_weight_f32 (w, scratch, n_threads);
+#ifdef IB_HAVE_AVX512_OPS
+  /* the product with the bias, residual and GELU in its tiles, from the weights packed at
+   * load (F16 and widened I8 weights: packed panel by panel on the way) */
+  if (own_product () && !(gelu && quick) && ib_linear_avx512_suits (rows, out, in)) {
+    ib_linear_avx512 (x, ldx, rows, wf, w->type == IB_GGUF_TENSOR_F32 ? w->packed : NULL, out,
+        in, b, y, ldy, accumulate, gelu, n_threads);
+    return;
+  }
+#endif
 
-  /* Without accumulation y starts from the bias and the product adds to it; with it, the
-   * bias is added after the product. Either way by the thread that computed that part of y. */
+  /* OpenBLAS: without accumulation y starts from the bias and the product adds to it; with
+   * it, the bias is added after the product. Either way by the thread that computed that part
+   * of y. */
   if (b && !accumulate)
     ep.init_rows = b;
   else if (b) {
@@ -272,6 +300,30 @@ linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b
   }
   ib_sgemm_ex (FALSE, TRUE, rows, out, in, 1.0f, x, ldx, wf, in, accumulate ? 1.0f : 0.0f, y,
       ldy, n_threads, &ep);
+}
+
+float *
+ib_weight_pack (IbWeight *w)
+{
+#ifdef IB_HAVE_AVX512_OPS
+  if (w->type == IB_GGUF_TENSOR_F32 && w->data && own_product ()
+      && ib_linear_avx512_suits (G_MAXSIZE, w->rows, w->cols)) {
+    /* in 2 MB pages where the kernel offers them (transparent huge pages on request): a
+     * huge model's copies are gigabytes, and faulting them in 4 KB pages cost seconds of
+     * loading on the VM this was measured on */
+    gsize bytes = ib_linear_avx512_packed_floats (w->rows, w->cols) * sizeof (float);
+    gsize huge = (gsize) 2 << 20;
+    float *p = g_aligned_alloc (1, (bytes + huge - 1) / huge * huge, bytes >= huge ? huge : 64);
+#ifdef MADV_HUGEPAGE
+    if (bytes >= huge)
+      madvise (p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+#endif
+    ib_linear_avx512_pack (w->data, w->rows, w->cols, p);
+    w->packed = p;
+    return p;
+  }
+#endif
+  return NULL;
 }
 
 void

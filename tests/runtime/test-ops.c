@@ -1,6 +1,6 @@
 /* The element-wise operations of the encoders (models/ops.c) against double-precision
  * references: GELU, softmax (plain and causal, the scalar rows of the generic attention path),
- * LayerNorm, and a whole attention head. Whichever path the CPU takes (AVX-512 kernels or
+ * LayerNorm, a whole attention head, and the linear layers. Whichever path the CPU takes (AVX-512 kernels or
  * scalar loops and OpenBLAS; the meson test ops-scalar forces the latter), the results must be
  * within a few float ulps of the exact values. */
 
@@ -260,6 +260,102 @@ test_attention (void)
   g_rand_free (rand);
 }
 
+/* A linear layer (ib_linear, ib_linear_gelu: the AVX-512 product of gemm-avx512.c, from
+ * weights packed once or on the fly, or OpenBLAS with the epilogues) against double
+ * precision: y = [y +] x W^T [+ b], then GELU, for row counts around the 14-row tiles, outputs
+ * around the 32-wide panels, K around the 384-long blocks, strided x and y; y's neighbouring
+ * columns must stay untouched. The bound is the worst case of sequential float sums, (K + 3)
+ * half-ulps of the sum of the terms' magnitudes. */
+static void
+check_linear (GRand *rand, gsize rows, gsize n, gsize K, gboolean accumulate, gboolean bias,
+    gboolean gelu, gboolean packed, double *worst)
+{
+  gsize ldx = K + 3, ldy = n + 5;
+  float *x = g_new (float, rows * ldx), *wd = g_new (float, n * K), *b = g_new (float, n);
+  float *y = g_new (float, rows * ldy), *y0;
+  IbWeight w = { IB_GGUF_TENSOR_F32, wd, n, K, NULL, NULL };
+
+  for (gsize i = 0; i < rows * ldx; i++)
+    x[i] = (float) g_rand_double_range (rand, -2.0, 2.0);
+  for (gsize i = 0; i < n * K; i++)
+    wd[i] = (float) g_rand_double_range (rand, -0.2, 0.2);
+  for (gsize i = 0; i < n; i++)
+    b[i] = (float) g_rand_double_range (rand, -1.0, 1.0);
+  for (gsize i = 0; i < rows * ldy; i++)
+    y[i] = (float) g_rand_double_range (rand, -3.0, 3.0);
+  y0 = g_memdup2 (y, rows * ldy * sizeof (float));
+  /* as a loaded model's weights are on AVX-512 CPUs (no copy elsewhere) */
+  float *copy = packed ? ib_weight_pack (&w) : NULL;
+  if (gelu)
+    ib_linear_gelu (x, ldx, rows, &w, bias ? b : NULL, y, ldy, FALSE, NULL, 0);
+  else
+    ib_linear (x, ldx, rows, &w, bias ? b : NULL, y, ldy, accumulate, NULL, 0);
+  for (gsize r = 0; r < rows; r++) {
+    for (gsize j = 0; j < n; j++) {
+      double sum = 0, mag = 0, want, tol, err;
+      for (gsize k = 0; k < K; k++) {
+        double t = (double) x[r * ldx + k] * wd[j * K + k];
+        sum += t;
+        mag += fabs (t);
+      }
+      if (accumulate && !gelu) {
+        sum += y0[r * ldy + j];
+        mag += fabs (y0[r * ldy + j]);
+      }
+      if (bias) {
+        sum += b[j];
+        mag += fabs (b[j]);
+      }
+      want = sum;
+      tol = (K + 3) * FLT_EPSILON / 2 * mag;
+      if (gelu) {
+        /* GELU's slope is at most 1.13, then its own error as in test_gelu */
+        want = 0.5 * sum * (1.0 + erf (sum / sqrt (2.0)));
+        tol = 1.13 * tol + 4 * FLT_EPSILON * fabs (want) + 2e-7 * fabs (sum) * 1.2 + 1e-30;
+      }
+      err = fabs (y[r * ldy + j] - want);
+      if (!(err <= tol))
+        g_error ("linear %zux%zux%zu%s%s%s%s: row %zu col %zu: %.9g, want %.9g (tolerance %.3g)",
+            rows, n, K, accumulate ? " accumulate" : "", bias ? " bias" : "", gelu ? " gelu" : "",
+            copy ? " packed" : "", r, j, y[r * ldy + j], want, tol);
+      *worst = MAX (*worst, err / tol);
+    }
+    for (gsize j = n; j < ldy; j++)
+      g_assert_cmpfloat (y[r * ldy + j], ==, y0[r * ldy + j]);
+  }
+  g_aligned_free (copy);
+  g_free (x);
+  g_free (wd);
+  g_free (b);
+  g_free (y);
+  g_free (y0);
+}
+
+static void
+test_linear (void)
+{
+  GRand *rand = g_rand_new_with_seed (14);
+  static const gsize row_counts[] = { 1, 8, 13, 14, 15, 29, 77 };
+  static const gsize outs[] = { 16, 32, 33, 48, 100 };
+  static const gsize ks[] = { 16, 17, 48, 383, 385, 800 };
+  double worst = 0;
+
+  for (guint r = 0; r < G_N_ELEMENTS (row_counts); r++)
+    for (guint o = 0; o < G_N_ELEMENTS (outs); o++)
+      for (guint k = 0; k < G_N_ELEMENTS (ks); k++) {
+        int variant = (r + o + k) % 4;
+        check_linear (rand, row_counts[r], outs[o], ks[k], variant == 1, variant != 2,
+            variant == 3, k % 2 == 0, &worst);
+      }
+  /* depth's layers: q/k/v, fc1 with GELU, fc2 accumulating over four K blocks */
+  check_linear (rand, 197, 1152, 384, FALSE, TRUE, FALSE, TRUE, &worst);
+  check_linear (rand, 197, 1536, 384, FALSE, TRUE, TRUE, TRUE, &worst);
+  check_linear (rand, 197, 384, 1536, TRUE, TRUE, FALSE, FALSE, &worst);
+  check_linear (rand, 197, 384, 1536, TRUE, TRUE, FALSE, TRUE, &worst);
+  g_test_message ("linear: worst error %.3f of the tolerance", worst);
+  g_rand_free (rand);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -269,5 +365,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ops/layer-norm", test_layer_norm);
   g_test_add_func ("/ops/layer-norm-bits", test_layer_norm_bits);
   g_test_add_func ("/ops/attention", test_attention);
+  g_test_add_func ("/ops/linear", test_linear);
   return g_test_run ();
 }
