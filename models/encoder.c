@@ -148,6 +148,7 @@ wide_weight (ImageBindContext *ctx, const IbWeight *w)
     return f;
   f.type = IB_GGUF_TENSOR_F32;
   f.data = ib_weight_f32 (w, scratch (ctx, BUF_WEIGHT, w->rows * w->cols), ctx->n_threads);
+  f.packed = NULL;      /* an I8 weight's packed copy is the int8 kernels' layout */
   return f;
 }
 

@@ -28,8 +28,8 @@ typedef struct {
   gsize rows, cols;
   const float *scale;        /* I8: one per row, value = data[r][c] * scale[r]; else NULL */
   IbQ8Sums *q8;              /* I8: shared by copies of this IbWeight; else NULL */
-  const float *packed;       /* F32 on AVX-512: the product's packed copy (ib_weight_pack()),
-                              * owned by the model; else NULL */
+  const void *packed;        /* the kernels' packed copy, made at load (ib_weight_pack(): F32
+                              * on AVX-512, I8 with VNNI), owned by the model; else NULL */
 } IbWeight;
 
 typedef struct {
@@ -182,7 +182,7 @@ double ib_profile_now (void);
 /* A model with no encoder yet: one reference, ImageBind's defaults (family, LayerNorm eps,
  * GELU, no logit scale). */
 ImageBindModel *ib_model_alloc (void);
-/* Packed copies of the F32 weights of the linear layers, for this CPU's product (ib_weight_pack());
+/* Packed copies of the weights of the linear layers, for this CPU's products (ib_weight_pack());
  * called once the encoders are loaded. */
 void ib_model_pack_weights (ImageBindModel *model);
 /* Stem output grid of a strided patch extraction over a (C, T, H, W) sample with kernel @k and

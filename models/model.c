@@ -888,13 +888,14 @@ ib_model_alloc (void)
 static void
 pack_weight (ImageBindModel *model, IbWeight *w)
 {
-  float *packed = ib_weight_pack (w);
+  gpointer packed = ib_weight_pack (w);
   if (!packed)
     return;
   g_ptr_array_add (model->owned_aligned, packed);
   /* the products read only the packed copy from now on: the file's pages of the original go
    * back to the kernel, so that the process holds the weights once */
-  ib_gguf_release_pages (model->gguf, w->data, w->rows * w->cols * sizeof (float));
+  ib_gguf_release_pages (model->gguf, w->data,
+      w->rows * w->cols * (w->type == IB_GGUF_TENSOR_I8 ? 1 : sizeof (float)));
 }
 
 void

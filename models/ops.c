@@ -265,7 +265,10 @@ linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b
   IbGemmEpilogue ep = { NULL, NULL, NULL };
 
   if (w->type == IB_GGUF_TENSOR_I8 && ib_q8_have_vnni ()) {
-    ib_q8_linear (x, ldx, rows, w, b, y, ldy, accumulate, n_threads, FALSE);
+    /* GELU in the kernel's epilogue where it can (not QuickGELU), else in a pass of its own */
+    if (ib_q8_linear_ex (x, ldx, rows, w, b, y, ldy, accumulate, gelu && !quick, n_threads,
+            FALSE))
+      return;
     if (gelu && ldy == out)
       activation (y, rows * out, quick, n_threads);
     else if (gelu)
@@ -278,8 +281,9 @@ linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b
   /* the product with the bias, residual and GELU in its tiles, from the weights packed at
    * load (F16 and widened I8 weights: packed panel by panel on the way) */
   if (own_product () && !(gelu && quick) && ib_linear_avx512_suits (rows, out, in)) {
-    ib_linear_avx512 (x, ldx, rows, wf, w->type == IB_GGUF_TENSOR_F32 ? w->packed : NULL, out,
-        in, b, y, ldy, accumulate, gelu, n_threads);
+    ib_linear_avx512 (x, ldx, rows, wf,
+        w->type == IB_GGUF_TENSOR_F32 ? (const float *) w->packed : NULL, out, in, b, y, ldy,
+        accumulate, gelu, n_threads);
     return;
   }
 #endif
@@ -302,28 +306,43 @@ linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b
       ldy, n_threads, &ep);
 }
 
-float *
+/* @bytes of 64-byte aligned memory, in 2 MB pages where the kernel offers them (transparent
+ * huge pages on request): a huge model's packed copies are gigabytes, and faulting them in
+ * 4 KB pages cost seconds of loading on the VM this was measured on. */
+static gpointer
+alloc_packed (gsize bytes)
+{
+  gsize huge = (gsize) 2 << 20, rounded = (bytes + huge - 1) / huge * huge;
+  gpointer p = g_aligned_alloc (1, bytes >= huge ? rounded : bytes, bytes >= huge ? huge : 64);
+#ifdef MADV_HUGEPAGE
+  if (bytes >= huge)
+    madvise (p, rounded, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+
+gpointer
 ib_weight_pack (IbWeight *w)
 {
+  gpointer p = NULL;
+
+  if (!w->data)
+    return NULL;
 #ifdef IB_HAVE_AVX512_OPS
-  if (w->type == IB_GGUF_TENSOR_F32 && w->data && own_product ()
+  if (w->type == IB_GGUF_TENSOR_F32 && own_product ()
       && ib_linear_avx512_suits (G_MAXSIZE, w->rows, w->cols)) {
-    /* in 2 MB pages where the kernel offers them (transparent huge pages on request): a
-     * huge model's copies are gigabytes, and faulting them in 4 KB pages cost seconds of
-     * loading on the VM this was measured on */
-    gsize bytes = ib_linear_avx512_packed_floats (w->rows, w->cols) * sizeof (float);
-    gsize huge = (gsize) 2 << 20;
-    float *p = g_aligned_alloc (1, (bytes + huge - 1) / huge * huge, bytes >= huge ? huge : 64);
-#ifdef MADV_HUGEPAGE
-    if (bytes >= huge)
-      madvise (p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
-#endif
+    p = alloc_packed (ib_linear_avx512_packed_floats (w->rows, w->cols) * sizeof (float));
     ib_linear_avx512_pack (w->data, w->rows, w->cols, p);
-    w->packed = p;
-    return p;
   }
 #endif
-  return NULL;
+  if (w->type == IB_GGUF_TENSOR_I8 && w->q8 && ib_q8_have_vnni ()
+      && ib_q8_packed_size (w->rows, w->cols) > 0) {
+    p = alloc_packed (ib_q8_packed_size (w->rows, w->cols));
+    ib_q8_pack_weight (w, p);
+  }
+  if (p)
+    w->packed = p;
+  return p;
 }
 
 void

@@ -19,11 +19,11 @@ const float *ib_weight_f32 (const IbWeight *w, float *scratch, int n_threads);
 /* Row @row of the weight (w->cols values) as float32 into @dst: the text token embedding. */
 void ib_weight_row_f32 (const IbWeight *w, gsize row, float *dst);
 
-/* On CPUs with AVX-512, an F32 weight of a linear layer gets the packed copy its product
- * reads (gemm-avx512.c), made once here instead of in every product: sets w->packed and
- * returns the copy (free it with g_aligned_free() after the last product); NULL, and nothing
- * changed, for other weights and CPUs. */
-float *ib_weight_pack (IbWeight *w);
+/* A weight of a linear layer gets the packed copy its product reads, made once here instead
+ * of in every product: F32 on CPUs with AVX-512 (gemm-avx512.c), I8 with AVX-512 VNNI (q8.c).
+ * Sets w->packed and returns the copy (free it with g_aligned_free() after the last
+ * product); NULL, and nothing changed, for other weights and CPUs. */
+gpointer ib_weight_pack (IbWeight *w);
 
 /* y[r] = LN(x[r]) over @cols, for @rows rows; x == y allowed. Biased variance, @eps inside sqrt. */
 void ib_layer_norm (const float *x, float *y, gsize rows, gsize cols, const float *w,

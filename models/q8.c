@@ -24,7 +24,8 @@
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define IB_Q8_X86 1
 #include <immintrin.h>
-#define VNNI_TARGET __attribute__ ((target ("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define VNNI_TARGET __attribute__ ((target ("avx512f,avx512dq,avx512bw,avx512vl,avx512vnni")))
+#include "avx512-gelu.h"
 #endif
 
 #define TILE_R 4                 /* activation rows per tile */
@@ -46,8 +47,9 @@ detect_vnni (void)
     return FALSE;
   /* __builtin_cpu_supports also checks that the OS saves the AVX-512 state. */
   __builtin_cpu_init ();
-  return __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512bw") &&
-      __builtin_cpu_supports ("avx512vl") && __builtin_cpu_supports ("avx512vnni");
+  return __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512dq") &&
+      __builtin_cpu_supports ("avx512bw") && __builtin_cpu_supports ("avx512vl") &&
+      __builtin_cpu_supports ("avx512vnni");
 #else
   return FALSE;
 #endif
@@ -300,6 +302,8 @@ typedef struct {
   const float *sx; const gint32 *zx;          /* F32 mode: per activation row */
   const float *sw; const gint32 *wsum;        /* per output */
   const float *bias; float *y; gsize ldy; gboolean accumulate;
+  gboolean gelu;                              /* packed kernel: GELU in its epilogue */
+  const gint8 *packed;                        /* packed kernel: the weight packed at load */
   gsize n_rblocks;
 } Q8Job;
 
@@ -487,6 +491,12 @@ finish_vec (const Q8Job *j, gsize row, gsize o, __mmask16 m, __m512i acc)
     v = _mm512_add_ps (v, b);
     if (j->accumulate)
       v = _mm512_add_ps (_mm512_maskz_loadu_ps (m, y), v);
+    if (j->gelu) {
+      /* ib_gelu()'s arithmetic on AVX-512 (ops-avx512.c), here while v is in a register */
+      __m512 c[IB_ERF_DEGREE + 1];
+      ib_erf_coefficients (c);
+      v = ib_gelu16 (v, c);
+    }
     _mm512_mask_storeu_ps (y, m, v);
   }
 }
@@ -568,10 +578,14 @@ block_packed (guint task, guint thread, gpointer data)
 {
   const Q8Job *j = data;
   gsize o0 = (gsize) task * PACK_C, K4 = (j->K + 3) / 4;
-  gint8 *wp = pack_buffer (K4 * 4 * PACK_C);
+  const gint8 *wp = j->packed ? j->packed + task * K4 * 4 * PACK_C : NULL;
   gsize r0 = 0;
 
-  pack_block (j->q, j->K, o0, MIN (PACK_C, j->out - o0), wp);
+  if (!wp) {
+    gint8 *buf = pack_buffer (K4 * 4 * PACK_C);
+    pack_block (j->q, j->K, o0, MIN (PACK_C, j->out - o0), buf);
+    wp = buf;
+  }
   for (; r0 + PACK_R <= j->rows; r0 += PACK_R)
     tile_packed (j, PACK_R, r0, o0, wp, K4);
   switch (j->rows - r0) {
@@ -585,8 +599,43 @@ block_packed (guint task, guint thread, gpointer data)
 }
 #endif
 
+gsize
+ib_q8_packed_size (gsize rows, gsize cols)
+{
+#ifdef IB_Q8_X86
+  return (rows + PACK_C - 1) / PACK_C * ((cols + 3) / 4) * 4 * PACK_C;
+#else
+  return 0;
+#endif
+}
+
+#ifdef IB_Q8_X86
+typedef struct { const IbWeight *w; gint8 *dst; } PackJob;
+
+VNNI_TARGET static void
+pack_task (guint task, guint thread, gpointer data)
+{
+  const PackJob *p = data;
+  gsize o0 = (gsize) task * PACK_C, K = p->w->cols;
+  pack_block (p->w->data, K, o0, MIN (PACK_C, p->w->rows - o0), p->dst + task * ((K + 3) / 4) * 4 * PACK_C);
+}
+#endif
+
+void
+ib_q8_pack_weight (const IbWeight *w, gint8 *dst)
+{
+  weight_sums (w);
+#ifdef IB_Q8_X86
+  {
+    PackJob p = { w, dst };
+    init_transpose ();
+    ib_parallel_for ((guint) ((w->rows + PACK_C - 1) / PACK_C), 0, pack_task, &p);
+  }
+#endif
+}
+
 /* Runs the product of @j with a VNNI kernel, or the reference when @ref (or no VNNI). The
- * activation rows must be padded (ROW_ALIGN, zeros). */
+ * activation rows must be padded (ROW_ALIGN, zeros). Clears j->gelu when it did not apply it. */
 static void
 run_job (Q8Job *j, int n_threads, gboolean ref)
 {
@@ -596,6 +645,7 @@ run_job (Q8Job *j, int n_threads, gboolean ref)
     ib_parallel_for ((j->out + PACK_C - 1) / PACK_C, n_threads, block_packed, j);
     return;
   }
+  j->gelu = FALSE;
   if (!ref && ib_q8_have_vnni ()) {
     gsize n_cblocks = (j->out + BLOCK_C - 1) / BLOCK_C;
     j->n_rblocks = (j->rows + BLOCK_R - 1) / BLOCK_R;
@@ -704,15 +754,22 @@ void
 ib_q8_linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b,
     float *y, gsize ldy, gboolean accumulate, int n_threads, gboolean ref)
 {
+  ib_q8_linear_ex (x, ldx, rows, w, b, y, ldy, accumulate, FALSE, n_threads, ref);
+}
+
+gboolean
+ib_q8_linear_ex (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b,
+    float *y, gsize ldy, gboolean accumulate, gboolean gelu, int n_threads, gboolean ref)
+{
   gsize K = w->cols, ldu = ROUND_UP (K, ROW_ALIGN);
   Q8Scratch *s;
   QuantJob qj;
   Q8Job j;
   guint n_quant;
 
-  g_return_if_fail (w->type == IB_GGUF_TENSOR_I8 && w->q8 && K <= IB_Q8_MAX_COLS);
+  g_return_val_if_fail (w->type == IB_GGUF_TENSOR_I8 && w->q8 && K <= IB_Q8_MAX_COLS, FALSE);
   if (rows == 0)
-    return;
+    return gelu;
   s = get_scratch (rows, ldu);
   qj = (QuantJob) { x, ldx, rows, K, ldu, s };
   n_quant = (guint) ((rows + QUANT_ROWS - 1) / QUANT_ROWS);
@@ -720,6 +777,7 @@ ib_q8_linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const fl
 
   j = (Q8Job) { .u = s->u, .ldu = ldu, .rows = rows, .q = w->data, .out = w->rows, .K = K,
     .sx = s->sx, .zx = s->zx, .sw = w->scale, .wsum = weight_sums (w), .bias = b, .y = y,
-    .ldy = ldy, .accumulate = accumulate };
+    .ldy = ldy, .accumulate = accumulate, .gelu = gelu, .packed = w->packed };
   run_job (&j, n_threads, ref);
+  return j.gelu;
 }

@@ -23,7 +23,7 @@ G_BEGIN_DECLS
  * 255 * 128 * 65536 < 2^31. */
 #define IB_Q8_MAX_COLS 65536
 
-/* Whether the int8 kernels are used: the CPU (and OS) support AVX-512 F/BW/VL/VNNI and
+/* Whether the int8 kernels are used: the CPU (and OS) support AVX-512 F/DQ/BW/VL/VNNI and
  * IMAGEBIND_Q8=f32 is not set in the environment; cached after the first call. */
 gboolean ib_q8_have_vnni (void);
 /* Tests: force the F32 widening path (FALSE) or restore the CPU's choice (TRUE). */
@@ -53,6 +53,19 @@ void ib_q8_gemm_s32 (const guint8 *u, gsize ldu, gsize rows, const gint8 *q, gsi
  * reference instead (tests: the result must be bit-identical). */
 void ib_q8_linear (const float *x, gsize ldx, gsize rows, const IbWeight *w, const float *b,
     float *y, gsize ldy, gboolean accumulate, int n_threads, gboolean ref);
+/* The same, and with @gelu the kernel for 16 rows or more applies GELU (ib_gelu()'s bits) to
+ * each output while it is in a register: TRUE when it did, and the caller applies it
+ * otherwise. */
+gboolean ib_q8_linear_ex (const float *x, gsize ldx, gsize rows, const IbWeight *w,
+    const float *b, float *y, gsize ldy, gboolean accumulate, gboolean gelu, int n_threads,
+    gboolean ref);
+
+/* The packed kernel's layout of an I8 weight, made once at load instead of in every product
+ * (ops.c, ib_weight_pack()): its size in bytes (0 where the kernel does not exist), and the
+ * packing into @dst, which also computes the row sums, so that the int8 rows are not read
+ * again by the kernels. */
+gsize ib_q8_packed_size (gsize rows, gsize cols);
+void ib_q8_pack_weight (const IbWeight *w, gint8 *dst);
 
 G_END_DECLS
 

@@ -285,7 +285,7 @@ check_linear (GRand *rand, gsize rows, gsize n, gsize K, gboolean accumulate, gb
     y[i] = (float) g_rand_double_range (rand, -3.0, 3.0);
   y0 = g_memdup2 (y, rows * ldy * sizeof (float));
   /* as a loaded model's weights are on AVX-512 CPUs (no copy elsewhere) */
-  float *copy = packed ? ib_weight_pack (&w) : NULL;
+  gpointer copy = packed ? ib_weight_pack (&w) : NULL;
   if (gelu)
     ib_linear_gelu (x, ldx, rows, &w, bias ? b : NULL, y, ldy, FALSE, NULL, 0);
   else
