@@ -34,6 +34,8 @@
 #define TILE_ROWS 14
 /* Outputs per panel: two vectors. */
 #define PANEL 32
+/* Largest copy of x a thread keeps for all its panels (L2: 1 MB on the EPYC measured). */
+#define XP_BLOCK_BYTES (576 * 1024)
 /* Longest FMA chain of the kernel (see tile()). */
 #define CHAIN_MAX 384
 /* Longest K block. Blocks of 384 (a tile's 21 KB in L1, the panel's 48 KB in L2, as OpenBLAS
@@ -81,14 +83,17 @@ tile_start (gsize i, gsize rows, gsize n_tiles)
   return i * (rows / n_tiles) + MIN (i, rows % n_tiles);
 }
 
-/* Columns [k0, k0 + kb) of x's rows into @xp: tile after tile, each (kb, its rows) k-major;
- * a tile starting at row r0 is at xp + r0 kb. */
+/* Columns [k0, k0 + kb) of the rows of tiles [t0, t1) into @xp: tile after tile, each (kb,
+ * its rows) k-major; a tile starting at row r0 is at xp + (r0 - the first tile's row) kb. */
 static IB_AVX512 void
-pack_x (const float *x, gsize ldx, gsize rows, gsize n_tiles, gsize k0, gsize kb, float *xp)
+pack_x (const float *x, gsize ldx, gsize rows, gsize n_tiles, gsize t0, gsize t1, gsize k0,
+    gsize kb, float *xp)
 {
-  for (gsize t = 0; t < n_tiles; t++) {
+  gsize base = tile_start (t0, rows, n_tiles);
+
+  for (gsize t = t0; t < t1; t++) {
     gsize r0 = tile_start (t, rows, n_tiles), nr = tile_start (t + 1, rows, n_tiles) - r0;
-    float *dst = xp + r0 * kb;
+    float *dst = xp + (r0 - base) * kb;
     __mmask16 keep = (__mmask16) ((1u << nr) - 1);
 
     for (gsize k = 0; k < kb; k += 16) {
@@ -215,7 +220,7 @@ typedef struct {
   const float *w, *packed; gsize n, K;
   const float *bias; float *y; gsize ldy;
   gboolean accumulate, gelu;
-  gsize panels, panels_per_task, n_tiles, kb;
+  gsize panels, panels_per_task, n_tiles, kb, tiles_per_block;
 } LinearJob;
 
 /* Rows [from, to) of the weight rows o0 .. o0 + 31, columns [k0, k0 + kb), towards L2. */
@@ -236,11 +241,13 @@ linear_task (guint task, guint thread, gpointer data)
   float *xp = thread_scratch (j->rows * j->kb + PANEL * j->kb);
   float *wt_own = xp + j->rows * j->kb;
 
-  for (gsize k0 = 0; k0 < j->K; k0 += j->kb) {
-    gsize kb = MIN (j->kb, j->K - k0);
+  for (gsize k0 = 0; k0 < j->K; k0 += j->kb)
+  for (gsize t0 = 0; t0 < j->n_tiles; t0 += j->tiles_per_block) {
+    gsize kb = MIN (j->kb, j->K - k0), t1 = MIN (j->n_tiles, t0 + j->tiles_per_block);
+    gsize base = tile_start (t0, j->rows, j->n_tiles);
     gboolean last = k0 + kb == j->K;
 
-    pack_x (j->x, j->ldx, j->rows, j->n_tiles, k0, kb, xp);
+    pack_x (j->x, j->ldx, j->rows, j->n_tiles, t0, t1, k0, kb, xp);
     for (gsize p = p0; p < p1; p++) {
       gsize o0 = p * PANEL;
       Epilogue e = { j->accumulate || k0 > 0, last && j->bias ? j->bias + o0 : NULL,
@@ -248,15 +255,15 @@ linear_task (guint task, guint thread, gpointer data)
       const float *wt = j->packed ? j->packed + (p * j->K + k0) * PANEL : wt_own;
       if (!j->packed)
         pack_w (j->w, j->K, j->n, o0, k0, kb, wt_own);
-      for (gsize t = 0; t < j->n_tiles; t++) {
+      for (gsize t = t0; t < t1; t++) {
         gsize r0 = tile_start (t, j->rows, j->n_tiles);
         gsize nr = tile_start (t + 1, j->rows, j->n_tiles) - r0;
         /* the next panel's weights, spread over this panel's tiles (packed ones are one
          * sequential stream, which the hardware prefetches by itself) */
         if (!j->packed && p + 1 < p1)
-          prefetch_panel (j, o0 + PANEL, k0, kb, t * PANEL / j->n_tiles,
-              (t + 1) * PANEL / j->n_tiles);
-        tiles[nr] (xp + r0 * kb, wt, kb, j->y + r0 * j->ldy + o0, j->ldy, &e);
+          prefetch_panel (j, o0 + PANEL, k0, kb, (t - t0) * PANEL / (t1 - t0),
+              (t - t0 + 1) * PANEL / (t1 - t0));
+        tiles[nr] (xp + (r0 - base) * kb, wt, kb, j->y + r0 * j->ldy + o0, j->ldy, &e);
       }
     }
   }
@@ -306,6 +313,16 @@ ib_linear_avx512 (const float *x, gsize ldx, gsize rows, const float *w, const f
     ((K + n_kb - 1) / n_kb + 15) / 16 * 16 };
 
   job.panels_per_task = (job.panels + threads - 1) / threads;
+  /* Row blocks whose copy of x stays in L2 across the panels, when that costs less than
+   * reading the whole copy from L3 for every panel: each block reads the thread's weights
+   * once more (PANEL floats per k and panel, against a block's rows per k and panel). Audio's
+   * three clips (687 rows): 4 blocks; depth, IMU: 1; huge vision's fc2 (K 5120): 1. */
+  {
+    gsize fit = MAX (XP_BLOCK_BYTES / (TILE_ROWS * job.kb * sizeof (float)), 1);
+    gsize n_blocks = (job.n_tiles + fit - 1) / fit;
+    job.tiles_per_block = n_blocks > 1 && n_blocks * PANEL < rows
+        ? (job.n_tiles + n_blocks - 1) / n_blocks : job.n_tiles;
+  }
   ib_parallel_for ((guint) ((job.panels + job.panels_per_task - 1) / job.panels_per_task),
       n_threads, linear_task, &job);
 }
