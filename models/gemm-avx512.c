@@ -42,8 +42,8 @@
  * blocks) measured slower than none on the encoders' shapes (IMU's fc1, 251 x 1024 x 512 on
  * one thread: 175 -> 186 GFLOP/s; huge vision's fc1, 257 x 2560 x 1280: 159 -> 209): a block
  * boundary costs a pass over y's slab, which then no longer fits in L2, while both operand
- * streams of a whole K come from L2 fast enough. So K is cut only past the longest K of the
- * supported models (OpenCLIP ViT-bigG's fc2: 8192), where a tile of x would outgrow L2. */
+ * streams of a whole K come from L2 fast enough. So K is cut only past 8192, longer than
+ * any K of the presets (huge vision's fc2: 5120), where a tile of x would outgrow L2. */
 #define KB_MAX 8192
 /* pack_x asks for each row's values this far ahead: x was just written, half of it by the
  * other core, and 14 rows read 64 bytes at a time are more streams than the hardware
