@@ -28,6 +28,8 @@ void ib_add_row_avx512 (float *c, gsize ldc, gsize rows, gsize cols, const float
  * ib_linear_avx512_pack() wrote it (ib_linear_avx512_packed_floats() floats, 64-byte
  * aligned), or NULL to pack W on the fly. */
 gboolean ib_linear_avx512_suits (gsize rows, gsize n, gsize K);
+/* The weight's part of ib_linear_avx512_suits(): whether packing it at load is of use. */
+gboolean ib_linear_avx512_weight_suits (gsize n, gsize K);
 gsize ib_linear_avx512_packed_floats (gsize n, gsize K);
 void ib_linear_avx512_pack (const float *w, gsize n, gsize K, float *packed);
 void ib_linear_avx512 (const float *x, gsize ldx, gsize rows, const float *w, const float *packed,

@@ -332,7 +332,7 @@ ib_weight_pack (IbWeight *w)
     return NULL;
 #ifdef IB_HAVE_AVX512_OPS
   if (w->type == IB_GGUF_TENSOR_F32 && own_product ()
-      && ib_linear_avx512_suits (G_MAXSIZE, w->rows, w->cols)) {
+      && ib_linear_avx512_weight_suits (w->rows, w->cols)) {
     p = alloc_packed (ib_linear_avx512_packed_floats (w->rows, w->cols) * sizeof (float));
     ib_linear_avx512_pack (w->data, w->rows, w->cols, p);
   }

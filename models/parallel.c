@@ -128,6 +128,33 @@ start_workers (gpointer unused)
   return NULL;
 }
 
+typedef struct { gpointer data; gsize size; } ThreadBuffer;
+
+void
+ib_thread_buffer_free (gpointer buffer)
+{
+  ThreadBuffer *b = buffer;
+  g_aligned_free (b->data);
+  g_free (b);
+}
+
+gpointer
+ib_thread_buffer (GPrivate *key, gsize bytes)
+{
+  ThreadBuffer *b = g_private_get (key);
+
+  if (!b) {
+    b = g_new0 (ThreadBuffer, 1);
+    g_private_set (key, b);
+  }
+  if (b->size < bytes) {
+    g_aligned_free (b->data);
+    b->data = g_aligned_alloc (1, bytes, 64);
+    b->size = bytes;
+  }
+  return b->data;
+}
+
 guint
 ib_parallel_max_threads (int n_threads)
 {

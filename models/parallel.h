@@ -29,6 +29,13 @@ void ib_parallel_for (guint n_tasks, int n_threads, IbTaskFunc func, gpointer us
 /* The most threads a call with @n_threads (0 = all cores) uses: min(n_threads, cores). */
 guint ib_parallel_max_threads (int n_threads);
 
+/* Scratch memory of the calling thread for one user (@key, declared
+ * `static GPrivate key = G_PRIVATE_INIT (ib_thread_buffer_free);`): at least @bytes, 64-byte
+ * aligned, kept for the thread's next call (the pool's workers live as long as the process),
+ * grown when asked for more, freed when the thread exits. Its contents do not survive growing. */
+gpointer ib_thread_buffer (GPrivate *key, gsize bytes);
+void ib_thread_buffer_free (gpointer buffer);
+
 G_END_DECLS
 
 #endif

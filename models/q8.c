@@ -544,34 +544,8 @@ tile_packed (const Q8Job *j, const int R, gsize r0, gsize o0, const gint8 *wp, g
     }
 }
 
-/* Packed weight blocks: one buffer per thread (pool workers live as long as the process). */
-typedef struct { gint8 *data; gsize cap; } PackBuffer;
-
-static void
-pack_buffer_free (gpointer data)
-{
-  PackBuffer *b = data;
-  g_free (b->data);
-  g_free (b);
-}
-
-static GPrivate pack_key = G_PRIVATE_INIT (pack_buffer_free);
-
-static gint8 *
-pack_buffer (gsize size)
-{
-  PackBuffer *b = g_private_get (&pack_key);
-  if (!b) {
-    b = g_new0 (PackBuffer, 1);
-    g_private_set (&pack_key, b);
-  }
-  if (b->cap < size) {
-    g_free (b->data);
-    b->data = g_malloc (size);
-    b->cap = size;
-  }
-  return b->data;
-}
+/* Weight blocks packed on the way (weights not packed at load): one buffer per thread. */
+static GPrivate pack_key = G_PRIVATE_INIT (ib_thread_buffer_free);
 
 VNNI_TARGET static void
 block_packed (guint task, guint thread, gpointer data)
@@ -582,7 +556,7 @@ block_packed (guint task, guint thread, gpointer data)
   gsize r0 = 0;
 
   if (!wp) {
-    gint8 *buf = pack_buffer (K4 * 4 * PACK_C);
+    gint8 *buf = ib_thread_buffer (&pack_key, K4 * 4 * PACK_C);
     pack_block (j->q, j->K, o0, MIN (PACK_C, j->out - o0), buf);
     wp = buf;
   }
@@ -617,7 +591,8 @@ pack_task (guint task, guint thread, gpointer data)
 {
   const PackJob *p = data;
   gsize o0 = (gsize) task * PACK_C, K = p->w->cols;
-  pack_block (p->w->data, K, o0, MIN (PACK_C, p->w->rows - o0), p->dst + task * ((K + 3) / 4) * 4 * PACK_C);
+  pack_block (p->w->data, K, o0, MIN (PACK_C, p->w->rows - o0),
+      p->dst + task * ((K + 3) / 4) * 4 * PACK_C);
 }
 #endif
 
